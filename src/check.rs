@@ -1,0 +1,219 @@
+//! The `gslbd check` report: cutover figures per pool and zone, and the N-1 table (the share of
+//! traffic every surviving region gets when one region fails, against its declared capacity).
+
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use crate::cutover::{self, Figures, ZoneCutover};
+use crate::select;
+use crate::zone::{Pool, ZoneSet};
+
+/// Everything `check` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub valid: bool,
+    pub zones: Vec<ZoneReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ZoneReport {
+    #[serde(flatten)]
+    pub cutover: ZoneCutover,
+    pub n_minus_1: Vec<PoolShares>,
+}
+
+/// The N-1 table of one pool.
+#[derive(Debug, Serialize)]
+pub struct PoolShares {
+    pub pool: String,
+    pub policy: crate::zone::Policy,
+    pub baseline: Vec<Share>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// The region that failed.
+    pub down: String,
+    pub shares: Vec<Share>,
+    /// Survivors pushed over their declared capacity.
+    pub over_capacity: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Share {
+    pub region: String,
+    pub share: f64,
+    pub capacity: Option<f64>,
+}
+
+pub fn report(set: &ZoneSet) -> Report {
+    Report {
+        valid: true,
+        zones: set
+            .zones
+            .iter()
+            .map(|z| ZoneReport {
+                cutover: cutover::zone(z),
+                n_minus_1: z.pools.iter().map(n_minus_1).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn shares(pool: &Pool, up: &[bool]) -> Vec<Share> {
+    select::expected_shares(pool, up)
+        .into_iter()
+        .zip(&pool.regions)
+        .zip(up)
+        .filter(|(_, up)| **up)
+        .map(|((share, r), _)| Share {
+            region: r.name.clone(),
+            share,
+            capacity: r.capacity,
+        })
+        .collect()
+}
+
+pub fn n_minus_1(pool: &Pool) -> PoolShares {
+    let n = pool.regions.len();
+    let failures = if n < 2 {
+        Vec::new()
+    } else {
+        (0..n)
+            .map(|down| {
+                let up: Vec<bool> = (0..n).map(|i| i != down).collect();
+                let shares = shares(pool, &up);
+                let over_capacity = shares
+                    .iter()
+                    .filter(|s| s.capacity.is_some_and(|c| s.share > c + 1e-9))
+                    .map(|s| s.region.clone())
+                    .collect();
+                Failure {
+                    down: pool.regions[down].name.clone(),
+                    shares,
+                    over_capacity,
+                }
+            })
+            .collect()
+    };
+    PoolShares {
+        pool: pool.key.clone(),
+        policy: pool.policy,
+        baseline: shares(pool, &vec![true; n]),
+        failures,
+    }
+}
+
+fn secs(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}s")
+}
+
+fn row(out: &mut String, label: &str, ttl: String, f: Option<Figures>, note: &str) -> fmt::Result {
+    let [d, c, r] = match f {
+        Some(f) => [secs(f.detection), secs(f.cutover), secs(f.recovery)],
+        None => ["-".to_string(), "-".to_string(), "-".to_string()],
+    };
+    let line = format!("  {label:<24} {ttl:>6} {d:>10} {c:>10} {r:>10}  {note}");
+    writeln!(out, "{}", line.trim_end())
+}
+
+fn share_list(shares: &[Share]) -> String {
+    shares
+        .iter()
+        .map(|s| match s.capacity {
+            Some(c) => format!(
+                "{} {:.1}% (cap {:.0}%)",
+                s.region,
+                s.share * 100.0,
+                c * 100.0
+            ),
+            None => format!("{} {:.1}%", s.region, s.share * 100.0),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for z in &self.zones {
+            let c = &z.cutover;
+            writeln!(out, "zone {} ({})", c.zone, c.file)?;
+            writeln!(
+                out,
+                "  {:<24} {:>6} {:>10} {:>10} {:>10}",
+                "pool", "ttl", "detection", "cutover", "recovery"
+            )?;
+            for p in &c.pools {
+                let mut note = String::new();
+                if !p.unprobed.is_empty() {
+                    write!(
+                        note,
+                        "not probed: {} (failures never detected)",
+                        p.unprobed.join(", ")
+                    )?;
+                }
+                if let Some(neg) = p.negative_cache {
+                    write!(
+                        note,
+                        "all down: empty answer cached up to {neg}s (SOA minimum)"
+                    )?;
+                }
+                row(&mut out, &p.pool, p.ttl.to_string(), p.worst, &note)?;
+                if p.per_region_differs {
+                    for r in &p.regions {
+                        row(
+                            &mut out,
+                            &format!("  {}", r.region),
+                            String::new(),
+                            r.figures,
+                            "",
+                        )?;
+                    }
+                }
+            }
+            row(&mut out, "zone (worst pool)", String::new(), c.worst, "")?;
+            for s in &z.n_minus_1 {
+                if s.failures.is_empty() {
+                    continue;
+                }
+                writeln!(
+                    out,
+                    "  N-1 {} ({}): baseline {}",
+                    s.pool,
+                    policy_name(s.policy),
+                    share_list(&s.baseline)
+                )?;
+                for fail in &s.failures {
+                    let flag = if fail.over_capacity.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  OVER CAPACITY: {}", fail.over_capacity.join(", "))
+                    };
+                    writeln!(
+                        out,
+                        "    {} down -> {}{flag}",
+                        fail.down,
+                        share_list(&fail.shares)
+                    )?;
+                }
+            }
+            writeln!(out)?;
+        }
+        f.write_str(out.trim_end())
+    }
+}
+
+fn policy_name(p: crate::zone::Policy) -> &'static str {
+    use crate::zone::Policy::*;
+    match p {
+        Weighted => "weighted",
+        Failover => "failover",
+        All => "all",
+        Hashed => "hashed",
+    }
+}

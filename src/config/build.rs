@@ -1,0 +1,667 @@
+//! Validation of one zone file into a [`Zone`]: names, static record sets, pools and regions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use hickory_proto::rr::rdata::{A, AAAA, SOA, TXT};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use toml::Spanned;
+
+use super::probe;
+use super::raw::{RawPool, RawZone};
+use super::{ConfigError, Source};
+use crate::zone::{AllDown, Node, Policy, Pool, Region, RrSet, Zone};
+
+/// Defaults, documented in README.
+pub const DEFAULT_TTL: u32 = 300;
+const SOA_REFRESH: u32 = 3600;
+const SOA_RETRY: u32 = 600;
+const SOA_EXPIRE: u32 = 604_800;
+const SOA_MINIMUM: u32 = 30;
+
+/// A validated zone plus where its origin was written (for set-level errors).
+pub(super) struct Built {
+    pub zone: Zone,
+    pub origin_at: (usize, usize),
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Per-name bookkeeping while building, with the span that first put something there.
+#[derive(Default)]
+struct NodeBuild {
+    node: Node,
+    span: Range<usize>,
+}
+
+pub(super) fn zone(src: &Source) -> Result<Built> {
+    let raw: RawZone = toml::from_str(src.text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        src.error(e.span().unwrap_or(0..0), message)
+    })?;
+    let origin = parse_origin(src, &raw.origin)?;
+    let ttl = raw.ttl.as_ref().map_or(DEFAULT_TTL, |t| *t.get_ref());
+    let origin_span = raw.origin.span();
+
+    let soa_raw = raw
+        .soa
+        .as_ref()
+        .ok_or_else(|| src.error(0..0, "missing [soa] table (mname, rname, minimum)"))?;
+    let soa_raw = soa_raw.get_ref();
+    let minimum = soa_raw.minimum.unwrap_or(SOA_MINIMUM);
+    let soa = Record::from_rdata(
+        origin.clone(),
+        soa_raw.ttl.unwrap_or(ttl),
+        RData::SOA(SOA::new(
+            target_name(src, &origin, &soa_raw.mname)?,
+            target_name(src, &origin, &soa_raw.rname)?,
+            soa_raw.serial.unwrap_or(1),
+            i32_of(soa_raw.refresh.unwrap_or(SOA_REFRESH)),
+            i32_of(soa_raw.retry.unwrap_or(SOA_RETRY)),
+            i32_of(soa_raw.expire.unwrap_or(SOA_EXPIRE)),
+            minimum,
+        )),
+    );
+
+    let mut nodes: HashMap<LowerName, NodeBuild> = HashMap::new();
+    add_rrset(&mut nodes, &origin, vec![soa.clone()], origin_span.clone());
+    for rec in &raw.records {
+        static_records(src, &origin, ttl, rec, &mut nodes)?;
+    }
+
+    let apex = LowerName::new(&origin);
+    if nodes
+        .get(&apex)
+        .and_then(|n| n.node.rrset(RecordType::NS))
+        .is_none()
+    {
+        return Err(src.error(
+            origin_span,
+            "missing NS records at the apex (a [[records]] entry with name = \"@\", type = \"NS\")",
+        ));
+    }
+
+    let mut pools_raw: Vec<_> = raw.pools.iter().collect();
+    pools_raw.sort_by_key(|(k, _)| k.span().start);
+    let mut pools = Vec::new();
+    for (key, pool) in pools_raw {
+        let built = pool_of(src, &origin, ttl, key, pool)?;
+        let lname = LowerName::new(&built.name);
+        let entry = nodes.entry(lname).or_default();
+        if !entry.node.rrsets.is_empty() {
+            let (line, _) = src.line_col(entry.span.start);
+            return Err(src.error(
+                key.span(),
+                format!(
+                    "pool \"{}\" answers {} which is also a static record name (line {line})",
+                    key.get_ref(),
+                    built.name
+                ),
+            ));
+        }
+        if entry.node.pool(built.rtype).is_some() {
+            return Err(src.error(
+                key.span(),
+                format!(
+                    "another pool already answers {} {} at {}",
+                    built.rtype,
+                    key.get_ref(),
+                    built.name
+                ),
+            ));
+        }
+        if entry.node.pools.is_empty() {
+            entry.span = key.span();
+        }
+        entry.node.pools.push((built.rtype, pools.len()));
+        pools.push(built);
+    }
+
+    add_empty_non_terminals(&mut nodes, &origin);
+    let has_delegations = mark_delegations(src, &mut nodes, &apex)?;
+
+    Ok(Built {
+        origin_at: src.line_col(raw.origin.span().start),
+        zone: Zone {
+            file: src.path.to_path_buf(),
+            origin: apex,
+            origin_name: origin,
+            ttl,
+            negative_ttl: minimum.min(soa.ttl),
+            soa,
+            nodes: nodes.into_iter().map(|(k, v)| (k, v.node)).collect(),
+            pools,
+            has_delegations,
+        },
+    })
+}
+
+fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn parse_origin(src: &Source, raw: &Spanned<String>) -> Result<Name> {
+    let text = raw.get_ref().trim();
+    let mut name = Name::from_ascii(text)
+        .map_err(|e| src.error(raw.span(), format!("invalid origin {text:?}: {e}")))?;
+    if name.is_root() {
+        return Err(src.error(raw.span(), "origin must not be the root zone"));
+    }
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// An owner name: `@`, relative to the origin, or absolute with a trailing dot inside it.
+pub(super) fn owner(src: &Source, origin: &Name, raw: &Spanned<String>) -> Result<Name> {
+    let text = raw.get_ref().trim();
+    if text.contains('*') {
+        return Err(src.error(
+            raw.span(),
+            format!("wildcard name {text:?} is not supported"),
+        ));
+    }
+    let name = resolve_name(text, origin)
+        .map_err(|e| src.error(raw.span(), format!("invalid name {text:?}: {e}")))?;
+    if !origin.zone_of(&name) {
+        return Err(src.error(
+            raw.span(),
+            format!("name \"{name}\" is outside the origin \"{origin}\""),
+        ));
+    }
+    Ok(name.to_lowercase())
+}
+
+/// A name inside record data: may point anywhere.
+fn target_name(src: &Source, origin: &Name, raw: &Spanned<String>) -> Result<Name> {
+    let text = raw.get_ref().trim();
+    resolve_name(text, origin)
+        .map_err(|e| src.error(raw.span(), format!("invalid name {text:?}: {e}")))
+}
+
+fn resolve_name(text: &str, origin: &Name) -> std::result::Result<Name, String> {
+    if text == "@" {
+        return Ok(origin.clone());
+    }
+    if text.is_empty() {
+        return Err("empty name".into());
+    }
+    let name = Name::from_ascii(text).map_err(|e| e.to_string())?;
+    if text.ends_with('.') {
+        Ok(name)
+    } else {
+        name.append_domain(origin).map_err(|e| e.to_string())
+    }
+}
+
+fn add_rrset(
+    nodes: &mut HashMap<LowerName, NodeBuild>,
+    name: &Name,
+    records: Vec<Record>,
+    span: Range<usize>,
+) {
+    let entry = nodes
+        .entry(LowerName::new(name))
+        .or_insert_with(|| NodeBuild {
+            span,
+            ..Default::default()
+        });
+    let rtype = records[0].record_type();
+    match entry.node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
+        Some(set) => set.records.extend(records),
+        None => entry.node.rrsets.push(RrSet { rtype, records }),
+    }
+}
+
+fn static_records(
+    src: &Source,
+    origin: &Name,
+    zone_ttl: u32,
+    rec: &Spanned<super::raw::RawRecord>,
+    nodes: &mut HashMap<LowerName, NodeBuild>,
+) -> Result<()> {
+    let r = rec.get_ref();
+    let name = owner(src, origin, &r.name)?;
+    let rtype = parse_type(src, &r.rtype)?;
+    let ttl = r.ttl.unwrap_or(zone_ttl);
+    if r.data.get_ref().is_empty() {
+        return Err(src.error(r.data.span(), "data must list at least one value"));
+    }
+    if rtype == RecordType::CNAME && r.data.get_ref().len() > 1 {
+        return Err(src.error(r.data.span(), "a CNAME has exactly one target"));
+    }
+    let mut records: Vec<Record> = Vec::new();
+    for d in r.data.get_ref() {
+        let rdata = parse_rdata(src, origin, rtype, d)?;
+        if records.iter().any(|x| x.data == rdata) {
+            return Err(src.error(
+                d.span(),
+                format!("duplicate {rtype} value {:?}", d.get_ref()),
+            ));
+        }
+        records.push(Record::from_rdata(name.clone(), ttl, rdata));
+    }
+
+    if let Some(existing) = nodes.get(&LowerName::new(&name)) {
+        let (line, _) = src.line_col(existing.span.start);
+        let has_cname = existing.node.rrset(RecordType::CNAME).is_some();
+        if has_cname || (rtype == RecordType::CNAME && !existing.node.rrsets.is_empty()) {
+            return Err(src.error(
+                r.rtype.span(),
+                format!("CNAME at \"{name}\" cannot stand beside other data (line {line})"),
+            ));
+        }
+        if let Some(set) = existing.node.rrset(rtype) {
+            if set.records[0].ttl != ttl {
+                return Err(src.error(
+                    r.name.span(),
+                    format!(
+                        "{rtype} records at \"{name}\" must share one TTL (line {line} has {})",
+                        set.records[0].ttl
+                    ),
+                ));
+            }
+            if let Some(dup) = records
+                .iter()
+                .find(|x| set.records.iter().any(|y| y.data == x.data))
+            {
+                return Err(src.error(
+                    r.data.span(),
+                    format!(
+                        "duplicate {rtype} value {} at \"{name}\" (line {line})",
+                        dup.data
+                    ),
+                ));
+            }
+        }
+    }
+    add_rrset(nodes, &name, records, rec.span());
+    Ok(())
+}
+
+fn parse_type(src: &Source, raw: &Spanned<String>) -> Result<RecordType> {
+    const SUPPORTED: [RecordType; 9] = [
+        RecordType::NS,
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::CNAME,
+        RecordType::MX,
+        RecordType::TXT,
+        RecordType::SRV,
+        RecordType::CAA,
+        RecordType::PTR,
+    ];
+    let text = raw.get_ref().trim().to_ascii_uppercase();
+    if text == "SOA" {
+        return Err(src.error(
+            raw.span(),
+            "the SOA comes from the [soa] table, not [[records]]",
+        ));
+    }
+    RecordType::from_str(&text)
+        .ok()
+        .filter(|t| SUPPORTED.contains(t))
+        .ok_or_else(|| {
+            src.error(
+                raw.span(),
+                format!(
+                    "unsupported record type {:?}, expected one of NS, A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR",
+                    raw.get_ref()
+                ),
+            )
+        })
+}
+
+fn parse_rdata(
+    src: &Source,
+    origin: &Name,
+    rtype: RecordType,
+    raw: &Spanned<String>,
+) -> Result<RData> {
+    let text = raw.get_ref().trim();
+    let bad = |why: String| src.error(raw.span(), format!("invalid {rtype} data {text:?}: {why}"));
+    match rtype {
+        RecordType::A => text
+            .parse()
+            .map(|ip| RData::A(A(ip)))
+            .map_err(|_| bad("expected an IPv4 address".into())),
+        RecordType::AAAA => text
+            .parse()
+            .map(|ip| RData::AAAA(AAAA(ip)))
+            .map_err(|_| bad("expected an IPv6 address".into())),
+        RecordType::TXT => {
+            let raw = raw.get_ref();
+            let chunks = raw
+                .as_bytes()
+                .chunks(255)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            Ok(RData::TXT(TXT::new(chunks)))
+        }
+        _ => {
+            // Presentation format through hickory's parser; relative names join the origin.
+            let origin_text = origin.to_ascii();
+            let text: Vec<&str> = text
+                .split_whitespace()
+                .map(|t| if t == "@" { origin_text.as_str() } else { t })
+                .collect();
+            let mut rdata =
+                RData::try_from_str(rtype, &text.join(" ")).map_err(|e| bad(e.to_string()))?;
+            let fix = |n: &mut Name| -> std::result::Result<(), String> {
+                if !n.is_fqdn() {
+                    *n = n.clone().append_domain(origin).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            };
+            match &mut rdata {
+                RData::NS(n) => fix(&mut n.0),
+                RData::CNAME(n) => fix(&mut n.0),
+                RData::PTR(n) => fix(&mut n.0),
+                RData::MX(mx) => fix(&mut mx.exchange),
+                RData::SRV(srv) => fix(&mut srv.target),
+                _ => Ok(()),
+            }
+            .map_err(bad)?;
+            Ok(rdata)
+        }
+    }
+}
+
+/// Parses an address list for a pool of `rtype`, rejecting the wrong family and duplicates.
+pub(super) fn addresses(
+    src: &Source,
+    rtype: RecordType,
+    list: &[Spanned<String>],
+    seen: &mut HashMap<IpAddr, String>,
+    owner: &str,
+) -> Result<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    for a in list {
+        let ip: IpAddr =
+            a.get_ref().trim().parse().map_err(|_| {
+                src.error(a.span(), format!("invalid IP address {:?}", a.get_ref()))
+            })?;
+        let family_ok = match rtype {
+            RecordType::A => ip.is_ipv4(),
+            _ => ip.is_ipv6(),
+        };
+        if !family_ok {
+            return Err(src.error(
+                a.span(),
+                format!("address {ip} does not match the pool type {rtype}"),
+            ));
+        }
+        if let Some(other) = seen.insert(ip, owner.to_string()) {
+            return Err(src.error(
+                a.span(),
+                format!("duplicate address {ip} (also in {other})"),
+            ));
+        }
+        out.push(ip);
+    }
+    Ok(out)
+}
+
+pub(super) fn address_record(name: &Name, ttl: u32, ip: IpAddr) -> Record {
+    let rdata = match ip {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    };
+    Record::from_rdata(name.clone(), ttl, rdata)
+}
+
+fn choice<T: Copy>(
+    src: &Source,
+    raw: &Spanned<String>,
+    what: &str,
+    options: &[(&str, T)],
+) -> Result<T> {
+    let text = raw.get_ref().trim();
+    options
+        .iter()
+        .find(|(k, _)| *k == text)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<_> = options.iter().map(|(k, _)| *k).collect();
+            src.error(
+                raw.span(),
+                format!(
+                    "unknown {what} {text:?}, expected one of: {}",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+fn pool_of(
+    src: &Source,
+    origin: &Name,
+    zone_ttl: u32,
+    key: &Spanned<String>,
+    raw: &Spanned<RawPool>,
+) -> Result<Pool> {
+    let p = raw.get_ref();
+    let name = owner(src, origin, p.name.as_ref().unwrap_or(key))?;
+    let rtype = choice(
+        src,
+        &p.rtype,
+        "pool type",
+        &[("A", RecordType::A), ("AAAA", RecordType::AAAA)],
+    )?;
+    let ttl = p.ttl.unwrap_or(zone_ttl);
+    let policy = match &p.policy {
+        Some(s) => choice(
+            src,
+            s,
+            "policy",
+            &[
+                ("weighted", Policy::Weighted),
+                ("failover", Policy::Failover),
+                ("all", Policy::All),
+                ("hashed", Policy::Hashed),
+            ],
+        )?,
+        None => Policy::Weighted,
+    };
+    let answers = match &p.answers {
+        Some(a) if *a.get_ref() == 0 => {
+            return Err(src.error(a.span(), "answers must be at least 1"));
+        }
+        Some(a) => *a.get_ref() as usize,
+        None => 1,
+    };
+    let on_all_down = match &p.on_all_down {
+        Some(s) => choice(
+            src,
+            s,
+            "on_all_down",
+            &[
+                ("all", AllDown::All),
+                ("none", AllDown::None),
+                ("servfail", AllDown::Servfail),
+                ("fallback", AllDown::Fallback),
+            ],
+        )?,
+        None => AllDown::All,
+    };
+    let mut seen = HashMap::new();
+    let fallback = match &p.fallback {
+        Some(list) => {
+            let ips = addresses(src, rtype, list.get_ref(), &mut seen, "fallback")?;
+            if ips.is_empty() {
+                return Err(src.error(list.span(), "fallback must list at least one address"));
+            }
+            ips.into_iter()
+                .map(|ip| address_record(&name, ttl, ip))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    if on_all_down == AllDown::Fallback && fallback.is_empty() {
+        let span = p.on_all_down.as_ref().map_or(key.span(), |s| s.span());
+        return Err(src.error(
+            span,
+            "on_all_down = \"fallback\" needs a fallback address list",
+        ));
+    }
+    let slow_start = match &p.slow_start {
+        Some(d) if d.get_ref().0.is_zero() => {
+            return Err(src.error(d.span(), "slow_start must be longer than zero"));
+        }
+        d => d.as_ref().map(|d| d.get_ref().0),
+    };
+
+    if p.regions.is_empty() {
+        return Err(src.error(
+            key.span(),
+            format!("pool \"{}\" has no regions", key.get_ref()),
+        ));
+    }
+    let mut regions_raw: Vec<_> = p.regions.iter().collect();
+    regions_raw.sort_by_key(|(k, _)| k.span().start);
+    let mut regions = Vec::new();
+    let mut weight_sum: i64 = 0;
+    for (rkey, rraw) in regions_raw {
+        let r = rraw.get_ref();
+        let rname = rkey.get_ref().clone();
+        if r.addresses.get_ref().is_empty() {
+            return Err(src.error(
+                r.addresses.span(),
+                "addresses must list at least one address",
+            ));
+        }
+        let ips = addresses(
+            src,
+            rtype,
+            r.addresses.get_ref(),
+            &mut seen,
+            &format!("region {rname}"),
+        )?;
+        let weight = match &r.weight {
+            Some(w) if *w.get_ref() < 0 => {
+                return Err(src.error(
+                    w.span(),
+                    format!("weight must be 0 or more, not {}", w.get_ref()),
+                ));
+            }
+            Some(w) => u32::try_from(*w.get_ref())
+                .map_err(|_| src.error(w.span(), "weight is too large"))?,
+            None => 1,
+        };
+        weight_sum += i64::from(weight);
+        if let Some(c) = &r.capacity
+            && !(*c.get_ref() > 0.0 && c.get_ref().is_finite())
+        {
+            return Err(src.error(
+                c.span(),
+                "capacity must be a share of peak traffic above 0 (e.g. 0.6)",
+            ));
+        }
+        let probe = probe::resolve(src, p.probe.as_ref(), r, &ips)?;
+        regions.push(Region {
+            id: 0,
+            name: rname,
+            weight,
+            priority: r.priority.as_ref().map_or(1, |p| *p.get_ref()),
+            records: ips
+                .iter()
+                .map(|ip| address_record(&name, ttl, *ip))
+                .collect(),
+            addresses: ips,
+            capacity: r.capacity.as_ref().map(|c| *c.get_ref()),
+            probe,
+            target: None,
+        });
+    }
+    if weight_sum == 0 {
+        return Err(src.error(
+            key.span(),
+            format!(
+                "the weights of pool \"{}\" sum to zero: no region could ever be answered",
+                key.get_ref()
+            ),
+        ));
+    }
+    Ok(Pool {
+        key: key.get_ref().clone(),
+        name,
+        rtype,
+        ttl,
+        policy,
+        answers,
+        on_all_down,
+        fallback,
+        slow_start,
+        regions,
+    })
+}
+
+/// Every ancestor of a name up to the origin exists (possibly empty), so that a query for it
+/// answers NODATA instead of NXDOMAIN (RFC 8020).
+fn add_empty_non_terminals(nodes: &mut HashMap<LowerName, NodeBuild>, origin: &Name) {
+    let names: Vec<LowerName> = nodes.keys().cloned().collect();
+    let apex_labels = origin.num_labels();
+    for name in names {
+        let mut n = name.base_name();
+        while n.num_labels() >= apex_labels && !nodes.contains_key(&n) {
+            nodes.insert(n.clone(), NodeBuild::default());
+            n = n.base_name();
+        }
+    }
+}
+
+/// Flags NS sets below the apex as delegations and rejects anything but glue beneath them.
+fn mark_delegations(
+    src: &Source,
+    nodes: &mut HashMap<LowerName, NodeBuild>,
+    apex: &LowerName,
+) -> Result<bool> {
+    let cuts: Vec<LowerName> = nodes
+        .iter()
+        .filter(|(name, n)| *name != apex && n.node.rrset(RecordType::NS).is_some())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let sorted: BTreeMap<_, _> = nodes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.span.clone()))
+        .collect();
+    for (name, span) in &sorted {
+        for cut in &cuts {
+            if !cut.zone_of(name) {
+                continue;
+            }
+            let node = &nodes[name].node;
+            let glue_only = |t: RecordType| matches!(t, RecordType::A | RecordType::AAAA);
+            let at_cut = name == cut;
+            let bad = node.rrsets.iter().find(|s| {
+                if at_cut {
+                    !matches!(s.rtype, RecordType::NS) && !glue_only(s.rtype)
+                } else {
+                    !glue_only(s.rtype)
+                }
+            });
+            if let Some(set) = bad {
+                return Err(src.error(
+                    span.clone(),
+                    format!(
+                        "{} records at \"{name}\" are hidden by the delegation at \"{cut}\"",
+                        set.rtype
+                    ),
+                ));
+            }
+            if !node.pools.is_empty() {
+                return Err(src.error(
+                    span.clone(),
+                    format!("pool at \"{name}\" is hidden by the delegation at \"{cut}\""),
+                ));
+            }
+        }
+    }
+    for cut in &cuts {
+        if let Some(n) = nodes.get_mut(cut) {
+            n.node.delegation = true;
+        }
+    }
+    Ok(!cuts.is_empty())
+}

@@ -1,0 +1,204 @@
+//! Zone files (`zones/*.toml`) to the validated model, with `path:line:col` errors.
+//!
+//! `raw` mirrors the TOML with spans, `build` validates one file into a [`Zone`], and
+//! [`load`] checks the set as a whole (one origin per file) and assigns the dense region and
+//! probe-target ids the health engine indexes by. A file with any error is rejected whole.
+
+mod build;
+mod probe;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::zone::{RegionRef, ZoneSet};
+
+/// One problem in one zone file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{col}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{}: no zone files (*.toml) found", path.display())]
+    NoZones { path: PathBuf },
+}
+
+/// Every error found while loading; displayed one per line.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Source text of one file, to turn byte offsets into `line:col`.
+pub(crate) struct Source<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..self.text.floor_char_boundary(offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, col) = self.line_col(span.start);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+}
+
+/// The `*.toml` files of a directory, sorted by name.
+pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(ConfigError::NoZones {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
+/// Loads every zone in a directory.
+pub fn load_dir(dir: &Path) -> Result<ZoneSet, ConfigErrors> {
+    let files = zone_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
+    load_files(&files)
+}
+
+/// Loads and validates the given zone files as one set. Any error rejects the set.
+pub fn load_files(files: &[PathBuf]) -> Result<ZoneSet, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut sources = Vec::new();
+    for path in files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => sources.push((path.clone(), text)),
+            Err(source) => errors.push(ConfigError::Io {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+    match from_sources(&sources) {
+        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(mut more) => {
+            errors.append(&mut more.0);
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// Validates one zone given as text (`path` names it in messages).
+pub fn from_str(path: &Path, text: &str) -> Result<ZoneSet, ConfigErrors> {
+    from_sources(&[(path.to_path_buf(), text.to_string())])
+}
+
+/// Validates zone texts as one set.
+pub fn from_sources(sources: &[(PathBuf, String)]) -> Result<ZoneSet, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut built = Vec::new();
+    for (path, text) in sources {
+        match build::zone(&Source { path, text }) {
+            Ok(z) => built.push(z),
+            Err(e) => errors.push(e),
+        }
+    }
+    // One origin per file across the set.
+    let mut seen: HashMap<_, PathBuf> = HashMap::new();
+    for z in &built {
+        if let Some(first) = seen.get(&z.zone.origin) {
+            errors.push(ConfigError::Invalid {
+                path: z.zone.file.clone(),
+                line: z.origin_at.0,
+                col: z.origin_at.1,
+                message: format!(
+                    "origin \"{}\" is already served by {}",
+                    z.zone.origin_name,
+                    first.display()
+                ),
+            });
+        } else {
+            seen.insert(z.zone.origin.clone(), z.zone.file.clone());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(assemble(built.into_iter().map(|b| b.zone).collect()))
+}
+
+/// Orders zones for longest-suffix lookup and assigns region and target ids.
+fn assemble(mut zones: Vec<crate::zone::Zone>) -> ZoneSet {
+    zones.sort_by(|a, b| {
+        b.origin
+            .num_labels()
+            .cmp(&a.origin.num_labels())
+            .then_with(|| a.origin.cmp(&b.origin))
+    });
+    let mut set = ZoneSet::default();
+    let mut target_ids = HashMap::new();
+    for (zi, zone) in zones.iter_mut().enumerate() {
+        for (pi, pool) in zone.pools.iter_mut().enumerate() {
+            for (ri, region) in pool.regions.iter_mut().enumerate() {
+                region.id = set.regions.len();
+                set.regions.push(RegionRef {
+                    zone: zi,
+                    pool: pi,
+                    region: ri,
+                });
+                region.target = region.probe.as_ref().map(|spec| {
+                    *target_ids.entry(spec.clone()).or_insert_with(|| {
+                        set.targets.push(spec.clone());
+                        set.targets.len() - 1
+                    })
+                });
+            }
+        }
+    }
+    set.zones = zones.into_iter().map(Arc::new).collect();
+    set
+}

@@ -1,0 +1,166 @@
+//! The zone file as written: serde structs that mirror the TOML, with spans kept for messages.
+//!
+//! Nothing here is validated beyond TOML syntax and types; `build` turns it into the model.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    pub origin: Spanned<String>,
+    pub ttl: Option<Spanned<u32>>,
+    pub soa: Option<Spanned<RawSoa>>,
+    #[serde(default)]
+    pub records: Vec<Spanned<RawRecord>>,
+    #[serde(default)]
+    pub pools: BTreeMap<Spanned<String>, Spanned<RawPool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoa {
+    pub mname: Spanned<String>,
+    pub rname: Spanned<String>,
+    pub minimum: Option<u32>,
+    pub serial: Option<u32>,
+    pub refresh: Option<u32>,
+    pub retry: Option<u32>,
+    pub expire: Option<u32>,
+    pub ttl: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub rtype: Spanned<String>,
+    pub data: Spanned<Vec<Spanned<String>>>,
+    pub ttl: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    /// Owner name when it differs from the key (e.g. an A pool and an AAAA pool both at `www`).
+    pub name: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub rtype: Spanned<String>,
+    pub ttl: Option<u32>,
+    pub policy: Option<Spanned<String>>,
+    pub answers: Option<Spanned<u32>>,
+    pub on_all_down: Option<Spanned<String>>,
+    pub fallback: Option<Spanned<Vec<Spanned<String>>>>,
+    pub slow_start: Option<Spanned<HumanDuration>>,
+    pub probe: Option<Spanned<RawProbe>>,
+    #[serde(default)]
+    pub regions: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub addresses: Spanned<Vec<Spanned<String>>>,
+    pub weight: Option<Spanned<i64>>,
+    pub priority: Option<Spanned<u32>>,
+    pub check: Option<Spanned<String>>,
+    pub capacity: Option<Spanned<f64>>,
+    pub probe: Option<Spanned<RawProbe>>,
+}
+
+/// Probe settings; at pool level the defaults for every region, at region level overrides.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub kind: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
+    pub check: Option<Spanned<String>>,
+    pub interval: Option<Spanned<HumanDuration>>,
+    pub timeout: Option<Spanned<HumanDuration>>,
+    pub fall: Option<Spanned<u32>>,
+    pub rise: Option<Spanned<u32>>,
+    pub expect: Option<Spanned<Vec<Spanned<Expect>>>>,
+    pub body: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub method: Option<Spanned<String>>,
+    pub tls_verify: Option<bool>,
+    pub initial: Option<Spanned<String>>,
+    pub hold_down: Option<Spanned<HumanDuration>>,
+}
+
+impl RawProbe {
+    /// Region settings over pool settings, field by field.
+    pub fn overlay(&self, over: &RawProbe) -> RawProbe {
+        macro_rules! pick {
+            ($($f:ident),*) => { RawProbe { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            kind, path, port, check, interval, timeout, fall, rise, expect, body, host, headers,
+            method, tls_verify, initial, hold_down
+        )
+    }
+}
+
+/// One `expect` entry: a status code (`200`) or an inclusive range (`"200-399"`).
+#[derive(Debug, Clone)]
+pub struct Expect(pub u16, pub u16);
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Code(i64),
+            Range(String),
+        }
+        let bad =
+            || serde::de::Error::custom("expected a status code (200) or a range (\"200-399\")");
+        let code = |v: i64| u16::try_from(v).ok().filter(|c| (100..=599).contains(c));
+        match Either::deserialize(d).map_err(|_| bad())? {
+            Either::Code(c) => code(c).map(|c| Expect(c, c)).ok_or_else(bad),
+            Either::Range(s) => {
+                let (lo, hi) = s.split_once('-').unwrap_or((&s, &s));
+                let lo = lo.trim().parse().ok().and_then(code);
+                let hi = hi.trim().parse().ok().and_then(code);
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) if lo <= hi => Ok(Expect(lo, hi)),
+                    _ => Err(bad()),
+                }
+            }
+        }
+    }
+}
+
+/// A duration written as integer seconds (`10`) or a human string (`"500ms"`, `"10s"`, `"2m"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Secs(i64),
+            Text(String),
+        }
+        let bad = |what: &str| {
+            serde::de::Error::custom(format!(
+                "invalid duration {what}: expected seconds or a string like \"500ms\", \"10s\", \"2m\""
+            ))
+        };
+        match Either::deserialize(d).map_err(|_| bad("value"))? {
+            Either::Secs(s) => u64::try_from(s)
+                .map(|s| HumanDuration(Duration::from_secs(s)))
+                .map_err(|_| bad(&s.to_string())),
+            Either::Text(t) => humantime::parse_duration(t.trim())
+                .map(HumanDuration)
+                .map_err(|_| bad(&format!("{t:?}"))),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Health: the rise/fall state machine per probe target, live region weights, and the snapshot
+//! the DNS path reads.
+//!
+//! [`HealthTable`] is owned by one task; every probe result goes through [`HealthTable::observe`],
+//! and a transition publishes a new [`Snapshot`] (ArcSwap), so the very next query sees it. No
+//! I/O and no clock of its own: callers pass `now`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::zone::{Initial, Pool, ProbeSpec, Region, RegionId, TargetId, ZoneSet};
+
+/// Where a target stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// No verdict yet; counts as the pool's `initial` setting.
+    Unknown,
+    Up,
+    Down,
+}
+
+/// The classified result of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Refused,
+    Timeout,
+    Reset,
+    Dns,
+    Tls,
+    Status(u16),
+    BodyMismatch,
+    Error,
+}
+
+impl Outcome {
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+
+    /// A bounded label (for metrics; the status code is in [`Outcome`]'s Display).
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::Reset => "reset",
+            Outcome::Dns => "dns",
+            Outcome::Tls => "tls",
+            Outcome::Status(_) => "status",
+            Outcome::BodyMismatch => "body_mismatch",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Status(code) => write!(f, "status={code}"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+/// A state change of one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    pub reason: Outcome,
+    /// Consecutive results that caused it.
+    pub count: u32,
+}
+
+/// The state machine of one probe target.
+#[derive(Debug, Clone)]
+pub struct TargetState {
+    pub state: State,
+    pub ok_streak: u32,
+    pub fail_streak: u32,
+    /// When the state last changed (or the target was first seen).
+    pub since: Instant,
+    /// When it last went down (for `hold_down`).
+    pub down_at: Option<Instant>,
+    /// When it last came back from down (for `slow_start`).
+    pub recovered_at: Option<Instant>,
+    pub last: Option<(Outcome, Duration, Instant)>,
+    fall: u32,
+    rise: u32,
+    initial: Initial,
+    hold_down: Option<Duration>,
+}
+
+impl TargetState {
+    pub fn new(spec: &ProbeSpec, now: Instant) -> Self {
+        TargetState {
+            state: State::Unknown,
+            ok_streak: 0,
+            fail_streak: 0,
+            since: now,
+            down_at: None,
+            recovered_at: None,
+            last: None,
+            fall: spec.fall,
+            rise: spec.rise,
+            initial: spec.initial,
+            hold_down: spec.hold_down,
+        }
+    }
+
+    /// Whether DNS may answer with this target's regions.
+    pub fn serving(&self) -> bool {
+        match self.state {
+            State::Up => true,
+            State::Down => false,
+            State::Unknown => self.initial == Initial::Up,
+        }
+    }
+
+    /// Feeds one probe result; returns the transition it caused, if any.
+    pub fn observe(
+        &mut self,
+        outcome: Outcome,
+        latency: Duration,
+        now: Instant,
+    ) -> Option<Transition> {
+        self.last = Some((outcome, latency, now));
+        let from = self.state;
+        if outcome.is_ok() {
+            self.ok_streak = self.ok_streak.saturating_add(1);
+            self.fail_streak = 0;
+            let held = match (self.down_at, self.hold_down) {
+                (Some(at), Some(hold)) => now < at + hold,
+                _ => false,
+            };
+            if from != State::Up && self.ok_streak >= self.rise && !held {
+                self.state = State::Up;
+                self.since = now;
+                if from == State::Down {
+                    self.recovered_at = Some(now);
+                }
+                return Some(Transition {
+                    from,
+                    to: State::Up,
+                    reason: outcome,
+                    count: self.ok_streak,
+                });
+            }
+        } else {
+            self.fail_streak = self.fail_streak.saturating_add(1);
+            self.ok_streak = 0;
+            if from != State::Down && self.fail_streak >= self.fall {
+                self.state = State::Down;
+                self.since = now;
+                self.down_at = Some(now);
+                self.recovered_at = None;
+                return Some(Transition {
+                    from,
+                    to: State::Down,
+                    reason: outcome,
+                    count: self.fail_streak,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// What the DNS path knows about one region.
+#[derive(Debug, Clone, Copy)]
+pub struct RegionLive {
+    pub serving: bool,
+    /// Set while a `slow_start` ramp may apply.
+    pub recovered_at: Option<Instant>,
+}
+
+/// Share of full weight a region gets at the start of its slow-start ramp.
+pub const SLOW_START_FLOOR: f64 = 0.1;
+/// Live weights are scaled by this so that a ramp is smooth even for weight 1.
+pub const WEIGHT_SCALE: u64 = 1000;
+
+/// The live state of every region, indexed by [`RegionId`].
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    regions: Vec<RegionLive>,
+}
+
+impl Live {
+    /// Every region serving (used before any verdict and for pools without probes).
+    pub fn all_up(set: &ZoneSet) -> Self {
+        Live {
+            regions: vec![
+                RegionLive {
+                    serving: true,
+                    recovered_at: None
+                };
+                set.regions.len()
+            ],
+        }
+    }
+
+    pub fn region(&self, id: RegionId) -> Option<&RegionLive> {
+        self.regions.get(id)
+    }
+
+    /// The live weight of a region, scaled by [`WEIGHT_SCALE`]; 0 when it must not be answered.
+    pub fn weight(&self, pool: &Pool, region: &Region, now: Instant) -> u64 {
+        let full = u64::from(region.weight) * WEIGHT_SCALE;
+        let Some(live) = self.regions.get(region.id) else {
+            return full;
+        };
+        if !live.serving {
+            return 0;
+        }
+        match (pool.slow_start, live.recovered_at) {
+            (Some(ramp), Some(at)) => {
+                let share = (now.saturating_duration_since(at).as_secs_f64() / ramp.as_secs_f64())
+                    .clamp(SLOW_START_FLOOR, 1.0);
+                ((full as f64) * share).round().max(1.0) as u64
+            }
+            _ => full,
+        }
+    }
+}
+
+/// What the DNS path reads: the zones and the live state that belongs to them.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub zones: Arc<ZoneSet>,
+    pub live: Live,
+}
+
+/// The published snapshot: written by the health task and reloads, read lock-free by DNS.
+pub type Shared = Arc<ArcSwap<Snapshot>>;
+
+/// Target states for one zone set, plus the regions each target feeds.
+pub struct HealthTable {
+    zones: Arc<ZoneSet>,
+    targets: Vec<TargetState>,
+    regions_of: Vec<Vec<RegionId>>,
+}
+
+impl HealthTable {
+    /// A table for `zones`; targets whose spec also exists in `previous` keep their state.
+    pub fn new(zones: Arc<ZoneSet>, previous: Option<&HealthTable>, now: Instant) -> Self {
+        let mut regions_of = vec![Vec::new(); zones.targets.len()];
+        for (id, r) in zones.regions.iter().enumerate() {
+            let region = &zones.zones[r.zone].pools[r.pool].regions[r.region];
+            if let Some(t) = region.target {
+                regions_of[t].push(id);
+            }
+        }
+        let targets = zones
+            .targets
+            .iter()
+            .map(|spec| {
+                previous
+                    .and_then(|p| {
+                        p.zones
+                            .targets
+                            .iter()
+                            .position(|s| s == spec)
+                            .map(|i| p.targets[i].clone())
+                    })
+                    .unwrap_or_else(|| TargetState::new(spec, now))
+            })
+            .collect();
+        HealthTable {
+            zones,
+            targets,
+            regions_of,
+        }
+    }
+
+    pub fn zones(&self) -> &Arc<ZoneSet> {
+        &self.zones
+    }
+
+    pub fn target(&self, id: TargetId) -> Option<&TargetState> {
+        self.targets.get(id)
+    }
+
+    /// The regions fed by a target.
+    pub fn regions_of(&self, id: TargetId) -> &[RegionId] {
+        self.regions_of.get(id).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Feeds one probe result for a target.
+    pub fn observe(
+        &mut self,
+        id: TargetId,
+        outcome: Outcome,
+        latency: Duration,
+        now: Instant,
+    ) -> Option<Transition> {
+        self.targets.get_mut(id)?.observe(outcome, latency, now)
+    }
+
+    /// The live view for the DNS path.
+    pub fn live(&self) -> Live {
+        let regions = self
+            .zones
+            .regions
+            .iter()
+            .map(|r| {
+                let region = &self.zones.zones[r.zone].pools[r.pool].regions[r.region];
+                match region.target.and_then(|t| self.targets.get(t)) {
+                    Some(t) => RegionLive {
+                        serving: t.serving(),
+                        recovered_at: t.recovered_at,
+                    },
+                    None => RegionLive {
+                        serving: true,
+                        recovered_at: None,
+                    },
+                }
+            })
+            .collect();
+        Live { regions }
+    }
+
+    /// A fresh snapshot to publish.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            zones: self.zones.clone(),
+            live: self.live(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+//! The `gslbd` binary: CLI parsing, logging, signals and exit codes. All logic is in the library.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(version, about = "Authoritative DNS for global server load balancing")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the zones over DNS (UDP and TCP), probing every region.
+    Serve(ServeArgs),
+    /// Validate zone files and print the cutover and N-1 tables.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Directory of zone files (*.toml).
+    #[arg(long, default_value = "zones")]
+    zones: PathBuf,
+    /// Address to serve DNS on (UDP and TCP); repeat for more. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    listen: Vec<SocketAddr>,
+    /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Directory of zone files (default: zones/ when no FILE is given).
+    #[arg(long, conflicts_with = "files")]
+    zones: Option<PathBuf>,
+    /// Zone files to check, as one set.
+    files: Vec<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve(args) => exit(serve(args)),
+        Cmd::Check(args) => check(args),
+    }
+}
+
+fn exit(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gslbd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            EnvFilter::try_new(format!("hickory_server=warn,hickory_net=warn,{}", args.log))
+        })
+        .context("invalid --log filter")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let cfg = gslbd::ServeConfig {
+            zones: args.zones,
+            listen: args.listen,
+        };
+        gslbd::serve(cfg, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let loaded = if args.files.is_empty() {
+        gslbd::config::load_dir(&args.zones.unwrap_or_else(|| PathBuf::from("zones")))
+    } else {
+        gslbd::config::load_files(&args.files)
+    };
+    match loaded {
+        Ok(set) => {
+            let report = gslbd::check::report(&set);
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("gslbd: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            if args.json {
+                let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+                println!("{}", serde_json::json!({ "valid": false, "errors": list }));
+            }
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Health probes: one check per kind (`http.rs` for http and https, `tcp.rs`), classified into
+//! a [`health::Outcome`](crate::health::Outcome), and the scheduler that runs one task per
+//! unique target.
+
+mod http;
+mod scheduler;
+mod tcp;
+
+pub use scheduler::{ProbeResult, spawn};
+
+use crate::health::Outcome;
+use crate::zone::{ProbeKind, ProbeSpec};
+
+/// Why a prober could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    #[error("cannot build HTTP client for {target}: {source}")]
+    Client {
+        target: String,
+        source: reqwest::Error,
+    },
+    #[error("invalid probe URL {target}: {source}")]
+    Target {
+        target: String,
+        source: url::ParseError,
+    },
+}
+
+/// HTTP clients shared by every http(s) probe (connections are never reused: each probe opens
+/// a fresh one, as a client would after a failure).
+#[derive(Clone)]
+pub struct Clients {
+    verify: reqwest::Client,
+    no_verify: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new() -> Result<Self, ProbeError> {
+        // reqwest is built without a default crypto provider; ring is ours. Installing twice
+        // (tests, several servers in one process) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(Clients {
+            verify: http::client(true, None)?,
+            no_verify: http::client(false, None)?,
+        })
+    }
+}
+
+/// A ready-to-run check for one target.
+pub enum Prober {
+    Http(Box<http::HttpProbe>),
+    Tcp(tcp::TcpProbe),
+}
+
+impl Prober {
+    pub fn new(spec: &ProbeSpec, clients: &Clients) -> Result<Self, ProbeError> {
+        Ok(match spec.kind {
+            ProbeKind::Http | ProbeKind::Https => {
+                Prober::Http(Box::new(http::HttpProbe::new(spec, clients)?))
+            }
+            ProbeKind::Tcp => Prober::Tcp(tcp::TcpProbe::new(spec)),
+        })
+    }
+
+    /// Runs one check, bounded by the spec's timeout.
+    pub async fn check(&self, timeout: std::time::Duration) -> Outcome {
+        let run = async {
+            match self {
+                Prober::Http(p) => p.check().await,
+                Prober::Tcp(p) => p.check().await,
+            }
+        };
+        tokio::time::timeout(timeout, run)
+            .await
+            .unwrap_or(Outcome::Timeout)
+    }
+}
+
+/// Classifies an I/O error kind.
+fn io_outcome(kind: std::io::ErrorKind) -> Option<Outcome> {
+    use std::io::ErrorKind::*;
+    match kind {
+        ConnectionRefused => Some(Outcome::Refused),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => Some(Outcome::Reset),
+        TimedOut => Some(Outcome::Timeout),
+        _ => None,
+    }
+}

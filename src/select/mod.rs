@@ -1,0 +1,157 @@
+//! Answer policies: which regions of a pool answer a query, given live weights and the client.
+//!
+//! Pure functions over `(pool, live weights, client, rng)`; one file per policy. The all-down rule
+//! is applied here, the same way for every policy. [`expected_shares`] gives the traffic share
+//! each region would get, for the N-1 table of `gslbd check`.
+
+mod all;
+mod client;
+mod failover;
+mod hashed;
+mod weighted;
+
+pub use client::ClientKey;
+
+use rand::Rng;
+use serde::Serialize;
+
+use crate::zone::{AllDown, Policy, Pool};
+
+/// Which rule produced an answer (for logs, metrics and `/explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The pool's policy over its healthy regions.
+    Policy,
+    /// No region healthy, `on_all_down = "all"`: answered as if all were healthy.
+    AllDownAll,
+    /// No region healthy, `on_all_down = "none"`: empty answer.
+    AllDownNone,
+    /// No region healthy, `on_all_down = "servfail"`.
+    AllDownServfail,
+    /// The fallback records (all-down rule, or the last tier of a failover pool).
+    Fallback,
+}
+
+/// The decision for one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Indexes into `pool.regions`, in answer order.
+    pub regions: Vec<usize>,
+    pub rule: Rule,
+    /// The failover tier (priority) answered, when the policy is `failover`.
+    pub tier: Option<u32>,
+    /// True when the answer depends on the client (hashed): ECS scope must say so.
+    pub client_specific: bool,
+}
+
+impl Selection {
+    fn of(rule: Rule) -> Self {
+        Selection {
+            regions: Vec::new(),
+            rule,
+            tier: None,
+            client_specific: false,
+        }
+    }
+}
+
+/// Chooses the answer for one query. `weights[i]` is the live weight of `pool.regions[i]`
+/// (0 = not serving).
+pub fn select<R: Rng + ?Sized>(
+    pool: &Pool,
+    weights: &[u64],
+    client: &ClientKey,
+    rng: &mut R,
+) -> Selection {
+    if let Some(sel) = by_policy(pool, weights, client, rng) {
+        return sel;
+    }
+    // No region is serving.
+    match pool.on_all_down {
+        AllDown::All => {
+            let configured: Vec<u64> = pool.regions.iter().map(|r| u64::from(r.weight)).collect();
+            let mut sel = by_policy(pool, &configured, client, rng)
+                .unwrap_or_else(|| Selection::of(Rule::AllDownAll));
+            sel.rule = Rule::AllDownAll;
+            sel
+        }
+        AllDown::None => Selection::of(Rule::AllDownNone),
+        AllDown::Servfail => Selection::of(Rule::AllDownServfail),
+        AllDown::Fallback => Selection::of(Rule::Fallback),
+    }
+}
+
+/// The policy over the given weights; `None` when no region has weight.
+fn by_policy<R: Rng + ?Sized>(
+    pool: &Pool,
+    weights: &[u64],
+    client: &ClientKey,
+    rng: &mut R,
+) -> Option<Selection> {
+    if pool.policy == Policy::Failover {
+        return failover::select(pool, weights, rng);
+    }
+    if !weights.iter().any(|w| *w > 0) {
+        return None;
+    }
+    let (regions, client_specific) = match pool.policy {
+        Policy::Weighted => (weighted::draw(weights, pool.answers, rng), false),
+        Policy::All => (all::select(weights, rng), false),
+        Policy::Hashed => (hashed::select(pool, weights, client, pool.answers), true),
+        Policy::Failover => unreachable!("handled above"),
+    };
+    Some(Selection {
+        regions,
+        rule: Rule::Policy,
+        tier: None,
+        client_specific,
+    })
+}
+
+/// The expected share of traffic each region gets with `up[i]` regions serving (clients use
+/// the first address of an answer). Used for the N-1 table; exact for every policy.
+pub fn expected_shares(pool: &Pool, up: &[bool]) -> Vec<f64> {
+    let weights: Vec<f64> = pool
+        .regions
+        .iter()
+        .zip(up)
+        .map(|(r, up)| if *up { f64::from(r.weight) } else { 0.0 })
+        .collect();
+    let normalize = |w: Vec<f64>| {
+        let total: f64 = w.iter().sum();
+        if total > 0.0 {
+            w.into_iter().map(|x| x / total).collect()
+        } else {
+            w
+        }
+    };
+    match pool.policy {
+        Policy::Weighted | Policy::Hashed => normalize(weights),
+        Policy::All => normalize(
+            weights
+                .iter()
+                .map(|w| if *w > 0.0 { 1.0 } else { 0.0 })
+                .collect(),
+        ),
+        Policy::Failover => {
+            let tier = pool
+                .regions
+                .iter()
+                .zip(&weights)
+                .filter(|(_, w)| **w > 0.0)
+                .map(|(r, _)| r.priority)
+                .min();
+            normalize(
+                pool.regions
+                    .iter()
+                    .zip(&weights)
+                    .map(|(r, w)| if Some(r.priority) == tier { *w } else { 0.0 })
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

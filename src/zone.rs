@@ -1,0 +1,263 @@
+//! The validated zone model: zones, static record sets, pools, regions and probe specs.
+//!
+//! Everything here is immutable once `config` has built it, holds no I/O and no clock, and is
+//! shared behind an `Arc` by the DNS path, the prober and the admin API. Regions and probe targets
+//! get dense numeric ids so that the health table can be a plain vector indexed by them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+
+/// Index of a region in [`ZoneSet::regions`], dense over the whole set.
+pub type RegionId = usize;
+/// Index of a probe target in [`ZoneSet::targets`], dense over the whole set.
+pub type TargetId = usize;
+
+/// Every zone gslbd serves, plus the flat tables the health engine indexes.
+#[derive(Debug, Default)]
+pub struct ZoneSet {
+    /// Zones, sorted by origin with the most labels first so the first suffix match wins.
+    pub zones: Vec<Arc<Zone>>,
+    /// Every region of every pool: `(zone index, pool index, region index)`.
+    pub regions: Vec<RegionRef>,
+    /// Unique probe targets; pools that share a target share one entry.
+    pub targets: Vec<ProbeSpec>,
+}
+
+/// Where a region lives in the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionRef {
+    pub zone: usize,
+    pub pool: usize,
+    pub region: usize,
+}
+
+impl ZoneSet {
+    /// The zone that is authoritative for `name`: the longest origin that is a suffix of it.
+    pub fn find_zone(&self, name: &LowerName) -> Option<&Arc<Zone>> {
+        self.zones.iter().find(|z| z.origin.zone_of(name))
+    }
+
+    /// The zone, pool and region a region id points at.
+    pub fn region(&self, id: RegionId) -> Option<(&Zone, &Pool, &Region)> {
+        let r = self.regions.get(id)?;
+        let zone = self.zones.get(r.zone)?;
+        let pool = zone.pools.get(r.pool)?;
+        let region = pool.regions.get(r.region)?;
+        Some((zone, pool, region))
+    }
+
+    /// Looks up a region by its zone origin, pool key and region name (as the admin API names it).
+    pub fn find_region(&self, zone: &str, pool: &str, region: &str) -> Option<RegionId> {
+        let want = Name::from_ascii(zone).ok().map(|n| {
+            let mut n = n;
+            n.set_fqdn(true);
+            LowerName::new(&n)
+        })?;
+        let z = self.zones.iter().find(|z| z.origin == want)?;
+        let p = z.pools.iter().find(|p| p.key == pool)?;
+        p.regions.iter().find(|r| r.name == region).map(|r| r.id)
+    }
+}
+
+/// One authoritative zone, loaded from one file.
+#[derive(Debug)]
+pub struct Zone {
+    /// The file it came from, for messages.
+    pub file: PathBuf,
+    pub origin: LowerName,
+    /// The origin as written (for display).
+    pub origin_name: Name,
+    /// Default TTL for records and pools that do not set one.
+    pub ttl: u32,
+    /// The SOA record at the apex.
+    pub soa: Record,
+    /// SOA minimum: how long resolvers may cache a negative answer.
+    pub negative_ttl: u32,
+    /// Every name in the zone, including empty non-terminals (nodes with nothing at them).
+    pub nodes: HashMap<LowerName, Node>,
+    /// The live-answered names.
+    pub pools: Vec<Pool>,
+    /// True when some name below the apex is delegated (lookups then check for referrals).
+    pub has_delegations: bool,
+}
+
+/// What exists at one owner name.
+#[derive(Debug, Default)]
+pub struct Node {
+    /// Static record sets, one per type.
+    pub rrsets: Vec<RrSet>,
+    /// Pools answered at this name, by record type.
+    pub pools: Vec<(RecordType, usize)>,
+    /// True when this name holds NS records below the apex: a delegation point.
+    pub delegation: bool,
+}
+
+impl Node {
+    pub fn rrset(&self, rtype: RecordType) -> Option<&RrSet> {
+        self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+
+    pub fn pool(&self, rtype: RecordType) -> Option<usize> {
+        self.pools
+            .iter()
+            .find(|(t, _)| *t == rtype)
+            .map(|(_, p)| *p)
+    }
+
+    /// True when nothing at all is at this name (an empty non-terminal).
+    pub fn is_empty(&self) -> bool {
+        self.rrsets.is_empty() && self.pools.is_empty()
+    }
+}
+
+/// Static records of one type at one name.
+#[derive(Debug, Clone)]
+pub struct RrSet {
+    pub rtype: RecordType,
+    pub records: Vec<Record>,
+}
+
+/// How a pool picks the regions it answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// `answers` distinct regions drawn at random by live weight.
+    Weighted,
+    /// The lowest-priority tier with a healthy region, weighted inside the tier.
+    Failover,
+    /// Every healthy region.
+    All,
+    /// The same client subnet keeps the same region (consistent hashing).
+    Hashed,
+}
+
+/// What a pool answers when no region is healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllDown {
+    /// Fail open: answer as if every region were healthy.
+    All,
+    /// NOERROR with an empty answer and the SOA (resolvers cache it for the SOA minimum).
+    None,
+    /// SERVFAIL.
+    Servfail,
+    /// The pool's static fallback records.
+    Fallback,
+}
+
+/// A name whose answer is chosen live from its regions.
+#[derive(Debug)]
+pub struct Pool {
+    /// The key under `[pools.KEY]` in the file.
+    pub key: String,
+    /// The owner name answered (the key, or `name` when set).
+    pub name: Name,
+    pub rtype: RecordType,
+    pub ttl: u32,
+    pub policy: Policy,
+    /// How many regions one answer carries (`weighted`, `failover`, `hashed`).
+    pub answers: usize,
+    pub on_all_down: AllDown,
+    /// Records answered when every region is down and `on_all_down = "fallback"`; also the
+    /// last tier of a `failover` pool.
+    pub fallback: Vec<Record>,
+    /// Ramp-up time for a recovered region's weight.
+    pub slow_start: Option<Duration>,
+    pub regions: Vec<Region>,
+}
+
+/// One region of a pool: the addresses it answers with and how it is probed.
+#[derive(Debug)]
+pub struct Region {
+    pub id: RegionId,
+    pub name: String,
+    pub weight: u32,
+    pub priority: u32,
+    pub addresses: Vec<IpAddr>,
+    /// The answer records, built once (owner = pool name, TTL = pool TTL).
+    pub records: Vec<Record>,
+    /// Share of peak traffic the region can carry, for the N-1 table.
+    pub capacity: Option<f64>,
+    /// How the region is probed, or `None` when the pool has no health checks (always up).
+    pub probe: Option<ProbeSpec>,
+    /// The shared probe target for `probe`, assigned when the set is assembled.
+    pub target: Option<TargetId>,
+}
+
+/// The kind of health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    Http,
+    Https,
+    Tcp,
+}
+
+/// HTTP method for http(s) probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "HEAD")]
+    Head,
+}
+
+/// What a target counts as before its first verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initial {
+    Up,
+    Down,
+}
+
+/// A fully resolved probe: everything that decides how a target is checked and judged.
+///
+/// Two regions with equal specs share one prober and one health state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ProbeSpec {
+    pub kind: ProbeKind,
+    /// A URL for http(s), `host:port` for tcp.
+    pub target: String,
+    #[serde(with = "crate::zone::secs")]
+    pub interval: Duration,
+    #[serde(with = "crate::zone::secs")]
+    pub timeout: Duration,
+    pub fall: u32,
+    pub rise: u32,
+    /// Accepted status codes, as inclusive ranges.
+    pub expect: Vec<(u16, u16)>,
+    /// A substring the body must contain.
+    pub body: Option<String>,
+    /// Host header and TLS SNI override.
+    pub host: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub method: HttpMethod,
+    pub tls_verify: bool,
+    pub initial: Initial,
+    /// A target that just went down stays down at least this long.
+    #[serde(with = "crate::zone::opt_secs")]
+    pub hold_down: Option<Duration>,
+}
+
+/// Serde helpers that publish durations as fractional seconds.
+pub(crate) mod secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+pub(crate) mod opt_secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `gslbd check` and startup failures through the real binary.
+
+use std::path::Path;
+
+use crate::harness::{Gslbd, run, zone_head};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_accepts_the_example_zones_and_prints_the_cutover_table() {
+    let out = run(&["check"], repo());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("detection") && text.contains("cutover") && text.contains("recovery"),
+        "{text}"
+    );
+    assert!(text.contains("zone (worst pool)"), "{text}");
+}
+
+#[test]
+fn check_json_has_the_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut z = zone_head("t.example.");
+    z.push_str(
+        "[pools.www]\ntype = \"A\"\nttl = 60\non_all_down = \"none\"\n[pools.www.probe]\ninterval = \"10s\"\ntimeout = \"2s\"\nfall = 3\nrise = 2\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncapacity = 0.6\n[pools.www.regions.b]\naddresses = [\"192.0.2.2\"]\ncapacity = 0.6\n",
+    );
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, z).expect("write");
+    let out = run(&["check", "--json", file.to_str().expect("utf8")], repo());
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let pool = &v["zones"][0]["pools"][0];
+    // 10 s × 3 + 2 s = 32 s detection; + 60 s TTL = 92 s; recovery 2 × 10 + 2 + 60 = 82 s.
+    assert_eq!(pool["worst"]["detection"], 32.0);
+    assert_eq!(pool["worst"]["cutover"], 92.0);
+    assert_eq!(pool["worst"]["recovery"], 82.0);
+    assert_eq!(pool["negative_cache"], 30);
+    assert_eq!(v["zones"][0]["worst"]["cutover"], 92.0);
+    // N-1: either region failing sends 100 % to the other, over its 60 % capacity.
+    let fails = &v["zones"][0]["n_minus_1"][0]["failures"];
+    assert_eq!(fails[0]["over_capacity"][0], "b");
+    assert_eq!(fails[1]["over_capacity"][0], "a");
+}
+
+#[test]
+fn check_rejects_a_bad_file_with_its_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}[pools.www]\ntype = \"A\"\n[pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\nwieght = 2\n",
+            zone_head("t.example.")
+        ),
+    )
+    .expect("write");
+    let out = run(&["check", file.to_str().expect("utf8")], repo());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:23:1: unknown field `wieght`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    std::fs::write(zones.join("good.toml"), zone_head("good.example.")).expect("write");
+    std::fs::write(
+        zones.join("bad.toml"),
+        format!("{}ttl = \"x\"\n", zone_head("bad.example.")),
+    )
+    .expect("write");
+    let out = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--zones",
+            zones.to_str().expect("utf8"),
+        ],
+        repo(),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:19:7: invalid type: string \"x\", expected u32"),
+        "{err}"
+    );
+    assert_eq!(err.matches("bad.toml").count(), 1, "reported once: {err}");
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let mut g = Gslbd::start(&[("t.toml", &zone_head("t.example."))]);
+    assert_eq!(g.dig("t.example SOA").status, "NOERROR");
+    let status = g.terminate().expect("exited after SIGTERM");
+    assert!(status.success(), "{status}");
+}

@@ -1,0 +1,286 @@
+//! Runs the real `gslbd` binary on an ephemeral loopback port and queries it with `dig`.
+//!
+//! [`Gslbd::start`] writes zone files into a temp dir, spawns `gslbd serve --listen
+//! 127.0.0.1:0`, reads the bound port from its `listening on udp` log line and waits for
+//! `ready` (60 s at most, failing fast if the child exits). The child is killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gslbd");
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Gslbd {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// A zone file head for `origin` with SOA and apex NS; tests append records and pools.
+pub fn zone_head(origin: &str) -> String {
+    format!(
+        "origin = \"{origin}\"\nttl = 300\n[soa]\nmname = \"ns1.{origin}\"\nrname = \"hostmaster.{origin}\"\nminimum = 30\n\
+         [[records]]\nname = \"@\"\ntype = \"NS\"\ndata = [\"ns1.{origin}\", \"ns2.{origin}\"]\n\
+         [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = [\"198.51.100.53\"]\n\
+         [[records]]\nname = \"ns2\"\ntype = \"A\"\ndata = [\"198.51.100.54\"]\n"
+    )
+}
+
+impl Gslbd {
+    /// Starts gslbd on the given `(file name, text)` zones.
+    pub fn start(zones: &[(&str, &str)]) -> Gslbd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zdir = dir.path().join("zones");
+        std::fs::create_dir(&zdir).expect("zones dir");
+        for (name, text) in zones {
+            std::fs::write(zdir.join(name), text).expect("write zone");
+        }
+        Self::start_in(dir, &[])
+    }
+
+    /// Starts gslbd on `dir/zones` with extra arguments.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Gslbd {
+        let zdir = dir.path().join("zones").to_string_lossy().into_owned();
+        let mut args: Vec<String> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "info",
+            "--zones",
+            &zdir,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(&args, dir)
+    }
+
+    /// Starts `gslbd serve ARGS` (the args must pick a loopback port 0 listener).
+    pub fn start_args(args: &[String]) -> Gslbd {
+        let mut all = vec!["serve".to_string()];
+        all.extend(args.iter().cloned());
+        Self::launch(&all, tempfile::tempdir().expect("tempdir"))
+    }
+
+    fn launch(args: &[String], dir: tempfile::TempDir) -> Gslbd {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gslbd");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut port = None;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let lines = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+                panic!("gslbd exited early ({status}):\n{lines}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gslbd did not become ready in {START_TIMEOUT:?}"
+            );
+            let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if let Some(rest) = line.split("listening on udp 127.0.0.1:").nth(1) {
+                port = rest.trim().parse().ok();
+            }
+            if line.contains(" ready") {
+                break;
+            }
+        }
+        Gslbd {
+            child,
+            port: port.expect("no 'listening on udp' line before 'ready'"),
+            dir,
+            log,
+        }
+    }
+
+    pub fn zones_dir(&self) -> PathBuf {
+        self.dir.path().join("zones")
+    }
+
+    /// Runs `dig` against this server with `args` (space-separated).
+    pub fn dig(&self, args: &str) -> Dig {
+        dig(self.port, args)
+    }
+
+    /// Everything gslbd logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Gslbd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `gslbd` with arguments to completion (for `check` and failed starts).
+pub fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run gslbd")
+}
+
+/// One resource record as dig prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rr {
+    pub name: String,
+    pub ttl: u32,
+    pub rtype: String,
+    pub data: String,
+}
+
+/// A parsed dig response.
+#[derive(Debug, Clone, Default)]
+pub struct Dig {
+    pub status: String,
+    pub flags: Vec<String>,
+    pub answer: Vec<Rr>,
+    pub authority: Vec<Rr>,
+    pub additional: Vec<Rr>,
+    pub edns: Option<String>,
+    pub raw: String,
+}
+
+impl Dig {
+    pub fn has_flag(&self, f: &str) -> bool {
+        self.flags.iter().any(|x| x == f)
+    }
+
+    /// The data of answer records of one type.
+    pub fn answers(&self, rtype: &str) -> Vec<String> {
+        self.answer
+            .iter()
+            .filter(|r| r.rtype == rtype)
+            .map(|r| r.data.clone())
+            .collect()
+    }
+}
+
+pub fn dig(port: u16, args: &str) -> Dig {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "+tries=1", "+time=1"])
+        .args(args.split_whitespace())
+        .output()
+        .expect("run dig (install dnsutils)");
+    parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse(raw: &str) -> Dig {
+    let mut d = Dig {
+        raw: raw.to_string(),
+        ..Default::default()
+    };
+    let mut section = "";
+    for line in raw.lines() {
+        if let Some(s) = line.split("status: ").nth(1) {
+            d.status = s.split(',').next().unwrap_or("").to_string();
+        }
+        if let Some(f) = line.strip_prefix(";; flags: ") {
+            d.flags = f
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+        }
+        if let Some(e) = line.strip_prefix("; EDNS: ") {
+            d.edns = Some(e.to_string());
+        }
+        if line.starts_with(";; ") && line.ends_with("SECTION:") {
+            section = if line.contains("ANSWER") {
+                "answer"
+            } else if line.contains("AUTHORITY") {
+                "authority"
+            } else if line.contains("ADDITIONAL") {
+                "additional"
+            } else {
+                ""
+            };
+            continue;
+        }
+        if line.trim().is_empty() {
+            section = "";
+            continue;
+        }
+        if line.starts_with(';') {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() < 5 {
+            continue;
+        }
+        let rr = Rr {
+            name: parts[0].to_string(),
+            ttl: parts[1].parse().unwrap_or(0),
+            rtype: parts[3].to_string(),
+            data: parts[4..].join(" "),
+        };
+        match section {
+            "answer" => d.answer.push(rr),
+            "authority" => d.authority.push(rr),
+            "additional" => d.additional.push(rr),
+            _ => {}
+        }
+    }
+    d
+}
+
+/// Polls `f` every `every` until it returns `Some`, or gives up at `limit`.
+pub fn poll<T>(limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}

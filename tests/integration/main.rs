@@ -1,0 +1,11 @@
+//! Integration tests: the real `gslbd` binary, queried with `dig`, probing real loopback
+//! backends. One test binary; each file is one area.
+
+mod backend;
+mod cli;
+mod dns;
+mod docker;
+mod failover;
+mod harness;
+mod policies;
+mod readme;
