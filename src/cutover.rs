@@ -120,25 +120,14 @@ pub fn zone(zone: &Zone) -> ZoneCutover {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::{HttpMethod, Initial, ProbeKind};
 
     fn spec(interval: u64, timeout_ms: u64, fall: u32, rise: u32) -> ProbeSpec {
-        ProbeSpec {
-            kind: ProbeKind::Http,
-            target: "http://127.0.0.1/".into(),
-            interval: Duration::from_secs(interval),
-            timeout: Duration::from_millis(timeout_ms),
+        ProbeSpec::for_test(
+            Duration::from_secs(interval),
+            Duration::from_millis(timeout_ms),
             fall,
             rise,
-            expect: vec![(200, 299)],
-            body: None,
-            host: None,
-            headers: vec![],
-            method: HttpMethod::Get,
-            tls_verify: true,
-            initial: Initial::Up,
-            hold_down: None,
-        }
+        )
     }
 
     #[test]

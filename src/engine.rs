@@ -42,30 +42,25 @@ fn log_transition(table: &HealthTable, target: TargetId, t: &Transition) {
             region.name.as_str(),
         );
         let (from, to, reason, count) = (state(t.from), state(t.to), t.reason.to_string(), t.count);
+        macro_rules! transition {
+            ($level:ident, $msg:literal) => {
+                $level!(
+                    zone,
+                    pool,
+                    region,
+                    target = url,
+                    from,
+                    to,
+                    reason,
+                    count,
+                    $msg
+                )
+            };
+        }
         if t.to == State::Down {
-            warn!(
-                zone,
-                pool,
-                region,
-                target = url,
-                from,
-                to,
-                reason,
-                count,
-                "region down"
-            );
+            transition!(warn, "region down");
         } else {
-            info!(
-                zone,
-                pool,
-                region,
-                target = url,
-                from,
-                to,
-                reason,
-                count,
-                "region up"
-            );
+            transition!(info, "region up");
         }
     }
 }

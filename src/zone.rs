@@ -244,6 +244,29 @@ pub struct ProbeSpec {
     pub hold_down: Option<Duration>,
 }
 
+#[cfg(test)]
+impl ProbeSpec {
+    /// An http probe of 127.0.0.1 with the given settings (unit tests).
+    pub fn for_test(interval: Duration, timeout: Duration, fall: u32, rise: u32) -> Self {
+        ProbeSpec {
+            kind: ProbeKind::Http,
+            target: "http://127.0.0.1:1/".into(),
+            interval,
+            timeout,
+            fall,
+            rise,
+            expect: vec![(200, 299)],
+            body: None,
+            host: None,
+            headers: vec![],
+            method: HttpMethod::Get,
+            tls_verify: true,
+            initial: Initial::Up,
+            hold_down: None,
+        }
+    }
+}
+
 /// Serde helpers that publish durations as fractional seconds.
 pub(crate) mod secs {
     use std::time::Duration;

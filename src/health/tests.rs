@@ -6,25 +6,14 @@ use std::path::Path;
 use super::*;
 use crate::dns::lookup::{Question, resolve};
 use crate::select::ClientKey;
-use crate::zone::{HttpMethod, ProbeKind};
 
 fn spec(fall: u32, rise: u32) -> ProbeSpec {
-    ProbeSpec {
-        kind: ProbeKind::Http,
-        target: "http://127.0.0.1:1/".into(),
-        interval: Duration::from_secs(1),
-        timeout: Duration::from_millis(500),
+    ProbeSpec::for_test(
+        Duration::from_secs(1),
+        Duration::from_millis(500),
         fall,
         rise,
-        expect: vec![(200, 299)],
-        body: None,
-        host: None,
-        headers: vec![],
-        method: HttpMethod::Get,
-        tls_verify: true,
-        initial: Initial::Up,
-        hold_down: None,
-    }
+    )
 }
 
 const MS: Duration = Duration::from_millis(1);
