@@ -9,12 +9,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::zone::{AllDown, Pool, ProbeSpec, Zone};
 
 /// Worst-case timings for one probe setting at one TTL, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
     pub detection: f64,
     pub cutover: f64,

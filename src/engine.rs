@@ -1,74 +1,301 @@
-//! The engine task: feeds probe results into the health table, logs every transition once,
-//! and publishes a new snapshot on each, so the next DNS query sees it.
+//! The engine task: the single owner of the health table. It feeds probe results into it,
+//! logs every transition once, applies reloads and operator overrides, and publishes a new
+//! snapshot on each change, so the next DNS query sees it.
 
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
-use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
 
-use crate::health::{HealthTable, Shared, State, Transition};
-use crate::probe::ProbeResult;
-use crate::zone::TargetId;
+use crate::health::{HealthTable, Override, Overrides, RegionKey, Shared, State, Transition};
+use crate::probe::{self, Clients, ProbeResult};
+use crate::status::{self, Status, TransitionRecord, state_name};
+use crate::zone::{TargetId, ZoneSet};
 
-/// Runs until every probe sender is gone.
-pub async fn run(
-    mut table: HealthTable,
-    mut rx: mpsc::Receiver<ProbeResult>,
+/// Requests to the engine (from the admin API and signal handlers).
+pub enum Command {
+    /// Reload the zones directory; replies with the number of zones or every error.
+    Reload(oneshot::Sender<Result<usize, String>>),
+    /// Set (`Some`) or clear (`None`) an override.
+    Override(
+        RegionKey,
+        Option<Override>,
+        oneshot::Sender<Result<(), String>>,
+    ),
+    Status(oneshot::Sender<Status>),
+}
+
+/// A cheap, clonable way to talk to the engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl EngineHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn reload(&self) -> Result<usize, String> {
+        self.ask(Command::Reload)
+            .await
+            .unwrap_or_else(|| Err("engine stopped".into()))
+    }
+
+    pub async fn set_override(
+        &self,
+        key: RegionKey,
+        action: Option<Override>,
+    ) -> Result<(), String> {
+        self.ask(|r| Command::Override(key, action, r))
+            .await
+            .unwrap_or_else(|| Err("engine stopped".into()))
+    }
+
+    pub async fn status(&self) -> Option<Status> {
+        self.ask(Command::Status).await
+    }
+}
+
+/// How many probe results may wait for the engine before probers wait.
+const RESULT_QUEUE: usize = 4096;
+
+pub struct Engine {
+    zones_dir: PathBuf,
+    state_file: PathBuf,
+    table: HealthTable,
+    overrides: Overrides,
     shared: Shared,
     generation: u64,
-) {
-    while let Some(r) = rx.recv().await {
-        if r.generation != generation {
-            continue;
-        }
-        if let Some(t) = table.observe(r.target, r.outcome, r.latency, r.at) {
-            log_transition(&table, r.target, &t);
-            shared.store(Arc::new(table.snapshot()));
-        }
-    }
+    clients: Clients,
+    results_tx: mpsc::Sender<ProbeResult>,
+    probes_cancel: CancellationToken,
+    probes: JoinSet<()>,
+    history: VecDeque<TransitionRecord>,
 }
 
-/// One line per region the target feeds, with every field an operator filters on.
-fn log_transition(table: &HealthTable, target: TargetId, t: &Transition) {
-    let zones = table.zones();
-    let url = zones.targets.get(target).map_or("", |s| s.target.as_str());
-    for id in table.regions_of(target) {
-        let Some((zone, pool, region)) = zones.region(*id) else {
-            continue;
-        };
-        let (zone, pool, region) = (
-            zone.origin_name.to_string(),
-            pool.key.as_str(),
-            region.name.as_str(),
+impl Engine {
+    /// Starts probing `zones`; call [`Engine::run`] to process results and commands.
+    pub fn start(
+        zones_dir: PathBuf,
+        state_file: PathBuf,
+        zones: Arc<ZoneSet>,
+        overrides: Overrides,
+        shared: Shared,
+        clients: Clients,
+    ) -> (Engine, mpsc::Receiver<ProbeResult>) {
+        let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
+        let table = HealthTable::new(zones.clone(), None, Instant::now());
+        shared.store(Arc::new(table.snapshot(&overrides)));
+        let probes_cancel = CancellationToken::new();
+        let probes = probe::spawn(
+            &zones,
+            0,
+            &clients,
+            results_tx.clone(),
+            probes_cancel.clone(),
         );
-        let (from, to, reason, count) = (state(t.from), state(t.to), t.reason.to_string(), t.count);
-        macro_rules! transition {
-            ($level:ident, $msg:literal) => {
-                $level!(
-                    zone,
-                    pool,
-                    region,
-                    target = url,
-                    from,
-                    to,
-                    reason,
-                    count,
-                    $msg
-                )
-            };
+        let engine = Engine {
+            zones_dir,
+            state_file,
+            table,
+            overrides,
+            shared,
+            generation: 0,
+            clients,
+            results_tx,
+            probes_cancel,
+            probes,
+            history: VecDeque::new(),
+        };
+        (engine, results_rx)
+    }
+
+    /// Runs until `cancel` fires; then stops the probes.
+    pub async fn run(
+        mut self,
+        mut results: mpsc::Receiver<ProbeResult>,
+        mut commands: mpsc::Receiver<Command>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(r) = results.recv() => self.on_result(r),
+                Some(c) = commands.recv() => self.on_command(c),
+            }
         }
-        if t.to == State::Down {
-            transition!(warn, "region down");
-        } else {
-            transition!(info, "region up");
+        self.probes_cancel.cancel();
+        while self.probes.join_next().await.is_some() {}
+    }
+
+    /// A handle plus the command receiver to pass to [`Engine::run`].
+    pub fn channel() -> (EngineHandle, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(64);
+        (EngineHandle { tx }, rx)
+    }
+
+    fn publish(&self) {
+        self.shared
+            .store(Arc::new(self.table.snapshot(&self.overrides)));
+    }
+
+    fn on_result(&mut self, r: ProbeResult) {
+        if r.generation != self.generation {
+            return;
+        }
+        if let Some(t) = self.table.observe(r.target, r.outcome, r.latency, r.at) {
+            self.log_transition(r.target, &t);
+            self.publish();
         }
     }
-}
 
-fn state(s: State) -> &'static str {
-    match s {
-        State::Unknown => "unknown",
-        State::Up => "up",
-        State::Down => "down",
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Reload(reply) => {
+                let _ = reply.send(self.reload());
+            }
+            Command::Override(key, action, reply) => {
+                let _ = reply.send(self.set_override(key, action));
+            }
+            Command::Status(reply) => {
+                let live = self.table.live(&self.overrides);
+                let s = status::build(
+                    &self.table,
+                    &live,
+                    self.generation,
+                    &self.history,
+                    Instant::now(),
+                );
+                let _ = reply.send(s);
+            }
+        }
+    }
+
+    /// Loads the zones again; on any error the old zones keep serving.
+    fn reload(&mut self) -> Result<usize, String> {
+        let zones = match crate::config::load_dir(&self.zones_dir) {
+            Ok(z) => Arc::new(z),
+            Err(e) => {
+                error!(errors = %e, "reload failed; the previous zones keep serving");
+                return Err(e.to_string());
+            }
+        };
+        let count = zones.zones.len();
+        self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now());
+        self.generation += 1;
+        self.probes_cancel.cancel();
+        self.probes.detach_all();
+        self.probes_cancel = CancellationToken::new();
+        self.probes = probe::spawn(
+            &zones,
+            self.generation,
+            &self.clients,
+            self.results_tx.clone(),
+            self.probes_cancel.clone(),
+        );
+        self.publish();
+        info!(
+            zones = count,
+            targets = zones.targets.len(),
+            generation = self.generation,
+            "reloaded"
+        );
+        Ok(count)
+    }
+
+    fn set_override(&mut self, key: RegionKey, action: Option<Override>) -> Result<(), String> {
+        let zones = self.table.zones();
+        if zones
+            .find_region(&key.zone, &key.pool, &key.region)
+            .is_none()
+        {
+            return Err(format!(
+                "no region {}/{}/{}",
+                key.zone, key.pool, key.region
+            ));
+        }
+        let before = self.overrides.clone();
+        match action {
+            Some(a) => self.overrides.insert(key.clone(), a),
+            None => self.overrides.remove(&key),
+        };
+        if let Err(e) = crate::state::save(&self.state_file, &self.overrides) {
+            self.overrides = before;
+            return Err(format!("cannot save state: {e}"));
+        }
+        let what = action.map_or("cleared", |a| match a {
+            Override::Drain => "drain",
+            Override::ForceUp => "force-up",
+            Override::ForceDown => "force-down",
+        });
+        warn!(
+            zone = key.zone,
+            pool = key.pool,
+            region = key.region,
+            action = what,
+            "operator override"
+        );
+        self.remember(TransitionRecord::new(&key, "-", what, "operator".into()));
+        self.publish();
+        Ok(())
+    }
+
+    fn remember(&mut self, rec: TransitionRecord) {
+        if self.history.len() >= status::HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(rec);
+    }
+
+    /// One line per region the target feeds, with every field an operator filters on.
+    fn log_transition(&mut self, target: TargetId, t: &Transition) {
+        let zones = self.table.zones().clone();
+        let url = zones.targets.get(target).map_or("", |s| s.target.as_str());
+        let (from, to, reason, count) = (
+            state_name(t.from),
+            state_name(t.to),
+            t.reason.to_string(),
+            t.count,
+        );
+        for id in self.table.regions_of(target).to_vec() {
+            let Some((zone, pool, region)) = zones.region(id) else {
+                continue;
+            };
+            let key = RegionKey::of(zone, pool, region);
+            {
+                let (zone, pool, region) =
+                    (key.zone.as_str(), key.pool.as_str(), key.region.as_str());
+                let reason = reason.as_str();
+                macro_rules! transition {
+                    ($level:ident, $msg:literal) => {
+                        $level!(
+                            zone,
+                            pool,
+                            region,
+                            target = url,
+                            from,
+                            to,
+                            reason,
+                            count,
+                            $msg
+                        )
+                    };
+                }
+                if t.to == State::Down {
+                    transition!(warn, "region down");
+                } else {
+                    transition!(info, "region up");
+                }
+            }
+            self.remember(TransitionRecord::new(&key, from, to, reason.clone()));
+        }
     }
 }

@@ -171,12 +171,46 @@ impl TargetState {
     }
 }
 
+/// An operator's override of a region, set through the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Override {
+    /// Out of the answers, even when every region is down (fail-open skips it too).
+    Drain,
+    /// In the answers whatever the probes say.
+    ForceUp,
+    /// Out of the answers whatever the probes say (like drain, for incidents).
+    ForceDown,
+}
+
+/// A region named the way operators name it: zone origin, pool key, region name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub struct RegionKey {
+    pub zone: String,
+    pub pool: String,
+    pub region: String,
+}
+
+impl RegionKey {
+    pub fn of(zone: &crate::zone::Zone, pool: &Pool, region: &Region) -> Self {
+        RegionKey {
+            zone: zone.origin_name.to_string(),
+            pool: pool.key.clone(),
+            region: region.name.clone(),
+        }
+    }
+}
+
+/// Every override in force.
+pub type Overrides = std::collections::BTreeMap<RegionKey, Override>;
+
 /// What the DNS path knows about one region.
 #[derive(Debug, Clone, Copy)]
 pub struct RegionLive {
     pub serving: bool,
     /// Set while a `slow_start` ramp may apply.
     pub recovered_at: Option<Instant>,
+    pub override_: Option<Override>,
 }
 
 /// Share of full weight a region gets at the start of its slow-start ramp.
@@ -191,19 +225,6 @@ pub struct Live {
 }
 
 impl Live {
-    /// Every region serving (used before any verdict and for pools without probes).
-    pub fn all_up(set: &ZoneSet) -> Self {
-        Live {
-            regions: vec![
-                RegionLive {
-                    serving: true,
-                    recovered_at: None
-                };
-                set.regions.len()
-            ],
-        }
-    }
-
     pub fn region(&self, id: RegionId) -> Option<&RegionLive> {
         self.regions.get(id)
     }
@@ -224,6 +245,15 @@ impl Live {
                 ((full as f64) * share).round().max(1.0) as u64
             }
             _ => full,
+        }
+    }
+
+    /// The weight a region gets when every region is down and the pool fails open: its
+    /// configured weight, unless an operator drained or forced it down.
+    pub fn fail_open_weight(&self, region: &Region) -> u64 {
+        match self.regions.get(region.id).and_then(|l| l.override_) {
+            Some(Override::Drain | Override::ForceDown) => 0,
+            _ => u64::from(region.weight) * WEIGHT_SCALE,
         }
     }
 }
@@ -301,23 +331,34 @@ impl HealthTable {
         self.targets.get_mut(id)?.observe(outcome, latency, now)
     }
 
-    /// The live view for the DNS path.
-    pub fn live(&self) -> Live {
+    /// The live view for the DNS path, with operator overrides applied.
+    pub fn live(&self, overrides: &Overrides) -> Live {
         let regions = self
             .zones
             .regions
             .iter()
             .map(|r| {
-                let region = &self.zones.zones[r.zone].pools[r.pool].regions[r.region];
-                match region.target.and_then(|t| self.targets.get(t)) {
-                    Some(t) => RegionLive {
-                        serving: t.serving(),
-                        recovered_at: t.recovered_at,
-                    },
-                    None => RegionLive {
-                        serving: true,
-                        recovered_at: None,
-                    },
+                let zone = &self.zones.zones[r.zone];
+                let pool = &zone.pools[r.pool];
+                let region = &pool.regions[r.region];
+                let override_ = if overrides.is_empty() {
+                    None
+                } else {
+                    overrides.get(&RegionKey::of(zone, pool, region)).copied()
+                };
+                let (probed, recovered_at) = match region.target.and_then(|t| self.targets.get(t)) {
+                    Some(t) => (t.serving(), t.recovered_at),
+                    None => (true, None),
+                };
+                let serving = match override_ {
+                    Some(Override::ForceUp) => true,
+                    Some(Override::Drain | Override::ForceDown) => false,
+                    None => probed,
+                };
+                RegionLive {
+                    serving,
+                    recovered_at,
+                    override_,
                 }
             })
             .collect();
@@ -325,10 +366,10 @@ impl HealthTable {
     }
 
     /// A fresh snapshot to publish.
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self, overrides: &Overrides) -> Snapshot {
         Snapshot {
             zones: self.zones.clone(),
-            live: self.live(),
+            live: self.live(overrides),
         }
     }
 }

@@ -6,7 +6,10 @@
 //! - [`zone`]: the immutable model (zones, record sets, pools, regions, probe specs).
 //! - [`probe`]: http/https/tcp checks and the scheduler (one task per unique target).
 //! - [`health`]: rise/fall state machine, live weights, the snapshot DNS reads.
-//! - [`engine`]: the task that feeds probe results to health and publishes snapshots.
+//! - [`engine`]: the task that owns health: probe results, reloads, overrides, snapshots.
+//! - [`admin`]: the admin HTTP API (status, explain, overrides, reload).
+//! - [`status`]: the operator view of every zone, pool and region.
+//! - [`state`]: the operator state file (overrides that survive a restart).
 //! - [`select`]: answer policies (weighted, failover, all, hashed) and the all-down rule.
 //! - [`dns`]: the hickory request handler, lookups and listeners.
 //! - [`cutover`]: worst-case detection / cutover / recovery math.
@@ -15,6 +18,7 @@
 //! [`serve`] wires them: it loads the zones, binds the listeners, starts the probes and the
 //! engine, and runs until the shutdown future completes.
 
+pub mod admin;
 pub mod check;
 pub mod config;
 pub mod cutover;
@@ -23,26 +27,30 @@ pub mod engine;
 pub mod health;
 pub mod probe;
 pub mod select;
+pub mod state;
+pub mod status;
 pub mod zone;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-
-use crate::health::HealthTable;
 
 /// What `gslbd serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub zones: PathBuf,
     pub listen: Vec<SocketAddr>,
+    /// The admin HTTP API address (`None`: no admin API).
+    pub admin: Option<SocketAddr>,
+    /// Bearer token for mutating admin endpoints.
+    pub admin_token: Option<String>,
+    /// Where operator overrides are kept (default: `.gslbd-state.json` in the zones directory).
+    pub state_file: Option<PathBuf>,
 }
 
 /// Why serving could not start.
@@ -51,23 +59,37 @@ pub struct ServeConfig {
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] config::ConfigErrors),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
     #[error(transparent)]
     Probe(#[from] probe::ProbeError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("the admin API on {0} is not loopback: set --admin-token-file")]
+    AdminNeedsToken(SocketAddr),
 }
 
-/// How many probe results may wait for the engine before probers wait.
-const RESULT_QUEUE: usize = 4096;
-
-/// Serves the zones in `cfg.zones` until `shutdown` completes.
+/// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones.
 pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    if let Some(addr) = cfg.admin
+        && !addr.ip().is_loopback()
+        && cfg.admin_token.is_none()
+    {
+        return Err(ServeError::AdminNeedsToken(addr));
+    }
     let zones = Arc::new(config::load_dir(&cfg.zones)?);
-    let table = HealthTable::new(zones.clone(), None, Instant::now());
-    let shared: health::Shared = Arc::new(ArcSwap::from_pointee(table.snapshot()));
+    let state_file = cfg
+        .state_file
+        .clone()
+        .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
+    let overrides = state::load(&state_file)?;
+    let shared: health::Shared = Arc::new(ArcSwap::from_pointee(health::Snapshot {
+        zones: zones.clone(),
+        live: Default::default(),
+    }));
 
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
@@ -77,13 +99,37 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         })?;
         listeners.push(l);
     }
+    let admin_listener = match cfg.admin {
+        Some(addr) => Some(
+            admin::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     let clients = probe::Clients::new()?;
+    let (engine, results) = engine::Engine::start(
+        cfg.zones.clone(),
+        state_file,
+        zones.clone(),
+        overrides,
+        shared.clone(),
+        clients,
+    );
     let mut server = dns::serve(dns::Handler::new(shared.clone()), listeners);
 
     let cancel = CancellationToken::new();
-    let (tx, rx) = mpsc::channel(RESULT_QUEUE);
-    let mut probes = probe::spawn(&zones, 0, &clients, tx, cancel.clone());
-    let engine = tokio::spawn(engine::run(table, rx, shared.clone(), 0));
+    let (handle, commands) = engine::Engine::channel();
+    let engine_task = tokio::spawn(engine.run(results, commands, cancel.clone()));
+    let admin_task = admin_listener.map(|l| {
+        let state = admin::AdminState {
+            engine: handle.clone(),
+            shared: shared.clone(),
+            token: cfg.admin_token.as_deref().map(Arc::from),
+        };
+        tokio::spawn(admin::serve(l, state, cancel.clone()))
+    });
+    tokio::spawn(reload_on_sighup(handle, cancel.clone()));
     let pools: usize = zones.zones.iter().map(|z| z.pools.len()).sum();
     info!(
         zones = zones.zones.len(),
@@ -95,10 +141,30 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     shutdown.await;
     info!("shutting down");
     cancel.cancel();
-    while probes.join_next().await.is_some() {}
-    let _ = engine.await;
+    let _ = engine_task.await;
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
     if let Err(e) = server.shutdown_gracefully().await {
         warn!(error = %e, "listener closed with an error");
     }
     Ok(())
+}
+
+/// SIGHUP reloads the zones, like `POST /reload`.
+async fn reload_on_sighup(engine: engine::EngineHandle, cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot watch SIGHUP; reload with POST /reload");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            Some(()) = hup.recv() => {
+                info!("SIGHUP: reloading zones");
+                let _ = engine.reload().await;
+            }
+        }
+    }
 }

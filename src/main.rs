@@ -32,6 +32,15 @@ struct ServeArgs {
     /// Address to serve DNS on (UDP and TCP); repeat for more. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:5353")]
     listen: Vec<SocketAddr>,
+    /// Admin HTTP API address (status, explain, drain, reload); "off" disables it.
+    #[arg(long, default_value = "127.0.0.1:8053")]
+    admin: String,
+    /// File holding the bearer token required by mutating admin endpoints.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// Where operator overrides are kept (default: ZONES/.gslbd-state.json).
+    #[arg(long)]
+    state: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
@@ -79,10 +88,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let admin = match args.admin.as_str() {
+        "off" => None,
+        a => Some(
+            a.parse::<SocketAddr>()
+                .with_context(|| format!("invalid --admin {a:?}"))?,
+        ),
+    };
+    let admin_token = match &args.admin_token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
     runtime.block_on(async {
         let cfg = gslbd::ServeConfig {
             zones: args.zones,
             listen: args.listen,
+            admin,
+            admin_token,
+            state_file: args.state,
         };
         gslbd::serve(cfg, shutdown_signal()).await?;
         Ok(())

@@ -187,7 +187,13 @@ fn pool_answer<R: Rng + ?Sized>(
         .iter()
         .map(|r| snap.live.weight(pool, r, now))
         .collect();
-    let selection = select::select(pool, &weights, client, rng);
+    let fail_open = || {
+        pool.regions
+            .iter()
+            .map(|r| snap.live.fail_open_weight(r))
+            .collect()
+    };
+    let selection = select::select(pool, &weights, fail_open, client, rng);
     match selection.rule {
         Rule::Policy | Rule::AllDownAll => {
             for i in &selection.regions {

@@ -148,14 +148,14 @@ fn slow_start_ramps_weight_linearly_from_a_floor() {
     let pool = &zones.zones[0].pools[0];
     let region = &pool.regions[0];
     assert_eq!(
-        table.live().weight(pool, region, now),
+        table.live(&Overrides::new()).weight(pool, region, now),
         4 * WEIGHT_SCALE,
         "fresh start: full weight"
     );
     table.observe(0, Outcome::Refused, MS, now);
-    assert_eq!(table.live().weight(pool, region, now), 0);
+    assert_eq!(table.live(&Overrides::new()).weight(pool, region, now), 0);
     table.observe(0, Outcome::Ok, MS, now);
-    let live = table.live();
+    let live = table.live(&Overrides::new());
     assert_eq!(
         live.weight(pool, region, now),
         400,
@@ -181,7 +181,7 @@ fn the_next_lookup_after_a_verdict_sees_it() {
     let now = Instant::now();
     let zones = Arc::new(crate::config::from_str(Path::new("t.toml"), text).expect("valid"));
     let mut table = HealthTable::new(zones, None, now);
-    let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot()));
+    let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&Overrides::new())));
     let name = hickory_proto::rr::Name::from_ascii("www.t.example.").expect("name");
     let lower = hickory_proto::rr::LowerName::new(&name);
     let q = Question {
@@ -203,7 +203,7 @@ fn the_next_lookup_after_a_verdict_sees_it() {
         .observe(0, Outcome::Refused, MS, now)
         .expect("transition");
     assert_eq!(t.to, State::Down);
-    shared.store(Arc::new(table.snapshot()));
+    shared.store(Arc::new(table.snapshot(&Overrides::new())));
     assert!(
         resolve(&shared.load(), &q, &client, &mut rng, now)
             .answers

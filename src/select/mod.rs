@@ -7,7 +7,7 @@
 mod all;
 mod client;
 mod failover;
-mod hashed;
+pub mod hashed;
 mod weighted;
 
 pub use client::ClientKey;
@@ -57,10 +57,12 @@ impl Selection {
 }
 
 /// Chooses the answer for one query. `weights[i]` is the live weight of `pool.regions[i]`
-/// (0 = not serving).
+/// (0 = not serving); `fail_open` gives the weights used when every region is down and the
+/// pool fails open (configured weights, minus drained regions). It is called only then.
 pub fn select<R: Rng + ?Sized>(
     pool: &Pool,
     weights: &[u64],
+    fail_open: impl FnOnce() -> Vec<u64>,
     client: &ClientKey,
     rng: &mut R,
 ) -> Selection {
@@ -70,7 +72,7 @@ pub fn select<R: Rng + ?Sized>(
     // No region is serving.
     match pool.on_all_down {
         AllDown::All => {
-            let configured: Vec<u64> = pool.regions.iter().map(|r| u64::from(r.weight)).collect();
+            let configured = fail_open();
             let mut sel = by_policy(pool, &configured, client, rng)
                 .unwrap_or_else(|| Selection::of(Rule::AllDownAll));
             sel.rule = Rule::AllDownAll;

@@ -32,6 +32,10 @@ fn pool(set: &ZoneSet) -> &Pool {
     &set.zones[0].pools[0]
 }
 
+fn configured(p: &Pool) -> Vec<u64> {
+    p.regions.iter().map(|r| u64::from(r.weight)).collect()
+}
+
 fn client(ip: &str) -> ClientKey {
     ClientKey::from_source(ip.parse().expect("ip"))
 }
@@ -45,16 +49,16 @@ fn failover_uses_the_lowest_healthy_tier_then_the_fallback() {
     let p = pool(&set);
     let mut rng = StdRng::seed_from_u64(1);
     let c = client("10.0.0.1");
-    let s = select(p, &[1, 1, 5], &c, &mut rng);
+    let s = select(p, &[1, 1, 5], || configured(p), &c, &mut rng);
     assert_eq!((s.tier, s.rule), (Some(1), Rule::Policy));
     let mut r = s.regions.clone();
     r.sort();
     assert_eq!(r, vec![0, 1], "both tier-1 regions, never tier 2");
-    let s = select(p, &[0, 1, 5], &c, &mut rng);
+    let s = select(p, &[0, 1, 5], || configured(p), &c, &mut rng);
     assert_eq!((s.tier, s.regions), (Some(1), vec![1]));
-    let s = select(p, &[0, 0, 5], &c, &mut rng);
+    let s = select(p, &[0, 0, 5], || configured(p), &c, &mut rng);
     assert_eq!((s.tier, s.regions), (Some(2), vec![2]));
-    let s = select(p, &[0, 0, 0], &c, &mut rng);
+    let s = select(p, &[0, 0, 0], || configured(p), &c, &mut rng);
     assert_eq!(s.rule, Rule::Fallback, "static fallback is the last tier");
 }
 
@@ -74,7 +78,13 @@ fn all_down_rule_is_the_same_in_every_policy() {
                 &[("a", 1, 1), ("b", 2, 2)],
             );
             let mut rng = StdRng::seed_from_u64(1);
-            let s = select(pool(&set), &[0, 0], &client("10.0.0.1"), &mut rng);
+            let s = select(
+                pool(&set),
+                &[0, 0],
+                || configured(pool(&set)),
+                &client("10.0.0.1"),
+                &mut rng,
+            );
             // A failover pool with a fallback list answers it before the all-down rule.
             let want = if policy == "failover" {
                 Rule::Fallback
@@ -96,7 +106,13 @@ fn fail_open_follows_configured_weights_and_tiers() {
         &[("a", 1, 1), ("b", 1, 2)],
     );
     let mut rng = StdRng::seed_from_u64(1);
-    let s = select(pool(&set), &[0, 0], &client("10.0.0.1"), &mut rng);
+    let s = select(
+        pool(&set),
+        &[0, 0],
+        || configured(pool(&set)),
+        &client("10.0.0.1"),
+        &mut rng,
+    );
     assert_eq!(
         (s.rule, s.regions, s.tier),
         (Rule::AllDownAll, vec![0], Some(1))
@@ -118,15 +134,25 @@ fn hashed_is_stable_per_subnet_and_identical_across_instances() {
     let mut other = StdRng::seed_from_u64(99);
     for i in 0..200 {
         let c = client(&format!("10.{}.{}.7", i / 10, i));
-        let first = select(pool(&a), &w, &c, &mut rng);
+        let first = select(pool(&a), &w, || configured(pool(&a)), &c, &mut rng);
         assert!(first.client_specific);
         // Same /24, another host: same region. Another instance, another RNG: same answer.
         let same_subnet = client(&format!("10.{}.{}.200", i / 10, i));
         assert_eq!(
-            select(pool(&a), &w, &same_subnet, &mut rng).regions,
+            select(
+                pool(&a),
+                &w,
+                || configured(pool(&a)),
+                &same_subnet,
+                &mut rng
+            )
+            .regions,
             first.regions
         );
-        assert_eq!(select(pool(&b), &w, &c, &mut other).regions, first.regions);
+        assert_eq!(
+            select(pool(&b), &w, || configured(pool(&b)), &c, &mut other).regions,
+            first.regions
+        );
     }
 }
 
@@ -146,9 +172,23 @@ fn hashed_failure_moves_only_the_failed_regions_clients() {
             (i / 256) % 256,
             i % 256
         ));
-        let before = select(pool(&set), &[1, 1, 1], &c, &mut rng).regions[0];
+        let before = select(
+            pool(&set),
+            &[1, 1, 1],
+            || configured(pool(&set)),
+            &c,
+            &mut rng,
+        )
+        .regions[0];
         counts[before] += 1;
-        let after = select(pool(&set), &[1, 0, 1], &c, &mut rng).regions[0];
+        let after = select(
+            pool(&set),
+            &[1, 0, 1],
+            || configured(pool(&set)),
+            &c,
+            &mut rng,
+        )
+        .regions[0];
         if before == 1 {
             assert_ne!(after, 1);
             moved += 1;
@@ -175,7 +215,7 @@ fn hashed_respects_weights() {
                 (i / 256) % 256,
                 i % 256
             ));
-            select(pool(&set), &[3, 1], &c, &mut rng).regions[0] == 0
+            select(pool(&set), &[3, 1], || configured(pool(&set)), &c, &mut rng).regions[0] == 0
         })
         .count();
     assert!((2800..3200).contains(&a), "3:1 weights gave {a}/4000");

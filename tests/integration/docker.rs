@@ -50,11 +50,14 @@ fn entrypoint_and_cmd_start_the_server() {
     let entry = exec_form(&text, "ENTRYPOINT");
     assert_eq!(entry, vec!["gslbd"]);
     let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state.json");
     let args: Vec<String> = exec_form(&text, "CMD")
         .into_iter()
         .map(|a| match a.as_str() {
             "/zones" => zones.to_string_lossy().into_owned(),
             "0.0.0.0:5353" => "127.0.0.1:0".to_string(),
+            "/var/lib/gslbd/state.json" => state.to_string_lossy().into_owned(),
             _ => a,
         })
         .collect();

@@ -17,6 +17,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Gslbd {
     child: Child,
     pub port: u16,
+    /// The admin API address.
+    pub admin: Option<String>,
     pub dir: tempfile::TempDir,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -50,6 +52,8 @@ impl Gslbd {
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
             "--log",
             "info",
             "--zones",
@@ -66,6 +70,9 @@ impl Gslbd {
     pub fn start_args(args: &[String]) -> Gslbd {
         let mut all = vec!["serve".to_string()];
         all.extend(args.iter().cloned());
+        if !args.iter().any(|a| a == "--admin") {
+            all.extend(["--admin".to_string(), "127.0.0.1:0".to_string()]);
+        }
         Self::launch(&all, tempfile::tempdir().expect("tempdir"))
     }
 
@@ -91,6 +98,7 @@ impl Gslbd {
         });
         let deadline = Instant::now() + START_TIMEOUT;
         let mut port = None;
+        let mut admin = None;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 let lines = log.lock().map(|l| l.join("\n")).unwrap_or_default();
@@ -106,6 +114,9 @@ impl Gslbd {
             if let Some(rest) = line.split("listening on udp 127.0.0.1:").nth(1) {
                 port = rest.trim().parse().ok();
             }
+            if let Some(rest) = line.split("admin listening on http://").nth(1) {
+                admin = Some(rest.trim().to_string());
+            }
             if line.contains(" ready") {
                 break;
             }
@@ -113,6 +124,7 @@ impl Gslbd {
         Gslbd {
             child,
             port: port.expect("no 'listening on udp' line before 'ready'"),
+            admin,
             dir,
             log,
         }
@@ -153,6 +165,55 @@ impl Drop for Gslbd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request to the admin API: `(status, body)`.
+pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect admin");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
+        .expect("write request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read response");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+impl Gslbd {
+    /// An admin request; the body parsed as JSON.
+    pub fn api(&self, method: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let (code, body) = http(
+            self.admin.as_deref().expect("admin API on"),
+            method,
+            path,
+            token,
+        );
+        (
+            code,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+        )
+    }
+
+    /// Sends a signal (e.g. "HUP") to the server.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real `gslbd` binary, queried with `dig`, probing real loopback
 //! backends. One test binary; each file is one area.
 
+mod admin;
 mod backend;
 mod cli;
 mod dns;

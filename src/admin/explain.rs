@@ -1,0 +1,150 @@
+//! `GET /explain?name=&type=&client=`: what gslbd would answer that client right now, and why.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hickory_proto::rr::{LowerName, Name, RecordType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AdminState, error};
+use crate::dns::lookup::{Question, resolve};
+use crate::health::WEIGHT_SCALE;
+use crate::select::ClientKey;
+use crate::select::hashed::unit_hash;
+use crate::zone::Policy;
+
+#[derive(Deserialize)]
+pub struct Params {
+    name: String,
+    #[serde(rename = "type")]
+    rtype: Option<String>,
+    /// An address (`203.0.113.7`) or a subnet as sent in ECS (`203.0.113.0/24`).
+    client: Option<String>,
+}
+
+fn client_key(text: Option<&str>) -> Result<ClientKey, String> {
+    let Some(text) = text else {
+        return Ok(ClientKey::from_source(IpAddr::from([127, 0, 0, 1])));
+    };
+    let bad = || format!("invalid client {text:?}: expected an address or ADDR/PREFIX");
+    match text.split_once('/') {
+        Some((ip, prefix)) => {
+            let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+            Ok(ClientKey::from_ecs(ip, prefix.parse().map_err(|_| bad())?))
+        }
+        None => Ok(ClientKey::from_source(text.parse().map_err(|_| bad())?)),
+    }
+}
+
+pub async fn handler(State(state): State<AdminState>, Query(p): Query<Params>) -> Response {
+    let mut name = match Name::from_ascii(p.name.trim()) {
+        Ok(n) => n,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid name {:?}: {e}", p.name),
+            );
+        }
+    };
+    name.set_fqdn(true);
+    let rtype_text = p.rtype.as_deref().unwrap_or("A").to_ascii_uppercase();
+    let Ok(rtype) = RecordType::from_str(&rtype_text) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid type {rtype_text:?}"),
+        );
+    };
+    let client = match client_key(p.client.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let snap = state.shared.load();
+    let lower = LowerName::new(&name);
+    let now = Instant::now();
+    let answer = resolve(
+        &snap,
+        &Question {
+            name: &lower,
+            original: &name,
+            qtype: rtype,
+        },
+        &client,
+        &mut rand::rng(),
+        now,
+    );
+    let zone = answer.zone.and_then(|z| snap.zones.zones.get(z));
+    let mut out = json!({
+        "name": name.to_string(),
+        "type": rtype.to_string(),
+        "client": format!("{}/{}", client.addr, client.prefix),
+        "zone": zone.map(|z| z.origin_name.to_string()),
+        "rcode": answer.rcode.to_string(),
+        "authoritative": answer.authoritative,
+        "answer": answer.answers.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "authority": answer.authority.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+    });
+    if let (Some(zone), Some(d)) = (zone, &answer.decision)
+        && let Some(pool) = zone.pools.get(d.pool)
+    {
+        let weights: Vec<u64> = pool
+            .regions
+            .iter()
+            .map(|r| snap.live.weight(pool, r, now))
+            .collect();
+        let tier_weights: Vec<u64> = pool
+            .regions
+            .iter()
+            .zip(&weights)
+            .map(|(r, w)| {
+                if pool.policy != Policy::Failover || Some(r.priority) == d.selection.tier {
+                    *w
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let total: u64 = tier_weights.iter().sum();
+        let key = client.bytes();
+        let regions: Vec<Value> = pool
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let live = snap.live.region(r.id);
+                let mut v = json!({
+                    "region": r.name,
+                    "serving": live.is_some_and(|l| l.serving),
+                    "override": live.and_then(|l| l.override_),
+                    "configured_weight": r.weight,
+                    "live_weight": weights[i] as f64 / WEIGHT_SCALE as f64,
+                    "priority": r.priority,
+                    "chosen": d.selection.regions.contains(&i),
+                });
+                if matches!(pool.policy, Policy::Weighted | Policy::Failover) && total > 0 {
+                    v["probability_first"] = json!(tier_weights[i] as f64 / total as f64);
+                }
+                if pool.policy == Policy::Hashed {
+                    v["hash"] = json!(unit_hash(&key, &r.name));
+                }
+                v
+            })
+            .collect();
+        out["pool"] = json!({
+            "pool": pool.key,
+            "policy": pool.policy,
+            "on_all_down": pool.on_all_down,
+            "ttl": pool.ttl,
+            "rule": d.selection.rule,
+            "tier": d.selection.tier,
+            "chosen": d.selection.regions.iter().filter_map(|i| pool.regions.get(*i)).map(|r| r.name.clone()).collect::<Vec<_>>(),
+            "regions": regions,
+        });
+    }
+    Json(out).into_response()
+}

@@ -1,0 +1,139 @@
+//! The admin HTTP API: status, explain, operator overrides and reload.
+//!
+//! Reads go to the engine (status) or the published snapshot (explain); writes go only
+//! through the engine's operations. Mutating endpoints need `Authorization: Bearer TOKEN`
+//! when a token is configured. Errors are JSON `{"error": "..."}` with a 4xx/5xx status.
+
+mod explain;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::engine::EngineHandle;
+use crate::health::{Override, RegionKey, Shared};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AdminState {
+    pub engine: EngineHandle,
+    pub shared: Shared,
+    pub token: Option<Arc<str>>,
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// `Some(rejection)` when a token is configured and the request does not carry it.
+fn unauthorized(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
+    let token = state.token.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if g.trim() == token.as_ref() => None,
+        Some(_) => Some(error(StatusCode::FORBIDDEN, "invalid bearer token")),
+        None => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer <token>",
+        )),
+    }
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/explain", get(explain::handler))
+        .route("/reload", post(reload))
+        .route(
+            "/regions/{zone}/{pool}/{region}/{action}",
+            post(region_action),
+        )
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(state)
+}
+
+/// Binds the admin listener; logs `admin listening on http://ADDR`.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let l = TcpListener::bind(addr).await?;
+    info!("admin listening on http://{}", l.local_addr()?);
+    Ok(l)
+}
+
+pub async fn serve(listener: TcpListener, state: AdminState, cancel: CancellationToken) {
+    let app = router(state);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+    {
+        warn!(error = %e, "admin server stopped");
+    }
+}
+
+async fn status(State(state): State<AdminState>) -> Response {
+    match state.engine.status().await {
+        Some(s) => Json(s).into_response(),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped"),
+    }
+}
+
+async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&state, &headers) {
+        return r;
+    }
+    match state.engine.reload().await {
+        Ok(zones) => Json(json!({ "reloaded": true, "zones": zones })).into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "reloaded": false, "error": e, "errors": e.lines().collect::<Vec<_>>() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn region_action(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path((zone, pool, region, action)): Path<(String, String, String, String)>,
+) -> Response {
+    if let Some(r) = unauthorized(&state, &headers) {
+        return r;
+    }
+    let action = match action.as_str() {
+        "drain" => Some(Override::Drain),
+        "force-up" => Some(Override::ForceUp),
+        "force-down" => Some(Override::ForceDown),
+        "undrain" | "clear" => None,
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("unknown action {other:?}: drain, undrain, force-up, force-down"),
+            );
+        }
+    };
+    let zone = if zone.ends_with('.') {
+        zone
+    } else {
+        format!("{zone}.")
+    };
+    let key = RegionKey { zone, pool, region };
+    match state.engine.set_override(key.clone(), action).await {
+        Ok(()) => Json(
+            json!({ "zone": key.zone, "pool": key.pool, "region": key.region, "override": action }),
+        )
+        .into_response(),
+        Err(e) if e.starts_with("no region") => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}

@@ -1,0 +1,192 @@
+//! The operator's view of what gslbd believes: every zone, pool and region with its state,
+//! weights, last probe, streaks, override and cutover figures, plus recent transitions.
+//! Built on request from the engine's table; served as JSON, as a page and by `gslbd status`.
+
+use std::collections::VecDeque;
+use std::time::{Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cutover::{self, Figures};
+use crate::health::{HealthTable, Live, Override, RegionKey, State, WEIGHT_SCALE};
+
+/// How many transitions the timeline keeps.
+pub const HISTORY: usize = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// Bumped by every successful reload.
+    pub generation: u64,
+    pub zones: Vec<ZoneStatus>,
+    /// Most recent first.
+    pub transitions: Vec<TransitionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZoneStatus {
+    pub zone: String,
+    pub file: String,
+    pub cutover: Option<Figures>,
+    pub pools: Vec<PoolStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolStatus {
+    pub pool: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub policy: String,
+    pub ttl: u32,
+    pub on_all_down: String,
+    pub cutover: Option<Figures>,
+    pub regions: Vec<RegionStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionStatus {
+    pub region: String,
+    pub addresses: Vec<String>,
+    /// unknown | up | down (the probe verdict; `unprobed` when there is no probe).
+    pub state: String,
+    /// Whether DNS answers with it right now (verdict plus override).
+    pub serving: bool,
+    #[serde(rename = "override")]
+    pub override_: Option<Override>,
+    pub configured_weight: u32,
+    pub live_weight: f64,
+    pub priority: u32,
+    pub target: Option<String>,
+    pub last_probe: Option<LastProbe>,
+    pub ok_streak: u32,
+    pub fail_streak: u32,
+    pub seconds_in_state: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastProbe {
+    pub outcome: String,
+    pub latency_ms: f64,
+    pub seconds_ago: f64,
+}
+
+/// One logged transition, kept for the timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    /// Seconds since the Unix epoch.
+    pub at: f64,
+    pub zone: String,
+    pub pool: String,
+    pub region: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+impl TransitionRecord {
+    pub fn new(key: &RegionKey, from: &str, to: &str, reason: String) -> Self {
+        let at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        TransitionRecord {
+            at,
+            zone: key.zone.clone(),
+            pool: key.pool.clone(),
+            region: key.region.clone(),
+            from: from.into(),
+            to: to.into(),
+            reason,
+        }
+    }
+}
+
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Unknown => "unknown",
+        State::Up => "up",
+        State::Down => "down",
+    }
+}
+
+/// The status of everything in `table`, with `live` (overrides applied) as DNS sees it.
+pub fn build(
+    table: &HealthTable,
+    live: &Live,
+    generation: u64,
+    history: &VecDeque<TransitionRecord>,
+    now: Instant,
+) -> Status {
+    let zones = table.zones();
+    let zones = zones
+        .zones
+        .iter()
+        .map(|z| {
+            let zc = cutover::zone(z);
+            ZoneStatus {
+                zone: zc.zone.clone(),
+                file: zc.file.clone(),
+                cutover: zc.worst,
+                pools: z
+                    .pools
+                    .iter()
+                    .zip(&zc.pools)
+                    .map(|(p, pc)| PoolStatus {
+                        pool: p.key.clone(),
+                        name: p.name.to_string(),
+                        rtype: p.rtype.to_string(),
+                        policy: json_name(&p.policy),
+                        ttl: p.ttl,
+                        on_all_down: json_name(&p.on_all_down),
+                        cutover: pc.worst,
+                        regions: p
+                            .regions
+                            .iter()
+                            .map(|r| {
+                                let t = r.target.and_then(|t| table.target(t));
+                                let rl = live.region(r.id);
+                                RegionStatus {
+                                    region: r.name.clone(),
+                                    addresses: r.addresses.iter().map(|a| a.to_string()).collect(),
+                                    state: t.map_or("unprobed", |t| state_name(t.state)).into(),
+                                    serving: rl.is_some_and(|l| l.serving),
+                                    override_: rl.and_then(|l| l.override_),
+                                    configured_weight: r.weight,
+                                    live_weight: live.weight(p, r, now) as f64
+                                        / WEIGHT_SCALE as f64,
+                                    priority: r.priority,
+                                    target: r.probe.as_ref().map(|s| s.target.clone()),
+                                    last_probe: t.and_then(|t| t.last).map(|(o, lat, at)| {
+                                        LastProbe {
+                                            outcome: o.to_string(),
+                                            latency_ms: lat.as_secs_f64() * 1000.0,
+                                            seconds_ago: now
+                                                .saturating_duration_since(at)
+                                                .as_secs_f64(),
+                                        }
+                                    }),
+                                    ok_streak: t.map_or(0, |t| t.ok_streak),
+                                    fail_streak: t.map_or(0, |t| t.fail_streak),
+                                    seconds_in_state: t.map(|t| {
+                                        now.saturating_duration_since(t.since).as_secs_f64()
+                                    }),
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Status {
+        generation,
+        zones,
+        transitions: history.iter().rev().cloned().collect(),
+    }
+}
+
+fn json_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
