@@ -185,7 +185,7 @@ impl fmt::Display for Report {
                     out,
                     "  N-1 {} ({}): baseline {}",
                     s.pool,
-                    policy_name(s.policy),
+                    crate::status::json_name(&s.policy),
                     share_list(&s.baseline)
                 )?;
                 for fail in &s.failures {
@@ -205,15 +205,5 @@ impl fmt::Display for Report {
             writeln!(out)?;
         }
         f.write_str(out.trim_end())
-    }
-}
-
-fn policy_name(p: crate::zone::Policy) -> &'static str {
-    use crate::zone::Policy::*;
-    match p {
-        Weighted => "weighted",
-        Failover => "failover",
-        All => "all",
-        Hashed => "hashed",
     }
 }

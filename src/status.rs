@@ -184,7 +184,8 @@ pub fn build(
     }
 }
 
-fn json_name<T: Serialize>(v: &T) -> String {
+/// The serde name of a unit enum value (e.g. `Policy::Weighted` → "weighted").
+pub fn json_name<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

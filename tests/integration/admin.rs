@@ -22,6 +22,14 @@ fn zone(extra: &str) -> String {
     )
 }
 
+/// A temp dir holding `zones/z.toml`.
+fn zones_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    std::fs::write(dir.path().join("zones/z.toml"), zone("")).expect("write");
+    dir
+}
+
 fn www(g: &Gslbd) -> Vec<String> {
     let mut a = g.dig("www.gslb.example A").answers("A");
     a.sort();
@@ -154,9 +162,7 @@ fn reload_keeps_health_and_a_bad_reload_keeps_serving() {
 
 #[test]
 fn token_guards_mutating_endpoints() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
-    std::fs::write(dir.path().join("zones/z.toml"), zone("")).expect("write");
+    let dir = zones_dir();
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").expect("write");
     let g = Gslbd::start_in(dir, &["--admin-token-file", token.to_str().expect("utf8")]);
@@ -234,9 +240,7 @@ fn explain_says_what_and_why() {
 
 #[test]
 fn a_public_admin_address_needs_a_token() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
-    std::fs::write(dir.path().join("zones/z.toml"), zone("")).expect("write");
+    let dir = zones_dir();
     let zones = dir.path().join("zones");
     let out = crate::harness::run(
         &[
