@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::health::{HealthTable, Override, Overrides, RegionKey, Shared, State, Transition};
 use crate::probe::{self, Clients, ProbeResult};
 use crate::status::{self, Status, TransitionRecord, state_name};
+use crate::telemetry::{self, ProbeMetrics};
 use crate::zone::{TargetId, ZoneSet};
 
 /// Requests to the engine (from the admin API and signal handlers).
@@ -79,6 +80,7 @@ pub struct Engine {
     probes_cancel: CancellationToken,
     probes: JoinSet<()>,
     history: VecDeque<TransitionRecord>,
+    probe_metrics: ProbeMetrics,
 }
 
 impl Engine {
@@ -114,6 +116,7 @@ impl Engine {
             probes_cancel,
             probes,
             history: VecDeque::new(),
+            probe_metrics: ProbeMetrics::new(&zones),
         };
         (engine, results_rx)
     }
@@ -151,6 +154,8 @@ impl Engine {
         if r.generation != self.generation {
             return;
         }
+        self.probe_metrics
+            .record(r.target, r.outcome.label(), r.latency, r.lateness);
         if let Some(t) = self.table.observe(r.target, r.outcome, r.latency, r.at) {
             self.log_transition(r.target, &t);
             self.publish();
@@ -185,12 +190,15 @@ impl Engine {
             Ok(z) => Arc::new(z),
             Err(e) => {
                 error!(errors = %e, "reload failed; the previous zones keep serving");
+                telemetry::reload(false, self.generation);
                 return Err(e.to_string());
             }
         };
         let count = zones.zones.len();
         self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now());
         self.generation += 1;
+        self.probe_metrics = ProbeMetrics::new(&zones);
+        telemetry::reload(true, self.generation);
         self.probes_cancel.cancel();
         self.probes.detach_all();
         self.probes_cancel = CancellationToken::new();
@@ -243,6 +251,7 @@ impl Engine {
             action = what,
             "operator override"
         );
+        telemetry::transition(&key.zone, &key.pool, &key.region, what);
         self.remember(TransitionRecord::new(&key, "-", what, "operator".into()));
         self.publish();
         Ok(())
@@ -295,6 +304,7 @@ impl Engine {
                     transition!(info, "region up");
                 }
             }
+            telemetry::transition(&key.zone, &key.pool, &key.region, to);
             self.remember(TransitionRecord::new(&key, from, to, reason.clone()));
         }
     }

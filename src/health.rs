@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+use crate::telemetry::Handles;
 use crate::zone::{Initial, Pool, ProbeSpec, Region, RegionId, TargetId, ZoneSet};
 
 /// Where a target stands.
@@ -263,6 +264,20 @@ impl Live {
 pub struct Snapshot {
     pub zones: Arc<ZoneSet>,
     pub live: Live,
+    /// Metric handles of this zone load (shared by every snapshot of it).
+    pub metrics: Arc<Handles>,
+}
+
+impl Snapshot {
+    /// A snapshot with no health known yet (every region at its configured weight).
+    pub fn unprobed(zones: Arc<ZoneSet>) -> Self {
+        let metrics = Arc::new(Handles::new(&zones));
+        Snapshot {
+            zones,
+            live: Live::default(),
+            metrics,
+        }
+    }
 }
 
 /// The published snapshot: written by the health task and reloads, read lock-free by DNS.
@@ -271,6 +286,7 @@ pub type Shared = Arc<ArcSwap<Snapshot>>;
 /// Target states for one zone set, plus the regions each target feeds.
 pub struct HealthTable {
     zones: Arc<ZoneSet>,
+    metrics: Arc<Handles>,
     targets: Vec<TargetState>,
     regions_of: Vec<Vec<RegionId>>,
 }
@@ -300,8 +316,10 @@ impl HealthTable {
                     .unwrap_or_else(|| TargetState::new(spec, now))
             })
             .collect();
+        let metrics = Arc::new(Handles::new(&zones));
         HealthTable {
             zones,
+            metrics,
             targets,
             regions_of,
         }
@@ -370,6 +388,7 @@ impl HealthTable {
         Snapshot {
             zones: self.zones.clone(),
             live: self.live(overrides),
+            metrics: self.metrics.clone(),
         }
     }
 }

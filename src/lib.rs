@@ -8,6 +8,7 @@
 //! - [`health`]: rise/fall state machine, live weights, the snapshot DNS reads.
 //! - [`engine`]: the task that owns health: probe results, reloads, overrides, snapshots.
 //! - [`admin`]: the admin HTTP API (status, explain, overrides, reload).
+//! - [`telemetry`]: Prometheus metric names, the recorder, pre-registered handles.
 //! - [`status`]: the operator view of every zone, pool and region.
 //! - [`state`]: the operator state file (overrides that survive a restart).
 //! - [`select`]: answer policies (weighted, failover, all, hashed) and the all-down rule.
@@ -29,6 +30,7 @@ pub mod probe;
 pub mod select;
 pub mod state;
 pub mod status;
+pub mod telemetry;
 pub mod zone;
 
 use std::future::Future;
@@ -86,10 +88,10 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         .clone()
         .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
     let overrides = state::load(&state_file)?;
-    let shared: health::Shared = Arc::new(ArcSwap::from_pointee(health::Snapshot {
-        zones: zones.clone(),
-        live: Default::default(),
-    }));
+    let metrics = telemetry::install();
+    let shared: health::Shared = Arc::new(ArcSwap::from_pointee(health::Snapshot::unprobed(
+        zones.clone(),
+    )));
 
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
@@ -126,6 +128,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
             engine: handle.clone(),
             shared: shared.clone(),
             token: cfg.admin_token.as_deref().map(Arc::from),
+            metrics: metrics.clone(),
         };
         tokio::spawn(admin::serve(l, state, cancel.clone()))
     });

@@ -22,6 +22,21 @@ enum Cmd {
     Serve(ServeArgs),
     /// Validate zone files and print the cutover and N-1 tables.
     Check(CheckArgs),
+    /// Print a running server's status (its admin API's /status) as a table.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The server's admin API address.
+    #[arg(long, default_value = "127.0.0.1:8053")]
+    admin: String,
+    /// Print the JSON as served instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Print again every SECONDS until interrupted.
+    #[arg(long, value_name = "SECONDS")]
+    watch: Option<f64>,
 }
 
 #[derive(Args)]
@@ -63,6 +78,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Serve(args) => exit(serve(args)),
         Cmd::Check(args) => check(args),
+        Cmd::Status(args) => exit(status(args)),
     }
 }
 
@@ -132,6 +148,53 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let url = format!("http://{}/status", args.admin);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    // reqwest is built without a default crypto provider (see gslbd::probe::Clients).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .context("cannot build the HTTP client")?;
+        loop {
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .with_context(|| format!("cannot reach the admin API at {url}"))?
+                .text()
+                .await
+                .with_context(|| format!("cannot read {url}"))?;
+            if args.json {
+                println!("{body}");
+            } else {
+                let s: gslbd::status::Status = serde_json::from_str(&body)
+                    .with_context(|| format!("{url} did not answer a gslbd status"))?;
+                if args.watch.is_some() {
+                    // Clear the terminal, like watch(1).
+                    print!("\x1b[H\x1b[2J");
+                }
+                println!("{s}");
+            }
+            match args.watch {
+                Some(secs) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs_f64(secs.max(0.1))) => {}
+                        _ = tokio::signal::ctrl_c() => return Ok(()),
+                    }
+                }
+                None => return Ok(()),
+            }
+        }
+    })
 }
 
 fn check(args: CheckArgs) -> ExitCode {

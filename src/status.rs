@@ -7,6 +7,8 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+mod table;
+
 use crate::cutover::{self, Figures};
 use crate::health::{HealthTable, Live, Override, RegionKey, State, WEIGHT_SCALE};
 
@@ -181,6 +183,16 @@ pub fn build(
         generation,
         zones,
         transitions: history.iter().rev().cloned().collect(),
+    }
+}
+
+/// A duration for people: `4.2s`, `3m 04s`, `2h 10m`.
+pub fn ago(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..60 => format!("{:.1}s", secs.max(0.0)),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s / 60 % 60),
     }
 }
 

@@ -1,19 +1,23 @@
-//! The admin HTTP API: status, explain, operator overrides and reload.
+//! The admin HTTP API: the status page, status, explain, Prometheus metrics, operator overrides
+//! and reload.
 //!
 //! Reads go to the engine (status) or the published snapshot (explain); writes go only
 //! through the engine's operations. Mutating endpoints need `Authorization: Bearer TOKEN`
 //! when a token is configured. Errors are JSON `{"error": "..."}` with a 4xx/5xx status.
 
 mod explain;
+mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +32,8 @@ pub struct AdminState {
     pub engine: EngineHandle,
     pub shared: Shared,
     pub token: Option<Arc<str>>,
+    /// Renders the Prometheus recorder.
+    pub metrics: PrometheusHandle,
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -53,7 +59,9 @@ fn unauthorized(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
+        .route("/", get(status_page))
         .route("/status", get(status))
+        .route("/metrics", get(metrics))
         .route("/explain", get(explain::handler))
         .route("/reload", post(reload))
         .route(
@@ -86,6 +94,30 @@ async fn status(State(state): State<AdminState>) -> Response {
         Some(s) => Json(s).into_response(),
         None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped"),
     }
+}
+
+/// `GET /`: the status page.
+async fn status_page(State(state): State<AdminState>) -> Response {
+    match state.engine.status().await {
+        Some(s) => Html(page::render(&s, SystemTime::now())).into_response(),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped"),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format; region gauges are refreshed first.
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let snap = state.shared.load();
+    snap.metrics
+        .refresh(&snap.zones, &snap.live, Instant::now());
+    state.metrics.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> Response {

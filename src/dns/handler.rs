@@ -100,6 +100,7 @@ impl RequestHandler for Handler {
         });
 
         let (client, had_ecs) = client_of(request);
+        let snap = self.shared.load();
         let answer = match (early, lq) {
             (None, Some(q)) => {
                 let question = Question {
@@ -107,7 +108,6 @@ impl RequestHandler for Handler {
                     original: q.original().name(),
                     qtype: q.query_type(),
                 };
-                let snap = self.shared.load();
                 Some(lookup::resolve(
                     &snap,
                     &question,
@@ -118,6 +118,19 @@ impl RequestHandler for Handler {
             }
             _ => None,
         };
+
+        let qtype = lq.map_or(RecordType::Unknown(0), |q| q.query_type());
+        match &answer {
+            Some(a) => {
+                snap.metrics.query(a.zone, qtype, a.rcode);
+                if let (Some(z), Some(d)) = (a.zone, &a.decision) {
+                    snap.metrics.answer(z, d.pool, &d.selection);
+                }
+            }
+            None => snap
+                .metrics
+                .query(None, qtype, early.unwrap_or(ResponseCode::ServFail)),
+        }
 
         let ecs_scope = match (&answer, had_ecs) {
             (Some(a), true) if a.client_specific() => Some(client.prefix),

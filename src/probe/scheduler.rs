@@ -26,6 +26,8 @@ pub struct ProbeResult {
     pub target: TargetId,
     pub outcome: Outcome,
     pub latency: Duration,
+    /// How late the probe started against its schedule.
+    pub lateness: Duration,
     pub at: Instant,
 }
 
@@ -57,12 +59,14 @@ pub fn spawn(
             let start = tokio::time::Instant::now() + phase(&spec);
             let mut tick = tokio::time::interval_at(start, spec.interval);
             tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let mut scheduled;
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tick.tick() => {}
+                    t = tick.tick() => scheduled = t,
                 }
                 let began = Instant::now();
+                let lateness = tokio::time::Instant::now().saturating_duration_since(scheduled);
                 let outcome = tokio::select! {
                     _ = cancel.cancelled() => return,
                     o = prober.check(spec.timeout) => o,
@@ -72,6 +76,7 @@ pub fn spawn(
                     target: id,
                     outcome,
                     latency: began.elapsed(),
+                    lateness,
                     at: Instant::now(),
                 };
                 if tx.send(result).await.is_err() {

@@ -150,7 +150,12 @@ impl Gslbd {
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    /// Waits (bounded) for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(s)) = self.child.try_wait() {
                 return Some(s);

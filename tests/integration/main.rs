@@ -8,5 +8,8 @@ mod dns;
 mod docker;
 mod failover;
 mod harness;
+mod metrics;
+mod ops;
+mod page;
 mod policies;
 mod readme;

@@ -1,0 +1,229 @@
+//! The status page at `GET /`: one self-contained HTML page (no CDN, no build step) rendered on
+//! the server from [`Status`], readable in an incident. Each pool lists its regions as rows
+//! (health badge, live weight bar, last probe, time in state, override), with the computed
+//! cutover and a timeline of recent transitions. It refreshes itself every few seconds.
+
+use std::time::{Duration, SystemTime};
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::cutover::Figures;
+use crate::status::{PoolStatus, RegionStatus, Status, TransitionRecord, ago, json_name};
+
+/// How often the page refreshes itself.
+const REFRESH_SECS: u32 = 2;
+/// How many transitions the timeline shows.
+const TIMELINE: usize = 50;
+
+const STYLE: &str = r#"
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;gap:24px;align-items:baseline}
+header h1{font-size:18px;margin:0}
+main{padding:12px 20px}
+section.zone{margin-bottom:24px}
+.pool{background:#fff;border-radius:6px;padding:10px 14px;margin:10px 0;box-shadow:0 1px 2px #0002}
+.pool h3{margin:0 0 6px;font-size:15px}
+.meta{color:#5b6478;font-size:12px}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6eb;vertical-align:middle}
+th{font-size:12px;color:#5b6478;font-weight:600}
+.badge{display:inline-block;min-width:64px;text-align:center;border-radius:10px;padding:1px 8px;
+ font-weight:700;font-size:12px;color:#fff;text-transform:uppercase}
+.up{background:#1f8a4c}.down{background:#c62828}.unknown,.unprobed{background:#7a8194}
+.override{background:#b26a00}
+.bar{width:140px;height:10px;background:#e3e6eb;border-radius:5px;overflow:hidden;display:inline-block}
+.bar span{display:block;height:100%;background:#2f6fdf}
+.out{color:#c62828;font-weight:600}
+.timeline td{font-size:12px}
+"#;
+
+const SCRIPT: &str = r##"
+setInterval(async () => {
+  try {
+    const r = await fetch(location.pathname, {cache: "no-store"});
+    if (!r.ok) return;
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    document.querySelector("main").replaceWith(doc.querySelector("main"));
+    document.querySelector("#updated").textContent = doc.querySelector("#updated").textContent;
+  } catch (e) {}
+}, REFRESH_MS);
+"##;
+
+/// The whole page.
+pub fn render(status: &Status, now: SystemTime) -> String {
+    let script = SCRIPT.replace("REFRESH_MS", &(REFRESH_SECS * 1000).to_string());
+    let regions: usize = status
+        .zones
+        .iter()
+        .flat_map(|z| &z.pools)
+        .map(|p| p.regions.len())
+        .sum();
+    let down = status
+        .zones
+        .iter()
+        .flat_map(|z| &z.pools)
+        .flat_map(|p| &p.regions)
+        .filter(|r| !r.serving)
+        .count();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "gslbd status" }
+                noscript { meta http-equiv="refresh" content=(REFRESH_SECS); }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    h1 { "gslbd" }
+                    span { (status.zones.len()) " zones · " (regions) " regions · "
+                        span.out[down > 0] { (down) " out of the answers" } }
+                    span { "config generation " (status.generation) }
+                    span #updated { "updated " (clock(now)) }
+                }
+                main {
+                    @for z in &status.zones {
+                        section.zone data-zone=(z.zone) {
+                            h2 { (z.zone) }
+                            div.meta { (z.file) " · worst case " (figures(z.cutover.as_ref())) }
+                            @for p in &z.pools { (pool(&z.zone, p)) }
+                        }
+                    }
+                    (timeline(&status.transitions, now))
+                }
+                script { (PreEscaped(script)) }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn pool(zone: &str, p: &PoolStatus) -> Markup {
+    let max = p
+        .regions
+        .iter()
+        .map(|r| r.configured_weight)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    html! {
+        div.pool data-pool=(p.pool) {
+            h3 { (p.name) " " (p.rtype) " "
+                span.meta { "pool " (p.pool) " · " (p.policy) " · ttl " (p.ttl)
+                    "s · all down: " (p.on_all_down) } }
+            div.meta { "cutover " (figures(p.cutover.as_ref())) }
+            table {
+                tr { th { "region" } th { "health" } th { "weight" } th { "last probe" }
+                     th { "in state" } th { "override" } th { "addresses" } }
+                @for r in &p.regions { (region(zone, p, r, max)) }
+            }
+        }
+    }
+}
+
+fn region(zone: &str, p: &PoolStatus, r: &RegionStatus, max: u32) -> Markup {
+    let state = r.state.as_str();
+    let pct = (r.live_weight / f64::from(max) * 100.0).clamp(0.0, 100.0);
+    html! {
+        tr.region data-zone=(zone) data-pool=(p.pool) data-region=(r.region) data-state=(state)
+            data-serving=(r.serving) {
+            td { b { (r.region) } @if p.policy == "failover" { span.meta { " priority " (r.priority) } } }
+            td {
+                span.badge.(state) { (state) }
+                @if !r.serving && state != "down" { " " span.out { "out" } }
+            }
+            td {
+                span.bar title=(format!("{:.0}%", pct)) { span style=(format!("width:{pct:.1}%")) {} }
+                " " (fmt_weight(r.live_weight)) " / " (r.configured_weight)
+            }
+            td {
+                @match &r.last_probe {
+                    Some(lp) => {
+                        span.out[lp.outcome != "ok"] { (lp.outcome) }
+                        " · " (format!("{:.1} ms", lp.latency_ms))
+                        span.meta { " · " (ago(lp.seconds_ago)) " ago" }
+                    }
+                    None => span.meta { "—" }
+                }
+            }
+            td { (r.seconds_in_state.map_or_else(|| "—".into(), ago)) }
+            td {
+                @if let Some(o) = &r.override_ { span.badge.override { (json_name(o)) } }
+            }
+            td.meta { (r.addresses.join(", ")) }
+        }
+    }
+}
+
+fn timeline(ts: &[TransitionRecord], now: SystemTime) -> Markup {
+    html! {
+        section.timeline {
+            h2 { "Recent transitions" }
+            @if ts.is_empty() { p.meta { "none since start" } }
+            @else {
+                table {
+                    tr { th { "time (UTC)" } th { "ago" } th { "region" } th { "change" }
+                         th { "reason" } }
+                    @for t in ts.iter().take(TIMELINE) {
+                        @let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t.at.max(0.0));
+                        tr.transition data-to=(t.to) {
+                            td { (clock(at)) }
+                            td { (ago(now.duration_since(at).unwrap_or_default().as_secs_f64())) }
+                            td { (t.zone) " " (t.pool) " / " b { (t.region) } }
+                            td { (t.from) " → " span.badge.(t.to) { (t.to) } }
+                            td { (t.reason) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn figures(f: Option<&Figures>) -> String {
+    match f {
+        Some(f) => format!(
+            "detection ≤ {:.1}s · cutover ≤ {:.1}s · recovery ≤ {:.1}s",
+            f.detection, f.cutover, f.recovery
+        ),
+        None => "not probed".into(),
+    }
+}
+
+fn fmt_weight(w: f64) -> String {
+    if w.fract() == 0.0 {
+        format!("{w:.0}")
+    } else {
+        format!("{w:.2}")
+    }
+}
+
+fn clock(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped() {
+        let status = Status {
+            generation: 0,
+            zones: vec![],
+            transitions: vec![TransitionRecord {
+                at: 0.0,
+                zone: "z.".into(),
+                pool: "p".into(),
+                region: "<script>".into(),
+                from: "up".into(),
+                to: "down".into(),
+                reason: "status=503".into(),
+            }],
+        };
+        let page = render(&status, SystemTime::UNIX_EPOCH);
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(!page.contains("<script>\""));
+    }
+}

@@ -1,0 +1,164 @@
+//! [`Status`] as a plain-text table, for `gslbd status` in an SSH session.
+
+use std::fmt;
+
+use super::{LastProbe, RegionStatus, Status, ago, json_name};
+
+fn probe(lp: Option<&LastProbe>) -> String {
+    lp.map_or_else(
+        || "-".into(),
+        |lp| {
+            format!(
+                "{} {:.1}ms {} ago",
+                lp.outcome,
+                lp.latency_ms,
+                ago(lp.seconds_ago)
+            )
+        },
+    )
+}
+
+fn row(r: &RegionStatus) -> [String; 7] {
+    [
+        r.region.clone(),
+        r.state.clone(),
+        if r.serving { "yes" } else { "NO" }.into(),
+        format!("{}/{}", trim(r.live_weight), r.configured_weight),
+        probe(r.last_probe.as_ref()),
+        r.seconds_in_state.map_or_else(|| "-".into(), ago),
+        r.override_.as_ref().map_or_else(|| "-".into(), json_name),
+    ]
+}
+
+fn trim(w: f64) -> String {
+    let s = format!("{w:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+const HEAD: [&str; 7] = [
+    "REGION",
+    "STATE",
+    "SERVING",
+    "WEIGHT",
+    "LAST PROBE",
+    "IN STATE",
+    "OVERRIDE",
+];
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<[String; 7]> = self
+            .zones
+            .iter()
+            .flat_map(|z| &z.pools)
+            .flat_map(|p| &p.regions)
+            .map(row)
+            .collect();
+        let mut width = HEAD.map(str::len);
+        for r in &rows {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| {
+            let mut s = String::from("    ");
+            for (c, w) in cells.iter().zip(width) {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+            writeln!(f, "{}", s.trim_end())
+        };
+        let mut rows = rows.iter();
+        for z in &self.zones {
+            writeln!(f, "zone {} ({})", z.zone, z.file)?;
+            for p in &z.pools {
+                let cut = p.cutover.map_or_else(
+                    || "not probed".into(),
+                    |c| format!("detection {}s, cutover {}s", c.detection, c.cutover),
+                );
+                writeln!(
+                    f,
+                    "  pool {} {} {} ttl {}s, {cut}",
+                    p.pool, p.rtype, p.policy, p.ttl
+                )?;
+                line(f, &HEAD.map(String::from))?;
+                for _ in &p.regions {
+                    if let Some(r) = rows.next() {
+                        line(f, r)?;
+                    }
+                }
+            }
+        }
+        writeln!(f, "config generation {}", self.generation)?;
+        if let Some(t) = self.transitions.first() {
+            write!(
+                f,
+                "last transition: {} {} / {} {} -> {} ({})",
+                t.zone, t.pool, t.region, t.from, t.to, t.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{PoolStatus, ZoneStatus};
+
+    fn region(name: &str, state: &str, serving: bool, live: f64) -> RegionStatus {
+        RegionStatus {
+            region: name.into(),
+            addresses: vec!["192.0.2.1".into()],
+            state: state.into(),
+            serving,
+            override_: None,
+            configured_weight: 3,
+            live_weight: live,
+            priority: 0,
+            target: None,
+            last_probe: Some(LastProbe {
+                outcome: "status=503".into(),
+                latency_ms: 1.25,
+                seconds_ago: 0.5,
+            }),
+            ok_streak: 0,
+            fail_streak: 3,
+            seconds_in_state: Some(75.0),
+        }
+    }
+
+    #[test]
+    fn regions_line_up_under_their_pool() {
+        let s = Status {
+            generation: 2,
+            zones: vec![ZoneStatus {
+                zone: "gslb.example.".into(),
+                file: "zones/g.toml".into(),
+                cutover: None,
+                pools: vec![PoolStatus {
+                    pool: "www".into(),
+                    name: "www.gslb.example.".into(),
+                    rtype: "A".into(),
+                    policy: "weighted".into(),
+                    ttl: 30,
+                    on_all_down: "all".into(),
+                    cutover: None,
+                    regions: vec![
+                        region("us-east", "up", true, 1.5),
+                        region("eu-west-long", "down", false, 0.0),
+                    ],
+                }],
+            }],
+            transitions: vec![],
+        };
+        let text = s.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "zone gslb.example. (zones/g.toml)");
+        assert!(lines[1].starts_with("  pool www A weighted ttl 30s"));
+        let col = lines[2].find("STATE").expect("header");
+        assert_eq!(lines[3].find("up "), Some(col));
+        assert_eq!(lines[4].find("down"), Some(col));
+        assert!(lines[3].contains("1.5/3") && lines[4].contains("0/3"));
+        assert!(lines[4].contains("NO") && lines[4].contains("1m 15s"));
+    }
+}

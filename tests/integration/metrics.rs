@@ -1,0 +1,197 @@
+//! `GET /metrics` through the real binary: the scrape parses as Prometheus text, and every series
+//! gslbd documents moves with what dig and the backends did.
+
+use std::time::Duration;
+
+use gslbd::telemetry;
+use prometheus_parse::{Sample, Scrape, Value};
+
+use crate::backend::{Backend, Mode};
+use crate::harness::{Gslbd, http, poll, zone_head};
+
+const POLL: Duration = Duration::from_millis(20);
+
+fn scrape(g: &Gslbd) -> Scrape {
+    let (code, body) = http(g.admin.as_deref().expect("admin"), "GET", "/metrics", None);
+    assert_eq!(code, 200, "{body}");
+    Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format")
+}
+
+/// The samples of `name` whose labels include every `(key, value)` of `labels`.
+fn samples<'a>(s: &'a Scrape, name: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .collect()
+}
+
+/// The sum of the matching counter or gauge samples (0 when none).
+fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples(s, name, labels)
+        .iter()
+        .map(|x| match x.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// Failover pool `api`: `primary` (tier 1) probed at `check`, `backup` (tier 2) at `backup`.
+fn zone(check: &str, backup: &str) -> String {
+    format!(
+        "{}\n[pools.api]\ntype = \"A\"\nttl = 5\npolicy = \"failover\"\n\
+         [pools.api.probe]\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 2\nrise = 2\n\
+         [pools.api.regions.primary]\naddresses = [\"192.0.2.1\"]\npriority = 1\ncheck = \"{check}\"\n\
+         [pools.api.regions.backup]\naddresses = [\"192.0.2.2\"]\npriority = 2\ncheck = \"{backup}\"\n",
+        zone_head("gslb.example.")
+    )
+}
+
+#[test]
+fn scrape_follows_queries_answers_probes_and_transitions() {
+    let mut backend = Backend::http();
+    let check = backend.url("/health");
+    let spare = Backend::http();
+    let g = Gslbd::start(&[("z.toml", &zone(&check, &spare.url("/")))]);
+    let z = ("zone", "gslb.example.");
+    let labels = |region| [z, ("pool", "api"), ("region", region)];
+
+    // The primary comes up: region_up and the live weight say so.
+    let up = poll(Duration::from_secs(10), POLL, || {
+        let s = scrape(&g);
+        (value(&s, telemetry::HEALTH_REGION_UP, &labels("primary")) == 1.0
+            && value(
+                &s,
+                telemetry::PROBE_RESULTS_TOTAL,
+                &[("target", &check), ("outcome", "ok")],
+            ) >= 2.0)
+            .then_some(s)
+    })
+    .expect("primary up in /metrics");
+    assert_eq!(
+        value(&up, telemetry::HEALTH_REGION_WEIGHT, &labels("primary")),
+        1.0
+    );
+    // The computed worst case is published per pool: 2 × 200 ms + 100 ms, plus the 5 s TTL.
+    let worst = |kind| {
+        value(
+            &up,
+            telemetry::CUTOVER_WORST_CASE_SECONDS,
+            &[z, ("pool", "api"), ("kind", kind)],
+        )
+    };
+    assert!(
+        (worst("detection") - 0.5).abs() < 1e-9,
+        "{}",
+        worst("detection")
+    );
+    assert!(
+        (worst("cutover") - 5.5).abs() < 1e-9,
+        "{}",
+        worst("cutover")
+    );
+
+    // Ten answers from the first tier, three NXDOMAINs, one refusal outside every zone.
+    for _ in 0..10 {
+        assert_eq!(g.dig("api.gslb.example A").answers("A"), ["192.0.2.1"]);
+    }
+    for _ in 0..3 {
+        assert_eq!(g.dig("nope.gslb.example A").status, "NXDOMAIN");
+    }
+    assert_eq!(g.dig("elsewhere.example AAAA").status, "REFUSED");
+    let s = scrape(&g);
+    let q = |qtype, rcode| {
+        value(
+            &s,
+            telemetry::DNS_QUERIES_TOTAL,
+            &[("qtype", qtype), ("rcode", rcode)],
+        )
+    };
+    assert_eq!(q("A", "NOERROR"), 10.0);
+    assert_eq!(q("A", "NXDOMAIN"), 3.0);
+    assert_eq!(
+        value(
+            &s,
+            telemetry::DNS_QUERIES_TOTAL,
+            &[("zone", ""), ("qtype", "AAAA"), ("rcode", "REFUSED")]
+        ),
+        1.0
+    );
+    let tier = |s: &Scrape, tier| {
+        value(
+            s,
+            telemetry::DNS_ANSWERS_TOTAL,
+            &[z, ("pool", "api"), ("tier", tier)],
+        )
+    };
+    assert_eq!(tier(&s, "1"), 10.0);
+    assert_eq!(tier(&s, "2"), 0.0);
+    let durations = samples(
+        &s,
+        &format!("{}_count", telemetry::PROBE_DURATION_SECONDS),
+        &[],
+    );
+    let histograms = samples(&s, telemetry::PROBE_DURATION_SECONDS, &[("kind", "http")]);
+    assert!(
+        !durations.is_empty() || !histograms.is_empty(),
+        "probe duration histogram exported"
+    );
+
+    // The primary fails: its gauge drops, a transition is counted, answers come from tier 2.
+    backend.set(Mode::Status(503));
+    let down = poll(Duration::from_secs(10), POLL, || {
+        let s = scrape(&g);
+        (value(&s, telemetry::HEALTH_REGION_UP, &labels("primary")) == 0.0).then_some(s)
+    })
+    .expect("primary down in /metrics");
+    assert_eq!(
+        value(&down, telemetry::HEALTH_REGION_WEIGHT, &labels("primary")),
+        0.0
+    );
+    let kind_down = [z, ("pool", "api"), ("region", "primary"), ("kind", "down")];
+    assert_eq!(
+        value(&down, telemetry::HEALTH_TRANSITIONS_TOTAL, &kind_down),
+        1.0
+    );
+    assert!(
+        value(
+            &down,
+            telemetry::PROBE_RESULTS_TOTAL,
+            &[("target", &check), ("outcome", "status")]
+        ) >= 2.0
+    );
+    for _ in 0..5 {
+        assert_eq!(g.dig("api.gslb.example A").answers("A"), ["192.0.2.2"]);
+    }
+    let s = scrape(&g);
+    // The fallback share is one ratio: answers not from tier 1 over all answers.
+    let all = value(&s, telemetry::DNS_ANSWERS_TOTAL, &[z, ("pool", "api")]);
+    assert_eq!(tier(&s, "2"), 5.0);
+    assert!(((all - tier(&s, "1")) / all - 5.0 / 15.0).abs() < 1e-9);
+}
+
+#[test]
+fn every_documented_metric_is_in_the_readme() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for name in telemetry::ALL {
+        assert!(readme.contains(name), "README.md does not list {name}");
+    }
+}
+
+#[test]
+fn a_reload_is_counted_and_bumps_the_generation() {
+    let g = Gslbd::start(&[(
+        "z.toml",
+        &zone("http://127.0.0.1:9/", "http://127.0.0.1:9/"),
+    )]);
+    let (code, _) = g.api("POST", "/reload", None);
+    assert_eq!(code, 200);
+    let s = scrape(&g);
+    assert_eq!(
+        value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
+        1.0
+    );
+    assert_eq!(value(&s, telemetry::CONFIG_GENERATION, &[]), 1.0);
+}

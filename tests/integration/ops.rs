@@ -1,0 +1,150 @@
+//! Operations through the real binary: `gslbd status` and reload under dnsperf load with zero
+//! failed queries.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Gslbd, run, zone_head};
+
+/// Pool `www`: two unprobed regions (always serving), plus an apex A record.
+fn zone(ttl: u32) -> String {
+    format!(
+        "{}\n[pools.www]\ntype = \"A\"\nttl = {ttl}\npolicy = \"weighted\"\n\
+         [pools.www.regions.east]\naddresses = [\"192.0.2.1\"]\nweight = 2\n\
+         [pools.www.regions.west]\naddresses = [\"192.0.2.2\"]\n",
+        zone_head("gslb.example.")
+    )
+}
+
+#[test]
+fn status_prints_every_region_as_a_table_and_as_json() {
+    let g = Gslbd::start(&[("z.toml", &zone(30))]);
+    let admin = g.admin.clone().expect("admin");
+    let out = run(&["status", "--admin", &admin], g.dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("zone gslb.example."), "{text}");
+    assert!(lines[1].contains("pool www A weighted ttl 30s"), "{text}");
+    let head = lines[2];
+    for col in [
+        "REGION",
+        "STATE",
+        "SERVING",
+        "WEIGHT",
+        "LAST PROBE",
+        "OVERRIDE",
+    ] {
+        assert!(head.contains(col), "{head}");
+    }
+    assert!(
+        lines[3].trim_start().starts_with("east") && lines[3].contains("2/2"),
+        "{text}"
+    );
+    assert!(
+        lines[4].trim_start().starts_with("west") && lines[4].contains("unprobed"),
+        "{text}"
+    );
+
+    let (code, _) = g.api("POST", "/regions/gslb.example/www/east/drain", None);
+    assert_eq!(code, 200);
+    let out = run(&["status", "--admin", &admin, "--json"], g.dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["zones"][0]["pools"][0]["regions"][0]["override"], "drain");
+    let out = run(&["status", "--admin", &admin], g.dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .nth(3)
+            .is_some_and(|l| l.contains("NO") && l.contains("drain")),
+        "{text}"
+    );
+
+    let out = run(&["status", "--admin", "127.0.0.1:9"], g.dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach the admin API"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// dnsperf's summary: (sent, completed, lost, NOERROR count).
+fn dnsperf_summary(out: &str) -> (u64, u64, u64, u64) {
+    let num = |key: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {key:?} in dnsperf output:\n{out}"))
+    };
+    let noerror = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Response codes:"))
+        .and_then(|r| r.split_whitespace().skip_while(|w| *w != "NOERROR").nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (
+        num("Queries sent:"),
+        num("Queries completed:"),
+        num("Queries lost:"),
+        noerror,
+    )
+}
+
+#[test]
+fn reloads_under_dnsperf_load_lose_no_query() {
+    let g = Gslbd::start(&[("z.toml", &zone(30))]);
+    let queries = g.dir.path().join("queries.txt");
+    std::fs::write(
+        &queries,
+        "www.gslb.example A\ngslb.example NS\nns1.gslb.example A\n",
+    )
+    .expect("query file");
+    let perf = Command::new("dnsperf")
+        .args(["-s", "127.0.0.1", "-p", &g.port.to_string(), "-d"])
+        .arg(&queries)
+        .args(["-l", "3", "-Q", "3000", "-c", "2", "-t", "2"])
+        .output();
+    // dnsperf runs in its own thread of the test; reloads happen meanwhile.
+    let reloader = {
+        let admin = g.admin.clone().expect("admin");
+        let zones = g.zones_dir();
+        std::thread::spawn(move || {
+            let mut done = 0usize;
+            let end = Instant::now() + Duration::from_millis(2500);
+            while Instant::now() < end {
+                // Alternate the TTL so every reload swaps in a different zone set.
+                std::fs::write(zones.join("z.toml"), zone(30 + (done % 2) as u32))
+                    .expect("rewrite");
+                let (code, body) = crate::harness::http(&admin, "POST", "/reload", None);
+                assert_eq!(code, 200, "{body}");
+                done += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            done
+        })
+    };
+    let perf = perf.expect("dnsperf is installed (tests/run installs it)");
+    let reloads = reloader.join().expect("reloader");
+    let out = String::from_utf8_lossy(&perf.stdout).into_owned();
+    assert!(
+        perf.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&perf.stderr)
+    );
+    let (sent, completed, lost, noerror) = dnsperf_summary(&out);
+    assert!(reloads >= 10, "only {reloads} reloads");
+    assert!(sent >= 3000, "{out}");
+    assert_eq!(lost, 0, "{out}");
+    assert_eq!(completed, sent, "{out}");
+    assert_eq!(noerror, completed, "every answer NOERROR:\n{out}");
+    assert!(
+        g.logs().iter().filter(|l| l.contains("reloaded")).count() >= reloads,
+        "every reload logged"
+    );
+}
