@@ -66,6 +66,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the DNS threads")]
+    Threads(#[source] std::io::Error),
     #[error(transparent)]
     Probe(#[from] probe::ProbeError),
     #[error(transparent)]
@@ -118,7 +120,8 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         shared.clone(),
         clients,
     );
-    let mut server = dns::serve(dns::Handler::new(shared.clone()), listeners);
+    let server =
+        dns::serve(dns::Handler::new(shared.clone()), listeners).map_err(ServeError::Threads)?;
 
     let cancel = CancellationToken::new();
     let (handle, commands) = engine::Engine::channel();
@@ -148,9 +151,8 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     if let Some(t) = admin_task {
         let _ = t.await;
     }
-    if let Err(e) = server.shutdown_gracefully().await {
-        warn!(error = %e, "listener closed with an error");
-    }
+    server.shutdown().await;
+    info!("stopped");
     Ok(())
 }
 

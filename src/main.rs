@@ -94,9 +94,7 @@ fn exit(r: anyhow::Result<()>) -> ExitCode {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| {
-            EnvFilter::try_new(format!("hickory_server=warn,hickory_net=warn,{}", args.log))
-        })
+        .or_else(|_| EnvFilter::try_new(&args.log))
         .context("invalid --log filter")?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

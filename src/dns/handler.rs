@@ -1,18 +1,21 @@
-//! The hickory request handler: header and EDNS rules around [`lookup::resolve`].
+//! One query in, one response out: header and EDNS rules around [`lookup::resolve`], on
+//! hickory-proto's wire types. Transport-free, so UDP and TCP share it.
 //!
 //! Reads the published snapshot (one atomic load), never waits on a lock or I/O, never panics:
-//! anything unexpected answers SERVFAIL.
+//! a request it cannot parse past the header gets FORMERR; one shorter than a header, or a
+//! response, is dropped.
 
-use std::iter;
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
+    emit_message_parts,
+};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, RecordType};
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
-use tracing::debug;
+use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use rand::Rng;
 
 use super::lookup::{self, Question};
 use crate::health::Shared;
@@ -21,24 +24,25 @@ use crate::select::ClientKey;
 /// The UDP payload size gslbd advertises (the DNS flag day 2020 value).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
+/// Which transport a query came on (it bounds the response size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
 /// Answers queries from the published snapshot.
+#[derive(Clone)]
 pub struct Handler {
     shared: Shared,
 }
 
-impl Handler {
-    pub fn new(shared: Shared) -> Self {
-        Handler { shared }
-    }
-}
-
-/// The OPT record of a response: our payload size (bounded by the client's, so that hickory's
-/// encoder truncates at the client's limit), the DO bit echoed (RFC 3225), ECS echoed with
-/// its scope (RFC 7871).
+/// The OPT record of a response: our payload size, the DO bit echoed (RFC 3225), ECS echoed
+/// with its scope (RFC 7871).
 fn response_edns(req: &Edns, ecs_scope: Option<u8>) -> Edns {
     let mut edns = Edns::new();
     edns.set_version(0);
-    edns.set_max_payload(req.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+    edns.set_max_payload(MAX_UDP_PAYLOAD);
     edns.set_dnssec_ok(req.flags().dnssec_ok);
     if let (Some(EdnsOption::Subnet(ecs)), Some(scope)) = (req.option(EdnsCode::Subnet), ecs_scope)
     {
@@ -50,122 +54,172 @@ fn response_edns(req: &Edns, ecs_scope: Option<u8>) -> Edns {
 }
 
 /// The client key: ECS when present, the source address otherwise.
-fn client_of(request: &Request) -> (ClientKey, bool) {
-    let ecs = request
-        .edns
-        .as_ref()
-        .and_then(|e| match e.option(EdnsCode::Subnet) {
-            Some(EdnsOption::Subnet(s)) => Some(*s),
-            _ => None,
-        });
-    match ecs {
-        Some(s) => (ClientKey::from_ecs(s.addr(), s.source_prefix()), true),
-        None => (ClientKey::from_source(request.src().ip()), false),
+fn client_of(edns: Option<&Edns>, src: SocketAddr) -> (ClientKey, bool) {
+    match edns.and_then(|e| e.option(EdnsCode::Subnet)) {
+        Some(EdnsOption::Subnet(s)) => (ClientKey::from_ecs(s.addr(), s.source_prefix()), true),
+        _ => (ClientKey::from_source(src.ip()), false),
     }
 }
 
-fn info(metadata: Metadata) -> ResponseInfo {
-    ResponseInfo::from(Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    })
+/// The most a response may take: the client's EDNS payload size on UDP (512 without EDNS,
+/// RFC 1035), the TCP frame limit on TCP.
+fn size_limit(transport: Transport, edns: Option<&Edns>) -> u16 {
+    match transport {
+        Transport::Tcp => u16::MAX,
+        Transport::Udp => edns.map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
+    }
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
+impl Handler {
+    pub fn new(shared: Shared) -> Self {
+        Handler { shared }
+    }
+
+    /// Writes the response to `query` into `out` (cleared first); `false` when nothing must
+    /// be sent.
+    pub fn respond<R: Rng + ?Sized>(
         &self,
-        request: &Request,
-        mut response: R,
-    ) -> ResponseInfo {
+        query: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        rng: &mut R,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        let Ok(header) = Header::read(&mut BinDecoder::new(query)) else {
+            return false;
+        };
+        if header.metadata.message_type == MessageType::Response {
+            return false;
+        }
+        let snap = self.shared.load();
+        let request = match Message::from_vec(query) {
+            Ok(m) => m,
+            Err(_) => {
+                snap.metrics
+                    .query(None, RecordType::Unknown(0), ResponseCode::FormErr);
+                let mut meta = Metadata::response_from_request(&header.metadata);
+                meta.response_code = ResponseCode::FormErr;
+                return encode(&meta, &[], [], [], [], None, 512, out);
+            }
+        };
         let mut meta = Metadata::response_from_request(&request.metadata);
         let queries = &request.queries;
 
         // Header-level refusals first: they answer without looking at zones.
         let early = if request.metadata.op_code != OpCode::Query {
             Some(ResponseCode::NotImp)
-        } else if request.metadata.message_type != MessageType::Query || queries.len() != 1 {
+        } else if queries.len() != 1 {
             Some(ResponseCode::FormErr)
         } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             Some(ResponseCode::BADVERS)
         } else {
             None
         };
-        let lq = queries.queries().first();
+        let q = queries.first();
         let early = early.or_else(|| {
-            let q = lq?;
+            let q = q?;
             let refused = q.query_class() != DNSClass::IN
                 || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
             refused.then_some(ResponseCode::Refused)
         });
 
-        let (client, had_ecs) = client_of(request);
-        let snap = self.shared.load();
-        let answer = match (early, lq) {
+        let (client, had_ecs) = client_of(request.edns.as_ref(), src);
+        let answer = match (early, q) {
             (None, Some(q)) => {
+                let name = LowerName::new(q.name());
                 let question = Question {
-                    name: q.name(),
-                    original: q.original().name(),
+                    name: &name,
+                    original: q.name(),
                     qtype: q.query_type(),
                 };
                 Some(lookup::resolve(
                     &snap,
                     &question,
                     &client,
-                    &mut rand::rng(),
+                    rng,
                     Instant::now(),
                 ))
             }
             _ => None,
         };
 
-        let qtype = lq.map_or(RecordType::Unknown(0), |q| q.query_type());
-        match &answer {
-            Some(a) => {
-                snap.metrics.query(a.zone, qtype, a.rcode);
-                if let (Some(z), Some(d)) = (a.zone, &a.decision) {
-                    snap.metrics.answer(z, d.pool, &d.selection);
-                }
-            }
-            None => snap
-                .metrics
-                .query(None, qtype, early.unwrap_or(ResponseCode::ServFail)),
-        }
-
+        let qtype = q.map_or(RecordType::Unknown(0), |q| q.query_type());
         let ecs_scope = match (&answer, had_ecs) {
             (Some(a), true) if a.client_specific() => Some(client.prefix),
             (_, true) => Some(0),
             _ => None,
         };
         let edns = request.edns.as_ref().map(|e| response_edns(e, ecs_scope));
-        let builder = MessageResponseBuilder::new(queries, edns.as_ref());
-
-        let sent = match &answer {
+        let limit = size_limit(transport, request.edns.as_ref());
+        match &answer {
             None => {
                 meta.response_code = early.unwrap_or(ResponseCode::ServFail);
-                response.send_response(builder.build_no_records(meta)).await
+                snap.metrics.query(None, qtype, meta.response_code);
+                encode(&meta, queries, [], [], [], edns.as_ref(), limit, out)
             }
             Some(a) => {
                 meta.response_code = a.rcode;
                 meta.authoritative = a.authoritative;
-                response
-                    .send_response(builder.build(
-                        meta,
-                        a.answers.iter(),
-                        a.authority.iter(),
-                        iter::empty(),
-                        a.additional.iter(),
-                    ))
-                    .await
-            }
-        };
-        match sent {
-            Ok(info) => info,
-            Err(error) => {
-                debug!(%error, src = %request.src(), "failed to send response");
-                meta.response_code = ResponseCode::ServFail;
-                info(meta)
+                snap.metrics.query(a.zone, qtype, a.rcode);
+                if let (Some(z), Some(d)) = (a.zone, &a.decision) {
+                    snap.metrics.answer(z, d.pool, &d.selection);
+                }
+                encode(
+                    &meta,
+                    queries,
+                    &a.answers,
+                    &a.authority,
+                    &a.additional,
+                    edns.as_ref(),
+                    limit,
+                    out,
+                )
             }
         }
     }
+}
+
+/// Encodes a response of at most `limit` bytes (hickory sets TC and drops what does not fit);
+/// on an encoding error, a bare SERVFAIL.
+#[allow(clippy::too_many_arguments)]
+fn encode<'a, Q, A, N, D>(
+    meta: &Metadata,
+    queries: Q,
+    answers: A,
+    authority: N,
+    additional: D,
+    edns: Option<&Edns>,
+    limit: u16,
+    out: &mut Vec<u8>,
+) -> bool
+where
+    Q: IntoIterator<Item = &'a hickory_proto::op::Query>,
+    A: IntoIterator<Item = &'a Record>,
+    N: IntoIterator<Item = &'a Record>,
+    D: IntoIterator<Item = &'a Record>,
+{
+    let mut encoder = BinEncoder::new(out);
+    encoder.set_max_size(limit);
+    let emitted = emit_message_parts(
+        meta,
+        &mut queries.into_iter(),
+        &mut answers.into_iter(),
+        &mut authority.into_iter(),
+        &mut additional.into_iter(),
+        edns,
+        None,
+        &mut encoder,
+    );
+    if emitted.is_ok() {
+        return true;
+    }
+    out.clear();
+    let mut meta = *meta;
+    meta.response_code = ResponseCode::ServFail;
+    let header = Header {
+        metadata: meta,
+        counts: HeaderCounts::default(),
+    };
+    header.emit(&mut BinEncoder::new(out)).is_ok()
 }

@@ -1,41 +1,64 @@
-//! DNS serving: UDP and TCP listeners on hickory's `Server`, answering through [`Handler`].
+//! DNS serving: the listeners and the query path.
+//!
+//! UDP runs on blocking threads, one `SO_REUSEPORT` socket per core ([`udp`]); TCP runs on
+//! tokio ([`tcp`]). Both answer through [`Handler`], which reads the published snapshot.
+//! hickory-proto does all wire encoding and decoding.
 
 mod handler;
 pub mod lookup;
+mod tcp;
+mod udp;
 
 use std::io;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 
-use hickory_server::Server;
-use tokio::net::{TcpListener, UdpSocket};
-use tracing::info;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle as TaskHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
-pub use handler::{Handler, MAX_UDP_PAYLOAD};
+pub use handler::{Handler, MAX_UDP_PAYLOAD, Transport};
 
-/// Idle time after which a TCP connection is closed.
-const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;
 
-/// A UDP socket and a TCP listener on the same address.
+/// UDP sockets (one per core, sharing the port) and a TCP listener on the same address.
 pub struct Listener {
-    pub udp: UdpSocket,
-    pub tcp: TcpListener,
+    udp: Vec<UdpSocket>,
+    tcp: TcpListener,
     pub addr: SocketAddr,
+}
+
+/// How many UDP sockets (and threads) to serve each address with.
+fn udp_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Binds `n` UDP sockets sharing one port; with port 0, the first picks it.
+fn bind_udp(addr: SocketAddr, n: usize) -> io::Result<(Vec<UdpSocket>, SocketAddr)> {
+    let first = udp::bind(addr)?;
+    let local = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..n {
+        all.push(udp::bind(local)?);
+    }
+    Ok((all, local))
 }
 
 /// Binds UDP and TCP on `addr`; with port 0, one free port shared by both.
 pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
+    let n = udp_threads();
     if addr.port() != 0 {
-        let udp = UdpSocket::bind(addr).await?;
+        let (udp, addr) = bind_udp(addr, n)?;
         let tcp = TcpListener::bind(addr).await?;
         return Ok(Listener { udp, tcp, addr });
     }
     let mut last = None;
     for _ in 0..PORT_TRIES {
-        let udp = UdpSocket::bind(addr).await?;
-        let local = udp.local_addr()?;
+        let (udp, local) = bind_udp(addr, n)?;
         match TcpListener::bind(local).await {
             Ok(tcp) => {
                 return Ok(Listener {
@@ -50,14 +73,59 @@ pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
     Err(last.unwrap_or_else(|| io::Error::other("no free port")))
 }
 
+/// The running listeners; [`Server::shutdown`] stops them.
+pub struct Server {
+    stop_udp: Arc<AtomicBool>,
+    stop_tcp: CancellationToken,
+    threads: Vec<JoinHandle<()>>,
+    tasks: Vec<TaskHandle<()>>,
+}
+
 /// Starts serving on every listener; logs `listening on udp|tcp ADDR` for each.
-pub fn serve(handler: Handler, listeners: Vec<Listener>) -> Server<Handler> {
-    let mut server = Server::new(handler);
+pub fn serve(handler: Handler, listeners: Vec<Listener>) -> io::Result<Server> {
+    let mut server = Server {
+        stop_udp: Arc::new(AtomicBool::new(false)),
+        stop_tcp: CancellationToken::new(),
+        threads: Vec::new(),
+        tasks: Vec::new(),
+    };
     for l in listeners {
+        for socket in l.udp {
+            let n = server.threads.len();
+            server.threads.push(udp::spawn(
+                socket,
+                handler.clone(),
+                server.stop_udp.clone(),
+                n,
+            )?);
+        }
         info!("listening on udp {}", l.addr);
         info!("listening on tcp {}", l.addr);
-        server.register_socket(l.udp);
-        server.register_listener(l.tcp, TCP_TIMEOUT, 65_535);
+        server.tasks.push(tokio::spawn(tcp::serve(
+            l.tcp,
+            handler.clone(),
+            server.stop_tcp.clone(),
+        )));
     }
-    server
+    Ok(server)
+}
+
+impl Server {
+    /// Stops accepting, finishes TCP queries in flight (bounded), and joins the UDP threads.
+    pub async fn shutdown(self) {
+        self.stop_tcp.cancel();
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                warn!(error = %e, "tcp listener task failed");
+            }
+        }
+        self.stop_udp.store(true, Ordering::Relaxed);
+        let threads = self.threads;
+        let joined =
+            tokio::task::spawn_blocking(move || threads.into_iter().all(|t| t.join().is_ok()))
+                .await;
+        if !matches!(joined, Ok(true)) {
+            warn!("a udp thread failed");
+        }
+    }
 }

@@ -326,3 +326,46 @@ fn unprobed_pools_answer_every_region_by_policy() {
         assert_eq!(a, vec!["192.0.2.41", "192.0.2.42"]);
     }
 }
+
+#[test]
+fn malformed_packets_get_formerr_or_are_dropped_and_serving_goes_on() {
+    let g = start();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .expect("timeout");
+    sock.connect(("127.0.0.1", g.port)).expect("connect");
+    let mut buf = [0u8; 1500];
+    // Shorter than a header: dropped.
+    sock.send(&[0xab, 0xcd, 0x01]).expect("send");
+    assert!(sock.recv(&mut buf).is_err(), "no answer to 3 bytes");
+    // A header promising a question that is not there, then junk: FORMERR, same ID.
+    let junk = [
+        0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xff, 0x01,
+    ];
+    sock.send(&junk).expect("send");
+    let n = sock.recv(&mut buf).expect("a FORMERR response");
+    assert!(n >= 12);
+    assert_eq!(&buf[..2], &[0xab, 0xcd]);
+    assert_eq!(buf[2] & 0x80, 0x80, "QR set");
+    assert_eq!(buf[3] & 0x0f, 1, "FORMERR");
+    // A response is never answered (no reflection).
+    let mut response = junk;
+    response[2] |= 0x80;
+    sock.send(&response).expect("send");
+    assert!(sock.recv(&mut buf).is_err(), "no answer to a response");
+    // Random bytes in bulk, then a normal query still works.
+    let mut x: u32 = 0x9e37_79b9;
+    for len in 12..200 {
+        let pkt: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        sock.send(&pkt).expect("send");
+    }
+    let d = g.dig("www.gslb.example A");
+    assert_eq!(d.status, "NOERROR");
+}

@@ -1,10 +1,13 @@
-//! Operations through the real binary: `gslbd status` and reload under dnsperf load with zero
-//! failed queries.
+//! Operations through the real binary: `gslbd status`, reload under dnsperf load with zero
+//! failed queries, and a graceful shutdown that finishes TCP queries in flight.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Gslbd, run, zone_head};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use crate::harness::{Gslbd, poll, run, zone_head};
 
 /// Pool `www`: two unprobed regions (always serving), plus an apex A record.
 fn zone(ttl: u32) -> String {
@@ -147,4 +150,56 @@ fn reloads_under_dnsperf_load_lose_no_query() {
         g.logs().iter().filter(|l| l.contains("reloaded")).count() >= reloads,
         "every reload logged"
     );
+}
+/// A DNS query for `www.gslb.example A` in TCP framing (2-byte length prefix).
+fn tcp_query() -> Vec<u8> {
+    let mut msg = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["www", "gslb", "example"] {
+        msg.push(label.len() as u8);
+        msg.extend_from_slice(label.as_bytes());
+    }
+    msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+    framed.extend(msg);
+    framed
+}
+
+#[test]
+fn shutdown_finishes_a_tcp_query_in_flight_and_exits_zero() {
+    let mut g = Gslbd::start(&[("z.toml", &zone(30))]);
+    let mut conn = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let query = tcp_query();
+    // Half the query now, SIGTERM, the rest after the server started shutting down.
+    conn.write_all(&query[..9]).expect("first half");
+    std::thread::sleep(Duration::from_millis(100));
+    g.signal("TERM");
+    poll(Duration::from_secs(5), Duration::from_millis(10), || {
+        g.logs()
+            .iter()
+            .any(|l| l.contains("shutting down"))
+            .then_some(())
+    })
+    .expect("shutdown started");
+    std::thread::sleep(Duration::from_millis(100));
+    conn.write_all(&query[9..]).expect("second half");
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len)
+        .expect("a response to the query in flight");
+    let mut resp = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut resp).expect("response body");
+    assert_eq!(&resp[..2], &[0x12, 0x34], "same ID");
+    assert_eq!(resp[3] & 0x0f, 0, "NOERROR");
+    assert_eq!(u16::from_be_bytes([resp[6], resp[7]]), 1, "one answer");
+
+    let status = g.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        g.logs().join("\n")
+    );
+    // New connections are refused once it stopped.
+    assert!(TcpStream::connect(("127.0.0.1", g.port)).is_err());
 }
