@@ -90,7 +90,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         .clone()
         .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
     let overrides = state::load(&state_file)?;
-    let metrics = telemetry::install();
+    // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
+    // and every handle is a no-op).
+    let metrics = cfg.admin.map(|_| telemetry::install());
     let shared: health::Shared = Arc::new(ArcSwap::from_pointee(health::Snapshot::unprobed(
         zones.clone(),
     )));
@@ -126,12 +128,12 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     let cancel = CancellationToken::new();
     let (handle, commands) = engine::Engine::channel();
     let engine_task = tokio::spawn(engine.run(results, commands, cancel.clone()));
-    let admin_task = admin_listener.map(|l| {
+    let admin_task = admin_listener.zip(metrics).map(|(l, metrics)| {
         let state = admin::AdminState {
             engine: handle.clone(),
             shared: shared.clone(),
             token: cfg.admin_token.as_deref().map(Arc::from),
-            metrics: metrics.clone(),
+            metrics,
         };
         tokio::spawn(admin::serve(l, state, cancel.clone()))
     });
