@@ -86,16 +86,18 @@ impl Handler {
         out: &mut Vec<u8>,
     ) -> bool {
         out.clear();
-        let Ok(header) = Header::read(&mut BinDecoder::new(query)) else {
-            return false;
-        };
-        if header.metadata.message_type == MessageType::Response {
-            return false;
-        }
         let snap = self.shared.load();
         let request = match Message::from_vec(query) {
+            Ok(m) if m.metadata.message_type == MessageType::Response => return false,
             Ok(m) => m,
             Err(_) => {
+                // Only the header is read again, and only for a message that did not parse.
+                let Ok(header) = Header::read(&mut BinDecoder::new(query)) else {
+                    return false;
+                };
+                if header.metadata.message_type == MessageType::Response {
+                    return false;
+                }
                 snap.metrics
                     .query(None, RecordType::Unknown(0), ResponseCode::FormErr);
                 let mut meta = Metadata::response_from_request(&header.metadata);
