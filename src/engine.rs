@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -84,18 +85,18 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts probing `zones`; call [`Engine::run`] to process results and commands.
+    /// Starts probing `zones`; returns the engine, its probe results (pass both to
+    /// [`Engine::run`]) and the snapshot it publishes, which DNS reads.
     pub fn start(
         zones_dir: PathBuf,
         state_file: PathBuf,
         zones: Arc<ZoneSet>,
         overrides: Overrides,
-        shared: Shared,
         clients: Clients,
-    ) -> (Engine, mpsc::Receiver<ProbeResult>) {
+    ) -> (Engine, mpsc::Receiver<ProbeResult>, Shared) {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let table = HealthTable::new(zones.clone(), None, Instant::now());
-        shared.store(Arc::new(table.snapshot(&overrides)));
+        let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&overrides)));
         let probes_cancel = CancellationToken::new();
         let probes = probe::spawn(
             &zones,
@@ -109,7 +110,7 @@ impl Engine {
             state_file,
             table,
             overrides,
-            shared,
+            shared: shared.clone(),
             generation: 0,
             clients,
             results_tx,
@@ -118,7 +119,7 @@ impl Engine {
             history: VecDeque::new(),
             probe_metrics: ProbeMetrics::new(&zones),
         };
-        (engine, results_rx)
+        (engine, results_rx, shared)
     }
 
     /// Runs until `cancel` fires; then stops the probes.
@@ -155,7 +156,7 @@ impl Engine {
             return;
         }
         self.probe_metrics
-            .record(r.target, r.outcome.label(), r.latency, r.lateness);
+            .record(r.target, r.outcome, r.latency, r.lateness);
         if let Some(t) = self.table.observe(r.target, r.outcome, r.latency, r.at) {
             self.log_transition(r.target, &t);
             self.publish();

@@ -43,19 +43,37 @@ impl Outcome {
         self == Outcome::Ok
     }
 
+    /// Every [`Outcome::label`], in [`Outcome::index`] order.
+    pub const LABELS: [&'static str; 9] = [
+        "ok",
+        "refused",
+        "timeout",
+        "reset",
+        "dns",
+        "tls",
+        "status",
+        "body_mismatch",
+        "error",
+    ];
+
+    /// The position of this outcome's label in [`Outcome::LABELS`].
+    pub fn index(self) -> usize {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Refused => 1,
+            Outcome::Timeout => 2,
+            Outcome::Reset => 3,
+            Outcome::Dns => 4,
+            Outcome::Tls => 5,
+            Outcome::Status(_) => 6,
+            Outcome::BodyMismatch => 7,
+            Outcome::Error => 8,
+        }
+    }
+
     /// A bounded label (for metrics; the status code is in [`Outcome`]'s Display).
     pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Refused => "refused",
-            Outcome::Timeout => "timeout",
-            Outcome::Reset => "reset",
-            Outcome::Dns => "dns",
-            Outcome::Tls => "tls",
-            Outcome::Status(_) => "status",
-            Outcome::BodyMismatch => "body_mismatch",
-            Outcome::Error => "error",
-        }
+        Self::LABELS[self.index()]
     }
 }
 
@@ -266,18 +284,6 @@ pub struct Snapshot {
     pub live: Live,
     /// Metric handles of this zone load (shared by every snapshot of it).
     pub metrics: Arc<Handles>,
-}
-
-impl Snapshot {
-    /// A snapshot with no health known yet (every region at its configured weight).
-    pub fn unprobed(zones: Arc<ZoneSet>) -> Self {
-        let metrics = Arc::new(Handles::new(&zones));
-        Snapshot {
-            zones,
-            live: Live::default(),
-            metrics,
-        }
-    }
 }
 
 /// The published snapshot: written by the health task and reloads, read lock-free by DNS.

@@ -38,7 +38,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -93,9 +92,6 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
     // and every handle is a no-op).
     let metrics = cfg.admin.map(|_| telemetry::install());
-    let shared: health::Shared = Arc::new(ArcSwap::from_pointee(health::Snapshot::unprobed(
-        zones.clone(),
-    )));
 
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
@@ -114,12 +110,11 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         None => None,
     };
     let clients = probe::Clients::new()?;
-    let (engine, results) = engine::Engine::start(
+    let (engine, results, shared) = engine::Engine::start(
         cfg.zones.clone(),
         state_file,
         zones.clone(),
         overrides,
-        shared.clone(),
         clients,
     );
     let server =

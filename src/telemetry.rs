@@ -14,7 +14,7 @@ use metrics::{Counter, Gauge, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::cutover;
-use crate::health::{Live, WEIGHT_SCALE};
+use crate::health::{Live, Outcome, WEIGHT_SCALE};
 use crate::select::{Rule, Selection};
 use crate::zone::{Policy, Pool, ProbeKind, ZoneSet};
 
@@ -388,23 +388,11 @@ pub struct ProbeMetrics {
 
 struct TargetHandles {
     target: String,
-    /// One per outcome label, in [`OUTCOMES`] order.
-    results: [Lazy; OUTCOMES.len()],
+    /// One per outcome, in [`Outcome::LABELS`] order.
+    results: [Lazy; Outcome::LABELS.len()],
     duration: Histogram,
     lateness: Histogram,
 }
-
-const OUTCOMES: [&str; 9] = [
-    "ok",
-    "refused",
-    "timeout",
-    "reset",
-    "dns",
-    "tls",
-    "status",
-    "body_mismatch",
-    "error",
-];
 
 impl ProbeMetrics {
     pub fn new(zones: &ZoneSet) -> Self {
@@ -429,18 +417,14 @@ impl ProbeMetrics {
     }
 
     /// Records one probe result.
-    pub fn record(&self, target: usize, outcome: &str, latency: Duration, lateness: Duration) {
+    pub fn record(&self, target: usize, outcome: Outcome, latency: Duration, lateness: Duration) {
         let Some(t) = self.targets.get(target) else {
             return;
         };
-        let i = OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or(OUTCOMES.len() - 1);
-        t.results[i]
+        t.results[outcome.index()]
             .get(|| {
                 metrics::counter!(PROBE_RESULTS_TOTAL, "target" => t.target.clone(),
-                    "outcome" => OUTCOMES[i])
+                    "outcome" => outcome.label())
             })
             .increment(1);
         t.duration.record(latency.as_secs_f64());

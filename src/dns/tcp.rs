@@ -60,6 +60,7 @@ async fn connection(
     let mut rng = SmallRng::from_os_rng();
     let mut msg = Vec::new();
     let mut out = Vec::new();
+    let mut frame = Vec::new();
     loop {
         // Between messages a shutdown closes the connection; once a message has started, it
         // is read and answered.
@@ -82,7 +83,7 @@ async fn connection(
         let Ok(len) = u16::try_from(out.len()) else {
             return;
         };
-        let mut frame = Vec::with_capacity(out.len() + 2);
+        frame.clear();
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&out);
         if let Err(e) = stream.write_all(&frame).await {
