@@ -13,74 +13,11 @@ import time
 import backends as hb
 import peers
 import scale
+from host import CLK_TCK, cpu_ticks, dig, free_port, rss_kib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "target", "release", "gslbd")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    """A loopback port free for both UDP and TCP right now."""
-    import socket
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            try:
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def dig(port, name="www.gslb.example", qtype="A"):
-    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+tries=1", "+time=1",
-                          name, qtype], capture_output=True, text=True)
-    return [l for l in out.stdout.split() if l and not l.startswith(";")]
-
-
-def _stat(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def cpu_ticks(pid):
-    """utime + stime (clock ticks) of a process, its threads and its live child processes
-    (NSD and gdnsd's helper run as children)."""
-    total = 0
-    family = {pid}
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stats[int(entry)] = _stat(entry)
-            except OSError:
-                continue
-    grew = True
-    while grew:
-        grew = False
-        for p, f in stats.items():
-            if p not in family and int(f[1]) in family:
-                family.add(p)
-                grew = True
-    for p in family:
-        f = stats.get(p)
-        if f:
-            total += int(f[11]) + int(f[12])
-    return total
-
-
-def rss_kib(pid, key="VmHWM"):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def dnsperf(port, queryfile, seconds, clients=4, qps=None):
     args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queryfile, "-l", str(seconds),
             "-c", str(clients), "-T", "2"]
@@ -287,8 +224,8 @@ def machine():
         "kernel": platform.release(),
         "cpu": f"{cpu} × {os.cpu_count()}",
         "gslbd": cmd(BIN, "--version"),
-        "dnsperf": cmd("dnsperf", "-h").replace("DNS Performance Testing Tool", "").strip() or "?",
-        "gdnsd": cmd("gdnsd", "-h") if False else pkg("gdnsd"),
+        "dnsperf": pkg("dnsperf"),
+        "gdnsd": pkg("gdnsd"),
         "pdns": pkg("pdns-server"),
         "knot": pkg("knot"),
         "nsd": pkg("nsd"),

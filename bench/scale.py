@@ -13,18 +13,9 @@ import urllib.request
 
 import backends as hb
 import peers
+from host import CLK_TCK, cpu_ticks, dig, free_port, rss_kib
 
 POLL = 0.05
-
-
-def free_port():
-    from bench import free_port as fp
-    return fp()
-
-
-def answers(port):
-    from bench import dig
-    return dig(port)
 
 
 def read_ready(proc, limit=120.0):
@@ -113,7 +104,7 @@ def failover(binary, tmp, backs, logdir, args):
 def wait_all(port, n, limit):
     end = time.time() + limit
     while time.time() < end:
-        if len(set(answers(port))) >= n:
+        if len(set(dig(port))) >= n:
             return True
         time.sleep(0.2)
     return False
@@ -127,7 +118,7 @@ def poll_all(servers, done, t0, limit):
     def one(name, port):
         end = t0 + limit
         while time.time() < end:
-            if done(answers(port)):
+            if done(dig(port)):
                 out[name] = round(time.time() - t0, 3)
                 return
             time.sleep(POLL)
@@ -202,7 +193,6 @@ def probes(binary, tmp, logdir, args):
     proc, _, admin = start_gslbd(binary, zdir)
     try:
         time.sleep(3)  # every target probed at least once, first verdicts in
-        from bench import cpu_ticks, CLK_TCK, rss_kib
         before_cpu, before_t = cpu_ticks(proc.pid), time.time()
         m0 = metrics(admin)
         time.sleep(seconds)
@@ -227,7 +217,6 @@ def probes(binary, tmp, logdir, args):
 def zones(binary, tmp, logdir, args):
     """10,000 pools + 100,000 static records: load time, RSS, reload time; and idle RSS on the
     example zones."""
-    from bench import rss_kib
     pools = 2000 if args.quick else 10000
     records = 20000 if args.quick else 100000
     records_toml = (f'[[records]]\nname = "h{i}"\ntype = "A"\n'

@@ -1,0 +1,67 @@
+"""This host: free loopback ports, one dig, and a process's CPU time and memory from /proc."""
+
+import os
+import subprocess
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    """A loopback port free for both UDP and TCP right now."""
+    import socket
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def dig(port, name="www.gslb.example", qtype="A"):
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+tries=1", "+time=1",
+                          name, qtype], capture_output=True, text=True)
+    return [l for l in out.stdout.split() if l and not l.startswith(";")]
+
+
+def _stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_ticks(pid):
+    """utime + stime (clock ticks) of a process, its threads and its live child processes
+    (NSD and gdnsd's helper run as children)."""
+    total = 0
+    family = {pid}
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stats[int(entry)] = _stat(entry)
+            except OSError:
+                continue
+    grew = True
+    while grew:
+        grew = False
+        for p, f in stats.items():
+            if p not in family and int(f[1]) in family:
+                family.add(p)
+                grew = True
+    for p in family:
+        f = stats.get(p)
+        if f:
+            total += int(f[11]) + int(f[12])
+    return total
+
+
+def rss_kib(pid, key="VmHWM"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
