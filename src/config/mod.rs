@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::zone::{RegionRef, ZoneSet};
+use crate::zone::{RegionRef, ZoneSet, wire};
 
 /// One problem in one zone file.
 #[derive(Debug, thiserror::Error)]
@@ -200,5 +200,6 @@ fn assemble(mut zones: Vec<crate::zone::Zone>) -> ZoneSet {
         }
     }
     set.zones = zones.into_iter().map(Arc::new).collect();
+    set.wire = wire::Index::build(&set.zones);
     set
 }

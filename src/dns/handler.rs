@@ -17,8 +17,9 @@ use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use rand::Rng;
 
+use super::fast;
 use super::lookup::{self, Question};
-use crate::health::Shared;
+use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
 
 /// The UDP payload size gslbd advertises (the DNS flag day 2020 value).
@@ -85,99 +86,115 @@ impl Handler {
         rng: &mut R,
         out: &mut Vec<u8>,
     ) -> bool {
-        out.clear();
         let snap = self.shared.load();
-        let request = match Message::from_vec(query) {
-            Ok(m) if m.metadata.message_type == MessageType::Response => return false,
-            Ok(m) => m,
-            Err(_) => {
-                // Only the header is read again, and only for a message that did not parse.
-                let Ok(header) = Header::read(&mut BinDecoder::new(query)) else {
-                    return false;
-                };
-                if header.metadata.message_type == MessageType::Response {
-                    return false;
-                }
-                snap.metrics
-                    .query(None, RecordType::Unknown(0), ResponseCode::FormErr);
-                let mut meta = Metadata::response_from_request(&header.metadata);
-                meta.response_code = ResponseCode::FormErr;
-                return encode(&meta, &[], [], [], [], None, 512, out);
-            }
-        };
-        let mut meta = Metadata::response_from_request(&request.metadata);
-        let queries = &request.queries;
+        if fast::respond(&snap, query, src, transport, rng, out).is_some() {
+            return true;
+        }
+        full(&snap, query, src, transport, rng, out)
+    }
+}
 
-        // Header-level refusals first: they answer without looking at zones.
-        let early = if request.metadata.op_code != OpCode::Query {
-            Some(ResponseCode::NotImp)
-        } else if queries.len() != 1 {
-            Some(ResponseCode::FormErr)
-        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            Some(ResponseCode::BADVERS)
-        } else {
-            None
-        };
-        let q = queries.first();
-        let early = early.or_else(|| {
-            let q = q?;
-            let refused = q.query_class() != DNSClass::IN
-                || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
-            refused.then_some(ResponseCode::Refused)
-        });
+/// The full path: hickory-proto decodes the query, [`lookup::resolve`] answers it, hickory
+/// encodes the response.
+pub(super) fn full<R: Rng + ?Sized>(
+    snap: &Snapshot,
+    query: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    rng: &mut R,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    let request = match Message::from_vec(query) {
+        Ok(m) if m.metadata.message_type == MessageType::Response => return false,
+        Ok(m) => m,
+        Err(_) => {
+            // Only the header is read again, and only for a message that did not parse.
+            let Ok(header) = Header::read(&mut BinDecoder::new(query)) else {
+                return false;
+            };
+            if header.metadata.message_type == MessageType::Response {
+                return false;
+            }
+            snap.metrics
+                .query(None, RecordType::Unknown(0), ResponseCode::FormErr);
+            let mut meta = Metadata::response_from_request(&header.metadata);
+            meta.response_code = ResponseCode::FormErr;
+            return encode(&meta, &[], [], [], [], None, 512, out);
+        }
+    };
+    let mut meta = Metadata::response_from_request(&request.metadata);
+    let queries = &request.queries;
 
-        let (client, had_ecs) = client_of(request.edns.as_ref(), src);
-        let answer = match (early, q) {
-            (None, Some(q)) => {
-                let name = LowerName::new(q.name());
-                let question = Question {
-                    name: &name,
-                    original: q.name(),
-                    qtype: q.query_type(),
-                };
-                Some(lookup::resolve(
-                    &snap,
-                    &question,
-                    &client,
-                    rng,
-                    Instant::now(),
-                ))
-            }
-            _ => None,
-        };
+    // Header-level refusals first: they answer without looking at zones.
+    let early = if request.metadata.op_code != OpCode::Query {
+        Some(ResponseCode::NotImp)
+    } else if queries.len() != 1 {
+        Some(ResponseCode::FormErr)
+    } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        Some(ResponseCode::BADVERS)
+    } else {
+        None
+    };
+    let q = queries.first();
+    let early = early.or_else(|| {
+        let q = q?;
+        let refused = q.query_class() != DNSClass::IN
+            || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
+        refused.then_some(ResponseCode::Refused)
+    });
 
-        let qtype = q.map_or(RecordType::Unknown(0), |q| q.query_type());
-        let ecs_scope = match (&answer, had_ecs) {
-            (Some(a), true) if a.client_specific() => Some(client.prefix),
-            (_, true) => Some(0),
-            _ => None,
-        };
-        let edns = request.edns.as_ref().map(|e| response_edns(e, ecs_scope));
-        let limit = size_limit(transport, request.edns.as_ref());
-        match &answer {
-            None => {
-                meta.response_code = early.unwrap_or(ResponseCode::ServFail);
-                snap.metrics.query(None, qtype, meta.response_code);
-                encode(&meta, queries, [], [], [], edns.as_ref(), limit, out)
+    let (client, had_ecs) = client_of(request.edns.as_ref(), src);
+    let answer = match (early, q) {
+        (None, Some(q)) => {
+            let name = LowerName::new(q.name());
+            let question = Question {
+                name: &name,
+                original: q.name(),
+                qtype: q.query_type(),
+            };
+            Some(lookup::resolve(
+                snap,
+                &question,
+                &client,
+                rng,
+                Instant::now(),
+            ))
+        }
+        _ => None,
+    };
+
+    let qtype = q.map_or(RecordType::Unknown(0), |q| q.query_type());
+    let ecs_scope = match (&answer, had_ecs) {
+        (Some(a), true) if a.client_specific() => Some(client.prefix),
+        (_, true) => Some(0),
+        _ => None,
+    };
+    let edns = request.edns.as_ref().map(|e| response_edns(e, ecs_scope));
+    let limit = size_limit(transport, request.edns.as_ref());
+    match &answer {
+        None => {
+            meta.response_code = early.unwrap_or(ResponseCode::ServFail);
+            snap.metrics.query(None, qtype, meta.response_code);
+            encode(&meta, queries, [], [], [], edns.as_ref(), limit, out)
+        }
+        Some(a) => {
+            meta.response_code = a.rcode;
+            meta.authoritative = a.authoritative;
+            snap.metrics.query(a.zone, qtype, a.rcode);
+            if let (Some(z), Some(d)) = (a.zone, &a.decision) {
+                snap.metrics.answer(z, d.pool, &d.selection);
             }
-            Some(a) => {
-                meta.response_code = a.rcode;
-                meta.authoritative = a.authoritative;
-                snap.metrics.query(a.zone, qtype, a.rcode);
-                if let (Some(z), Some(d)) = (a.zone, &a.decision) {
-                    snap.metrics.answer(z, d.pool, &d.selection);
-                }
-                encode(
-                    &meta,
-                    queries,
-                    &a.answers,
-                    &a.authority,
-                    &a.additional,
-                    edns.as_ref(),
-                    limit,
-                    out,
-                )
-            }
+            encode(
+                &meta,
+                queries,
+                &a.answers,
+                &a.authority,
+                &a.additional,
+                edns.as_ref(),
+                limit,
+                out,
+            )
         }
     }
 }

@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::health::Snapshot;
 use crate::select::{self, ClientKey, Rule, Selection};
-use crate::zone::{Node, Zone};
+use crate::zone::{Node, Pool, Zone};
 
 /// How many CNAMEs inside one zone are followed before giving up.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -85,7 +85,7 @@ pub fn resolve<R: Rng + ?Sized>(
     let mut ans = Answer::new(ResponseCode::NoError, true);
     ans.zone = Some(zi);
 
-    if let Some(cut) = delegation_above(zone, q.name)
+    if let Some(cut) = zone.delegation_above(q.name)
         && !(cut == q.name && q.qtype == RecordType::DS)
     {
         referral(zone, cut, &mut ans);
@@ -104,7 +104,7 @@ pub fn resolve<R: Rng + ?Sized>(
         match answer_node(snap, zone, node, q.qtype, client, rng, now, &mut ans) {
             Step::Done => break,
             Step::Follow(target) => match LowerName::new(&target) {
-                t if zone.origin.zone_of(&t) && delegation_above(zone, &t).is_none() => name = t,
+                t if zone.origin.zone_of(&t) && zone.delegation_above(&t).is_none() => name = t,
                 _ => break,
             },
         }
@@ -170,6 +170,28 @@ fn answer_node<R: Rng + ?Sized>(
     Step::Done
 }
 
+/// The live decision for `pool`: its regions' weights in `snap`, then its policy.
+pub fn decide<R: Rng + ?Sized>(
+    snap: &Snapshot,
+    pool: &Pool,
+    client: &ClientKey,
+    rng: &mut R,
+    now: Instant,
+) -> Selection {
+    let weights: Vec<u64> = pool
+        .regions
+        .iter()
+        .map(|r| snap.live.weight(pool, r, now))
+        .collect();
+    let fail_open = || {
+        pool.regions
+            .iter()
+            .map(|r| snap.live.fail_open_weight(r))
+            .collect()
+    };
+    select::select(pool, &weights, fail_open, client, rng)
+}
+
 fn pool_answer<R: Rng + ?Sized>(
     snap: &Snapshot,
     zone: &Zone,
@@ -182,18 +204,7 @@ fn pool_answer<R: Rng + ?Sized>(
     let Some(pool) = zone.pools.get(pi) else {
         return;
     };
-    let weights: Vec<u64> = pool
-        .regions
-        .iter()
-        .map(|r| snap.live.weight(pool, r, now))
-        .collect();
-    let fail_open = || {
-        pool.regions
-            .iter()
-            .map(|r| snap.live.fail_open_weight(r))
-            .collect()
-    };
-    let selection = select::select(pool, &weights, fail_open, client, rng);
+    let selection = decide(snap, pool, client, rng, now);
     match selection.rule {
         Rule::Policy | Rule::AllDownAll => {
             for i in &selection.regions {
@@ -211,24 +222,6 @@ fn pool_answer<R: Rng + ?Sized>(
         pool: pi,
         selection,
     });
-}
-
-/// The delegation point at or above `name` (below the apex), if any.
-fn delegation_above<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z LowerName> {
-    if !zone.has_delegations {
-        return None;
-    }
-    let apex = zone.origin.num_labels();
-    let mut n = name.clone();
-    while n.num_labels() > apex {
-        if let Some((k, node)) = zone.nodes.get_key_value(&n)
-            && node.delegation
-        {
-            return Some(k);
-        }
-        n = n.base_name();
-    }
-    None
 }
 
 fn referral(zone: &Zone, cut: &LowerName, ans: &mut Answer) {

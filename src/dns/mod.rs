@@ -2,8 +2,10 @@
 //!
 //! UDP runs on blocking threads, one `SO_REUSEPORT` socket per core ([`udp`]); TCP runs on
 //! tokio ([`tcp`]). Both answer through [`Handler`], which reads the published snapshot.
-//! hickory-proto does all wire encoding and decoding.
+//! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
+//! decodes everything else.
 
+mod fast;
 mod handler;
 pub mod lookup;
 mod tcp;
@@ -129,3 +131,6 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

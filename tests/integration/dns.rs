@@ -369,3 +369,43 @@ fn malformed_packets_get_formerr_or_are_dropped_and_serving_goes_on() {
     let d = g.dig("www.gslb.example A");
     assert_eq!(d.status, "NOERROR");
 }
+
+#[test]
+fn a_burst_is_answered_once_per_query_with_dropped_packets_in_between() {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let g = start();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    sock.connect(("127.0.0.1", g.port)).expect("connect");
+    let name = Name::from_ascii("www.gslb.example.").expect("name");
+    // 200 queries sent back to back (the server takes them in batches); every fourth is
+    // followed by two packets it must drop: a response and a runt.
+    for id in 1..=200u16 {
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.add_query(Query::query(name.clone(), RecordType::A));
+        let bytes = m.to_vec().expect("encode");
+        sock.send(&bytes).expect("send");
+        if id % 4 == 0 {
+            let mut response = bytes.clone();
+            response[0] = 0xee;
+            response[2] |= 0x80;
+            sock.send(&response).expect("send");
+            sock.send(&[0xff, 0xff]).expect("send");
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    let mut buf = [0u8; 1500];
+    while let Ok(n) = sock.recv(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).expect("a response parses");
+        assert!(!m.answers.is_empty(), "id {} answered", m.metadata.id);
+        *seen.entry(m.metadata.id).or_insert(0) += 1;
+    }
+    let want: std::collections::BTreeMap<u16, i32> = (1..=200).map(|id| (id, 1)).collect();
+    assert_eq!(
+        seen, want,
+        "every query answered exactly once, nothing else"
+    );
+}

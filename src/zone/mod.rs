@@ -3,6 +3,9 @@
 //! Everything here is immutable once `config` has built it, holds no I/O and no clock, and is
 //! shared behind an `Arc` by the DNS path, the prober and the admin API. Regions and probe targets
 //! get dense numeric ids so that the health table can be a plain vector indexed by them.
+//! [`wire`] holds the same answers pre-encoded, built once per load for the DNS fast path.
+
+pub mod wire;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +29,8 @@ pub struct ZoneSet {
     pub regions: Vec<RegionRef>,
     /// Unique probe targets; pools that share a target share one entry.
     pub targets: Vec<ProbeSpec>,
+    /// Plain answers pre-encoded in wire format, by owner name and type.
+    pub wire: wire::Index,
 }
 
 /// Where a region lives in the set.
@@ -84,6 +89,26 @@ pub struct Zone {
     pub pools: Vec<Pool>,
     /// True when some name below the apex is delegated (lookups then check for referrals).
     pub has_delegations: bool,
+}
+
+impl Zone {
+    /// The delegation point at or above `name` (below the apex), if any.
+    pub fn delegation_above(&self, name: &LowerName) -> Option<&LowerName> {
+        if !self.has_delegations {
+            return None;
+        }
+        let apex = self.origin.num_labels();
+        let mut n = name.clone();
+        while n.num_labels() > apex {
+            if let Some((k, node)) = self.nodes.get_key_value(&n)
+                && node.delegation
+            {
+                return Some(k);
+            }
+            n = n.base_name();
+        }
+        None
+    }
 }
 
 /// What exists at one owner name.

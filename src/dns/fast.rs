@@ -1,0 +1,183 @@
+//! The fast path: a plain query answered from the pre-encoded [`wire::Index`] by copying bytes.
+//!
+//! A plain query is a standard QUERY with one IN question, no other records except an OPT
+//! with no options, for a name and type the index holds. Everything else, and every answer
+//! that would need more than records (all-down NODATA, SERVFAIL, truncation), returns `None`
+//! and goes the full way through `handler`. The response is byte for byte what the full path
+//! builds (the tests compare the two).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use rand::Rng;
+
+use super::handler::{MAX_UDP_PAYLOAD, Transport};
+use super::lookup;
+use crate::health::Snapshot;
+use crate::select::{ClientKey, Rule};
+use crate::zone::wire;
+
+const HEADER: usize = 12;
+/// The longest name in wire format (RFC 1035 §3.1).
+const MAX_NAME: usize = 255;
+/// Header flag bits (third and fourth bytes).
+const QR: u8 = 0x80;
+const OPCODE: u8 = 0x78;
+const TC: u8 = 0x02;
+const AA: u8 = 0x04;
+const RD: u8 = 0x01;
+const CD: u8 = 0x10;
+/// The DO bit in the OPT TTL's flags.
+const DO: u8 = 0x80;
+const OPT_TYPE: u16 = 41;
+/// An OPT record with no options: root, type, class, TTL, RDLENGTH.
+const OPT_LEN: usize = 11;
+const CLASS_IN: u16 = 1;
+
+/// What the fast path reads of a query.
+struct Plain {
+    /// End of the question in the query.
+    question_end: usize,
+    qtype: u16,
+    /// `Some(payload, dnssec_ok)` when the query has an OPT record.
+    edns: Option<(u16, bool)>,
+}
+
+/// Parses a plain query, lowercasing its name into `name`; `None` for anything else.
+fn parse(query: &[u8], name: &mut [u8; MAX_NAME], name_len: &mut usize) -> Option<Plain> {
+    let header = query.get(..HEADER)?;
+    let count = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
+    if header[2] & (QR | OPCODE | TC) != 0
+        || count(4) != 1
+        || count(6) != 0
+        || count(8) != 0
+        || count(10) > 1
+    {
+        return None;
+    }
+    let mut at = HEADER;
+    let mut len = 0;
+    loop {
+        let label = usize::from(*query.get(at)?);
+        if label > 63 || len + label + 1 > MAX_NAME {
+            return None;
+        }
+        let bytes = query.get(at..=at + label)?;
+        for (dst, src) in name[len..=len + label].iter_mut().zip(bytes) {
+            *dst = src.to_ascii_lowercase();
+        }
+        len += label + 1;
+        at += label + 1;
+        if label == 0 {
+            break;
+        }
+    }
+    *name_len = len;
+    let fixed = query.get(at..at + 4)?;
+    let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    if u16::from_be_bytes([fixed[2], fixed[3]]) != CLASS_IN {
+        return None;
+    }
+    let question_end = at + 4;
+    let edns = match count(10) {
+        0 => None,
+        _ => {
+            // Root owner, type OPT, payload, extended RCODE, version 0, flags, no options.
+            let opt = query.get(question_end..question_end + OPT_LEN)?;
+            let rtype = u16::from_be_bytes([opt[1], opt[2]]);
+            if opt[0] != 0 || rtype != OPT_TYPE || opt[6] != 0 || opt[9] != 0 || opt[10] != 0 {
+                return None;
+            }
+            Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & DO != 0))
+        }
+    };
+    let end = question_end + if edns.is_some() { OPT_LEN } else { 0 };
+    (end == query.len()).then_some(Plain {
+        question_end,
+        qtype,
+        edns,
+    })
+}
+
+/// Answers a plain query into `out`; `None` when the full path must answer instead (then
+/// nothing was counted).
+pub fn respond<R: Rng + ?Sized>(
+    snap: &Snapshot,
+    query: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    rng: &mut R,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let mut name = [0u8; MAX_NAME];
+    let mut name_len = 0;
+    let plain = parse(query, &mut name, &mut name_len)?;
+    let qtype = RecordType::from(plain.qtype);
+    let answer = snap.zones.wire.get(name.get(..name_len)?, qtype)?;
+    // The answer is `first` (static records or the fallback), then the selected regions.
+    let (zone, first, regions, decision) = match answer {
+        wire::Answer::Static { zone, rrs } => (*zone, Some(rrs), &[][..], None),
+        wire::Answer::Pool {
+            zone,
+            pool,
+            regions,
+            fallback,
+        } => {
+            let model = snap.zones.zones.get(*zone)?.pools.get(*pool)?;
+            let client = ClientKey::from_source(src.ip());
+            let sel = lookup::decide(snap, model, &client, rng, Instant::now());
+            let first = match sel.rule {
+                Rule::Policy | Rule::AllDownAll => None,
+                Rule::Fallback => Some(fallback),
+                Rule::AllDownNone | Rule::AllDownServfail => return None,
+            };
+            (*zone, first, &regions[..], Some((*pool, sel)))
+        }
+    };
+    let chosen: &[usize] = match &decision {
+        Some((_, sel)) if first.is_none() => &sel.regions,
+        _ => &[],
+    };
+    let parts = || {
+        first
+            .into_iter()
+            .chain(chosen.iter().filter_map(|i| regions.get(*i)))
+    };
+    let count: u16 = parts().map(|r| r.count).sum();
+    if count == 0 {
+        return None;
+    }
+    let limit = match (transport, plain.edns) {
+        (Transport::Tcp, _) => usize::from(u16::MAX),
+        (Transport::Udp, None) => 512,
+        (Transport::Udp, Some((payload, _))) => usize::from(payload.clamp(512, MAX_UDP_PAYLOAD)),
+    };
+    let opt_len = if plain.edns.is_some() { OPT_LEN } else { 0 };
+    let size = plain.question_end + parts().map(|r| r.bytes.len()).sum::<usize>() + opt_len;
+    if size > limit {
+        return None;
+    }
+
+    out.clear();
+    out.extend_from_slice(query.get(..plain.question_end)?);
+    out[2] = QR | AA | (query[2] & RD);
+    out[3] = query[3] & CD;
+    out[6..8].copy_from_slice(&count.to_be_bytes());
+    out[10..12].copy_from_slice(&u16::from(plain.edns.is_some()).to_be_bytes());
+    for r in parts() {
+        out.extend_from_slice(&r.bytes);
+    }
+    if let Some((_, dnssec_ok)) = plain.edns {
+        // Root owner, type OPT, our payload size, version 0, DO echoed, no options.
+        out.extend_from_slice(&[0, 0, 41]);
+        out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
+        out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0, 0, 0]);
+    }
+    snap.metrics.query(Some(zone), qtype, ResponseCode::NoError);
+    if let Some((pool, sel)) = &decision {
+        snap.metrics.answer(zone, *pool, sel);
+    }
+    Some(())
+}

@@ -1,0 +1,317 @@
+//! The fast path against the full path: for every query shape, either the fast path declines
+//! or both produce the same bytes from the same snapshot and the same random draws.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, Query};
+use hickory_proto::rr::{Name, RecordType};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::handler::{Transport, full};
+use super::{Handler, fast};
+use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
+
+const ZONE: &str = r#"
+origin = "t.example."
+ttl = 300
+[soa]
+mname = "ns1.t.example."
+rname = "h.t.example."
+[[records]]
+name = "@"
+type = "NS"
+data = ["ns1.t.example.", "ns1.sub.t.example."]
+[[records]]
+name = "@"
+type = "MX"
+data = ["10 mail.t.example."]
+[[records]]
+name = "@"
+type = "TXT"
+data = ["v=spf1 -all", "second string"]
+[[records]]
+name = "@"
+type = "CAA"
+data = ["0 issue \"ca.example\""]
+[[records]]
+name = "ns1"
+type = "A"
+data = ["198.51.100.53"]
+[[records]]
+name = "mail"
+type = "AAAA"
+data = ["2001:db8::25"]
+[[records]]
+name = "alias"
+type = "CNAME"
+data = ["www"]
+[[records]]
+name = "sub"
+type = "NS"
+data = ["ns1.sub.t.example."]
+[[records]]
+name = "ns1.sub"
+type = "A"
+data = ["198.51.100.54"]
+[[records]]
+name = "big"
+type = "A"
+data = [
+  "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6", "192.0.2.7",
+  "192.0.2.8", "192.0.2.9", "192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13",
+  "192.0.2.14", "192.0.2.15", "192.0.2.16", "192.0.2.17", "192.0.2.18", "192.0.2.19",
+  "192.0.2.20", "192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25",
+  "192.0.2.26", "192.0.2.27", "192.0.2.28", "192.0.2.29", "192.0.2.30", "192.0.2.31",
+  "192.0.2.32", "192.0.2.33", "192.0.2.34", "192.0.2.35", "192.0.2.36",
+]
+
+[pools.www]
+type = "A"
+ttl = 30
+answers = 2
+[pools.www.regions.a]
+addresses = ["192.0.2.10", "192.0.2.11"]
+weight = 3
+[pools.www.regions.b]
+addresses = ["192.0.2.20"]
+weight = 2
+[pools.www.regions.c]
+addresses = ["192.0.2.30"]
+
+[pools.www6]
+name = "www"
+type = "AAAA"
+policy = "all"
+[pools.www6.regions.a]
+addresses = ["2001:db8::10"]
+[pools.www6.regions.b]
+addresses = ["2001:db8::20"]
+
+[pools.api]
+type = "A"
+policy = "failover"
+on_all_down = "fallback"
+fallback = ["198.51.100.200"]
+[pools.api.probe]
+fall = 1
+[pools.api.regions.one]
+addresses = ["192.0.2.41"]
+priority = 1
+check = "http://127.0.0.1:1/"
+
+[pools.sticky]
+type = "A"
+policy = "hashed"
+[pools.sticky.regions.a]
+addresses = ["192.0.2.51"]
+[pools.sticky.regions.b]
+addresses = ["192.0.2.52"]
+[pools.sticky.regions.c]
+addresses = ["192.0.2.53"]
+
+[pools.dark]
+type = "A"
+on_all_down = "none"
+[pools.dark.probe]
+fall = 1
+[pools.dark.regions.one]
+addresses = ["192.0.2.61"]
+check = "http://127.0.0.1:2/"
+"#;
+
+/// The test zone with both probed targets down (api answers its fallback, dark is empty).
+fn snapshot() -> Snapshot {
+    let zones = crate::config::from_str(Path::new("t.toml"), ZONE).expect("valid zone");
+    let now = Instant::now();
+    let mut table = HealthTable::new(Arc::new(zones), None, now);
+    for target in 0..2 {
+        table.observe(target, Outcome::Refused, Duration::from_millis(1), now);
+    }
+    table.snapshot(&Overrides::new())
+}
+
+fn query(name: &str, qtype: RecordType, id: u16, edns: Option<(u16, bool, u8)>) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.metadata.recursion_desired = id.is_multiple_of(2);
+    m.metadata.checking_disabled = id.is_multiple_of(3);
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
+    if let Some((payload, dnssec_ok, version)) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(payload);
+        e.set_dnssec_ok(dnssec_ok);
+        e.set_version(version);
+        m.set_edns(e);
+    }
+    m.to_vec().expect("encodes")
+}
+
+/// Both paths on one query with the same seed: each one's bytes, if it answered.
+fn both(
+    snap: &Snapshot,
+    q: &[u8],
+    transport: Transport,
+    seed: u64,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let src: SocketAddr = "192.0.2.99:5300".parse().expect("addr");
+    let mut fast_out = Vec::new();
+    let answered = fast::respond(
+        snap,
+        q,
+        src,
+        transport,
+        &mut SmallRng::seed_from_u64(seed),
+        &mut fast_out,
+    );
+    let mut full_out = Vec::new();
+    let sent = full(
+        snap,
+        q,
+        src,
+        transport,
+        &mut SmallRng::seed_from_u64(seed),
+        &mut full_out,
+    );
+    (answered.map(|()| fast_out), sent.then_some(full_out))
+}
+
+#[test]
+fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
+    let snap = snapshot();
+    let names = [
+        "www.t.example.",
+        "WwW.T.Example.",
+        "api.t.example.",
+        "sticky.t.example.",
+        "dark.t.example.",
+        "t.example.",
+        "ns1.t.example.",
+        "mail.T.EXAMPLE.",
+        "alias.t.example.",
+        "sub.t.example.",
+        "ns1.sub.t.example.",
+        "big.t.example.",
+        "nothing.t.example.",
+        "other.example.",
+    ];
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::TXT,
+        RecordType::CAA,
+        RecordType::MX,
+        RecordType::NS,
+        RecordType::SOA,
+        RecordType::CNAME,
+        RecordType::ANY,
+    ];
+    let edns = [
+        None,
+        Some((1232, false, 0)),
+        Some((4096, true, 0)),
+        Some((512, false, 0)),
+        Some((1232, false, 1)),
+    ];
+    let mut fast_hits = Vec::new();
+    let mut id = 0u16;
+    for name in names {
+        for qtype in types {
+            for e in edns {
+                for transport in [Transport::Udp, Transport::Tcp] {
+                    id = id.wrapping_add(1);
+                    let q = query(name, qtype, id, e);
+                    let (fast, full) = both(&snap, &q, transport, u64::from(id));
+                    let full = full.expect("the full path answers every query");
+                    if let Some(fast) = fast {
+                        assert_eq!(fast, full, "{name} {qtype} {e:?} {transport:?}");
+                        fast_hits.push((name.to_ascii_lowercase(), qtype));
+                    }
+                }
+            }
+        }
+    }
+    for plain in [
+        ("www.t.example.", RecordType::A),
+        ("www.t.example.", RecordType::AAAA),
+        ("api.t.example.", RecordType::A),
+        ("sticky.t.example.", RecordType::A),
+        ("t.example.", RecordType::TXT),
+        ("t.example.", RecordType::CAA),
+        ("mail.t.example.", RecordType::AAAA),
+        ("big.t.example.", RecordType::A),
+    ] {
+        let plain = (plain.0.to_string(), plain.1);
+        assert!(fast_hits.contains(&plain), "{plain:?} took the fast path");
+    }
+    for declined in [
+        ("dark.t.example.", RecordType::A),
+        ("t.example.", RecordType::MX),
+        ("t.example.", RecordType::NS),
+        ("alias.t.example.", RecordType::A),
+        ("ns1.sub.t.example.", RecordType::A),
+        ("nothing.t.example.", RecordType::A),
+        ("www.t.example.", RecordType::ANY),
+    ] {
+        let declined = (declined.0.to_string(), declined.1);
+        assert!(
+            !fast_hits.contains(&declined),
+            "{declined:?} went the full way"
+        );
+    }
+}
+
+#[test]
+fn fast_path_leaves_truncation_to_the_full_path() {
+    let snap = snapshot();
+    let q = query("big.t.example.", RecordType::A, 7, None);
+    let (fast, full) = both(&snap, &q, Transport::Udp, 7);
+    assert!(fast.is_none(), "36 records do not fit in 512 bytes");
+    let response = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert!(response.metadata.truncation);
+    let (fast, _) = both(&snap, &q, Transport::Tcp, 7);
+    assert!(fast.is_some(), "TCP has room");
+}
+
+#[test]
+fn fast_path_gives_hashed_clients_the_full_paths_region() {
+    let snap = snapshot();
+    let q = query("sticky.t.example.", RecordType::A, 9, None);
+    for seed in 0..32 {
+        let (fast, full) = both(&snap, &q, Transport::Udp, seed);
+        assert!(fast.is_some());
+        assert_eq!(fast, full);
+    }
+}
+
+#[test]
+fn garbage_and_cut_queries_never_panic_and_answer_like_the_full_path() {
+    let snap = snapshot();
+    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snapshot())));
+    let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
+    let mut rng = SmallRng::seed_from_u64(1);
+    let valid = query("www.t.example.", RecordType::A, 1, Some((1232, true, 0)));
+    let mut out = Vec::new();
+    for len in 0..valid.len() {
+        let cut = &valid[..len];
+        assert!(fast::respond(&snap, cut, src, Transport::Udp, &mut rng, &mut out).is_none());
+        handler.respond(cut, src, Transport::Udp, &mut rng, &mut out);
+    }
+    for _ in 0..5000 {
+        let mut bytes = valid.clone();
+        let flips = rng.random_range(1..4);
+        for _ in 0..flips {
+            let i = rng.random_range(0..bytes.len());
+            bytes[i] = rng.random();
+        }
+        let (fast, full) = both(&snap, &bytes, Transport::Udp, 3);
+        if let Some(fast) = fast {
+            assert_eq!(Some(&fast), full.as_ref(), "{bytes:?}");
+            let m = Message::from_vec(&fast).expect("a fast answer parses");
+            assert_eq!(m.metadata.message_type, MessageType::Response);
+        }
+    }
+}
