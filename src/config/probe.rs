@@ -168,6 +168,7 @@ pub(super) fn resolve(
         headers: p.headers.clone().unwrap_or_default().into_iter().collect(),
         method,
         tls_verify: p.tls_verify.unwrap_or(true),
+        keepalive: p.keepalive.unwrap_or(true),
         initial,
         hold_down: p
             .hold_down

@@ -90,6 +90,7 @@ pub struct RawProbe {
     pub headers: Option<BTreeMap<String, String>>,
     pub method: Option<Spanned<String>>,
     pub tls_verify: Option<bool>,
+    pub keepalive: Option<bool>,
     pub initial: Option<Spanned<String>>,
     pub hold_down: Option<Spanned<HumanDuration>>,
 }
@@ -102,7 +103,7 @@ impl RawProbe {
         }
         pick!(
             kind, path, port, check, interval, timeout, fall, rise, expect, body, host, headers,
-            method, tls_verify, initial, hold_down
+            method, tls_verify, keepalive, initial, hold_down
         )
     }
 }

@@ -13,10 +13,14 @@ use crate::zone::{HttpMethod, ProbeKind, ProbeSpec};
 /// At most this much of a body is read when looking for `body`.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// A client that never reuses connections, optionally with a name pinned to an address.
-pub(super) fn client(verify: bool, pin: Option<(&str, SocketAddr)>) -> Result<Client, ProbeError> {
+/// A client, optionally with a name pinned to an address. Without `keepalive` it keeps no
+/// idle connection, so every request opens a fresh one.
+pub(super) fn client(
+    verify: bool,
+    keepalive: bool,
+    pin: Option<(&str, SocketAddr)>,
+) -> Result<Client, ProbeError> {
     let mut b = Client::builder()
-        .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!(
@@ -25,6 +29,9 @@ pub(super) fn client(verify: bool, pin: Option<(&str, SocketAddr)>) -> Result<Cl
             " health-check"
         ))
         .tls_danger_accept_invalid_certs(!verify);
+    if !keepalive {
+        b = b.pool_max_idle_per_host(0);
+    }
     if let Some((name, addr)) = pin {
         b = b.resolve(name, addr);
     }
@@ -45,11 +52,7 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     pub fn new(spec: &ProbeSpec, clients: &Clients) -> Result<Self, ProbeError> {
-        let shared = if spec.tls_verify {
-            &clients.verify
-        } else {
-            &clients.no_verify
-        };
+        let shared = clients.of(spec);
         let mut url = Url::parse(&spec.target).map_err(|source| ProbeError::Target {
             target: spec.target.clone(),
             source,
@@ -65,8 +68,11 @@ impl HttpProbe {
                     .host_str()
                     .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
                 {
-                    client =
-                        self::client(spec.tls_verify, Some((host, SocketAddr::new(ip, port))))?;
+                    client = self::client(
+                        spec.tls_verify,
+                        spec.keepalive,
+                        Some((host, SocketAddr::new(ip, port))),
+                    )?;
                     let _ = url.set_host(Some(host));
                 }
             }

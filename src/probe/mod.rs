@@ -27,12 +27,13 @@ pub enum ProbeError {
     },
 }
 
-/// HTTP clients shared by every http(s) probe (connections are never reused: each probe opens
-/// a fresh one, as a client would after a failure).
+/// HTTP clients shared by every http(s) probe, one per (certificate checks, keep-alive)
+/// pair. A keep-alive client pools idle connections per host and replaces a closed one
+/// transparently; the other opens a fresh connection for every probe.
 #[derive(Clone)]
 pub struct Clients {
-    verify: reqwest::Client,
-    no_verify: reqwest::Client,
+    /// Indexed by `[tls_verify][keepalive]`.
+    by_mode: [[reqwest::Client; 2]; 2],
 }
 
 impl Clients {
@@ -40,10 +41,20 @@ impl Clients {
         // reqwest is built without a default crypto provider; ring is ours. Installing twice
         // (tests, several servers in one process) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let pair = |verify| -> Result<_, ProbeError> {
+            Ok([
+                http::client(verify, false, None)?,
+                http::client(verify, true, None)?,
+            ])
+        };
         Ok(Clients {
-            verify: http::client(true, None)?,
-            no_verify: http::client(false, None)?,
+            by_mode: [pair(false)?, pair(true)?],
         })
+    }
+
+    /// The shared client for a spec's certificate and keep-alive settings.
+    fn of(&self, spec: &ProbeSpec) -> &reqwest::Client {
+        &self.by_mode[usize::from(spec.tls_verify)][usize::from(spec.keepalive)]
     }
 }
 

@@ -263,6 +263,9 @@ pub struct ProbeSpec {
     pub headers: Vec<(String, String)>,
     pub method: HttpMethod,
     pub tls_verify: bool,
+    /// http(s): reuse one connection across probes (a failed one is replaced at once);
+    /// `false` opens a fresh connection for every probe.
+    pub keepalive: bool,
     pub initial: Initial,
     /// A target that just went down stays down at least this long.
     #[serde(with = "crate::zone::opt_secs")]
@@ -286,6 +289,7 @@ impl ProbeSpec {
             headers: vec![],
             method: HttpMethod::Get,
             tls_verify: true,
+            keepalive: true,
             initial: Initial::Up,
             hold_down: None,
         }

@@ -1,10 +1,12 @@
 //! Fake backends for probes: in-process loopback HTTP (or plain TCP) servers whose behaviour
 //! a test flips at run time.
 //!
-//! `Refuse` closes the listening socket (connections are refused) and healing binds the same
-//! port again; `Hang` accepts and never answers; `Slow` answers after a delay.
+//! HTTP connections are kept alive and every request is answered by the mode of the moment.
+//! `Refuse` closes the listening socket (connections are refused) and every open connection,
+//! and healing binds the same port again; `Hang` never answers; `Slow` answers after a delay.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ pub struct Backend {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Plain TCP: accept and hold, no HTTP.
     raw_tcp: bool,
+    /// Connections accepted so far.
+    connections: Arc<AtomicUsize>,
 }
 
 impl Backend {
@@ -75,6 +79,7 @@ impl Backend {
             accept: None,
             tls,
             raw_tcp,
+            connections: Arc::new(AtomicUsize::new(0)),
         };
         b.serve(listener);
         b
@@ -102,22 +107,28 @@ impl Backend {
         }
     }
 
+    /// How many connections the backend has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     pub fn mode(&self) -> Mode {
         self.mode.lock().map(|m| *m).unwrap_or(Mode::Healthy)
     }
 
     fn serve(&mut self, listener: TcpListener) {
         let (mode, tls, raw) = (self.mode.clone(), self.tls.clone(), self.raw_tcp);
+        let connections = self.connections.clone();
         self.accept = Some(self.rt.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let mode = mode.lock().map(|m| *m).unwrap_or(Mode::Healthy);
-                let tls = tls.clone();
+                connections.fetch_add(1, Ordering::Relaxed);
+                let (mode, tls) = (mode.clone(), tls.clone());
                 tokio::spawn(async move {
                     if raw {
-                        if mode == Mode::Hang {
+                        if mode.lock().map(|m| *m).unwrap_or(Mode::Healthy) == Mode::Hang {
                             tokio::time::sleep(Duration::from_secs(30)).await;
                         }
                         return;
@@ -146,36 +157,49 @@ async fn bind_again(addr: SocketAddr) -> TcpListener {
     panic!("could not bind {addr} again");
 }
 
-async fn respond<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S, mode: Mode) {
+/// Serves HTTP/1.1 requests on one connection until the client closes it, each answered as
+/// the backend's mode says at the time it arrives (a kept-alive connection sees a change).
+/// `Refuse` closes the connection, as a stopped process would.
+async fn respond<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    mode: Arc<Mutex<Mode>>,
+) {
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-        if seen.len() > 64 * 1024 {
+    loop {
+        let end = loop {
+            if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            if seen.len() > 64 * 1024 {
+                return;
+            }
+        };
+        seen.drain(..end);
+        let (status, body) = match mode.lock().map(|m| *m).unwrap_or(Mode::Healthy) {
+            Mode::Healthy => (200, "ok"),
+            Mode::Status(code) => (code, "nope"),
+            Mode::WrongBody => (200, "maintenance"),
+            Mode::Hang => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
+            Mode::Slow(d) => {
+                tokio::time::sleep(d).await;
+                (200, "ok")
+            }
+            Mode::Refuse => return,
+        };
+        let resp = format!(
+            "HTTP/1.1 {status} X\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}",
+            body.len()
+        );
+        if s.write_all(resp.as_bytes()).await.is_err() {
             return;
         }
     }
-    let (status, body) = match mode {
-        Mode::Healthy => (200, "ok"),
-        Mode::Status(code) => (code, "nope"),
-        Mode::WrongBody => (200, "maintenance"),
-        Mode::Hang => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            return;
-        }
-        Mode::Slow(d) => {
-            tokio::time::sleep(d).await;
-            (200, "ok")
-        }
-        Mode::Refuse => return,
-    };
-    let resp = format!(
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = s.write_all(resp.as_bytes()).await;
-    let _ = s.shutdown().await;
 }

@@ -255,3 +255,30 @@ fn hold_down_keeps_a_flapping_region_out() {
         "back after {back:?}"
     );
 }
+
+#[test]
+fn http_probes_keep_one_connection_alive_unless_keepalive_is_off() {
+    let mut a = Backend::http();
+    let b = Backend::http();
+    let text =
+        zone("", &a.url("/"), &b.url("/"), "") + "[pools.www.regions.b.probe]\nkeepalive = false\n";
+    let g = Gslbd::start(&[("z.toml", &text)]);
+    wait_up(&g, "a");
+    wait_up(&g, "b");
+    // About ten probes each at 200 ms.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(a.connections() <= 2, "a: {} connections", a.connections());
+    assert!(b.connections() >= 8, "b: {} connections", b.connections());
+
+    // The kept-alive connection still sees the backend fail, within the worst case; and when
+    // the backend goes away altogether, the region comes back after it returns.
+    let (detection, _) = computed(&g);
+    let t0 = Instant::now();
+    a.set(Mode::Status(503));
+    let gone = poll(detection * 3, POLL, || (!has_a(&g)).then(|| t0.elapsed()))
+        .expect("region a left the answers");
+    assert!(gone <= detection + SLACK, "detected after {gone:?}");
+    a.set(Mode::Refuse);
+    a.set(Mode::Healthy);
+    assert!(poll(Duration::from_secs(3), POLL, || has_a(&g).then_some(())).is_some());
+}
