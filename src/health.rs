@@ -5,6 +5,7 @@
 //! and a transition publishes a new [`Snapshot`] (ArcSwap), so the very next query sees it. No
 //! I/O and no clock of its own: callers pass `now`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -307,19 +308,15 @@ impl HealthTable {
                 regions_of[t].push(id);
             }
         }
+        let kept: HashMap<&ProbeSpec, &TargetState> = previous
+            .map(|p| p.zones.targets.iter().zip(&p.targets).collect())
+            .unwrap_or_default();
         let targets = zones
             .targets
             .iter()
             .map(|spec| {
-                previous
-                    .and_then(|p| {
-                        p.zones
-                            .targets
-                            .iter()
-                            .position(|s| s == spec)
-                            .map(|i| p.targets[i].clone())
-                    })
-                    .unwrap_or_else(|| TargetState::new(spec, now))
+                kept.get(spec)
+                    .map_or_else(|| TargetState::new(spec, now), |t| (*t).clone())
             })
             .collect();
         let metrics = Arc::new(Handles::new(&zones));

@@ -131,7 +131,10 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
             ttl,
             negative_ttl: minimum.min(soa.ttl),
             soa,
-            nodes: nodes.into_iter().map(|(k, v)| (k, v.node)).collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|(k, v)| (k, v.node.shrunk()))
+                .collect(),
             pools,
             has_delegations,
         },
@@ -231,7 +234,7 @@ fn static_records(
     if rtype == RecordType::CNAME && r.data.get_ref().len() > 1 {
         return Err(src.error(r.data.span(), "a CNAME has exactly one target"));
     }
-    let mut records: Vec<Record> = Vec::new();
+    let mut records: Vec<Record> = Vec::with_capacity(r.data.get_ref().len());
     for d in r.data.get_ref() {
         let rdata = parse_rdata(src, origin, rtype, d)?;
         if records.iter().any(|x| x.data == rdata) {
@@ -520,7 +523,7 @@ fn pool_of(
     }
     let mut regions_raw: Vec<_> = p.regions.iter().collect();
     regions_raw.sort_by_key(|(k, _)| k.span().start);
-    let mut regions = Vec::new();
+    let mut regions = Vec::with_capacity(regions_raw.len());
     let mut weight_sum: i64 = 0;
     for (rkey, rraw) in regions_raw {
         let r = rraw.get_ref();

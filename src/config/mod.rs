@@ -122,13 +122,28 @@ pub fn load_files(files: &[PathBuf]) -> Result<ZoneSet, ConfigErrors> {
             }),
         }
     }
-    match from_sources(&sources) {
+    let result = from_sources(&sources);
+    drop(sources);
+    release_freed_memory();
+    match result {
         Ok(set) if errors.is_empty() => Ok(set),
         Ok(_) => Err(ConfigErrors(errors)),
         Err(mut more) => {
             errors.append(&mut more.0);
             Err(ConfigErrors(errors))
         }
+    }
+}
+
+/// Hands the pages freed by parsing back to the system. A large zone's TOML tree takes several
+/// times the model's memory while it is parsed; glibc's allocator would keep those pages, and
+/// the process's resident size with them, until the next load reused them.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap under its own locks; it has no
+    // preconditions and cannot invalidate live allocations.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -20,14 +20,16 @@ type Result<T> = std::result::Result<T, ConfigError>;
 /// The probe of one region, or `None` when neither the pool nor the region asks for one.
 pub(super) fn resolve(
     src: &Source,
-    pool: Option<&Spanned<RawProbe>>,
+    pool: Option<&Spanned<Box<RawProbe>>>,
     region: &RawRegion,
     ips: &[IpAddr],
 ) -> Result<Option<ProbeSpec>> {
     if pool.is_none() && region.probe.is_none() && region.check.is_none() {
         return Ok(None);
     }
-    let base = pool.map(|p| p.get_ref().clone()).unwrap_or_default();
+    let base = pool
+        .map(|p| RawProbe::clone(p.get_ref()))
+        .unwrap_or_default();
     let mut p = match &region.probe {
         Some(over) => base.overlay(over.get_ref()),
         None => base,

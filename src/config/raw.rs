@@ -56,7 +56,7 @@ pub struct RawPool {
     pub on_all_down: Option<Spanned<String>>,
     pub fallback: Option<Spanned<Vec<Spanned<String>>>>,
     pub slow_start: Option<Spanned<HumanDuration>>,
-    pub probe: Option<Spanned<RawProbe>>,
+    pub probe: Option<Spanned<Box<RawProbe>>>,
     #[serde(default)]
     pub regions: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
 }
@@ -69,7 +69,7 @@ pub struct RawRegion {
     pub priority: Option<Spanned<u32>>,
     pub check: Option<Spanned<String>>,
     pub capacity: Option<Spanned<f64>>,
-    pub probe: Option<Spanned<RawProbe>>,
+    pub probe: Option<Spanned<Box<RawProbe>>>,
 }
 
 /// Probe settings; at pool level the defaults for every region, at region level overrides.

@@ -70,10 +70,13 @@ pub enum Answer {
     },
 }
 
+/// The plain answers at one name, by type.
+type ByType = Box<[(RecordType, Answer)]>;
+
 /// Plain answers by lowercase wire-format owner name, then by type.
 #[derive(Debug, Default)]
 pub struct Index {
-    names: HashMap<Box<[u8]>, Vec<(RecordType, Answer)>, Xxh3DefaultBuilder>,
+    names: HashMap<Box<[u8]>, ByType, Xxh3DefaultBuilder>,
 }
 
 impl Index {
@@ -90,7 +93,7 @@ impl Index {
                 }
                 let answers = plain_answers(zi, zone, node);
                 if !answers.is_empty() {
-                    names.insert(wire_name(name), answers);
+                    names.insert(wire_name(name), answers.into_boxed_slice());
                 }
             }
         }
