@@ -1,7 +1,7 @@
 //! The fast path: a plain query answered from the pre-encoded [`wire::Index`] by copying bytes.
 //!
 //! A plain query is a standard QUERY with one IN question, no other records except an OPT
-//! with no options, for a name and type the index holds. Everything else, and every answer
+//! (version 0, any options but Client Subnet), for a name and type the index holds. Everything else, and every answer
 //! that would need more than records (all-down NODATA, SERVFAIL, truncation), returns `None`
 //! and goes the full way through `handler`. The response is byte for byte what the full path
 //! builds (the tests compare the two).
@@ -32,6 +32,8 @@ const CD: u8 = 0x10;
 /// The DO bit in the OPT TTL's flags.
 const DO: u8 = 0x80;
 const OPT_TYPE: u16 = 41;
+/// The EDNS option whose answer depends on it (RFC 7871): left to the full path.
+const EDNS_CLIENT_SUBNET: u16 = 8;
 /// An OPT record with no options: root, type, class, TTL, RDLENGTH.
 const OPT_LEN: usize = 11;
 const CLASS_IN: u16 = 1;
@@ -81,24 +83,50 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME], name_len: &mut usize) -> Optio
         return None;
     }
     let question_end = at + 4;
-    let edns = match count(10) {
-        0 => None,
+    let (edns, end) = match count(10) {
+        0 => (None, question_end),
         _ => {
-            // Root owner, type OPT, payload, extended RCODE, version 0, flags, no options.
+            // Root owner, type OPT, payload, extended RCODE, version 0, flags, options.
             let opt = query.get(question_end..question_end + OPT_LEN)?;
             let rtype = u16::from_be_bytes([opt[1], opt[2]]);
-            if opt[0] != 0 || rtype != OPT_TYPE || opt[6] != 0 || opt[9] != 0 || opt[10] != 0 {
+            if opt[0] != 0 || rtype != OPT_TYPE || opt[6] != 0 {
                 return None;
             }
-            Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & DO != 0))
+            let options = question_end + OPT_LEN;
+            let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
+            if !options_are_ignored(query.get(options..options + rdlen)?) {
+                return None;
+            }
+            let edns = (u16::from_be_bytes([opt[3], opt[4]]), opt[7] & DO != 0);
+            (Some(edns), options + rdlen)
         }
     };
-    let end = question_end + if edns.is_some() { OPT_LEN } else { 0 };
     (end == query.len()).then_some(Plain {
         question_end,
         qtype,
         edns,
     })
+}
+
+/// True when `options` are well-formed EDNS options that the response does not depend on:
+/// anything but Client Subnet (cookies, padding, NSID requests and unknown codes are not
+/// echoed by gslbd).
+fn options_are_ignored(mut options: &[u8]) -> bool {
+    while !options.is_empty() {
+        let Some(head) = options.get(..4) else {
+            return false;
+        };
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        if code == EDNS_CLIENT_SUBNET {
+            return false;
+        }
+        let Some(rest) = options.get(4 + len..) else {
+            return false;
+        };
+        options = rest;
+    }
+    true
 }
 
 /// Answers a plain query into `out`; `None` when the full path must answer instead (then

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -135,6 +136,16 @@ fn snapshot() -> Snapshot {
 }
 
 fn query(name: &str, qtype: RecordType, id: u16, edns: Option<(u16, bool, u8)>) -> Vec<u8> {
+    query_with(name, qtype, id, edns, &[])
+}
+
+fn query_with(
+    name: &str,
+    qtype: RecordType,
+    id: u16,
+    edns: Option<(u16, bool, u8)>,
+    options: &[EdnsOption],
+) -> Vec<u8> {
     let mut m = Message::query();
     m.metadata.id = id;
     m.metadata.recursion_desired = id.is_multiple_of(2);
@@ -145,6 +156,9 @@ fn query(name: &str, qtype: RecordType, id: u16, edns: Option<(u16, bool, u8)>) 
         e.set_max_payload(payload);
         e.set_dnssec_ok(dnssec_ok);
         e.set_version(version);
+        for o in options {
+            e.options_mut().insert(o.clone());
+        }
         m.set_edns(e);
     }
     m.to_vec().expect("encodes")
@@ -261,6 +275,40 @@ fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
             !fast_hits.contains(&declined),
             "{declined:?} went the full way"
         );
+    }
+}
+
+#[test]
+fn fast_path_ignores_cookies_and_padding_and_leaves_client_subnet_to_the_full_path() {
+    let snap = snapshot();
+    let cookie = EdnsOption::Unknown(10, vec![7; 8]);
+    let padding = EdnsOption::Unknown(12, vec![0; 40]);
+    let ecs = EdnsOption::Subnet(ClientSubnet::new(
+        "198.51.100.0".parse().expect("ip"),
+        24,
+        0,
+    ));
+    for (name, qtype) in [
+        ("www.t.example.", RecordType::A),
+        ("sticky.t.example.", RecordType::A),
+        ("t.example.", RecordType::TXT),
+    ] {
+        for options in [vec![cookie.clone()], vec![cookie.clone(), padding.clone()]] {
+            let q = query_with(name, qtype, 11, Some((1232, true, 0)), &options);
+            let (fast, full) = both(&snap, &q, Transport::Udp, 11);
+            assert!(fast.is_some(), "{name} {options:?} took the fast path");
+            assert_eq!(fast, full, "{name} {options:?}");
+        }
+        let q = query_with(
+            name,
+            qtype,
+            12,
+            Some((1232, false, 0)),
+            &[cookie.clone(), ecs.clone()],
+        );
+        let (fast, full) = both(&snap, &q, Transport::Udp, 12);
+        assert!(fast.is_none(), "{name}: client subnet goes the full way");
+        assert!(full.is_some());
     }
 }
 
