@@ -1,9 +1,9 @@
 //! The fast path: a plain query answered from the pre-encoded [`wire::Index`] by copying bytes.
 //!
 //! A plain query is a standard QUERY with one IN question, no other records except an OPT
-//! (version 0, any options but Client Subnet), for a name and type the index holds. Everything else, and every answer
-//! that would need more than records (all-down NODATA, SERVFAIL, truncation), returns `None`
-//! and goes the full way through `handler`. The response is byte for byte what the full path
+//! (version 0, any options but Client Subnet), for a name and type the index holds. Everything
+//! else, and every answer that would need more than records (all-down NODATA, SERVFAIL,
+//! truncation), returns `None` and goes the full way through `handler`. The response is byte for byte what the full path
 //! builds (the tests compare the two).
 
 use std::net::SocketAddr;
@@ -40,6 +40,8 @@ const CLASS_IN: u16 = 1;
 
 /// What the fast path reads of a query.
 struct Plain {
+    /// Length of the lowercased name written to the caller's buffer.
+    name_len: usize,
     /// End of the question in the query.
     question_end: usize,
     qtype: u16,
@@ -48,7 +50,7 @@ struct Plain {
 }
 
 /// Parses a plain query, lowercasing its name into `name`; `None` for anything else.
-fn parse(query: &[u8], name: &mut [u8; MAX_NAME], name_len: &mut usize) -> Option<Plain> {
+fn parse(query: &[u8], name: &mut [u8; MAX_NAME]) -> Option<Plain> {
     let header = query.get(..HEADER)?;
     let count = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
     if header[2] & (QR | OPCODE | TC) != 0
@@ -76,7 +78,6 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME], name_len: &mut usize) -> Optio
             break;
         }
     }
-    *name_len = len;
     let fixed = query.get(at..at + 4)?;
     let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
     if u16::from_be_bytes([fixed[2], fixed[3]]) != CLASS_IN {
@@ -102,6 +103,7 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME], name_len: &mut usize) -> Optio
         }
     };
     (end == query.len()).then_some(Plain {
+        name_len: len,
         question_end,
         qtype,
         edns,
@@ -140,10 +142,9 @@ pub fn respond<R: Rng + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let mut name = [0u8; MAX_NAME];
-    let mut name_len = 0;
-    let plain = parse(query, &mut name, &mut name_len)?;
+    let plain = parse(query, &mut name)?;
     let qtype = RecordType::from(plain.qtype);
-    let answer = snap.zones.wire.get(name.get(..name_len)?, qtype)?;
+    let answer = snap.zones.wire.get(name.get(..plain.name_len)?, qtype)?;
     // The answer is `first` (static records or the fallback), then the selected regions.
     let (zone, first, regions, decision) = match answer {
         wire::Answer::Static { zone, rrs } => (*zone, Some(rrs), &[][..], None),
@@ -173,7 +174,7 @@ pub fn respond<R: Rng + ?Sized>(
             .into_iter()
             .chain(chosen.iter().filter_map(|i| regions.get(*i)))
     };
-    let count: u16 = parts().map(|r| r.count).sum();
+    let count = parts().try_fold(0u16, |n, r| n.checked_add(r.count))?;
     if count == 0 {
         return None;
     }
@@ -199,7 +200,8 @@ pub fn respond<R: Rng + ?Sized>(
     }
     if let Some((_, dnssec_ok)) = plain.edns {
         // Root owner, type OPT, our payload size, version 0, DO echoed, no options.
-        out.extend_from_slice(&[0, 0, 41]);
+        out.push(0);
+        out.extend_from_slice(&OPT_TYPE.to_be_bytes());
         out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
         out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0, 0, 0]);
     }
