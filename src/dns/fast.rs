@@ -6,14 +6,13 @@
 //! truncation), returns `None` and goes the full way through `handler`. The response is byte for byte what the full path
 //! builds (the tests compare the two).
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rand::Rng;
 
-use super::handler::{MAX_UDP_PAYLOAD, Transport};
+use super::handler::{MAX_UDP_PAYLOAD, Received, Transport};
 use super::lookup;
 use crate::health::Snapshot;
 use crate::select::{ClientKey, Rule};
@@ -135,12 +134,11 @@ fn options_are_ignored(mut options: &[u8]) -> bool {
 /// nothing was counted).
 pub fn respond<R: Rng + ?Sized>(
     snap: &Snapshot,
-    query: &[u8],
-    src: SocketAddr,
-    transport: Transport,
+    received: Received<'_>,
     rng: &mut R,
     out: &mut Vec<u8>,
 ) -> Option<()> {
+    let query = received.bytes;
     let mut name = [0u8; MAX_NAME];
     let plain = parse(query, &mut name)?;
     let qtype = RecordType::from(plain.qtype);
@@ -155,7 +153,7 @@ pub fn respond<R: Rng + ?Sized>(
             fallback,
         } => {
             let model = snap.zones.zones.get(*zone)?.pools.get(*pool)?;
-            let client = ClientKey::from_source(src.ip());
+            let client = ClientKey::from_source(received.src.ip());
             let sel = lookup::decide(snap, model, &client, rng, Instant::now());
             let first = match sel.rule {
                 Rule::Policy | Rule::AllDownAll => None,
@@ -178,7 +176,7 @@ pub fn respond<R: Rng + ?Sized>(
     if count == 0 {
         return None;
     }
-    let limit = match (transport, plain.edns) {
+    let limit = match (received.transport, plain.edns) {
         (Transport::Tcp, _) => usize::from(u16::MAX),
         (Transport::Udp, None) => 512,
         (Transport::Udp, Some((payload, _))) => usize::from(payload.clamp(512, MAX_UDP_PAYLOAD)),

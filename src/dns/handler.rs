@@ -32,6 +32,14 @@ pub enum Transport {
     Tcp,
 }
 
+/// One query as it arrived: its bytes, its source and its transport.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub bytes: &'a [u8],
+    pub src: SocketAddr,
+    pub transport: Transport,
+}
+
 /// Answers queries from the published snapshot.
 #[derive(Clone)]
 pub struct Handler {
@@ -80,17 +88,15 @@ impl Handler {
     /// be sent.
     pub fn respond<R: Rng + ?Sized>(
         &self,
-        query: &[u8],
-        src: SocketAddr,
-        transport: Transport,
+        query: Received<'_>,
         rng: &mut R,
         out: &mut Vec<u8>,
     ) -> bool {
         let snap = self.shared.load();
-        if fast::respond(&snap, query, src, transport, rng, out).is_some() {
+        if fast::respond(&snap, query, rng, out).is_some() {
             return true;
         }
-        full(&snap, query, src, transport, rng, out)
+        full(&snap, query, rng, out)
     }
 }
 
@@ -98,19 +104,17 @@ impl Handler {
 /// encodes the response.
 pub(super) fn full<R: Rng + ?Sized>(
     snap: &Snapshot,
-    query: &[u8],
-    src: SocketAddr,
-    transport: Transport,
+    query: Received<'_>,
     rng: &mut R,
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
-    let request = match Message::from_vec(query) {
+    let request = match Message::from_vec(query.bytes) {
         Ok(m) if m.metadata.message_type == MessageType::Response => return false,
         Ok(m) => m,
         Err(_) => {
             // Only the header is read again, and only for a message that did not parse.
-            let Ok(header) = Header::read(&mut BinDecoder::new(query)) else {
+            let Ok(header) = Header::read(&mut BinDecoder::new(query.bytes)) else {
                 return false;
             };
             if header.metadata.message_type == MessageType::Response {
@@ -144,7 +148,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         refused.then_some(ResponseCode::Refused)
     });
 
-    let (client, had_ecs) = client_of(request.edns.as_ref(), src);
+    let (client, had_ecs) = client_of(request.edns.as_ref(), query.src);
     let answer = match (early, q) {
         (None, Some(q)) => {
             let name = LowerName::new(q.name());
@@ -171,7 +175,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         _ => None,
     };
     let edns = request.edns.as_ref().map(|e| response_edns(e, ecs_scope));
-    let limit = size_limit(transport, request.edns.as_ref());
+    let limit = size_limit(query.transport, request.edns.as_ref());
     match &answer {
         None => {
             meta.response_code = early.unwrap_or(ResponseCode::ServFail);

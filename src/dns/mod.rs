@@ -22,7 +22,7 @@ use tokio::task::JoinHandle as TaskHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use handler::{Handler, MAX_UDP_PAYLOAD, Transport};
+pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport};
 
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::handler::{Handler, Transport};
+use super::handler::{Handler, Received, Transport};
 
 /// Idle time after which a connection is closed; also bounds reading one message.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,7 +77,12 @@ async fn connection(
             }
             Err(_) => return,
         }
-        if !handler.respond(&msg, src, Transport::Tcp, &mut rng, &mut out) {
+        let query = Received {
+            bytes: &msg,
+            src,
+            transport: Transport::Tcp,
+        };
+        if !handler.respond(query, &mut rng, &mut out) {
             continue;
         }
         let Ok(len) = u16::try_from(out.len()) else {

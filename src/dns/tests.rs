@@ -12,7 +12,7 @@ use hickory_proto::rr::{Name, RecordType};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::handler::{Transport, full};
+use super::handler::{Received, Transport, full};
 use super::{Handler, fast};
 use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
 
@@ -171,22 +171,22 @@ fn both(
     transport: Transport,
     seed: u64,
 ) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-    let src: SocketAddr = "192.0.2.99:5300".parse().expect("addr");
+    let query = Received {
+        bytes: q,
+        src: "192.0.2.99:5300".parse().expect("addr"),
+        transport,
+    };
     let mut fast_out = Vec::new();
     let answered = fast::respond(
         snap,
-        q,
-        src,
-        transport,
+        query,
         &mut SmallRng::seed_from_u64(seed),
         &mut fast_out,
     );
     let mut full_out = Vec::new();
     let sent = full(
         snap,
-        q,
-        src,
-        transport,
+        query,
         &mut SmallRng::seed_from_u64(seed),
         &mut full_out,
     );
@@ -345,8 +345,13 @@ fn garbage_and_cut_queries_never_panic_and_answer_like_the_full_path() {
     let mut out = Vec::new();
     for len in 0..valid.len() {
         let cut = &valid[..len];
-        assert!(fast::respond(&snap, cut, src, Transport::Udp, &mut rng, &mut out).is_none());
-        handler.respond(cut, src, Transport::Udp, &mut rng, &mut out);
+        let query = Received {
+            bytes: cut,
+            src,
+            transport: Transport::Udp,
+        };
+        assert!(fast::respond(&snap, query, &mut rng, &mut out).is_none());
+        handler.respond(query, &mut rng, &mut out);
     }
     for _ in 0..5000 {
         let mut bytes = valid.clone();

@@ -19,7 +19,7 @@ use rand::rngs::SmallRng;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::debug;
 
-use super::handler::{Handler, Transport};
+use super::handler::{Handler, Received, Transport};
 
 /// How often a blocked thread looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -129,7 +129,15 @@ impl Batch {
         {
             *peer = match (src, query.get(..*len)) {
                 (Some(src), Some(q)) => handler
-                    .respond(q, *src, Transport::Udp, rng, out)
+                    .respond(
+                        Received {
+                            bytes: q,
+                            src: *src,
+                            transport: Transport::Udp,
+                        },
+                        rng,
+                        out,
+                    )
                     .then(|| SockaddrStorage::from(*src)),
                 _ => None,
             };
