@@ -12,9 +12,11 @@
 //! - [`status`]: the operator view of every zone, pool and region.
 //! - [`state`]: the operator state file (overrides that survive a restart).
 //! - [`select`]: answer policies (weighted, failover, all, hashed) and the all-down rule.
-//! - [`dns`]: the hickory request handler, lookups and listeners.
+//! - [`dns`]: the query path (pre-encoded fast path, full lookups on hickory-proto) and the
+//!   UDP and TCP listeners.
 //! - [`cutover`]: worst-case detection / cutover / recovery math.
 //! - [`check`]: the `gslbd check` report (cutover and N-1 tables).
+//! - [`watch`]: `serve --watch`, a reload when a zone file changes.
 //!
 //! [`serve`] wires them: it loads the zones, binds the listeners, starts the probes and the
 //! engine, and runs until the shutdown future completes.
@@ -31,6 +33,7 @@ pub mod select;
 pub mod state;
 pub mod status;
 pub mod telemetry;
+pub mod watch;
 pub mod zone;
 
 use std::future::Future;
@@ -52,6 +55,8 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Where operator overrides are kept (default: `.gslbd-state.json` in the zones directory).
     pub state_file: Option<PathBuf>,
+    /// Reload when a zone file in `zones` changes.
+    pub watch: bool,
 }
 
 /// Why serving could not start.
@@ -73,9 +78,12 @@ pub enum ServeError {
     State(#[from] state::StateError),
     #[error("the admin API on {0} is not loopback: set --admin-token-file")]
     AdminNeedsToken(SocketAddr),
+    #[error(transparent)]
+    Watch(#[from] watch::WatchError),
 }
 
-/// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones.
+/// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones, and so
+/// does a change to a zone file with `cfg.watch`.
 pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
     if let Some(addr) = cfg.admin
         && !addr.ip().is_loopback()
@@ -132,6 +140,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         };
         tokio::spawn(admin::serve(l, state, cancel.clone()))
     });
+    if cfg.watch {
+        watch::spawn(&cfg.zones, handle.clone(), cancel.clone())?;
+    }
     tokio::spawn(reload_on_sighup(handle, cancel.clone()));
     let pools: usize = zones.zones.iter().map(|z| z.pools.len()).sum();
     info!(

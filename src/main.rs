@@ -56,6 +56,9 @@ struct ServeArgs {
     /// Where operator overrides are kept (default: ZONES/.gslbd-state.json).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Reload when a zone file in the directory is written, added or removed.
+    #[arg(long)]
+    watch: bool,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
@@ -125,6 +128,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             admin,
             admin_token,
             state_file: args.state,
+            watch: args.watch,
         };
         gslbd::serve(cfg, shutdown_signal()).await?;
         Ok(())

@@ -203,3 +203,56 @@ fn shutdown_finishes_a_tcp_query_in_flight_and_exits_zero() {
     // New connections are refused once it stopped.
     assert!(TcpStream::connect(("127.0.0.1", g.port)).is_err());
 }
+
+#[test]
+fn watch_reloads_on_a_zone_file_change_and_keeps_serving_through_a_bad_edit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zdir = dir.path().join("zones");
+    std::fs::create_dir(&zdir).expect("zones dir");
+    let file = zdir.join("gslb.example.toml");
+    std::fs::write(&file, zone(30)).expect("write zone");
+    let g = Gslbd::start_in(dir, &["--watch"]);
+    let txt = |g: &Gslbd| g.dig("gslb.example TXT").answers("TXT");
+    assert!(txt(&g).is_empty());
+
+    // An edit shows within a few settle periods, with no signal and no API call.
+    let added = zone(30) + "[[records]]\nname = \"@\"\ntype = \"TXT\"\ndata = [\"v1\"]\n";
+    std::fs::write(&file, &added).expect("edit zone");
+    let seen = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        (txt(&g) == vec!["\"v1\"".to_string()]).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "edit not picked up:\n{}",
+        g.logs().join("\n")
+    );
+
+    // A broken edit is logged with file:line:col and the last good zones keep answering.
+    std::fs::write(&file, added.replace("type = \"TXT\"", "type = \"TXTX\"")).expect("break");
+    let failed = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        g.logs()
+            .iter()
+            .any(|l| l.contains("reload failed") && l.contains("gslb.example.toml:"))
+            .then_some(())
+    });
+    assert!(
+        failed.is_some(),
+        "no reload error:\n{}",
+        g.logs().join("\n")
+    );
+    assert_eq!(txt(&g), vec!["\"v1\"".to_string()]);
+    assert_eq!(g.dig("www.gslb.example A").status, "NOERROR");
+
+    // Files that are not zones (the state file, an editor's swap file) reload nothing.
+    let reloads = |g: &Gslbd| {
+        g.logs()
+            .iter()
+            .filter(|l| l.contains("zone files changed"))
+            .count()
+    };
+    let before = reloads(&g);
+    std::fs::write(g.zones_dir().join(".gslbd-state.json.tmp"), "{}").expect("write");
+    std::fs::write(g.zones_dir().join(".gslb.example.toml.swp"), "x").expect("write");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(reloads(&g), before, "{}", g.logs().join("\n"));
+}
