@@ -265,10 +265,12 @@ fn http_probes_keep_one_connection_alive_unless_keepalive_is_off() {
     let g = Gslbd::start(&[("z.toml", &text)]);
     wait_up(&g, "a");
     wait_up(&g, "b");
-    // About ten probes each at 200 ms.
+    // About ten probes each at 200 ms: b opens a connection for every one; a keeps one (a
+    // probe that times out on a loaded machine drops it, hence the margin).
     std::thread::sleep(Duration::from_secs(2));
-    assert!(a.connections() <= 2, "a: {} connections", a.connections());
-    assert!(b.connections() >= 8, "b: {} connections", b.connections());
+    let (kept, fresh) = (a.connections(), b.connections());
+    assert!(fresh >= 8, "b: {fresh} connections");
+    assert!(kept * 3 <= fresh, "a: {kept} connections against b's {fresh}");
 
     // The kept-alive connection still sees the backend fail, within the worst case; and when
     // the backend goes away altogether, the region comes back after it returns.
