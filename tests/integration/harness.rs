@@ -267,9 +267,11 @@ impl Dig {
     }
 }
 
+/// Runs dig against `port`: one-second tries, and a second try as a stub resolver would make,
+/// so a datagram delayed on a loaded CI machine does not read as a wrong answer.
 pub fn dig(port: u16, args: &str) -> Dig {
     let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "+tries=1", "+time=1"])
+        .args(["@127.0.0.1", "-p", &port.to_string(), "+tries=2", "+time=1"])
         .args(args.split_whitespace())
         .output()
         .expect("run dig (install dnsutils)");
