@@ -1,10 +1,12 @@
 //! Zone files (`zones/*.toml`) to the validated model, with `path:line:col` errors.
 //!
-//! `raw` mirrors the TOML with spans, `build` validates one file into a [`Zone`], and
+//! `raw` mirrors the TOML with spans, `build` validates one file into a [`Zone`] (`pool` each
+//! of its pools, `probe` each region's probe), and
 //! [`load`] checks the set as a whole (one origin per file) and assigns the dense region and
 //! probe-target ids the health engine indexes by. A file with any error is rejected whole.
 
 mod build;
+mod pool;
 mod probe;
 mod raw;
 #[cfg(test)]

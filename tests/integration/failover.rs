@@ -270,7 +270,10 @@ fn http_probes_keep_one_connection_alive_unless_keepalive_is_off() {
     std::thread::sleep(Duration::from_secs(2));
     let (kept, fresh) = (a.connections(), b.connections());
     assert!(fresh >= 8, "b: {fresh} connections");
-    assert!(kept * 3 <= fresh, "a: {kept} connections against b's {fresh}");
+    assert!(
+        kept * 3 <= fresh,
+        "a: {kept} connections against b's {fresh}"
+    );
 
     // The kept-alive connection still sees the backend fail, within the worst case; and when
     // the backend goes away altogether, the region comes back after it returns.
