@@ -2,7 +2,7 @@
 //! or both produce the same bytes from the same snapshot and the same random draws.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,7 +126,11 @@ check = "http://127.0.0.1:2/"
 
 /// The test zone with both probed targets down (api answers its fallback, dark is empty).
 fn snapshot() -> Snapshot {
-    let zones = crate::config::from_str(Path::new("t.toml"), ZONE).expect("valid zone");
+    snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())])
+}
+
+fn snapshot_of(sources: &[(PathBuf, String)]) -> Snapshot {
+    let zones = crate::config::from_sources(sources).expect("valid zones");
     let now = Instant::now();
     let mut table = HealthTable::new(Arc::new(zones), None, now);
     for target in 0..2 {
@@ -310,6 +314,27 @@ fn fast_path_ignores_cookies_and_padding_and_leaves_client_subnet_to_the_full_pa
         assert!(fast.is_none(), "{name}: client subnet goes the full way");
         assert!(full.is_some());
     }
+}
+
+#[test]
+fn a_name_inside_a_child_zone_served_here_is_answered_by_the_child() {
+    let parent =
+        format!("{ZONE}[[records]]\nname = \"www.kid\"\ntype = \"A\"\ndata = [\"192.0.2.200\"]\n");
+    let child = "origin = \"kid.t.example.\"\n[soa]\nmname = \"ns1.t.example.\"\n\
+                 rname = \"h.t.example.\"\n[[records]]\nname = \"@\"\ntype = \"NS\"\n\
+                 data = [\"ns1.t.example.\"]\n[[records]]\nname = \"www\"\ntype = \"A\"\n\
+                 data = [\"192.0.2.201\"]\n";
+    let snap = snapshot_of(&[
+        (PathBuf::from("t.toml"), parent),
+        (PathBuf::from("kid.toml"), child.to_string()),
+    ]);
+    let q = query("www.kid.t.example.", RecordType::A, 5, None);
+    let (fast, full) = both(&snap, &q, Transport::Udp, 5);
+    assert!(fast.is_some());
+    assert_eq!(fast, full);
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    let data: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
+    assert_eq!(data, vec!["192.0.2.201"], "the child zone answers");
 }
 
 #[test]

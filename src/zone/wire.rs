@@ -7,7 +7,7 @@
 //! negative answers, names under a delegation) is left to the full lookup, which stays the
 //! reference: the fast path must produce the same response it would.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
@@ -80,15 +80,15 @@ pub struct Index {
 }
 
 impl Index {
-    /// Builds the index for `zones`, given in lookup order (the first zone whose origin is a
-    /// suffix of a name is the one that answers it).
+    /// Builds the index for `zones`. A name is answered by the most specific zone that holds
+    /// it, so a name at or below another served zone's origin is left to that zone.
     pub fn build(zones: &[impl AsRef<Zone>]) -> Index {
+        let origins: HashSet<&LowerName> = zones.iter().map(|z| &z.as_ref().origin).collect();
         let mut names = HashMap::with_hasher(Xxh3DefaultBuilder);
         for (zi, zone) in zones.iter().enumerate() {
             let zone = zone.as_ref();
             for (name, node) in &zone.nodes {
-                let owner = zones.iter().position(|z| z.as_ref().origin.zone_of(name));
-                if owner != Some(zi) || zone.delegation_above(name).is_some() {
+                if in_child_zone(zone, name, &origins) || zone.delegation_above(name).is_some() {
                     continue;
                 }
                 let answers = plain_answers(zi, zone, node);
@@ -117,6 +117,19 @@ impl Index {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// True when a zone below `zone` is served here too and holds `name` (it answers for it).
+fn in_child_zone(zone: &Zone, name: &LowerName, origins: &HashSet<&LowerName>) -> bool {
+    let apex = zone.origin.num_labels();
+    let mut n = name.clone();
+    while n.num_labels() > apex {
+        if origins.contains(&n) {
+            return true;
+        }
+        n = n.base_name();
+    }
+    false
 }
 
 /// The plain answers at one node: none when a CNAME is there (its answers chase the chain).
