@@ -108,15 +108,6 @@ impl Index {
             .find(|(t, _)| *t == rtype)
             .map(|(_, a)| a)
     }
-
-    /// How many names have a plain answer.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
 }
 
 /// True when a zone below `zone` is served here too and holds `name` (it answers for it).
