@@ -12,7 +12,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rand::Rng;
 
-use super::handler::{MAX_UDP_PAYLOAD, Received, Transport};
+use super::handler::{MAX_UDP_PAYLOAD, Received, size_limit};
 use super::lookup;
 use crate::health::Snapshot;
 use crate::select::{ClientKey, Rule};
@@ -176,11 +176,7 @@ pub fn respond<R: Rng + ?Sized>(
     if count == 0 {
         return None;
     }
-    let limit = match (received.transport, plain.edns) {
-        (Transport::Tcp, _) => usize::from(u16::MAX),
-        (Transport::Udp, None) => 512,
-        (Transport::Udp, Some((payload, _))) => usize::from(payload.clamp(512, MAX_UDP_PAYLOAD)),
-    };
+    let limit = usize::from(size_limit(received.transport, plain.edns.map(|(p, _)| p)));
     let opt_len = if plain.edns.is_some() { OPT_LEN } else { 0 };
     let size = plain.question_end + parts().map(|r| r.bytes.len()).sum::<usize>() + opt_len;
     if size > limit {

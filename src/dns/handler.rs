@@ -70,12 +70,12 @@ fn client_of(edns: Option<&Edns>, src: SocketAddr) -> (ClientKey, bool) {
     }
 }
 
-/// The most a response may take: the client's EDNS payload size on UDP (512 without EDNS,
-/// RFC 1035), the TCP frame limit on TCP.
-fn size_limit(transport: Transport, edns: Option<&Edns>) -> u16 {
+/// The most a response may take: the client's EDNS payload size (`None` without EDNS) on UDP,
+/// at least 512 (RFC 1035) and at most what gslbd advertises; the TCP frame limit on TCP.
+pub(super) fn size_limit(transport: Transport, payload: Option<u16>) -> u16 {
     match transport {
         Transport::Tcp => u16::MAX,
-        Transport::Udp => edns.map_or(512, |e| e.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
+        Transport::Udp => payload.map_or(512, |p| p.clamp(512, MAX_UDP_PAYLOAD)),
     }
 }
 
@@ -175,7 +175,10 @@ pub(super) fn full<R: Rng + ?Sized>(
         _ => None,
     };
     let edns = request.edns.as_ref().map(|e| response_edns(e, ecs_scope));
-    let limit = size_limit(query.transport, request.edns.as_ref());
+    let limit = size_limit(
+        query.transport,
+        request.edns.as_ref().map(Edns::max_payload),
+    );
     match &answer {
         None => {
             meta.response_code = early.unwrap_or(ResponseCode::ServFail);
