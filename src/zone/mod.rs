@@ -97,17 +97,19 @@ impl Zone {
         if !self.has_delegations {
             return None;
         }
+        self.below_apex(name).find_map(|n| {
+            self.nodes
+                .get_key_value(&n)
+                .and_then(|(k, node)| node.delegation.then_some(k))
+        })
+    }
+
+    /// `name` and its ancestors, most specific first, down to but not including the apex
+    /// (`name` must be in this zone).
+    pub fn below_apex(&self, name: &LowerName) -> impl Iterator<Item = LowerName> {
         let apex = self.origin.num_labels();
-        let mut n = name.clone();
-        while n.num_labels() > apex {
-            if let Some((k, node)) = self.nodes.get_key_value(&n)
-                && node.delegation
-            {
-                return Some(k);
-            }
-            n = n.base_name();
-        }
-        None
+        std::iter::successors(Some(name.clone()), |n| Some(n.base_name()))
+            .take_while(move |n| n.num_labels() > apex)
     }
 }
 

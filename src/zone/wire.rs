@@ -112,15 +112,7 @@ impl Index {
 
 /// True when a zone below `zone` is served here too and holds `name` (it answers for it).
 fn in_child_zone(zone: &Zone, name: &LowerName, origins: &HashSet<&LowerName>) -> bool {
-    let apex = zone.origin.num_labels();
-    let mut n = name.clone();
-    while n.num_labels() > apex {
-        if origins.contains(&n) {
-            return true;
-        }
-        n = n.base_name();
-    }
-    false
+    zone.below_apex(name).any(|n| origins.contains(&n))
 }
 
 /// The plain answers at one node: none when a CNAME is there (its answers chase the chain).
