@@ -76,8 +76,9 @@ fn run(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
 /// One thread's buffers: up to [`BATCH`] queries in, their responses out.
 struct Batch {
     queries: Box<[[u8; RECV_BUFFER]; BATCH]>,
-    /// `(length, source)` of each query received.
-    received: Vec<(usize, Option<SocketAddr>)>,
+    /// Each query received: its length, and its source as the kernel gave it (the response's
+    /// destination) and as a `SocketAddr` (for the handler).
+    received: Vec<(usize, Option<(SockaddrStorage, SocketAddr)>)>,
     responses: [Vec<u8>; BATCH],
     /// Where each response goes; `None` when there is nothing to send.
     peers: [Option<SockaddrStorage>; BATCH],
@@ -111,7 +112,9 @@ impl Batch {
             None,
         )?;
         for msg in msgs {
-            let src = msg.address.as_ref().and_then(socket_addr);
+            let src = msg
+                .address
+                .and_then(|raw| socket_addr(&raw).map(|addr| (raw, addr)));
             self.received.push((msg.bytes, src));
         }
         Ok(self.received.len())
@@ -128,7 +131,7 @@ impl Batch {
             .take(n)
         {
             *peer = match (src, query.get(..*len)) {
-                (Some(src), Some(q)) => handler
+                (Some((raw, src)), Some(q)) => handler
                     .respond(
                         Received {
                             bytes: q,
@@ -138,7 +141,7 @@ impl Batch {
                         rng,
                         out,
                     )
-                    .then(|| SockaddrStorage::from(*src)),
+                    .then_some(*raw),
                 _ => None,
             };
         }
