@@ -89,8 +89,12 @@ pub async fn handler(State(state): State<AdminState>, Query(p): Query<Params>) -
         "answer": answer.answers.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "authority": answer.authority.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
     });
-    if let (Some(zone), Some(d)) = (zone, &answer.decision)
-        && let Some(pool) = zone.pools.get(d.pool)
+    if let Some(d) = answer.decisions.first()
+        && let Some(pool) = snap
+            .zones
+            .zones
+            .get(d.zone)
+            .and_then(|z| z.pools.get(d.pool))
     {
         let weights: Vec<u64> = pool
             .regions

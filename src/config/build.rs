@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use hickory_proto::rr::rdata::{A, AAAA, SOA, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use toml::Spanned;
 
 use super::raw::RawZone;
@@ -18,11 +19,15 @@ const SOA_REFRESH: u32 = 3600;
 const SOA_RETRY: u32 = 600;
 const SOA_EXPIRE: u32 = 604_800;
 const SOA_MINIMUM: u32 = 30;
+/// The longest character-string in RDATA (RFC 1035 §3.3).
+const MAX_CHARACTER_STRING: usize = 255;
 
-/// A validated zone plus where its origin was written (for set-level errors).
+/// A validated zone plus where its origin and names were written (for set-level errors).
 pub(super) struct Built {
     pub zone: Zone,
     pub origin_at: (usize, usize),
+    /// The byte offset in the file that first put something at each name with data.
+    pub spans: HashMap<LowerName, usize>,
 }
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -119,8 +124,19 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
 
     add_empty_non_terminals(&mut nodes, &origin);
     let has_delegations = mark_delegations(src, &mut nodes, &apex)?;
+    for (name, n) in &nodes {
+        for set in &n.node.rrsets {
+            check_fits_a_message(src, name, set, n.span.clone())?;
+        }
+    }
+    let spans = nodes
+        .iter()
+        .filter(|(_, n)| !n.node.is_empty())
+        .map(|(k, n)| (k.clone(), n.span.start))
+        .collect();
 
     Ok(Built {
+        spans,
         origin_at: src.line_col(raw.origin.span().start),
         zone: Zone {
             file: src.path.to_path_buf(),
@@ -331,15 +347,7 @@ fn parse_rdata(
             .parse()
             .map(|ip| RData::AAAA(AAAA(ip)))
             .map_err(|_| bad("expected an IPv6 address".into())),
-        RecordType::TXT => {
-            let raw = raw.get_ref();
-            let chunks = raw
-                .as_bytes()
-                .chunks(255)
-                .map(|c| String::from_utf8_lossy(c).into_owned())
-                .collect();
-            Ok(RData::TXT(TXT::new(chunks)))
-        }
+        RecordType::TXT => Ok(RData::TXT(TXT::new(character_strings(raw.get_ref())))),
         _ => {
             // Presentation format through hickory's parser; relative names join the origin.
             let origin_text = origin.to_ascii();
@@ -367,6 +375,50 @@ fn parse_rdata(
             Ok(rdata)
         }
     }
+}
+
+/// A TXT value as character-strings of at most 255 bytes each (RFC 1035 §3.3.14), split only
+/// between characters so that every piece is valid UTF-8.
+fn character_strings(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > MAX_CHARACTER_STRING {
+        let cut = rest.floor_char_boundary(MAX_CHARACTER_STRING);
+        pieces.push(rest[..cut].to_string());
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest.to_string());
+    }
+    pieces
+}
+
+/// Rejects a record set that no response could carry: with the question and header, its
+/// records must fit one 64 KiB message (even over TCP).
+fn check_fits_a_message(
+    src: &Source,
+    name: &LowerName,
+    set: &RrSet,
+    span: Range<usize>,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    let owner = Name::from(name);
+    // Header, then the question's name, type and class; then the records, compressed.
+    let fits = enc.emit_vec(&[0; 12]).is_ok()
+        && owner.emit(&mut enc).is_ok()
+        && enc.emit_vec(&[0; 4]).is_ok()
+        && set.records.iter().all(|r| r.emit(&mut enc).is_ok());
+    if fits && enc.offset() <= usize::from(u16::MAX) {
+        return Ok(());
+    }
+    Err(src.error(
+        span,
+        format!(
+            "the {} records at \"{name}\" do not fit in one DNS message (64 KiB)",
+            set.rtype
+        ),
+    ))
 }
 
 /// Every ancestor of a name up to the origin exists (possibly empty), so that a query for it

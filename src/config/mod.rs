@@ -2,13 +2,15 @@
 //!
 //! `raw` mirrors the TOML with spans, `build` validates one file into a [`Zone`] (`pool` each
 //! of its pools, `probe` each region's probe), and
-//! [`load`] checks the set as a whole (one origin per file) and assigns the dense region and
+//! `set` checks the set as a whole (one origin per file, nothing hidden by a child zone, no
+//! CNAME loop), and [`load_dir`] assigns the dense region and
 //! probe-target ids the health engine indexes by. A file with any error is rejected whole.
 
 mod build;
 mod pool;
 mod probe;
 mod raw;
+mod set;
 #[cfg(test)]
 mod tests;
 
@@ -157,35 +159,19 @@ pub fn from_str(path: &Path, text: &str) -> Result<ZoneSet, ConfigErrors> {
 /// Validates zone texts as one set.
 pub fn from_sources(sources: &[(PathBuf, String)]) -> Result<ZoneSet, ConfigErrors> {
     let mut errors = Vec::new();
-    let mut built = Vec::new();
+    let mut loaded = Vec::new();
     for (path, text) in sources {
-        match build::zone(&Source { path, text }) {
-            Ok(z) => built.push(z),
+        let src = Source { path, text };
+        match build::zone(&src) {
+            Ok(built) => loaded.push(set::Loaded { built, src }),
             Err(e) => errors.push(e),
         }
     }
-    // One origin per file across the set.
-    let mut seen: HashMap<_, PathBuf> = HashMap::new();
-    for z in &built {
-        if let Some(first) = seen.get(&z.zone.origin) {
-            errors.push(ConfigError::Invalid {
-                path: z.zone.file.clone(),
-                line: z.origin_at.0,
-                col: z.origin_at.1,
-                message: format!(
-                    "origin \"{}\" is already served by {}",
-                    z.zone.origin_name,
-                    first.display()
-                ),
-            });
-        } else {
-            seen.insert(z.zone.origin.clone(), z.zone.file.clone());
-        }
-    }
+    errors.extend(set::check(&loaded));
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    Ok(assemble(built.into_iter().map(|b| b.zone).collect()))
+    Ok(assemble(loaded.into_iter().map(|l| l.built.zone).collect()))
 }
 
 /// Orders zones for longest-suffix lookup and assigns region and target ids.

@@ -1,6 +1,8 @@
 //! Good and bad zone files. In each bad case `§` marks where the error must point; the helper
 //! removes it, loads the file, and asserts `path:line:col: message`.
 
+use hickory_proto::rr::{LowerName, Name, RData};
+use hickory_proto::serialize::binary::BinEncodable;
 use std::path::PathBuf;
 
 use super::*;
@@ -452,3 +454,119 @@ fn shared_targets_get_one_id() {
 }
 
 use std::str::FromStr;
+
+#[test]
+fn cname_loops_are_rejected_within_and_across_zones() {
+    bad(
+        &format!("{HEAD}§[[records]]\nname = \"self\"\ntype = \"CNAME\"\ndata = [\"self\"]\n"),
+        "CNAME loop: self.t.example. -> self.t.example.",
+    );
+    bad(
+        &format!(
+            "{HEAD}§[[records]]\nname = \"a\"\ntype = \"CNAME\"\ndata = [\"b\"]\n\
+             [[records]]\nname = \"b\"\ntype = \"CNAME\"\ndata = [\"a\"]\n"
+        ),
+        "CNAME loop: a.t.example. -> b.t.example. -> a.t.example.",
+    );
+    // A chain that ends, and a chain into another zone and back, are told apart.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ok = write(
+        &dir,
+        "ok.toml",
+        &format!(
+            "{HEAD}[[records]]\nname = \"a\"\ntype = \"CNAME\"\ndata = [\"b\"]\n\
+             [[records]]\nname = \"b\"\ntype = \"A\"\ndata = [\"192.0.2.1\"]\n"
+        ),
+    );
+    assert!(load_files(&[ok]).is_ok());
+    let other = HEAD.replace("t.example.", "o.example.");
+    let a = write(
+        &dir,
+        "a.toml",
+        &format!("{HEAD}[[records]]\nname = \"x\"\ntype = \"CNAME\"\ndata = [\"y.o.example.\"]\n"),
+    );
+    let b = write(
+        &dir,
+        "b.toml",
+        &format!("{other}[[records]]\nname = \"y\"\ntype = \"CNAME\"\ndata = [\"x.t.example.\"]\n"),
+    );
+    let err = load_files(&[a, b])
+        .expect_err("loop across zones")
+        .to_string();
+    assert!(
+        err.contains("CNAME loop: x.t.example. -> y.o.example. -> x.t.example."),
+        "{err}"
+    );
+}
+
+#[test]
+fn parent_data_below_a_child_zone_served_here_is_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = HEAD.replace("origin = \"t.example.\"", "origin = \"kid.t.example.\"");
+    let kid = write(&dir, "kid.toml", &child);
+    // The delegation and its glue belong in the parent.
+    let parent = write(
+        &dir,
+        "p.toml",
+        &format!(
+            "{HEAD}[[records]]\nname = \"kid\"\ntype = \"NS\"\ndata = [\"ns.kid\"]\n\
+             [[records]]\nname = \"ns.kid\"\ntype = \"A\"\ndata = [\"192.0.2.53\"]\n"
+        ),
+    );
+    assert!(load_files(&[parent, kid.clone()]).is_ok());
+    for data in [
+        "[[records]]\nname = \"www.kid\"\ntype = \"A\"\ndata = [\"192.0.2.1\"]\n",
+        "[[records]]\nname = \"kid\"\ntype = \"TXT\"\ndata = [\"x\"]\n",
+        "[pools.w]\nname = \"w.kid\"\ntype = \"A\"\n[pools.w.regions.a]\naddresses = [\"192.0.2.1\"]\n",
+    ] {
+        let text = format!("{HEAD}{data}");
+        let at = text.find(data).expect("appended");
+        let line = text[..at].matches('\n').count() + 1;
+        let parent = write(&dir, "p.toml", &text);
+        let err = load_files(&[parent, kid.clone()])
+            .expect_err("hidden data")
+            .to_string();
+        assert!(err.contains(&format!("p.toml:{line}:")), "{err}");
+        assert!(err.contains(": data at \""), "{err}");
+        assert!(
+            err.contains("is hidden by zone \"kid.t.example.\""),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn txt_is_split_between_characters_and_a_set_must_fit_one_message() {
+    // 254 ASCII bytes, then a 3-byte character across byte 255.
+    let value = format!("{}€tail", "a".repeat(254));
+    let set = load_text(&format!(
+        "{HEAD}[[records]]\nname = \"t\"\ntype = \"TXT\"\ndata = [\"{value}\"]\n"
+    ))
+    .expect("valid");
+    let zone = &set.zones[0];
+    let name = LowerName::from(Name::from_ascii("t.t.example.").expect("name"));
+    let txt = &zone.nodes[&name].rrsets[0].records[0];
+    let RData::TXT(t) = &txt.data else {
+        panic!("TXT")
+    };
+    let pieces: Vec<&[u8]> = t.txt_data.iter().map(|b| &b[..]).collect();
+    assert_eq!(pieces.len(), 2);
+    assert_eq!(pieces[0].len(), 254);
+    assert!(std::str::from_utf8(pieces[1]).is_ok());
+    let mut wire = Vec::new();
+    txt.emit(&mut hickory_proto::serialize::binary::BinEncoder::new(
+        &mut wire,
+    ))
+    .expect("the record encodes");
+
+    let huge: Vec<String> = (0..300)
+        .map(|i| format!("\"{i:03}{}\"", "x".repeat(250)))
+        .collect();
+    bad(
+        &format!(
+            "{HEAD}§[[records]]\nname = \"big\"\ntype = \"TXT\"\ndata = [{}]\n",
+            huge.join(", ")
+        ),
+        "the TXT records at \"big.t.example.\" do not fit in one DNS message (64 KiB)",
+    );
+}

@@ -14,6 +14,7 @@ use rand::Rng;
 
 use super::handler::{MAX_UDP_PAYLOAD, Received, size_limit};
 use super::lookup;
+use super::scan;
 use crate::health::Snapshot;
 use crate::select::{ClientKey, Rule};
 use crate::zone::wire;
@@ -31,8 +32,6 @@ const CD: u8 = 0x10;
 /// The DO bit in the OPT TTL's flags.
 const DO: u8 = 0x80;
 const OPT_TYPE: u16 = 41;
-/// The EDNS option whose answer depends on it (RFC 7871): left to the full path.
-const EDNS_CLIENT_SUBNET: u16 = 8;
 /// An OPT record with no options: root, type, class, TTL, RDLENGTH.
 const OPT_LEN: usize = 11;
 const CLASS_IN: u16 = 1;
@@ -111,23 +110,9 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME]) -> Option<Plain> {
 
 /// True when `options` are well-formed EDNS options that the response does not depend on:
 /// anything but Client Subnet (cookies, padding, NSID requests and unknown codes are not
-/// echoed by gslbd).
-fn options_are_ignored(mut options: &[u8]) -> bool {
-    while !options.is_empty() {
-        let Some(head) = options.get(..4) else {
-            return false;
-        };
-        let code = u16::from_be_bytes([head[0], head[1]]);
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        if code == EDNS_CLIENT_SUBNET {
-            return false;
-        }
-        let Some(rest) = options.get(4 + len..) else {
-            return false;
-        };
-        options = rest;
-    }
-    true
+/// echoed by gslbd). A malformed option goes the full way, which answers FORMERR.
+fn options_are_ignored(options: &[u8]) -> bool {
+    scan::options(options).is_ok_and(|o| o.ecs.is_none())
 }
 
 /// Answers a plain query into `out`; `None` when the full path must answer instead (then

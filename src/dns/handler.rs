@@ -9,18 +9,23 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use hickory_proto::op::{
-    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
-    emit_message_parts,
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use rand::Rng;
+use tracing::warn;
 
-use super::fast;
+use super::encode::{self, Sections};
 use super::lookup::{self, Question};
+use super::scan::{self, Ecs, Opt, Scan};
+use super::{fast, tsig};
 use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
+
+/// The length of a DNS header.
+const HEADER_LEN: usize = 12;
 
 /// The UDP payload size gslbd advertises (the DNS flag day 2020 value).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -48,26 +53,17 @@ pub struct Handler {
 
 /// The OPT record of a response: our payload size, the DO bit echoed (RFC 3225), ECS echoed
 /// with its scope (RFC 7871).
-fn response_edns(req: &Edns, ecs_scope: Option<u8>) -> Edns {
+fn response_edns(req: &Opt<'_>, ecs: Option<(Ecs, u8)>) -> Edns {
     let mut edns = Edns::new();
     edns.set_version(0);
     edns.set_max_payload(MAX_UDP_PAYLOAD);
-    edns.set_dnssec_ok(req.flags().dnssec_ok);
-    if let (Some(EdnsOption::Subnet(ecs)), Some(scope)) = (req.option(EdnsCode::Subnet), ecs_scope)
-    {
-        let mut echo = ClientSubnet::new(ecs.addr(), ecs.source_prefix(), 0);
+    edns.set_dnssec_ok(req.dnssec_ok);
+    if let Some((ecs, scope)) = ecs {
+        let mut echo = ClientSubnet::new(ecs.addr, ecs.source_prefix, 0);
         echo.set_scope_prefix(scope);
         edns.options_mut().insert(EdnsOption::Subnet(echo));
     }
     edns
-}
-
-/// The client key: ECS when present, the source address otherwise.
-fn client_of(edns: Option<&Edns>, src: SocketAddr) -> (ClientKey, bool) {
-    match edns.and_then(|e| e.option(EdnsCode::Subnet)) {
-        Some(EdnsOption::Subnet(s)) => (ClientKey::from_ecs(s.addr(), s.source_prefix()), true),
-        _ => (ClientKey::from_source(src.ip()), false),
-    }
 }
 
 /// The most a response may take: the client's EDNS payload size (`None` without EDNS) on UDP,
@@ -100,8 +96,8 @@ impl Handler {
     }
 }
 
-/// The full path: hickory-proto decodes the query, [`lookup::resolve`] answers it, hickory
-/// encodes the response.
+/// The full path: the raw scan and hickory-proto decode the query, [`lookup::resolve`] answers
+/// it, [`encode`] writes the response.
 pub(super) fn full<R: Rng + ?Sized>(
     snap: &Snapshot,
     query: Received<'_>,
@@ -109,143 +105,181 @@ pub(super) fn full<R: Rng + ?Sized>(
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
-    let request = match Message::from_vec(query.bytes) {
-        Ok(m) if m.metadata.message_type == MessageType::Response => return false,
-        Ok(m) => m,
-        Err(_) => {
-            // Only the header is read again, and only for a message that did not parse.
-            let Ok(header) = Header::read(&mut BinDecoder::new(query.bytes)) else {
-                return false;
-            };
-            if header.metadata.message_type == MessageType::Response {
-                return false;
-            }
-            snap.metrics
-                .query(None, RecordType::Unknown(0), ResponseCode::FormErr);
-            let mut meta = Metadata::response_from_request(&header.metadata);
-            meta.response_code = ResponseCode::FormErr;
-            return encode(&meta, &[], [], [], [], None, 512, out);
-        }
+    let bytes = query.bytes;
+    let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
+        return false;
     };
-    let mut meta = Metadata::response_from_request(&request.metadata);
-    let queries = &request.queries;
+    if header.metadata.message_type == MessageType::Response {
+        return false;
+    }
+    let scan = Scan::of(bytes);
+    let question = scan.question_end.and_then(|_| first_question(bytes));
+    let reply = Reply {
+        meta: Metadata::response_from_request(&header.metadata),
+        question: question.as_ref(),
+        opt: scan.opt,
+        limit: size_limit(query.transport, scan.opt.map(|o| o.payload)),
+    };
+    let qtype = question
+        .as_ref()
+        .map_or(RecordType::Unknown(0), Query::query_type);
 
-    // Header-level refusals first: they answer without looking at zones.
-    let early = if request.metadata.op_code != OpCode::Query {
+    // Refusals that need no zone, in the order the RFCs rank them.
+    let options = scan.opt.map(|o| scan::options(o.options)).transpose();
+    let early = if header.metadata.op_code != OpCode::Query {
         Some(ResponseCode::NotImp)
-    } else if queries.len() != 1 {
+    } else if header.counts.queries != 1 || question.is_none() || !decodes(bytes) {
         Some(ResponseCode::FormErr)
-    } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+    } else if scan.opt.is_some_and(|o| o.version > 0) {
         Some(ResponseCode::BADVERS)
+    } else if options.is_err() {
+        Some(ResponseCode::FormErr)
+    } else if scan.tsig.is_some() {
+        Some(ResponseCode::NotAuth)
+    } else if question
+        .as_ref()
+        .is_some_and(|q| q.query_class() != DNSClass::IN)
+        || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+    {
+        Some(ResponseCode::Refused)
     } else {
         None
     };
-    let q = queries.first();
-    let early = early.or_else(|| {
-        let q = q?;
-        let refused = q.query_class() != DNSClass::IN
-            || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
-        refused.then_some(ResponseCode::Refused)
-    });
-
-    let (client, had_ecs) = client_of(request.edns.as_ref(), query.src);
-    let answer = match (early, q) {
-        (None, Some(q)) => {
-            let name = LowerName::new(q.name());
-            let question = Question {
-                name: &name,
-                original: q.name(),
-                qtype: q.query_type(),
-            };
-            Some(lookup::resolve(
-                snap,
-                &question,
-                &client,
-                rng,
-                Instant::now(),
-            ))
-        }
-        _ => None,
+    let (Some(q), None) = (question.as_ref(), early) else {
+        let rcode = early.unwrap_or(ResponseCode::FormErr);
+        snap.metrics.query(None, qtype, rcode);
+        let tsig = match (rcode, scan.tsig) {
+            (ResponseCode::NotAuth, Some(t)) => tsig::bad_key(bytes, &t, header.metadata.id),
+            _ => None,
+        };
+        return reply.refuse(rcode, tsig.as_ref(), out);
     };
 
-    let qtype = q.map_or(RecordType::Unknown(0), |q| q.query_type());
-    let ecs_scope = match (&answer, had_ecs) {
-        (Some(a), true) if a.client_specific() => Some(client.prefix),
-        (_, true) => Some(0),
-        _ => None,
+    let ecs = options.ok().flatten().and_then(|o| o.ecs);
+    let client = match ecs {
+        Some(e) => ClientKey::from_ecs(e.addr, e.source_prefix),
+        None => ClientKey::from_source(query.src.ip()),
     };
-    let edns = request.edns.as_ref().map(|e| response_edns(e, ecs_scope));
-    let limit = size_limit(
-        query.transport,
-        request.edns.as_ref().map(Edns::max_payload),
-    );
-    match &answer {
-        None => {
-            meta.response_code = early.unwrap_or(ResponseCode::ServFail);
-            snap.metrics.query(None, qtype, meta.response_code);
-            encode(&meta, queries, [], [], [], edns.as_ref(), limit, out)
-        }
-        Some(a) => {
-            meta.response_code = a.rcode;
-            meta.authoritative = a.authoritative;
-            snap.metrics.query(a.zone, qtype, a.rcode);
-            if let (Some(z), Some(d)) = (a.zone, &a.decision) {
-                snap.metrics.answer(z, d.pool, &d.selection);
-            }
-            encode(
-                &meta,
-                queries,
-                &a.answers,
-                &a.authority,
-                &a.additional,
-                edns.as_ref(),
-                limit,
-                out,
-            )
+    let name = LowerName::new(q.name());
+    let question = Question {
+        name: &name,
+        original: q.name(),
+        qtype,
+    };
+    let a = lookup::resolve(snap, &question, &client, rng, Instant::now());
+    let edns = scan
+        .opt
+        .map(|o| response_edns(&o, ecs.map(|e| (e, a.client_scope(&client)))));
+    let mut meta = reply.meta;
+    meta.response_code = a.rcode;
+    meta.authoritative = a.authoritative;
+    snap.metrics.query(a.zone, qtype, a.rcode);
+    for d in &a.decisions {
+        snap.metrics.answer(d.zone, d.pool, &d.selection);
+    }
+    let sections = Sections {
+        answers: &a.answers,
+        authority: &a.authority,
+        additional: &a.additional,
+        required_additional: a.required_additional,
+        signature: None,
+    };
+    match encode::response(&meta, Some(q), sections, edns.as_ref(), reply.limit, out) {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(error = ?e.0, name = %q.name(), %qtype, "response could not be encoded");
+            snap.metrics.query(a.zone, qtype, ResponseCode::ServFail);
+            reply.refuse(ResponseCode::ServFail, None, out)
         }
     }
 }
 
-/// Encodes a response of at most `limit` bytes (hickory sets TC and drops what does not fit);
-/// on an encoding error, a bare SERVFAIL.
-#[allow(clippy::too_many_arguments)]
-fn encode<'a, Q, A, N, D>(
-    meta: &Metadata,
-    queries: Q,
-    answers: A,
-    authority: N,
-    additional: D,
-    edns: Option<&Edns>,
+/// What every response to one query shares, whatever it answers.
+struct Reply<'q> {
+    meta: Metadata,
+    question: Option<&'q Query>,
+    opt: Option<Opt<'q>>,
     limit: u16,
-    out: &mut Vec<u8>,
-) -> bool
-where
-    Q: IntoIterator<Item = &'a hickory_proto::op::Query>,
-    A: IntoIterator<Item = &'a Record>,
-    N: IntoIterator<Item = &'a Record>,
-    D: IntoIterator<Item = &'a Record>,
-{
-    let mut encoder = BinEncoder::new(out);
-    encoder.set_max_size(limit);
-    let emitted = emit_message_parts(
-        meta,
-        &mut queries.into_iter(),
-        &mut answers.into_iter(),
-        &mut authority.into_iter(),
-        &mut additional.into_iter(),
-        edns,
-        None,
-        &mut encoder,
-    );
-    if emitted.is_ok() {
-        return true;
+}
+
+impl Reply<'_> {
+    /// An error response: the question and an OPT when the query had them (RFC 6891 §7), no
+    /// records, no `aa`; `signature` is the unsigned TSIG of a NOTAUTH. When even that cannot be
+    /// encoded, the bare header.
+    fn refuse(&self, rcode: ResponseCode, signature: Option<&Record>, out: &mut Vec<u8>) -> bool {
+        let mut meta = self.meta;
+        meta.response_code = rcode;
+        meta.authoritative = false;
+        let edns = self.opt.map(|o| response_edns(&o, None));
+        let sections = Sections {
+            signature,
+            ..Sections::default()
+        };
+        if encode::response(
+            &meta,
+            self.question,
+            sections,
+            edns.as_ref(),
+            self.limit,
+            out,
+        )
+        .is_ok()
+        {
+            return true;
+        }
+        out.clear();
+        let header = Header {
+            metadata: meta,
+            counts: HeaderCounts::default(),
+        };
+        header.emit(&mut BinEncoder::new(out)).is_ok()
     }
-    out.clear();
-    let mut meta = *meta;
-    meta.response_code = ResponseCode::ServFail;
-    let header = Header {
-        metadata: meta,
-        counts: HeaderCounts::default(),
-    };
-    header.emit(&mut BinEncoder::new(out)).is_ok()
+}
+
+/// The first question, read on its own (the rest of the message may be malformed).
+fn first_question(bytes: &[u8]) -> Option<Query> {
+    let mut d = BinDecoder::new(bytes);
+    d.read_slice(HEADER_LEN).ok()?;
+    Query::read(&mut d).ok()
+}
+
+/// True when hickory decodes the whole message.
+fn decodes(bytes: &[u8]) -> bool {
+    Message::from_vec(bytes).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::Name;
+
+    #[test]
+    fn an_internal_error_answers_servfail_with_question_and_opt_without_aa() {
+        let mut meta = Metadata::new(9, MessageType::Response, OpCode::Query);
+        meta.authoritative = true;
+        let q = Query::query(
+            Name::from_ascii("www.t.example.").expect("name"),
+            RecordType::A,
+        );
+        let reply = Reply {
+            meta,
+            question: Some(&q),
+            opt: Some(Opt {
+                payload: 4096,
+                version: 0,
+                dnssec_ok: true,
+                options: &[],
+            }),
+            limit: 1232,
+        };
+        let mut out = Vec::new();
+        assert!(reply.refuse(ResponseCode::ServFail, None, &mut out));
+        let m = Message::from_vec(&out).expect("parses");
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+        assert!(!m.metadata.authoritative);
+        assert_eq!(m.queries, vec![q]);
+        let edns = m.edns.expect("OPT");
+        assert!(edns.flags().dnssec_ok);
+        assert_eq!(edns.max_payload(), MAX_UDP_PAYLOAD);
+    }
 }

@@ -24,9 +24,11 @@ pub struct Question<'a> {
     pub qtype: RecordType,
 }
 
-/// A pool decision made while answering (for metrics and `/explain`).
+/// A pool decision made while answering (for metrics, ECS scope and `/explain`).
 #[derive(Debug, Clone)]
 pub struct PoolDecision {
+    /// The zone the pool belongs to (a CNAME chain may cross zones).
+    pub zone: usize,
     pub pool: usize,
     pub selection: Selection,
 }
@@ -39,9 +41,14 @@ pub struct Answer {
     pub answers: Vec<Record>,
     pub authority: Vec<Record>,
     pub additional: Vec<Record>,
-    /// The zone that answered, if any.
+    /// How many leading `additional` records must fit or the response is truncated: the glue
+    /// of in-domain name servers in a referral (RFC 9471). Other glue is dropped when it does
+    /// not fit (RFC 2181 §9).
+    pub required_additional: usize,
+    /// The zone that answered the question, if any.
     pub zone: Option<usize>,
-    pub decision: Option<PoolDecision>,
+    /// Every pool answered on the way (ANY and CNAME chains can answer several).
+    pub decisions: Vec<PoolDecision>,
 }
 
 impl Answer {
@@ -52,20 +59,46 @@ impl Answer {
             answers: Vec::new(),
             authority: Vec::new(),
             additional: Vec::new(),
+            required_additional: 0,
             zone: None,
-            decision: None,
+            decisions: Vec::new(),
         }
     }
 
-    /// True when the answer depends on the client subnet (ECS scope must say so).
-    pub fn client_specific(&self) -> bool {
-        self.decision
-            .as_ref()
-            .is_some_and(|d| d.selection.client_specific)
+    /// The ECS scope the answer needs (RFC 7871 §7.2.1): the longest prefix any pool in it was
+    /// decided on, 0 when no answer depends on the client.
+    pub fn client_scope(&self, client: &ClientKey) -> u8 {
+        if self.decisions.iter().any(|d| d.selection.client_specific) {
+            client.prefix
+        } else {
+            0
+        }
     }
 }
 
-/// Answers `q` from `snap`.
+/// The zone authoritative for `name`; for DS at a zone's apex, the parent zone when it is
+/// served here too (DS lives on the parent side of a cut, RFC 4034 §5).
+fn zone_for<'s>(
+    snap: &'s Snapshot,
+    name: &LowerName,
+    qtype: RecordType,
+) -> Option<(usize, &'s Zone)> {
+    let mut found = snap
+        .zones
+        .zones
+        .iter()
+        .enumerate()
+        .filter(|(_, z)| z.origin.zone_of(name));
+    let first = found.next()?;
+    if qtype == RecordType::DS && first.1.origin == *name {
+        return found.next().or(Some(first)).map(|(i, z)| (i, &**z));
+    }
+    Some((first.0, &**first.1))
+}
+
+/// Answers `q` from `snap`. A CNAME chain is followed through every zone served here (RFC 1034
+/// §4.3.2), each step in the zone closest to the new name; the rcode is the last name's (RFC
+/// 6604).
 pub fn resolve<R: Rng + ?Sized>(
     snap: &Snapshot,
     q: &Question<'_>,
@@ -73,40 +106,37 @@ pub fn resolve<R: Rng + ?Sized>(
     rng: &mut R,
     now: Instant,
 ) -> Answer {
-    let Some((zi, zone)) = snap
-        .zones
-        .zones
-        .iter()
-        .enumerate()
-        .find(|(_, z)| z.origin.zone_of(q.name))
-    else {
+    let Some((zi, _)) = zone_for(snap, q.name, q.qtype) else {
         return Answer::new(ResponseCode::Refused, false);
     };
     let mut ans = Answer::new(ResponseCode::NoError, true);
     ans.zone = Some(zi);
 
-    if let Some(cut) = zone.delegation_above(q.name)
-        && !(cut == q.name && q.qtype == RecordType::DS)
-    {
-        referral(zone, cut, &mut ans);
-        return ans;
-    }
-
     let mut name = q.name.clone();
-    for _ in 0..MAX_CNAME_CHAIN {
-        let Some(node) = zone.nodes.get(&name) else {
-            if ans.answers.is_empty() {
-                ans.rcode = ResponseCode::NXDomain;
+    for step in 0..MAX_CNAME_CHAIN {
+        // After a CNAME, a name outside every zone served here is the resolver's to chase.
+        let Some((zi, zone)) = zone_for(snap, &name, q.qtype) else {
+            break;
+        };
+        if let Some(cut) = zone.delegation_above(&name)
+            && !(cut == &name && q.qtype == RecordType::DS)
+        {
+            // The question itself is delegated (a referral, not authoritative), or a CNAME
+            // led into a delegation: the CNAMEs stay authoritative and the referral follows.
+            if step == 0 {
+                ans.authoritative = false;
             }
+            referral(zone, cut, &mut ans);
+            break;
+        }
+        let Some(node) = zone.nodes.get(&name) else {
+            ans.rcode = ResponseCode::NXDomain;
             negative(zone, &mut ans);
             break;
         };
-        match answer_node(snap, zone, node, q.qtype, client, rng, now, &mut ans) {
+        match answer_node(snap, zi, zone, node, q.qtype, client, rng, now, &mut ans) {
             Step::Done => break,
-            Step::Follow(target) => match LowerName::new(&target) {
-                t if zone.origin.zone_of(&t) && zone.delegation_above(&t).is_none() => name = t,
-                _ => break,
-            },
+            Step::Follow(target) => name = LowerName::new(&target),
         }
     }
     echo_case(&mut ans, q);
@@ -121,6 +151,7 @@ enum Step {
 #[allow(clippy::too_many_arguments)]
 fn answer_node<R: Rng + ?Sized>(
     snap: &Snapshot,
+    zi: usize,
     zone: &Zone,
     node: &Node,
     qtype: RecordType,
@@ -135,12 +166,13 @@ fn answer_node<R: Rng + ?Sized>(
         t => node.pool(t).into_iter().collect(),
     };
     for pi in pools {
-        pool_answer(snap, zone, pi, client, rng, now, ans);
+        pool_answer(snap, zi, zone, pi, client, rng, now, ans);
     }
     if ans.rcode != ResponseCode::NoError {
         return Step::Done;
     }
-    if qtype != RecordType::CNAME
+    // ANY at a CNAME owner answers the CNAME itself, without restarting (RFC 1034 §3.6.2).
+    if !matches!(qtype, RecordType::CNAME | RecordType::ANY)
         && let Some(cname) = node.rrset(RecordType::CNAME)
     {
         ans.answers.extend(cname.records.iter().cloned());
@@ -192,8 +224,10 @@ pub fn decide<R: Rng + ?Sized>(
     select::select(pool, &weights, fail_open, client, rng)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pool_answer<R: Rng + ?Sized>(
     snap: &Snapshot,
+    zi: usize,
     zone: &Zone,
     pi: usize,
     client: &ClientKey,
@@ -218,18 +252,29 @@ fn pool_answer<R: Rng + ?Sized>(
             ans.authoritative = false;
         }
     }
-    ans.decision = Some(PoolDecision {
+    ans.decisions.push(PoolDecision {
+        zone: zi,
         pool: pi,
         selection,
     });
 }
 
+/// The NS records of the cut in authority; the glue of name servers at or below the cut first
+/// in additional (it must fit, RFC 9471), then any other in-zone glue (optional).
 fn referral(zone: &Zone, cut: &LowerName, ans: &mut Answer) {
-    ans.authoritative = false;
-    if let Some(ns) = zone.nodes.get(cut).and_then(|n| n.rrset(RecordType::NS)) {
-        ans.authority.extend(ns.records.iter().cloned());
-        add_glue(zone, &ns.records, &mut ans.additional);
-    }
+    let Some(ns) = zone.nodes.get(cut).and_then(|n| n.rrset(RecordType::NS)) else {
+        return;
+    };
+    ans.authority.extend(ns.records.iter().cloned());
+    let (inside, outside): (Vec<&Record>, Vec<&Record>) =
+        ns.records.iter().partition(|r| match &r.data {
+            RData::NS(target) => cut.zone_of(&LowerName::new(&target.0)),
+            _ => false,
+        });
+    let start = ans.additional.len();
+    add_glue(zone, inside, &mut ans.additional);
+    ans.required_additional = ans.additional.len() - start;
+    add_glue(zone, outside, &mut ans.additional);
 }
 
 /// The SOA in the authority section, with the negative-caching TTL (RFC 2308).
@@ -240,7 +285,11 @@ fn negative(zone: &Zone, ans: &mut Answer) {
 }
 
 /// A and AAAA records, from this zone, for the names NS, MX and SRV records point at.
-fn add_glue(zone: &Zone, records: &[Record], additional: &mut Vec<Record>) {
+fn add_glue<'r>(
+    zone: &Zone,
+    records: impl IntoIterator<Item = &'r Record>,
+    additional: &mut Vec<Record>,
+) {
     for r in records {
         let target = match &r.data {
             RData::NS(ns) => &ns.0,

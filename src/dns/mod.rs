@@ -5,10 +5,13 @@
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
 //! decodes everything else.
 
+mod encode;
 mod fast;
 mod handler;
 pub mod lookup;
+mod scan;
 mod tcp;
+mod tsig;
 mod udp;
 
 use std::io;

@@ -317,9 +317,9 @@ fn fast_path_ignores_cookies_and_padding_and_leaves_client_subnet_to_the_full_pa
 }
 
 #[test]
-fn a_name_inside_a_child_zone_served_here_is_answered_by_the_child() {
+fn a_name_inside_a_child_zone_served_here_is_answered_by_the_child_and_ds_by_the_parent() {
     let parent =
-        format!("{ZONE}[[records]]\nname = \"www.kid\"\ntype = \"A\"\ndata = [\"192.0.2.200\"]\n");
+        format!("{ZONE}[[records]]\nname = \"kid\"\ntype = \"NS\"\ndata = [\"ns1.t.example.\"]\n");
     let child = "origin = \"kid.t.example.\"\n[soa]\nmname = \"ns1.t.example.\"\n\
                  rname = \"h.t.example.\"\n[[records]]\nname = \"@\"\ntype = \"NS\"\n\
                  data = [\"ns1.t.example.\"]\n[[records]]\nname = \"www\"\ntype = \"A\"\n\
@@ -335,6 +335,21 @@ fn a_name_inside_a_child_zone_served_here_is_answered_by_the_child() {
     let m = Message::from_vec(&full.expect("answered")).expect("parses");
     let data: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
     assert_eq!(data, vec!["192.0.2.201"], "the child zone answers");
+
+    // DS lives on the parent side of the cut: the parent answers it, authoritatively.
+    let q = query("kid.t.example.", RecordType::DS, 6, None);
+    let (_, full) = both(&snap, &q, Transport::Udp, 6);
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert!(m.metadata.authoritative);
+    assert!(m.answers.is_empty());
+    let soa: Vec<String> = m.authorities.iter().map(|r| r.name.to_string()).collect();
+    assert_eq!(soa, vec!["t.example."], "the parent's SOA, not the child's");
+    // Any other type at the child apex is the child's.
+    let q = query("kid.t.example.", RecordType::NS, 7, None);
+    let (_, full) = both(&snap, &q, Transport::Udp, 7);
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 1);
 }
 
 #[test]

@@ -13,3 +13,4 @@ mod ops;
 mod page;
 mod policies;
 mod readme;
+mod rfc;
