@@ -57,6 +57,8 @@ pub struct ServeConfig {
     pub state_file: Option<PathBuf>,
     /// Reload when a zone file in `zones` changes.
     pub watch: bool,
+    /// TCP connection limits and timeouts.
+    pub tcp: dns::TcpLimits,
 }
 
 /// Why serving could not start.
@@ -91,6 +93,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     {
         return Err(ServeError::AdminNeedsToken(addr));
     }
+    raise_open_files_limit();
     let zones = Arc::new(config::load_dir(&cfg.zones)?);
     let state_file = cfg
         .state_file
@@ -125,8 +128,8 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         overrides,
         clients,
     );
-    let server =
-        dns::serve(dns::Handler::new(shared.clone()), listeners).map_err(ServeError::Threads)?;
+    let server = dns::serve(dns::Handler::new(shared.clone()), listeners, cfg.tcp)
+        .map_err(ServeError::Threads)?;
 
     let cancel = CancellationToken::new();
     let (handle, commands) = engine::Engine::channel();
@@ -179,5 +182,20 @@ async fn reload_on_sighup(engine: engine::EngineHandle, cancel: CancellationToke
                 let _ = engine.reload().await;
             }
         }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: every TCP connection, probe and
+/// admin connection takes a descriptor, and the usual soft limit (1024) is far below what the
+/// connection caps allow.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open files limit"),
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit"),
+        },
+        Ok((soft, _)) => tracing::info!(limit = soft, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
     }
 }

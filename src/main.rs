@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -62,6 +63,30 @@ struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Open TCP connections at most; when full, the one idle longest is closed.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tcp_max_clients: u32,
+    /// Open TCP connections at most from one source address.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tcp_max_per_source: u32,
+    /// Close a TCP connection with no query for this long.
+    #[arg(long, default_value = "10s", value_parser = tcp_duration)]
+    tcp_idle_timeout: Duration,
+    /// Reading a started TCP message, and each write, must finish within this.
+    #[arg(long, default_value = "5s", value_parser = tcp_duration)]
+    tcp_io_timeout: Duration,
+    /// Close a TCP connection between queries once it is this old.
+    #[arg(long, default_value = "120s", value_parser = tcp_duration)]
+    tcp_lifetime: Duration,
+}
+
+/// A TCP timeout: from 100 ms to 1 hour.
+fn tcp_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&d) {
+        return Err("must be from 100ms to 1h".into());
+    }
+    Ok(d)
 }
 
 #[derive(Args)]
@@ -129,6 +154,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             admin_token,
             state_file: args.state,
             watch: args.watch,
+            tcp: gslbd::dns::TcpLimits {
+                max_clients: args.tcp_max_clients as usize,
+                max_per_source: args.tcp_max_per_source as usize,
+                idle_timeout: args.tcp_idle_timeout,
+                io_timeout: args.tcp_io_timeout,
+                lifetime: args.tcp_lifetime,
+            },
         };
         gslbd::serve(cfg, shutdown_signal()).await?;
         Ok(())

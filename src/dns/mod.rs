@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport};
+pub use tcp::TcpLimits;
 
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;
@@ -87,7 +88,7 @@ pub struct Server {
 }
 
 /// Starts serving on every listener; logs `listening on udp|tcp ADDR` for each.
-pub fn serve(handler: Handler, listeners: Vec<Listener>) -> io::Result<Server> {
+pub fn serve(handler: Handler, listeners: Vec<Listener>, tcp: TcpLimits) -> io::Result<Server> {
     let mut server = Server {
         stop_udp: Arc::new(AtomicBool::new(false)),
         stop_tcp: CancellationToken::new(),
@@ -109,6 +110,7 @@ pub fn serve(handler: Handler, listeners: Vec<Listener>) -> io::Result<Server> {
         server.tasks.push(tokio::spawn(tcp::serve(
             l.tcp,
             handler.clone(),
+            tcp,
             server.stop_tcp.clone(),
         )));
     }

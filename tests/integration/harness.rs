@@ -45,8 +45,24 @@ impl Gslbd {
         Self::start_in(dir, &[])
     }
 
+    /// Starts gslbd on the given zones with extra arguments and its open-files limit set to
+    /// `(soft, hard)`.
+    pub fn start_limited(zones: &[(&str, &str)], extra: &[&str], files: (u64, u64)) -> Gslbd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zdir = dir.path().join("zones");
+        std::fs::create_dir(&zdir).expect("zones dir");
+        for (name, text) in zones {
+            std::fs::write(zdir.join(name), text).expect("write zone");
+        }
+        Self::start_with(dir, extra, Some(files))
+    }
+
     /// Starts gslbd on `dir/zones` with extra arguments.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Gslbd {
+        Self::start_with(dir, extra, None)
+    }
+
+    fn start_with(dir: tempfile::TempDir, extra: &[&str], files: Option<(u64, u64)>) -> Gslbd {
         let zdir = dir.path().join("zones").to_string_lossy().into_owned();
         let mut args: Vec<String> = [
             "serve",
@@ -63,7 +79,7 @@ impl Gslbd {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::launch(&args, dir)
+        Self::launch_limited(&args, dir, files)
     }
 
     /// Starts `gslbd serve ARGS` (the args must pick a loopback port 0 listener).
@@ -77,13 +93,32 @@ impl Gslbd {
     }
 
     fn launch(args: &[String], dir: tempfile::TempDir) -> Gslbd {
-        let mut child = Command::new(BIN)
-            .args(args)
+        Self::launch_limited(args, dir, None)
+    }
+
+    fn launch_limited(args: &[String], dir: tempfile::TempDir, files: Option<(u64, u64)>) -> Gslbd {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn gslbd");
+            .stderr(Stdio::piped());
+        if let Some((soft, hard)) = files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: soft,
+                        rlim_max: hard,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn gslbd");
         let stderr = child.stderr.take().expect("stderr piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
@@ -128,6 +163,25 @@ impl Gslbd {
             dir,
             log,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time (user + system) the server has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = field(11) + field(12);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / hz)
     }
 
     pub fn zones_dir(&self) -> PathBuf {

@@ -14,3 +14,4 @@ mod page;
 mod policies;
 mod readme;
 mod rfc;
+mod tcp;

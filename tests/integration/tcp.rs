@@ -1,0 +1,208 @@
+//! TCP under abuse: connection caps (global and per source, the longest-idle closed first), a
+//! client that never reads, running out of file descriptors, and the raised descriptor limit.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Gslbd, poll, zone_head};
+
+fn zone() -> String {
+    let mut z = zone_head("gslb.example.");
+    z.push_str("[[records]]\nname = \"big\"\ntype = \"TXT\"\ndata = [\n");
+    for i in 0..12 {
+        z.push_str(&format!("  \"{i:02}{}\",\n", "x".repeat(180)));
+    }
+    z.push_str("]\n[[records]]\nname = \"www\"\ntype = \"A\"\ndata = [\"192.0.2.1\"]\n");
+    z
+}
+
+/// A TCP query for `name` TXT (ID 1), framed.
+fn framed_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(u8::try_from(label.len()).expect("short label"));
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 16, 0, 1]);
+    let mut framed = u16::try_from(q.len())
+        .expect("short")
+        .to_be_bytes()
+        .to_vec();
+    framed.extend_from_slice(&q);
+    framed
+}
+
+/// Connects from `source` (a loopback address) to the server.
+fn connect_from(g: &Gslbd, source: &str) -> TcpStream {
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let from: SocketAddr = format!("{source}:0").parse().expect("addr");
+    sock.bind(&from.into()).expect("bind source");
+    let to: SocketAddr = format!("127.0.0.1:{}", g.port).parse().expect("addr");
+    sock.connect(&to.into()).expect("connect");
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s
+}
+
+/// True once the server has closed `s` (EOF or reset), waiting at most `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// One query over a fresh connection from `source`; true when it is answered.
+fn answered_from(g: &Gslbd, source: &str) -> bool {
+    let mut s = connect_from(g, source);
+    if s.write_all(&framed_query("www.gslb.example")).is_err() {
+        return false;
+    }
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).is_ok()
+}
+
+#[test]
+fn a_full_server_closes_the_longest_idle_connection_to_admit_a_new_one() {
+    let g = Gslbd::start_limited(
+        &[("z.toml", &zone())],
+        &["--tcp-max-clients", "4", "--tcp-max-per-source", "100"],
+        (4096, 4096),
+    );
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..4 {
+        idle.push(connect_from(&g, "127.0.0.1"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(answered_from(&g, "127.0.0.1"), "a fifth client is served");
+    assert!(
+        closed_within(&mut idle[0], Duration::from_secs(3)),
+        "the longest-idle connection made room"
+    );
+    let d = g.dig("www.gslb.example A +tcp");
+    assert_eq!(d.status, "NOERROR");
+}
+
+#[test]
+fn one_source_cannot_take_every_connection() {
+    let g = Gslbd::start_limited(
+        &[("z.toml", &zone())],
+        &["--tcp-max-clients", "100", "--tcp-max-per-source", "2"],
+        (4096, 4096),
+    );
+    let mut mine = [connect_from(&g, "127.0.0.1"), connect_from(&g, "127.0.0.1")];
+    let mut other = connect_from(&g, "127.0.0.2");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(answered_from(&g, "127.0.0.1"));
+    assert!(
+        closed_within(&mut mine[0], Duration::from_secs(3)),
+        "the source's own longest-idle connection made room"
+    );
+    other
+        .write_all(&framed_query("www.gslb.example"))
+        .expect("write");
+    let mut len = [0u8; 2];
+    other
+        .read_exact(&mut len)
+        .expect("another source's connection is untouched");
+}
+
+#[test]
+fn a_client_that_sends_and_never_reads_is_dropped_after_the_io_timeout() {
+    let g = Gslbd::start_limited(
+        &[("z.toml", &zone())],
+        &["--tcp-io-timeout", "1s"],
+        (4096, 4096),
+    );
+    const QUERIES: usize = 20_000;
+    let mut s = connect_from(&g, "127.0.0.1");
+    let mut writer = s.try_clone().expect("clone");
+    writer
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let q = framed_query("big.gslb.example");
+    let burst: Vec<u8> = std::iter::repeat_n(q, QUERIES).flatten().collect();
+    // Send every query, never read: the server's writes block once the buffers are full.
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&burst);
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    // Meanwhile others are served.
+    assert_eq!(g.dig("www.gslb.example A +tcp").status, "NOERROR");
+    // Whatever was buffered arrives, then the end: far fewer than every answer.
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ended = loop {
+        assert!(Instant::now() < deadline, "still open after 30 s");
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    let _ = sender.join();
+    let answer_len = 2 + 2300;
+    assert!(ended, "the server closed the connection");
+    assert!(
+        total < QUERIES * answer_len / 2,
+        "dropped long before answering everything ({total} bytes read)"
+    );
+}
+
+#[test]
+fn out_of_descriptors_the_server_backs_off_and_keeps_serving_tcp() {
+    // Soft and hard limit 64: gslbd cannot raise it, and 80 idle clients exhaust it.
+    let g = Gslbd::start_limited(
+        &[("z.toml", &zone())],
+        &["--tcp-max-clients", "1000", "--tcp-max-per-source", "1000"],
+        (64, 64),
+    );
+    let hogs: Vec<TcpStream> = (0..80).map(|_| connect_from(&g, "127.0.0.1")).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = g.cpu_time();
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = g.cpu_time() - before;
+    assert!(
+        spent < Duration::from_millis(600),
+        "accept errors must not spin: {spent:?} of CPU in 2 s"
+    );
+    let served = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+        answered_from(&g, "127.0.0.1").then_some(())
+    });
+    assert!(served.is_some(), "a new TCP query is answered");
+    assert!(
+        g.logs().iter().any(|l| l.contains("tcp accept failed")),
+        "the accept errors are logged"
+    );
+    drop(hogs);
+    assert_eq!(g.dig("www.gslb.example A").status, "NOERROR");
+}
+
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit_at_start() {
+    let g = Gslbd::start_limited(&[("z.toml", &zone())], &[], (256, 4096));
+    let logs = g.logs().join("\n");
+    assert!(
+        logs.contains("raised the open files limit from=256 to=4096"),
+        "{logs}"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", g.pid())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("listed");
+    assert!(line.contains("4096                 4096"), "{line}");
+}
