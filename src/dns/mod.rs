@@ -59,13 +59,13 @@ pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
     let n = udp_threads();
     if addr.port() != 0 {
         let (udp, addr) = bind_udp(addr, n)?;
-        let tcp = TcpListener::bind(addr).await?;
+        let tcp = tcp::bind(addr)?;
         return Ok(Listener { udp, tcp, addr });
     }
     let mut last = None;
     for _ in 0..PORT_TRIES {
         let (udp, local) = bind_udp(addr, n)?;
-        match TcpListener::bind(local).await {
+        match tcp::bind(local) {
             Ok(tcp) => {
                 return Ok(Listener {
                     udp,

@@ -33,6 +33,8 @@ use super::handler::{Handler, Received, Transport};
 
 /// How long shutdown waits for queries in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections the kernel queues before they are accepted.
+const LISTEN_BACKLOG: i32 = 1024;
 /// The first and the longest pause after a failed accept.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
@@ -70,6 +72,8 @@ struct Conn {
     idle: AtomicBool,
     /// Milliseconds since the loop's start at the connection's last message.
     last_active: AtomicU64,
+    /// Accept order: of two connections last active in the same millisecond, the older goes.
+    seq: u64,
     close: CancellationToken,
 }
 
@@ -108,7 +112,7 @@ impl Registry {
             .conns
             .iter()
             .filter(|(_, c)| c.idle.load(Ordering::Relaxed) && src.is_none_or(|s| c.src == s))
-            .min_by_key(|(_, c)| c.last_active.load(Ordering::Relaxed))
+            .min_by_key(|(_, c)| (c.last_active.load(Ordering::Relaxed), c.seq))
             .map(|(id, _)| *id);
         let Some(id) = oldest else { return false };
         if let Some(c) = self.conns.get(&id) {
@@ -128,6 +132,21 @@ impl Registry {
     }
 }
 
+/// Binds a TCP listener on `addr`; an IPv6 one is IPv6-only, as the UDP sockets are, so that
+/// `0.0.0.0` and `[::]` can both be listened on.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Accepts connections until `stop` fires, then waits (bounded) for queries in flight.
 pub async fn serve(
     listener: TcpListener,
@@ -142,6 +161,7 @@ pub async fn serve(
         per_source: HashMap::new(),
     };
     let mut backoff = ACCEPT_BACKOFF.0;
+    let mut seq = 0u64;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -152,10 +172,12 @@ pub async fn serve(
                         debug!(%src, "tcp connection refused: every connection is busy");
                         continue;
                     }
+                    seq += 1;
                     let conn = Arc::new(Conn {
                         src: src.ip(),
                         idle: AtomicBool::new(true),
                         last_active: AtomicU64::new(reg.now_ms()),
+                        seq,
                         close: stop.child_token(),
                     });
                     let task = connection(stream, src, handler.clone(), limits, conn.clone(), reg.start);
@@ -283,6 +305,7 @@ mod tests {
             src: src.parse().expect("ip"),
             idle: AtomicBool::new(idle),
             last_active: AtomicU64::new(last),
+            seq: last,
             close: CancellationToken::new(),
         })
     }

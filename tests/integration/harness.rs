@@ -57,6 +57,24 @@ impl Gslbd {
         Self::start_with(dir, extra, Some(files))
     }
 
+    /// Starts `gslbd serve ARGS` (which must name its listeners) with `prefix` before the
+    /// binary, e.g. `ip netns exec NAME`.
+    pub fn start_prefixed(prefix: &[&str], zones: &[(&str, &str)], args: &[&str]) -> Gslbd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zdir = dir.path().join("zones");
+        std::fs::create_dir(&zdir).expect("zones dir");
+        for (name, text) in zones {
+            std::fs::write(zdir.join(name), text).expect("write zone");
+        }
+        let mut all: Vec<String> = ["serve", "--log", "info", "--zones"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        all.push(zdir.to_string_lossy().into_owned());
+        all.extend(args.iter().map(|s| s.to_string()));
+        Self::launch_with(prefix, &all, dir, None)
+    }
+
     /// Starts gslbd on `dir/zones` with extra arguments.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Gslbd {
         Self::start_with(dir, extra, None)
@@ -79,7 +97,7 @@ impl Gslbd {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::launch_limited(&args, dir, files)
+        Self::launch_with(&[], &args, dir, files)
     }
 
     /// Starts `gslbd serve ARGS` (the args must pick a loopback port 0 listener).
@@ -93,11 +111,23 @@ impl Gslbd {
     }
 
     fn launch(args: &[String], dir: tempfile::TempDir) -> Gslbd {
-        Self::launch_limited(args, dir, None)
+        Self::launch_with(&[], args, dir, None)
     }
 
-    fn launch_limited(args: &[String], dir: tempfile::TempDir, files: Option<(u64, u64)>) -> Gslbd {
-        let mut cmd = Command::new(BIN);
+    fn launch_with(
+        prefix: &[&str],
+        args: &[String],
+        dir: tempfile::TempDir,
+        files: Option<(u64, u64)>,
+    ) -> Gslbd {
+        let mut cmd = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -146,8 +176,14 @@ impl Gslbd {
             let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
                 continue;
             };
-            if let Some(rest) = line.split("listening on udp 127.0.0.1:").nth(1) {
-                port = rest.trim().parse().ok();
+            if let Some(rest) = line.split("listening on udp ").nth(1)
+                && port.is_none()
+            {
+                port = rest
+                    .trim()
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|a| a.port());
             }
             if let Some(rest) = line.split("admin listening on http://").nth(1) {
                 admin = Some(rest.trim().to_string());

@@ -9,6 +9,7 @@ mod docker;
 mod failover;
 mod harness;
 mod metrics;
+mod netns;
 mod ops;
 mod page;
 mod policies;

@@ -99,7 +99,9 @@ fn one_source_cannot_take_every_connection() {
         &["--tcp-max-clients", "100", "--tcp-max-per-source", "2"],
         (4096, 4096),
     );
-    let mut mine = [connect_from(&g, "127.0.0.1"), connect_from(&g, "127.0.0.1")];
+    let first = connect_from(&g, "127.0.0.1");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut mine = [first, connect_from(&g, "127.0.0.1")];
     let mut other = connect_from(&g, "127.0.0.2");
     std::thread::sleep(Duration::from_millis(100));
     assert!(answered_from(&g, "127.0.0.1"));
