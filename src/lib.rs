@@ -59,6 +59,10 @@ pub struct ServeConfig {
     pub watch: bool,
     /// TCP connection limits and timeouts.
     pub tcp: dns::TcpLimits,
+    /// The DNS Cookie secret(s), shared by the instances of an NS set; random when `None`.
+    pub cookie_secret_file: Option<PathBuf>,
+    /// Answer BADCOOKIE over UDP to a client cookie without a valid server cookie.
+    pub require_cookies: bool,
 }
 
 /// Why serving could not start.
@@ -82,6 +86,8 @@ pub enum ServeError {
     AdminNeedsToken(SocketAddr),
     #[error(transparent)]
     Watch(#[from] watch::WatchError),
+    #[error("cookie secret: {0}")]
+    CookieSecret(String),
 }
 
 /// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones, and so
@@ -94,6 +100,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         return Err(ServeError::AdminNeedsToken(addr));
     }
     raise_open_files_limit();
+    let secrets =
+        dns::cookie::load(cfg.cookie_secret_file.as_ref()).map_err(ServeError::CookieSecret)?;
+    let cookies: dns::cookie::Shared = Arc::new(arc_swap::ArcSwap::from_pointee(secrets));
     let zones = Arc::new(config::load_dir(&cfg.zones)?);
     let state_file = cfg
         .state_file
@@ -128,10 +137,16 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         overrides,
         clients,
     );
-    let server = dns::serve(dns::Handler::new(shared.clone()), listeners, cfg.tcp)
-        .map_err(ServeError::Threads)?;
+    let handler =
+        dns::Handler::new(shared.clone()).with_cookies(cookies.clone(), cfg.require_cookies);
+    let server = dns::serve(handler, listeners, cfg.tcp).map_err(ServeError::Threads)?;
 
     let cancel = CancellationToken::new();
+    tokio::spawn(dns::cookie::keep(
+        cookies,
+        cfg.cookie_secret_file.clone(),
+        cancel.clone(),
+    ));
     let (handle, commands) = engine::Engine::channel();
     let engine_task = tokio::spawn(engine.run(results, commands, cancel.clone()));
     let admin_task = admin_listener.zip(metrics).map(|(l, metrics)| {

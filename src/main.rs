@@ -75,6 +75,14 @@ struct ServeArgs {
     /// Reading a started TCP message, and each write, must finish within this.
     #[arg(long, default_value = "5s", value_parser = tcp_duration)]
     tcp_io_timeout: Duration,
+    /// DNS Cookie secret: 32 hex digits, then optionally the previous secret on a second line
+    /// (share it across the NS set; gslbd re-reads it when it changes). Default: random, rotated
+    /// daily.
+    #[arg(long)]
+    cookie_secret_file: Option<PathBuf>,
+    /// Answer BADCOOKIE over UDP to queries with a client cookie but no valid server cookie.
+    #[arg(long)]
+    require_cookies: bool,
     /// Close a TCP connection between queries once it is this old.
     #[arg(long, default_value = "120s", value_parser = tcp_duration)]
     tcp_lifetime: Duration,
@@ -161,6 +169,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 io_timeout: args.tcp_io_timeout,
                 lifetime: args.tcp_lifetime,
             },
+            cookie_secret_file: args.cookie_secret_file,
+            require_cookies: args.require_cookies,
         };
         gslbd::serve(cfg, shutdown_signal()).await?;
         Ok(())

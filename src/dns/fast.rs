@@ -12,10 +12,10 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rand::Rng;
 
-use super::handler::{MAX_UDP_PAYLOAD, Received, size_limit};
+use super::cookie;
+use super::handler::{Context, MAX_UDP_PAYLOAD, Received, size_limit};
 use super::lookup;
 use super::scan;
-use crate::health::Snapshot;
 use crate::select::{ClientKey, Rule};
 use crate::zone::wire;
 
@@ -34,10 +34,12 @@ const DO: u8 = 0x80;
 const OPT_TYPE: u16 = 41;
 /// An OPT record with no options: root, type, class, TTL, RDLENGTH.
 const OPT_LEN: usize = 11;
+/// The COOKIE option of a response: code, length, client and server cookie.
+const COOKIE_LEN: usize = 4 + cookie::OPTION_LEN;
 const CLASS_IN: u16 = 1;
 
 /// What the fast path reads of a query.
-struct Plain {
+struct Plain<'q> {
     /// Length of the lowercased name written to the caller's buffer.
     name_len: usize,
     /// End of the question in the query.
@@ -45,10 +47,12 @@ struct Plain {
     qtype: u16,
     /// `Some(payload, dnssec_ok)` when the query has an OPT record.
     edns: Option<(u16, bool)>,
+    /// The COOKIE option's data, when the query has one.
+    cookie: Option<&'q [u8]>,
 }
 
 /// Parses a plain query, lowercasing its name into `name`; `None` for anything else.
-fn parse(query: &[u8], name: &mut [u8; MAX_NAME]) -> Option<Plain> {
+fn parse<'q>(query: &'q [u8], name: &mut [u8; MAX_NAME]) -> Option<Plain<'q>> {
     let header = query.get(..HEADER)?;
     let count = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
     if header[2] & (QR | OPCODE | TC) != 0
@@ -82,8 +86,8 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME]) -> Option<Plain> {
         return None;
     }
     let question_end = at + 4;
-    let (edns, end) = match count(10) {
-        0 => (None, question_end),
+    let (edns, cookie, end) = match count(10) {
+        0 => (None, None, question_end),
         _ => {
             // Root owner, type OPT, payload, extended RCODE, version 0, flags, options.
             let opt = query.get(question_end..question_end + OPT_LEN)?;
@@ -93,11 +97,15 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME]) -> Option<Plain> {
             }
             let options = question_end + OPT_LEN;
             let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
-            if !options_are_ignored(query.get(options..options + rdlen)?) {
+            // Malformed options and Client Subnet go the full way (FORMERR, or an answer that
+            // depends on the subnet); cookies, padding, NSID requests and unknown options do
+            // not change the answer.
+            let found = scan::options(query.get(options..options + rdlen)?).ok()?;
+            if found.ecs.is_some() {
                 return None;
             }
             let edns = (u16::from_be_bytes([opt[3], opt[4]]), opt[7] & DO != 0);
-            (Some(edns), options + rdlen)
+            (Some(edns), found.cookie, options + rdlen)
         }
     };
     (end == query.len()).then_some(Plain {
@@ -105,27 +113,24 @@ fn parse(query: &[u8], name: &mut [u8; MAX_NAME]) -> Option<Plain> {
         question_end,
         qtype,
         edns,
+        cookie,
     })
-}
-
-/// True when `options` are well-formed EDNS options that the response does not depend on:
-/// anything but Client Subnet (cookies, padding, NSID requests and unknown codes are not
-/// echoed by gslbd). A malformed option goes the full way, which answers FORMERR.
-fn options_are_ignored(options: &[u8]) -> bool {
-    scan::options(options).is_ok_and(|o| o.ecs.is_none())
 }
 
 /// Answers a plain query into `out`; `None` when the full path must answer instead (then
 /// nothing was counted).
 pub fn respond<R: Rng + ?Sized>(
-    snap: &Snapshot,
+    ctx: &Context<'_>,
     received: Received<'_>,
     rng: &mut R,
     out: &mut Vec<u8>,
 ) -> Option<()> {
+    let snap = ctx.snap;
     let query = received.bytes;
     let mut name = [0u8; MAX_NAME];
     let plain = parse(query, &mut name)?;
+    // BADCOOKIE is the full path's to send.
+    let cookie = ctx.cookie(plain.cookie, &received).ok()?;
     let qtype = RecordType::from(plain.qtype);
     let answer = snap.zones.wire.get(name.get(..plain.name_len)?, qtype)?;
     // The answer is `first` (static records or the fallback), then the selected regions.
@@ -162,7 +167,12 @@ pub fn respond<R: Rng + ?Sized>(
         return None;
     }
     let limit = usize::from(size_limit(received.transport, plain.edns.map(|(p, _)| p)));
-    let opt_len = if plain.edns.is_some() { OPT_LEN } else { 0 };
+    let cookie_len = if cookie.is_some() { COOKIE_LEN } else { 0 };
+    let opt_len = if plain.edns.is_some() {
+        OPT_LEN + cookie_len
+    } else {
+        0
+    };
     let size = plain.question_end + parts().map(|r| r.bytes.len()).sum::<usize>() + opt_len;
     if size > limit {
         return None;
@@ -178,11 +188,17 @@ pub fn respond<R: Rng + ?Sized>(
         out.extend_from_slice(&r.bytes);
     }
     if let Some((_, dnssec_ok)) = plain.edns {
-        // Root owner, type OPT, our payload size, version 0, DO echoed, no options.
+        // Root owner, type OPT, our payload size, version 0, DO echoed, then the cookie.
         out.push(0);
         out.extend_from_slice(&OPT_TYPE.to_be_bytes());
         out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
-        out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0, 0, 0]);
+        out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0]);
+        out.extend_from_slice(&(cookie_len as u16).to_be_bytes());
+        if let Some(c) = cookie {
+            out.extend_from_slice(&scan::OPTION_COOKIE.to_be_bytes());
+            out.extend_from_slice(&(cookie::OPTION_LEN as u16).to_be_bytes());
+            out.extend_from_slice(&c.option);
+        }
     }
     snap.metrics.query(Some(zone), qtype, ResponseCode::NoError);
     if let Some((pool, sel)) = &decision {

@@ -20,7 +20,7 @@ use tracing::warn;
 use super::encode::{self, Sections};
 use super::lookup::{self, Question};
 use super::scan::{self, Ecs, Opt, Scan};
-use super::{fast, tsig};
+use super::{cookie, fast, tsig};
 use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
 
@@ -49,11 +49,39 @@ pub struct Received<'a> {
 #[derive(Clone)]
 pub struct Handler {
     shared: Shared,
+    cookies: cookie::Shared,
+    require_cookies: bool,
+}
+
+/// Everything one query is answered from, read once per query.
+pub(super) struct Context<'a> {
+    pub snap: &'a Snapshot,
+    pub cookies: &'a cookie::Secrets,
+    /// Answer BADCOOKIE over UDP to a client cookie without a valid server cookie.
+    pub require_cookies: bool,
+    /// Seconds since the epoch (cookie timestamps).
+    pub now: u32,
+}
+
+impl Context<'_> {
+    /// The COOKIE reply to a well-formed cookie option; `Err` when policy wants BADCOOKIE.
+    pub fn cookie(
+        &self,
+        cookie: Option<&[u8]>,
+        query: &Received<'_>,
+    ) -> Result<Option<cookie::Reply>, cookie::Reply> {
+        let Some(c) = cookie else { return Ok(None) };
+        let reply = cookie::reply(self.cookies, c, query.src.ip(), self.now);
+        if self.require_cookies && !reply.valid && query.transport == Transport::Udp {
+            return Err(reply);
+        }
+        Ok(Some(reply))
+    }
 }
 
 /// The OPT record of a response: our payload size, the DO bit echoed (RFC 3225), ECS echoed
 /// with its scope (RFC 7871).
-fn response_edns(req: &Opt<'_>, ecs: Option<(Ecs, u8)>) -> Edns {
+fn response_edns(req: &Opt<'_>, ecs: Option<(Ecs, u8)>, cookie: Option<&cookie::Reply>) -> Edns {
     let mut edns = Edns::new();
     edns.set_version(0);
     edns.set_max_payload(MAX_UDP_PAYLOAD);
@@ -62,6 +90,10 @@ fn response_edns(req: &Opt<'_>, ecs: Option<(Ecs, u8)>) -> Edns {
         let mut echo = ClientSubnet::new(ecs.addr, ecs.source_prefix, 0);
         echo.set_scope_prefix(scope);
         edns.options_mut().insert(EdnsOption::Subnet(echo));
+    }
+    if let Some(c) = cookie {
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(scan::OPTION_COOKIE, c.option.to_vec()));
     }
     edns
 }
@@ -76,8 +108,23 @@ pub(super) fn size_limit(transport: Transport, payload: Option<u16>) -> u16 {
 }
 
 impl Handler {
+    /// A handler with a random cookie secret that does not require cookies.
     pub fn new(shared: Shared) -> Self {
-        Handler { shared }
+        let cookies =
+            std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cookie::Secrets::random()));
+        Handler {
+            shared,
+            cookies,
+            require_cookies: false,
+        }
+    }
+
+    /// Makes server cookies with `cookies`; with `require`, UDP queries with a client cookie
+    /// but no valid server cookie get BADCOOKIE (RFC 7873 §5.2.3).
+    pub fn with_cookies(mut self, cookies: cookie::Shared, require: bool) -> Self {
+        self.cookies = cookies;
+        self.require_cookies = require;
+        self
     }
 
     /// Writes the response to `query` into `out` (cleared first); `false` when nothing must
@@ -89,21 +136,29 @@ impl Handler {
         out: &mut Vec<u8>,
     ) -> bool {
         let snap = self.shared.load();
-        if fast::respond(&snap, query, rng, out).is_some() {
+        let cookies = self.cookies.load();
+        let ctx = Context {
+            snap: &snap,
+            cookies: &cookies,
+            require_cookies: self.require_cookies,
+            now: cookie::now(),
+        };
+        if fast::respond(&ctx, query, rng, out).is_some() {
             return true;
         }
-        full(&snap, query, rng, out)
+        full(&ctx, query, rng, out)
     }
 }
 
 /// The full path: the raw scan and hickory-proto decode the query, [`lookup::resolve`] answers
 /// it, [`encode`] writes the response.
 pub(super) fn full<R: Rng + ?Sized>(
-    snap: &Snapshot,
+    ctx: &Context<'_>,
     query: Received<'_>,
     rng: &mut R,
     out: &mut Vec<u8>,
 ) -> bool {
+    let snap = ctx.snap;
     out.clear();
     let bytes = query.bytes;
     let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
@@ -114,18 +169,23 @@ pub(super) fn full<R: Rng + ?Sized>(
     }
     let scan = Scan::of(bytes);
     let question = scan.question_end.and_then(|_| first_question(bytes));
-    let reply = Reply {
-        meta: Metadata::response_from_request(&header.metadata),
-        question: question.as_ref(),
-        opt: scan.opt,
-        limit: size_limit(query.transport, scan.opt.map(|o| o.payload)),
-    };
     let qtype = question
         .as_ref()
         .map_or(RecordType::Unknown(0), Query::query_type);
+    let options = scan.opt.map(|o| scan::options(o.options)).transpose();
+    let cookie = ctx.cookie(options.ok().flatten().and_then(|o| o.cookie), &query);
+    let mut reply = Reply {
+        meta: Metadata::response_from_request(&header.metadata),
+        question: question.as_ref(),
+        opt: scan.opt,
+        cookie: match cookie {
+            Ok(c) => c,
+            Err(c) => Some(c),
+        },
+        limit: size_limit(query.transport, scan.opt.map(|o| o.payload)),
+    };
 
     // Refusals that need no zone, in the order the RFCs rank them.
-    let options = scan.opt.map(|o| scan::options(o.options)).transpose();
     let early = if header.metadata.op_code != OpCode::Query {
         Some(ResponseCode::NotImp)
     } else if header.counts.queries != 1 || question.is_none() || !decodes(bytes) {
@@ -134,6 +194,8 @@ pub(super) fn full<R: Rng + ?Sized>(
         Some(ResponseCode::BADVERS)
     } else if options.is_err() {
         Some(ResponseCode::FormErr)
+    } else if cookie.is_err() {
+        Some(ResponseCode::BADCOOKIE)
     } else if scan.tsig.is_some() {
         Some(ResponseCode::NotAuth)
     } else if question
@@ -147,6 +209,10 @@ pub(super) fn full<R: Rng + ?Sized>(
     };
     let (Some(q), None) = (question.as_ref(), early) else {
         let rcode = early.unwrap_or(ResponseCode::FormErr);
+        if rcode == ResponseCode::FormErr {
+            // A malformed message's cookie is not answered (RFC 7873 §5.2.2).
+            reply.cookie = None;
+        }
         snap.metrics.query(None, qtype, rcode);
         let tsig = match (rcode, scan.tsig) {
             (ResponseCode::NotAuth, Some(t)) => tsig::bad_key(bytes, &t, header.metadata.id),
@@ -167,9 +233,13 @@ pub(super) fn full<R: Rng + ?Sized>(
         qtype,
     };
     let a = lookup::resolve(snap, &question, &client, rng, Instant::now());
-    let edns = scan
-        .opt
-        .map(|o| response_edns(&o, ecs.map(|e| (e, a.client_scope(&client)))));
+    let edns = scan.opt.map(|o| {
+        response_edns(
+            &o,
+            ecs.map(|e| (e, a.client_scope(&client))),
+            reply.cookie.as_ref(),
+        )
+    });
     let mut meta = reply.meta;
     meta.response_code = a.rcode;
     meta.authoritative = a.authoritative;
@@ -199,6 +269,7 @@ struct Reply<'q> {
     meta: Metadata,
     question: Option<&'q Query>,
     opt: Option<Opt<'q>>,
+    cookie: Option<cookie::Reply>,
     limit: u16,
 }
 
@@ -210,7 +281,9 @@ impl Reply<'_> {
         let mut meta = self.meta;
         meta.response_code = rcode;
         meta.authoritative = false;
-        let edns = self.opt.map(|o| response_edns(&o, None));
+        let edns = self
+            .opt
+            .map(|o| response_edns(&o, None, self.cookie.as_ref()));
         let sections = Sections {
             signature,
             ..Sections::default()
@@ -270,6 +343,7 @@ mod tests {
                 dnssec_ok: true,
                 options: &[],
             }),
+            cookie: None,
             limit: 1232,
         };
         let mut out = Vec::new();

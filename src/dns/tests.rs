@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, Query};
+use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::handler::{Received, Transport, full};
+use super::cookie::Secrets;
+use super::handler::{Context, Received, Transport, full};
 use super::{Handler, fast};
 use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
 
@@ -168,9 +169,34 @@ fn query_with(
     m.to_vec().expect("encodes")
 }
 
+const SECRETS: Secrets = Secrets {
+    current: [9; 16],
+    previous: None,
+};
+/// The cookie clock of every test: any fixed time.
+const NOW: u32 = 1_700_000_000;
+
+fn ctx(snap: &Snapshot) -> Context<'_> {
+    Context {
+        snap,
+        cookies: &SECRETS,
+        require_cookies: false,
+        now: NOW,
+    }
+}
+
 /// Both paths on one query with the same seed: each one's bytes, if it answered.
 fn both(
     snap: &Snapshot,
+    q: &[u8],
+    transport: Transport,
+    seed: u64,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    both_in(&ctx(snap), q, transport, seed)
+}
+
+fn both_in(
+    ctx: &Context<'_>,
     q: &[u8],
     transport: Transport,
     seed: u64,
@@ -182,14 +208,14 @@ fn both(
     };
     let mut fast_out = Vec::new();
     let answered = fast::respond(
-        snap,
+        ctx,
         query,
         &mut SmallRng::seed_from_u64(seed),
         &mut fast_out,
     );
     let mut full_out = Vec::new();
     let sent = full(
-        snap,
+        ctx,
         query,
         &mut SmallRng::seed_from_u64(seed),
         &mut full_out,
@@ -283,7 +309,7 @@ fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
 }
 
 #[test]
-fn fast_path_ignores_cookies_and_padding_and_leaves_client_subnet_to_the_full_path() {
+fn fast_path_answers_cookies_like_the_full_path_and_leaves_client_subnet_to_it() {
     let snap = snapshot();
     let cookie = EdnsOption::Unknown(10, vec![7; 8]);
     let padding = EdnsOption::Unknown(12, vec![0; 40]);
@@ -302,6 +328,15 @@ fn fast_path_ignores_cookies_and_padding_and_leaves_client_subnet_to_the_full_pa
             let (fast, full) = both(&snap, &q, Transport::Udp, 11);
             assert!(fast.is_some(), "{name} {options:?} took the fast path");
             assert_eq!(fast, full, "{name} {options:?}");
+            let m = Message::from_vec(&fast.expect("answered")).expect("parses");
+            let edns = m.edns.expect("OPT");
+            let Some(EdnsOption::Unknown(10, back)) =
+                edns.option(hickory_proto::rr::rdata::opt::EdnsCode::Cookie)
+            else {
+                panic!("a COOKIE option in the response")
+            };
+            assert_eq!(back.len(), 24, "client and server cookie");
+            assert_eq!(&back[..8], &[7; 8]);
         }
         let q = query_with(
             name,
@@ -314,6 +349,61 @@ fn fast_path_ignores_cookies_and_padding_and_leaves_client_subnet_to_the_full_pa
         assert!(fast.is_none(), "{name}: client subnet goes the full way");
         assert!(full.is_some());
     }
+}
+
+#[test]
+fn malformed_cookies_get_formerr_and_required_cookies_get_badcookie_over_udp() {
+    let snap = snapshot();
+    let q = query_with(
+        "www.t.example.",
+        RecordType::A,
+        13,
+        Some((1232, false, 0)),
+        &[EdnsOption::Unknown(10, vec![7; 12])],
+    );
+    let (fast, full) = both(&snap, &q, Transport::Udp, 13);
+    assert!(fast.is_none());
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    assert!(m.edns.is_some());
+
+    let strict = Context {
+        require_cookies: true,
+        ..ctx(&snap)
+    };
+    let client_only = query_with(
+        "www.t.example.",
+        RecordType::A,
+        14,
+        Some((1232, false, 0)),
+        &[EdnsOption::Unknown(10, vec![7; 8])],
+    );
+    let (fast, full) = both_in(&strict, &client_only, Transport::Udp, 14);
+    assert!(fast.is_none(), "BADCOOKIE is the full path's");
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert_eq!(m.metadata.response_code, ResponseCode::BADCOOKIE);
+    assert!(m.answers.is_empty());
+    let Some(EdnsOption::Unknown(10, server)) = m
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(hickory_proto::rr::rdata::opt::EdnsCode::Cookie))
+    else {
+        panic!("BADCOOKIE carries a fresh server cookie")
+    };
+    // With that server cookie the query is answered, on the fast path.
+    let q = query_with(
+        "www.t.example.",
+        RecordType::A,
+        15,
+        Some((1232, false, 0)),
+        &[EdnsOption::Unknown(10, server.clone())],
+    );
+    let (fast, full) = both_in(&strict, &q, Transport::Udp, 15);
+    assert!(fast.is_some());
+    assert_eq!(fast, full);
+    // TCP proves the source address: no BADCOOKIE there.
+    let (fast, _) = both_in(&strict, &client_only, Transport::Tcp, 16);
+    assert!(fast.is_some());
 }
 
 #[test]
@@ -390,7 +480,7 @@ fn garbage_and_cut_queries_never_panic_and_answer_like_the_full_path() {
             src,
             transport: Transport::Udp,
         };
-        assert!(fast::respond(&snap, query, &mut rng, &mut out).is_none());
+        assert!(fast::respond(&ctx(&snap), query, &mut rng, &mut out).is_none());
         handler.respond(query, &mut rng, &mut out);
     }
     for _ in 0..5000 {

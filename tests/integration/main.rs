@@ -4,6 +4,7 @@
 mod admin;
 mod backend;
 mod cli;
+mod cookies;
 mod dns;
 mod docker;
 mod failover;
