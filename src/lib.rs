@@ -63,6 +63,8 @@ pub struct ServeConfig {
     pub cookie_secret_file: Option<PathBuf>,
     /// Answer BADCOOKIE over UDP to a client cookie without a valid server cookie.
     pub require_cookies: bool,
+    /// UDP response rate limiting.
+    pub rrl: dns::RrlConfig,
 }
 
 /// Why serving could not start.
@@ -137,8 +139,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         overrides,
         clients,
     );
-    let handler =
-        dns::Handler::new(shared.clone()).with_cookies(cookies.clone(), cfg.require_cookies);
+    let handler = dns::Handler::new(shared.clone())
+        .with_cookies(cookies.clone(), cfg.require_cookies)
+        .with_rrl(cfg.rrl.clone());
     let server = dns::serve(handler, listeners, cfg.tcp).map_err(ServeError::Threads)?;
 
     let cancel = CancellationToken::new();

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve the zones over DNS (UDP and TCP), probing every region.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate zone files and print the cutover and N-1 tables.
     Check(CheckArgs),
     /// Print a running server's status (its admin API's /status) as a table.
@@ -83,9 +83,32 @@ struct ServeArgs {
     /// Answer BADCOOKIE over UDP to queries with a client cookie but no valid server cookie.
     #[arg(long)]
     require_cookies: bool,
+    /// Response rate limiting: UDP responses per second per client prefix (/24, /56), response
+    /// kind and name; 0 turns it off.
+    #[arg(long, default_value_t = 200)]
+    rrl_rate: u32,
+    /// Of the responses over the rate, every Nth is sent truncated (TC=1) instead of dropped,
+    /// so a real client retries over TCP; 0 drops them all.
+    #[arg(long, default_value_t = 2)]
+    rrl_slip: u32,
+    /// Clients never rate limited (CIDR; repeat for more; "none" for no exemption). Default:
+    /// loopback, which cannot be spoofed from the network.
+    #[arg(long, value_name = "CIDR", value_parser = exempt_net)]
+    rrl_exempt: Vec<Option<ipnet::IpNet>>,
     /// Close a TCP connection between queries once it is this old.
     #[arg(long, default_value = "120s", value_parser = tcp_duration)]
     tcp_lifetime: Duration,
+}
+
+/// An `--rrl-exempt` value: a network, an address (a /32 or /128), or `none`.
+fn exempt_net(s: &str) -> Result<Option<ipnet::IpNet>, String> {
+    if s == "none" {
+        return Ok(None);
+    }
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(Some)
+        .map_err(|_| format!("{s:?} is not a network (CIDR), an address, or \"none\""))
 }
 
 /// A TCP timeout: from 100 ms to 1 hour.
@@ -112,7 +135,7 @@ struct CheckArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve(args) => exit(serve(args)),
+        Cmd::Serve(args) => exit(serve(*args)),
         Cmd::Check(args) => check(args),
         Cmd::Status(args) => exit(status(args)),
     }
@@ -171,6 +194,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             cookie_secret_file: args.cookie_secret_file,
             require_cookies: args.require_cookies,
+            rrl: gslbd::dns::RrlConfig {
+                rate: args.rrl_rate,
+                slip: args.rrl_slip,
+                exempt: if args.rrl_exempt.is_empty() {
+                    gslbd::dns::rrl_loopback()
+                } else {
+                    args.rrl_exempt.iter().flatten().copied().collect()
+                },
+            },
         };
         gslbd::serve(cfg, shutdown_signal()).await?;
         Ok(())

@@ -47,9 +47,13 @@ pub const CONFIG_RELOADS_TOTAL: &str = "gslbd_config_reloads_total";
 /// Bumped by every successful reload.
 pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
 
+/// UDP responses that rate limiting held back, by `action` (`drop`, or `slip`: sent truncated).
+pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
+
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     DNS_QUERIES_TOTAL,
+    DNS_RRL_TOTAL,
     DNS_ANSWERS_TOTAL,
     DNS_ALL_DOWN_TOTAL,
     PROBE_RESULTS_TOTAL,
@@ -182,6 +186,15 @@ fn rcode_label(i: usize) -> &'static str {
 }
 
 /// A counter registered on first use.
+/// Counts a response that rate limiting dropped or truncated (`action`: `drop`, `slip`).
+pub fn rrl(action: &'static str) {
+    static DROP: Lazy = Lazy(OnceLock::new());
+    static SLIP: Lazy = Lazy(OnceLock::new());
+    let cell = if action == "drop" { &DROP } else { &SLIP };
+    cell.get(|| metrics::counter!(DNS_RRL_TOTAL, "action" => action))
+        .increment(1);
+}
+
 #[derive(Default)]
 struct Lazy(OnceLock<Counter>);
 

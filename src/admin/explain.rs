@@ -73,6 +73,7 @@ pub async fn handler(State(state): State<AdminState>, Query(p): Query<Params>) -
             name: &lower,
             original: &name,
             qtype: rtype,
+            minimal_any: false,
         },
         &client,
         &mut rand::rng(),

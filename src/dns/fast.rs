@@ -13,7 +13,7 @@ use hickory_proto::rr::RecordType;
 use rand::Rng;
 
 use super::cookie;
-use super::handler::{Context, MAX_UDP_PAYLOAD, Received, size_limit};
+use super::handler::{Context, MAX_UDP_PAYLOAD, Received, Sent, size_limit};
 use super::lookup;
 use super::scan;
 use crate::select::{ClientKey, Rule};
@@ -124,7 +124,7 @@ pub fn respond<R: Rng + ?Sized>(
     received: Received<'_>,
     rng: &mut R,
     out: &mut Vec<u8>,
-) -> Option<()> {
+) -> Option<Sent> {
     let snap = ctx.snap;
     let query = received.bytes;
     let mut name = [0u8; MAX_NAME];
@@ -204,5 +204,8 @@ pub fn respond<R: Rng + ?Sized>(
     if let Some((pool, sel)) = &decision {
         snap.metrics.answer(zone, *pool, sel);
     }
-    Some(())
+    Some(Sent {
+        zone: Some(zone),
+        cookie_valid: cookie.is_some_and(|c| c.valid),
+    })
 }

@@ -6,6 +6,7 @@
 //! response, is dropped.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hickory_proto::op::{
@@ -19,10 +20,12 @@ use tracing::warn;
 
 use super::encode::{self, Sections};
 use super::lookup::{self, Question};
+use super::rrl::{self, Class, Limiter, RrlConfig, Verdict};
 use super::scan::{self, Ecs, Opt, Scan};
 use super::{cookie, fast, tsig};
 use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
+use crate::telemetry;
 
 /// The length of a DNS header.
 const HEADER_LEN: usize = 12;
@@ -51,6 +54,15 @@ pub struct Handler {
     shared: Shared,
     cookies: cookie::Shared,
     require_cookies: bool,
+    rrl: Option<Arc<Limiter>>,
+}
+
+/// What the fast or the full path sent, for rate limiting.
+pub(super) struct Sent {
+    /// The zone that answered, if any.
+    pub zone: Option<usize>,
+    /// True when the query showed a valid server cookie (its source is proven).
+    pub cookie_valid: bool,
 }
 
 /// Everything one query is answered from, read once per query.
@@ -116,7 +128,14 @@ impl Handler {
             shared,
             cookies,
             require_cookies: false,
+            rrl: None,
         }
+    }
+
+    /// Limits UDP responses by `config` (none when its rate is 0).
+    pub fn with_rrl(mut self, config: RrlConfig) -> Self {
+        self.rrl = Limiter::new(config).map(Arc::new);
+        self
     }
 
     /// Makes server cookies with `cookies`; with `require`, UDP queries with a client cookie
@@ -143,10 +162,62 @@ impl Handler {
             require_cookies: self.require_cookies,
             now: cookie::now(),
         };
-        if fast::respond(&ctx, query, rng, out).is_some() {
-            return true;
+        let sent = match fast::respond(&ctx, query, rng, out) {
+            Some(sent) => sent,
+            None => match full(&ctx, query, rng, out) {
+                Some(sent) => sent,
+                None => return false,
+            },
+        };
+        match &self.rrl {
+            Some(rrl) if query.transport == Transport::Udp && !sent.cookie_valid => {
+                limit(rrl, &query, &sent, out)
+            }
+            _ => true,
         }
-        full(&ctx, query, rng, out)
+    }
+}
+
+/// Applies rate limiting to the response in `out`; `false` when it is dropped.
+fn limit(rrl: &Limiter, query: &Received<'_>, sent: &Sent, out: &mut Vec<u8>) -> bool {
+    let Some(header) = out.get(..HEADER_LEN) else {
+        return true;
+    };
+    let rcode = header[3] & 0x0f;
+    let answers = u16::from_be_bytes([header[6], header[7]]);
+    let authority = u16::from_be_bytes([header[8], header[9]]);
+    let aa = header[2] & 0x04 != 0;
+    let class = match rcode {
+        0 if answers > 0 => Class::Answer,
+        0 if !aa && authority > 0 => Class::Referral,
+        0 => Class::NoData,
+        3 => Class::NxDomain,
+        _ => Class::Error,
+    };
+    let question_end = scan::skip_name(out, HEADER_LEN).filter(|e| *e + 4 <= out.len());
+    let key = match (class, question_end) {
+        (Class::NxDomain, _) => sent.zone.map_or(0, |z| z as u64),
+        (_, Some(end)) => rrl::name_key(
+            &out[HEADER_LEN..end],
+            u16::from_be_bytes([out[end], out[end + 1]]),
+        ),
+        (_, None) => 0,
+    };
+    match rrl.check(query.src.ip(), class, key) {
+        Verdict::Send => true,
+        Verdict::Drop => {
+            telemetry::rrl("drop");
+            false
+        }
+        Verdict::Slip => {
+            telemetry::rrl("slip");
+            // Header and question only, TC set: a real client retries over TCP.
+            let end = question_end.map_or(HEADER_LEN, |e| e + 4);
+            out.truncate(end);
+            out[2] |= 0x02;
+            out[6..12].fill(0);
+            true
+        }
     }
 }
 
@@ -157,15 +228,13 @@ pub(super) fn full<R: Rng + ?Sized>(
     query: Received<'_>,
     rng: &mut R,
     out: &mut Vec<u8>,
-) -> bool {
+) -> Option<Sent> {
     let snap = ctx.snap;
     out.clear();
     let bytes = query.bytes;
-    let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
-        return false;
-    };
+    let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
     if header.metadata.message_type == MessageType::Response {
-        return false;
+        return None;
     }
     let scan = Scan::of(bytes);
     let question = scan.question_end.and_then(|_| first_question(bytes));
@@ -218,7 +287,11 @@ pub(super) fn full<R: Rng + ?Sized>(
             (ResponseCode::NotAuth, Some(t)) => tsig::bad_key(bytes, &t, header.metadata.id),
             _ => None,
         };
-        return reply.refuse(rcode, tsig.as_ref(), out);
+        let sent = reply.refuse(rcode, tsig.as_ref(), out);
+        return sent.then_some(Sent {
+            zone: None,
+            cookie_valid: reply.cookie_valid(),
+        });
     };
 
     let ecs = options.ok().flatten().and_then(|o| o.ecs);
@@ -231,6 +304,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         name: &name,
         original: q.name(),
         qtype,
+        minimal_any: query.transport == Transport::Udp,
     };
     let a = lookup::resolve(snap, &question, &client, rng, Instant::now());
     let edns = scan.opt.map(|o| {
@@ -254,12 +328,18 @@ pub(super) fn full<R: Rng + ?Sized>(
         required_additional: a.required_additional,
         signature: None,
     };
+    let sent = Sent {
+        zone: a.zone,
+        cookie_valid: reply.cookie_valid(),
+    };
     match encode::response(&meta, Some(q), sections, edns.as_ref(), reply.limit, out) {
-        Ok(()) => true,
+        Ok(()) => Some(sent),
         Err(e) => {
             warn!(error = ?e.0, name = %q.name(), %qtype, "response could not be encoded");
             snap.metrics.query(a.zone, qtype, ResponseCode::ServFail);
-            reply.refuse(ResponseCode::ServFail, None, out)
+            reply
+                .refuse(ResponseCode::ServFail, None, out)
+                .then_some(sent)
         }
     }
 }
@@ -274,6 +354,10 @@ struct Reply<'q> {
 }
 
 impl Reply<'_> {
+    fn cookie_valid(&self) -> bool {
+        self.cookie.is_some_and(|c| c.valid)
+    }
+
     /// An error response: the question and an OPT when the query had them (RFC 6891 §7), no
     /// records, no `aa`; `signature` is the unsigned TSIG of a NOTAUTH. When even that cannot be
     /// encoded, the bare header.

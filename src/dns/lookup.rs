@@ -22,6 +22,9 @@ pub struct Question<'a> {
     /// The name as the client wrote it (its case is echoed in answers).
     pub original: &'a Name,
     pub qtype: RecordType,
+    /// Answer ANY with one RRset (RFC 8482 §4.1): over UDP, where a full ANY answer would
+    /// be an amplifier.
+    pub minimal_any: bool,
 }
 
 /// A pool decision made while answering (for metrics, ECS scope and `/explain`).
@@ -134,7 +137,11 @@ pub fn resolve<R: Rng + ?Sized>(
             negative(zone, &mut ans);
             break;
         };
-        match answer_node(snap, zi, zone, node, q.qtype, client, rng, now, &mut ans) {
+        let qtype = match q.qtype {
+            RecordType::ANY if q.minimal_any => Qtype::OneRrset,
+            t => Qtype::Is(t),
+        };
+        match answer_node(snap, zi, zone, node, qtype, client, rng, now, &mut ans) {
             Step::Done => break,
             Step::Follow(target) => name = LowerName::new(&target),
         }
@@ -148,13 +155,21 @@ enum Step {
     Follow(Name),
 }
 
+/// What a node is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Qtype {
+    Is(RecordType),
+    /// ANY, answered with the node's first RRset only (a pool's before static records).
+    OneRrset,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn answer_node<R: Rng + ?Sized>(
     snap: &Snapshot,
     zi: usize,
     zone: &Zone,
     node: &Node,
-    qtype: RecordType,
+    qtype: Qtype,
     client: &ClientKey,
     rng: &mut R,
     now: Instant,
@@ -162,8 +177,9 @@ fn answer_node<R: Rng + ?Sized>(
 ) -> Step {
     let before = ans.answers.len();
     let pools: Vec<usize> = match qtype {
-        RecordType::ANY => node.pools.iter().map(|(_, p)| *p).collect(),
-        t => node.pool(t).into_iter().collect(),
+        Qtype::Is(RecordType::ANY) => node.pools.iter().map(|(_, p)| *p).collect(),
+        Qtype::OneRrset => node.pools.iter().map(|(_, p)| *p).take(1).collect(),
+        Qtype::Is(t) => node.pool(t).into_iter().collect(),
     };
     for pi in pools {
         pool_answer(snap, zi, zone, pi, client, rng, now, ans);
@@ -172,7 +188,9 @@ fn answer_node<R: Rng + ?Sized>(
         return Step::Done;
     }
     // ANY at a CNAME owner answers the CNAME itself, without restarting (RFC 1034 §3.6.2).
-    if !matches!(qtype, RecordType::CNAME | RecordType::ANY)
+    let any = matches!(qtype, Qtype::Is(RecordType::ANY) | Qtype::OneRrset);
+    if !any
+        && qtype != Qtype::Is(RecordType::CNAME)
         && let Some(cname) = node.rrset(RecordType::CNAME)
     {
         ans.answers.extend(cname.records.iter().cloned());
@@ -183,12 +201,19 @@ fn answer_node<R: Rng + ?Sized>(
     }
     let start = ans.answers.len();
     match qtype {
-        RecordType::ANY => {
+        Qtype::Is(RecordType::ANY) => {
             for set in &node.rrsets {
                 ans.answers.extend(set.records.iter().cloned());
             }
         }
-        t => {
+        Qtype::OneRrset => {
+            if ans.answers.len() == before
+                && let Some(set) = node.rrsets.first()
+            {
+                ans.answers.extend(set.records.iter().cloned());
+            }
+        }
+        Qtype::Is(t) => {
             if let Some(set) = node.rrset(t) {
                 ans.answers.extend(set.records.iter().cloned());
             }

@@ -10,6 +10,7 @@ mod encode;
 mod fast;
 mod handler;
 pub mod lookup;
+mod rrl;
 mod scan;
 mod tcp;
 mod tsig;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport};
+pub use rrl::{RrlConfig, loopback as rrl_loopback};
 pub use tcp::TcpLimits;
 
 /// How often a random port is tried when UDP and TCP must share it.

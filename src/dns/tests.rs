@@ -220,7 +220,7 @@ fn both_in(
         &mut SmallRng::seed_from_u64(seed),
         &mut full_out,
     );
-    (answered.map(|()| fast_out), sent.then_some(full_out))
+    (answered.map(|_| fast_out), sent.map(|_| full_out))
 }
 
 #[test]
@@ -497,4 +497,20 @@ fn garbage_and_cut_queries_never_panic_and_answer_like_the_full_path() {
             assert_eq!(m.metadata.message_type, MessageType::Response);
         }
     }
+}
+
+#[test]
+fn any_over_udp_is_one_rrset_and_over_tcp_every_rrset() {
+    let snap = snapshot();
+    let q = query("t.example.", RecordType::ANY, 21, None);
+    let (_, udp) = both(&snap, &q, Transport::Udp, 21);
+    let m = Message::from_vec(&udp.expect("answered")).expect("parses");
+    let types: std::collections::BTreeSet<RecordType> =
+        m.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types.len(), 1, "{types:?}");
+    let (_, tcp) = both(&snap, &q, Transport::Tcp, 21);
+    let m = Message::from_vec(&tcp.expect("answered")).expect("parses");
+    let types: std::collections::BTreeSet<RecordType> =
+        m.answers.iter().map(|r| r.record_type()).collect();
+    assert!(types.len() >= 4, "{types:?}");
 }

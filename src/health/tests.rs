@@ -188,6 +188,7 @@ fn the_next_lookup_after_a_verdict_sees_it() {
         name: &lower,
         original: &name,
         qtype: hickory_proto::rr::RecordType::A,
+        minimal_any: false,
     };
     let client = ClientKey::from_source("127.0.0.1".parse().expect("ip"));
     let mut rng = rand::rng();

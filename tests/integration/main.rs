@@ -16,4 +16,5 @@ mod page;
 mod policies;
 mod readme;
 mod rfc;
+mod rrl;
 mod tcp;

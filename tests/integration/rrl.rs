@@ -1,0 +1,205 @@
+//! Abuse resistance through the real binary: response rate limiting (drop and slip, never on
+//! TCP or for a client with a valid server cookie), a spoofed flood toward one victim held to
+//! the rate with no amplification, and ANY over UDP answered with one RRset (RFC 8482).
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Gslbd, zone_head};
+
+fn zone() -> String {
+    let mut z = zone_head("gslb.example.");
+    z.push_str(
+        "[[records]]\nname = \"www\"\ntype = \"A\"\ndata = [\"192.0.2.1\"]\n\
+         [[records]]\nname = \"multi\"\ntype = \"A\"\ndata = [\"192.0.2.2\"]\n\
+         [[records]]\nname = \"multi\"\ntype = \"TXT\"\ndata = [\"one\", \"two\"]\n\
+         [[records]]\nname = \"multi\"\ntype = \"MX\"\ndata = [\"10 mail.gslb.example.\"]\n",
+    );
+    z
+}
+
+/// A query for `name` A with ID `id`, with an OPT carrying `cookie` when given.
+fn query(name: &str, id: u16, cookie: Option<&[u8]>) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(cookie.is_some())]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(u8::try_from(label.len()).expect("short label"));
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if let Some(c) = cookie {
+        let len = u16::try_from(c.len() + 4).expect("short");
+        q.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0]);
+        q.extend_from_slice(&len.to_be_bytes());
+        q.extend_from_slice(&[0, 10]);
+        q.extend_from_slice(&u16::try_from(c.len()).expect("short").to_be_bytes());
+        q.extend_from_slice(c);
+    }
+    q
+}
+
+/// What came back on `sock` until it was quiet for `quiet`: (answers, truncated, bytes).
+fn drain(sock: &UdpSocket, quiet: Duration) -> (usize, usize, usize) {
+    sock.set_read_timeout(Some(quiet)).expect("timeout");
+    let mut buf = [0u8; 1500];
+    let (mut answers, mut truncated, mut bytes) = (0, 0, 0);
+    while let Ok(n) = sock.recv(&mut buf) {
+        bytes += n;
+        if buf[2] & 0x02 != 0 {
+            truncated += 1;
+        } else if u16::from_be_bytes([buf[6], buf[7]]) > 0 {
+            answers += 1;
+        }
+    }
+    (answers, truncated, bytes)
+}
+
+fn socket(from: &str, port: u16) -> UdpSocket {
+    let s = UdpSocket::bind((from, 0)).expect("bind");
+    s.connect(("127.0.0.1", port)).expect("connect");
+    s
+}
+
+/// The server cookie option (client + server) from a response, if it has one.
+fn cookie_of(resp: &[u8]) -> Option<Vec<u8>> {
+    let at = resp.windows(4).position(|w| w == [0, 10, 0, 24])?;
+    resp.get(at + 4..at + 28).map(<[u8]>::to_vec)
+}
+
+#[test]
+fn over_the_rate_udp_is_dropped_or_slipped_but_tcp_and_cookies_are_answered() {
+    let g = Gslbd::start_in(
+        {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+            std::fs::write(dir.path().join("zones/z.toml"), zone()).expect("zone");
+            dir
+        },
+        &[
+            "--rrl-rate",
+            "20",
+            "--rrl-slip",
+            "2",
+            "--rrl-exempt",
+            "none",
+        ],
+    );
+    let sock = socket("127.0.0.1", g.port);
+    for id in 0..200u16 {
+        sock.send(&query("www.gslb.example", id, None))
+            .expect("send");
+    }
+    let (answers, truncated, _) = drain(&sock, Duration::from_millis(700));
+    assert!(
+        (15..=30).contains(&answers),
+        "about the rate plus a burst: {answers}"
+    );
+    assert!(
+        truncated >= 60,
+        "every second limited response slips: {truncated}"
+    );
+    assert!(answers + truncated < 200, "the rest are dropped");
+
+    // A client that proves its address with a server cookie is never limited.
+    sock.send(&query("www.gslb.example", 1, Some(&[7; 8])))
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut buf = [0u8; 1500];
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let cookie = loop {
+        let n = sock
+            .recv(&mut buf)
+            .expect("a response with a server cookie");
+        if let Some(c) = cookie_of(&buf[..n]) {
+            break c;
+        }
+    };
+    for id in 0..200u16 {
+        sock.send(&query("www.gslb.example", id, Some(&cookie)))
+            .expect("send");
+    }
+    let (answers, truncated, _) = drain(&sock, Duration::from_millis(700));
+    assert_eq!((answers, truncated), (200, 0), "valid cookies are exempt");
+
+    // TCP is never limited.
+    for _ in 0..30 {
+        assert_eq!(g.dig("www.gslb.example A +tcp").status, "NOERROR");
+    }
+    let metrics =
+        crate::harness::http(g.admin.as_deref().expect("admin"), "GET", "/metrics", None).1;
+    for action in ["drop", "slip"] {
+        assert!(
+            metrics.contains(&format!("gslbd_dns_rrl_total{{action=\"{action}\"}}")),
+            "{action} counted"
+        );
+    }
+}
+
+#[test]
+fn a_spoofed_flood_toward_one_victim_stays_within_the_rate_with_no_amplification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    std::fs::write(dir.path().join("zones/z.toml"), zone()).expect("zone");
+    let g = Gslbd::start_in(dir, &["--rrl-rate", "20", "--rrl-exempt", "none"]);
+    // "Spoofed": the flood's sources are eight addresses of the victim's /24, many ports.
+    let victims: Vec<UdpSocket> = (1..=8)
+        .map(|i| socket(&format!("127.0.9.{i}"), g.port))
+        .collect();
+    let start = Instant::now();
+    let mut sent_bytes = 0;
+    let mut sent = 0u16;
+    while start.elapsed() < Duration::from_secs(2) {
+        for (i, v) in victims.iter().enumerate() {
+            // Half for an existing name, half for random names (NXDOMAIN).
+            let name = if i % 2 == 0 {
+                "www.gslb.example".to_string()
+            } else {
+                format!("r{sent}.gslb.example")
+            };
+            let q = query(&name, sent, None);
+            sent_bytes += q.len();
+            let _ = v.send(&q);
+            sent = sent.wrapping_add(1);
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // Meanwhile another client is served as usual.
+    let d = g.dig("www.gslb.example A -b 127.0.7.1");
+    assert_eq!(d.status, "NOERROR", "{}", d.raw);
+    let mut answers = 0;
+    let mut received = 0;
+    for v in &victims {
+        let (a, _, bytes) = drain(v, Duration::from_millis(300));
+        answers += a;
+        received += bytes;
+    }
+    // Two buckets (www A, and the zone's NXDOMAINs) at 20/s, each with a 1 s burst.
+    let bound = (2.0 * 20.0 * (elapsed + 1.0)).ceil() as usize + 4;
+    assert!(
+        answers <= bound,
+        "{answers} full answers from {sent} queries in {elapsed:.1}s; at most {bound}"
+    );
+    assert!(
+        received <= sent_bytes,
+        "no amplification: {received} bytes back for {sent_bytes} sent"
+    );
+}
+
+#[test]
+fn any_over_udp_is_one_rrset_and_over_tcp_everything() {
+    let g = Gslbd::start(&[("z.toml", &zone())]);
+    let d = g.dig("multi.gslb.example ANY +notcp");
+    assert_eq!(d.status, "NOERROR", "{}", d.raw);
+    let types: std::collections::BTreeSet<&str> =
+        d.answer.iter().map(|r| r.rtype.as_str()).collect();
+    assert_eq!(types.len(), 1, "one RRset over UDP: {}", d.raw);
+    let d = g.dig("multi.gslb.example ANY +tcp");
+    let types: std::collections::BTreeSet<&str> =
+        d.answer.iter().map(|r| r.rtype.as_str()).collect();
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        vec!["A", "MX", "TXT"]
+    );
+}
