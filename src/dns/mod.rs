@@ -8,6 +8,7 @@
 pub mod cookie;
 mod encode;
 mod fast;
+pub mod fuzzing;
 mod handler;
 pub mod lookup;
 mod rrl;

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -173,6 +173,7 @@ pub async fn serve(
                         continue;
                     }
                     seq += 1;
+                    let _ = stream.set_nodelay(true);
                     let conn = Arc::new(Conn {
                         src: src.ip(),
                         idle: AtomicBool::new(true),
@@ -215,15 +216,14 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     src: SocketAddr,
     handler: Handler,
     limits: TcpLimits,
     conn: Arc<Conn>,
     epoch: Instant,
 ) {
-    let _ = stream.set_nodelay(true);
     let mut rng = SmallRng::from_os_rng();
     let mut msg = Vec::new();
     let mut out = Vec::new();
@@ -287,8 +287,37 @@ async fn connection(
     }
 }
 
+/// Serves one connection's byte stream until it ends (the fuzz target's way in): the same loop
+/// as a real connection, with the default limits.
+pub(super) async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    src: SocketAddr,
+    handler: Handler,
+) {
+    let conn = Arc::new(Conn {
+        src: src.ip(),
+        idle: AtomicBool::new(true),
+        last_active: AtomicU64::new(0),
+        seq: 0,
+        close: CancellationToken::new(),
+    });
+    connection(
+        stream,
+        src,
+        handler,
+        TcpLimits::default(),
+        conn,
+        Instant::now(),
+    )
+    .await;
+}
+
 /// Reads the rest of the length prefix (its first byte is `hi`) and the message.
-async fn read_message(stream: &mut TcpStream, hi: u8, msg: &mut Vec<u8>) -> io::Result<()> {
+async fn read_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    hi: u8,
+    msg: &mut Vec<u8>,
+) -> io::Result<()> {
     let lo = stream.read_u8().await?;
     let len = usize::from(u16::from_be_bytes([hi, lo]));
     msg.resize(len, 0);

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
@@ -13,131 +12,14 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::cookie::Secrets;
+use super::fuzzing::{ZONE, snapshot_of};
 use super::handler::{Context, Received, Transport, full};
 use super::{Handler, fast};
-use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
-
-const ZONE: &str = r#"
-origin = "t.example."
-ttl = 300
-[soa]
-mname = "ns1.t.example."
-rname = "h.t.example."
-[[records]]
-name = "@"
-type = "NS"
-data = ["ns1.t.example.", "ns1.sub.t.example."]
-[[records]]
-name = "@"
-type = "MX"
-data = ["10 mail.t.example."]
-[[records]]
-name = "@"
-type = "TXT"
-data = ["v=spf1 -all", "second string"]
-[[records]]
-name = "@"
-type = "CAA"
-data = ["0 issue \"ca.example\""]
-[[records]]
-name = "ns1"
-type = "A"
-data = ["198.51.100.53"]
-[[records]]
-name = "mail"
-type = "AAAA"
-data = ["2001:db8::25"]
-[[records]]
-name = "alias"
-type = "CNAME"
-data = ["www"]
-[[records]]
-name = "sub"
-type = "NS"
-data = ["ns1.sub.t.example."]
-[[records]]
-name = "ns1.sub"
-type = "A"
-data = ["198.51.100.54"]
-[[records]]
-name = "big"
-type = "A"
-data = [
-  "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6", "192.0.2.7",
-  "192.0.2.8", "192.0.2.9", "192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13",
-  "192.0.2.14", "192.0.2.15", "192.0.2.16", "192.0.2.17", "192.0.2.18", "192.0.2.19",
-  "192.0.2.20", "192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25",
-  "192.0.2.26", "192.0.2.27", "192.0.2.28", "192.0.2.29", "192.0.2.30", "192.0.2.31",
-  "192.0.2.32", "192.0.2.33", "192.0.2.34", "192.0.2.35", "192.0.2.36",
-]
-
-[pools.www]
-type = "A"
-ttl = 30
-answers = 2
-[pools.www.regions.a]
-addresses = ["192.0.2.10", "192.0.2.11"]
-weight = 3
-[pools.www.regions.b]
-addresses = ["192.0.2.20"]
-weight = 2
-[pools.www.regions.c]
-addresses = ["192.0.2.30"]
-
-[pools.www6]
-name = "www"
-type = "AAAA"
-policy = "all"
-[pools.www6.regions.a]
-addresses = ["2001:db8::10"]
-[pools.www6.regions.b]
-addresses = ["2001:db8::20"]
-
-[pools.api]
-type = "A"
-policy = "failover"
-on_all_down = "fallback"
-fallback = ["198.51.100.200"]
-[pools.api.probe]
-fall = 1
-[pools.api.regions.one]
-addresses = ["192.0.2.41"]
-priority = 1
-check = "http://127.0.0.1:1/"
-
-[pools.sticky]
-type = "A"
-policy = "hashed"
-[pools.sticky.regions.a]
-addresses = ["192.0.2.51"]
-[pools.sticky.regions.b]
-addresses = ["192.0.2.52"]
-[pools.sticky.regions.c]
-addresses = ["192.0.2.53"]
-
-[pools.dark]
-type = "A"
-on_all_down = "none"
-[pools.dark.probe]
-fall = 1
-[pools.dark.regions.one]
-addresses = ["192.0.2.61"]
-check = "http://127.0.0.1:2/"
-"#;
+use crate::health::Snapshot;
 
 /// The test zone with both probed targets down (api answers its fallback, dark is empty).
 fn snapshot() -> Snapshot {
     snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())])
-}
-
-fn snapshot_of(sources: &[(PathBuf, String)]) -> Snapshot {
-    let zones = crate::config::from_sources(sources).expect("valid zones");
-    let now = Instant::now();
-    let mut table = HealthTable::new(Arc::new(zones), None, now);
-    for target in 0..2 {
-        table.observe(target, Outcome::Refused, Duration::from_millis(1), now);
-    }
-    table.snapshot(&Overrides::new())
 }
 
 fn query(name: &str, qtype: RecordType, id: u16, edns: Option<(u16, bool, u8)>) -> Vec<u8> {
