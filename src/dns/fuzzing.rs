@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, Query};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::op::{Message, MessageType};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::cookie::Secrets;
-use super::handler::{Context, Handler, Received, Transport, full, size_limit};
+use super::handler::{Context, Handler, Received, Transport, first_question, full, size_limit};
 use super::{fast, scan};
 use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
 
@@ -283,12 +282,6 @@ fn check_response(query: &[u8], response: &[u8], transport: Transport) {
     if let (Some(asked), Some(answered)) = (first_question(query), m.queries.first()) {
         assert_eq!(&asked, answered, "the query's question");
     }
-}
-
-fn first_question(bytes: &[u8]) -> Option<Query> {
-    let mut d = BinDecoder::new(bytes);
-    d.read_slice(12).ok()?;
-    Query::read(&mut d).ok()
 }
 
 /// How many complete length-prefixed frames `stream` holds.

@@ -394,7 +394,7 @@ impl Reply<'_> {
 }
 
 /// The first question, read on its own (the rest of the message may be malformed).
-fn first_question(bytes: &[u8]) -> Option<Query> {
+pub(super) fn first_question(bytes: &[u8]) -> Option<Query> {
     let mut d = BinDecoder::new(bytes);
     d.read_slice(HEADER_LEN).ok()?;
     Query::read(&mut d).ok()
