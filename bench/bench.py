@@ -18,9 +18,9 @@ from host import CLK_TCK, cpu_ticks, dig, free_port, rss_kib
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "target", "release", "gslbd")
-def dnsperf(port, queryfile, seconds, clients=4, qps=None):
+def dnsperf(port, queryfile, seconds, clients=4, qps=None, extra=()):
     args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queryfile, "-l", str(seconds),
-            "-c", str(clients), "-T", "2"]
+            "-c", str(clients), "-T", "2", *extra]
     if qps:
         args += ["-Q", str(qps)]
     out = subprocess.run(args, capture_output=True, text=True).stdout
