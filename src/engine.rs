@@ -2,19 +2,18 @@
 //! logs every transition once, applies reloads and operator overrides, and publishes a new
 //! snapshot on each change, so the next DNS query sees it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::health::{HealthTable, Override, Overrides, RegionKey, Shared, State, Transition};
-use crate::probe::{self, Clients, ProbeResult};
+use crate::probe::{Clients, ProbeResult, Probers, TaskKey};
 use crate::status::{self, Status, TransitionRecord, state_name};
 use crate::telemetry::{self, ProbeMetrics};
 use crate::zone::{TargetId, ZoneSet};
@@ -78,8 +77,9 @@ pub struct Engine {
     generation: u64,
     clients: Clients,
     results_tx: mpsc::Sender<ProbeResult>,
-    probes_cancel: CancellationToken,
-    probes: JoinSet<()>,
+    probers: Probers,
+    /// The target each running prober feeds in the current zone set.
+    feeds: HashMap<TaskKey, TargetId>,
     history: VecDeque<TransitionRecord>,
     probe_metrics: ProbeMetrics,
 }
@@ -97,14 +97,8 @@ impl Engine {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let table = HealthTable::new(zones.clone(), None, Instant::now());
         let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&overrides)));
-        let probes_cancel = CancellationToken::new();
-        let probes = probe::spawn(
-            &zones,
-            0,
-            &clients,
-            results_tx.clone(),
-            probes_cancel.clone(),
-        );
+        let mut probers = Probers::new(CancellationToken::new());
+        let feeds = probers.sync(&zones, &clients, &results_tx);
         let engine = Engine {
             zones_dir,
             state_file,
@@ -114,8 +108,8 @@ impl Engine {
             generation: 0,
             clients,
             results_tx,
-            probes_cancel,
-            probes,
+            probers,
+            feeds,
             history: VecDeque::new(),
             probe_metrics: ProbeMetrics::new(&zones),
         };
@@ -136,8 +130,7 @@ impl Engine {
                 Some(c) = commands.recv() => self.on_command(c),
             }
         }
-        self.probes_cancel.cancel();
-        while self.probes.join_next().await.is_some() {}
+        self.probers.stop().await;
     }
 
     /// A handle plus the command receiver to pass to [`Engine::run`].
@@ -152,13 +145,14 @@ impl Engine {
     }
 
     fn on_result(&mut self, r: ProbeResult) {
-        if r.generation != self.generation {
+        // A prober stopped by a reload may still have had a result queued.
+        let Some(&target) = self.feeds.get(&r.task) else {
             return;
-        }
+        };
         self.probe_metrics
-            .record(r.target, r.outcome, r.latency, r.lateness);
-        if let Some(t) = self.table.observe(r.target, r.outcome, r.latency, r.at) {
-            self.log_transition(r.target, &t);
+            .record(target, r.outcome, r.latency, r.lateness);
+        if let Some(t) = self.table.observe(target, r.outcome, r.latency, r.at) {
+            self.log_transition(target, &t);
             self.publish();
         }
     }
@@ -200,16 +194,7 @@ impl Engine {
         self.generation += 1;
         self.probe_metrics = ProbeMetrics::new(&zones);
         telemetry::reload(true, self.generation);
-        self.probes_cancel.cancel();
-        self.probes.detach_all();
-        self.probes_cancel = CancellationToken::new();
-        self.probes = probe::spawn(
-            &zones,
-            self.generation,
-            &self.clients,
-            self.results_tx.clone(),
-            self.probes_cancel.clone(),
-        );
+        self.feeds = self.probers.sync(&zones, &self.clients, &self.results_tx);
         self.publish();
         info!(
             zones = count,

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::telemetry::Handles;
-use crate::zone::{Initial, Pool, ProbeSpec, Region, RegionId, TargetId, ZoneSet};
+use crate::zone::{Initial, Pool, ProbeKind, ProbeSpec, Region, RegionId, TargetId, ZoneSet};
 
 /// Where a target stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,6 +130,18 @@ impl TargetState {
             rise: spec.rise,
             initial: spec.initial,
             hold_down: spec.hold_down,
+        }
+    }
+
+    /// The same state, streaks and times under `spec`'s thresholds (after a reload changed
+    /// them).
+    pub fn with_settings(&self, spec: &ProbeSpec) -> Self {
+        TargetState {
+            fall: spec.fall,
+            rise: spec.rise,
+            initial: spec.initial,
+            hold_down: spec.hold_down,
+            ..self.clone()
         }
     }
 
@@ -308,15 +320,28 @@ impl HealthTable {
                 regions_of[t].push(id);
             }
         }
-        let kept: HashMap<&ProbeSpec, &TargetState> = previous
+        // A target keeps its verdict, streaks and hold-down across a reload: by its whole
+        // spec when that is unchanged, else by what it probes (kind and URL or host:port),
+        // with the new settings applied from then on.
+        let exact: HashMap<&ProbeSpec, &TargetState> = previous
             .map(|p| p.zones.targets.iter().zip(&p.targets).collect())
             .unwrap_or_default();
+        let mut by_identity: HashMap<(ProbeKind, &str), &TargetState> = HashMap::new();
+        if let Some(p) = previous {
+            for (spec, state) in p.zones.targets.iter().zip(&p.targets) {
+                by_identity
+                    .entry((spec.kind, spec.target.as_str()))
+                    .or_insert(state);
+            }
+        }
         let targets = zones
             .targets
             .iter()
-            .map(|spec| {
-                kept.get(spec)
-                    .map_or_else(|| TargetState::new(spec, now), |t| (*t).clone())
+            .map(|spec| match exact.get(spec) {
+                Some(t) => (*t).clone(),
+                None => by_identity
+                    .get(&(spec.kind, spec.target.as_str()))
+                    .map_or_else(|| TargetState::new(spec, now), |t| t.with_settings(spec)),
             })
             .collect();
         let metrics = Arc::new(Handles::new(&zones));

@@ -6,7 +6,7 @@ mod http;
 mod scheduler;
 mod tcp;
 
-pub use scheduler::{ProbeResult, spawn};
+pub use scheduler::{ProbeResult, Probers, TaskKey};
 
 use crate::health::Outcome;
 use crate::zone::{ProbeKind, ProbeSpec};

@@ -15,6 +15,7 @@ mod ops;
 mod page;
 mod policies;
 mod readme;
+mod reload;
 mod rfc;
 mod rrl;
 mod tcp;
