@@ -12,7 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::health::{HealthTable, Override, Overrides, RegionKey, Shared, State, Transition};
+use crate::health::{
+    HealthTable, Override, Overrides, RegionKey, Shared, State, Transition, canonical_overrides,
+};
 use crate::probe::{Clients, ProbeResult, Probers, TaskKey};
 use crate::status::{self, Status, TransitionRecord, state_name};
 use crate::telemetry::{self, ProbeMetrics};
@@ -23,10 +25,11 @@ pub enum Command {
     /// Reload the zones directory; replies with the number of zones or every error.
     Reload(oneshot::Sender<Result<usize, String>>),
     /// Set (`Some`) or clear (`None`) an override.
+    /// Replies with the region's canonical key.
     Override(
         RegionKey,
         Option<Override>,
-        oneshot::Sender<Result<(), String>>,
+        oneshot::Sender<Result<RegionKey, String>>,
     ),
     Status(oneshot::Sender<Status>),
 }
@@ -54,7 +57,7 @@ impl EngineHandle {
         &self,
         key: RegionKey,
         action: Option<Override>,
-    ) -> Result<(), String> {
+    ) -> Result<RegionKey, String> {
         self.ask(|r| Command::Override(key, action, r))
             .await
             .unwrap_or_else(|| Err("engine stopped".into()))
@@ -72,7 +75,10 @@ pub struct Engine {
     zones_dir: PathBuf,
     state_file: PathBuf,
     table: HealthTable,
+    /// Overrides of served regions, by canonical key.
     overrides: Overrides,
+    /// Overrides naming regions no longer served: listed and clearable, never applied.
+    orphaned: Overrides,
     shared: Shared,
     generation: u64,
     clients: Clients,
@@ -96,6 +102,8 @@ impl Engine {
     ) -> (Engine, mpsc::Receiver<ProbeResult>, Shared) {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let table = HealthTable::new(zones.clone(), None, Instant::now());
+        let (overrides, orphaned) = canonical_overrides(&overrides, &zones);
+        warn_orphaned(&orphaned);
         let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&overrides)));
         let mut probers = Probers::new(CancellationToken::new());
         let feeds = probers.sync(&zones, &clients, &results_tx);
@@ -104,6 +112,7 @@ impl Engine {
             state_file,
             table,
             overrides,
+            orphaned,
             shared: shared.clone(),
             generation: 0,
             clients,
@@ -172,6 +181,7 @@ impl Engine {
                     &live,
                     self.generation,
                     &self.history,
+                    &self.orphaned,
                     Instant::now(),
                 );
                 let _ = reply.send(s);
@@ -191,6 +201,11 @@ impl Engine {
         };
         let count = zones.zones.len();
         self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now());
+        let mut all = std::mem::take(&mut self.overrides);
+        all.append(&mut self.orphaned);
+        let (overrides, orphaned) = canonical_overrides(&all, &zones);
+        warn_orphaned(&orphaned);
+        (self.overrides, self.orphaned) = (overrides, orphaned);
         self.generation += 1;
         self.probe_metrics = ProbeMetrics::new(&zones);
         telemetry::reload(true, self.generation);
@@ -205,24 +220,44 @@ impl Engine {
         Ok(count)
     }
 
-    fn set_override(&mut self, key: RegionKey, action: Option<Override>) -> Result<(), String> {
-        let zones = self.table.zones();
-        if zones
-            .find_region(&key.zone, &key.pool, &key.region)
-            .is_none()
-        {
-            return Err(format!(
-                "no region {}/{}/{}",
-                key.zone, key.pool, key.region
-            ));
-        }
-        let before = self.overrides.clone();
-        match action {
-            Some(a) => self.overrides.insert(key.clone(), a),
-            None => self.overrides.remove(&key),
+    fn set_override(
+        &mut self,
+        key: RegionKey,
+        action: Option<Override>,
+    ) -> Result<RegionKey, String> {
+        let zones = self.table.zones().clone();
+        let (before, orphans_before) = (self.overrides.clone(), self.orphaned.clone());
+        let key = match (key.canonical(&zones), action) {
+            (Some(k), Some(a)) => {
+                self.overrides.insert(k.clone(), a);
+                k
+            }
+            (Some(k), None) => {
+                self.overrides.remove(&k);
+                k
+            }
+            // An orphaned override (its region left the zones) can still be cleared.
+            (None, None) => {
+                let Some(k) = self.orphaned.keys().find(|k| k.same_region(&key)).cloned() else {
+                    return Err(format!(
+                        "no region {}/{}/{}",
+                        key.zone, key.pool, key.region
+                    ));
+                };
+                self.orphaned.remove(&k);
+                k
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "no region {}/{}/{}",
+                    key.zone, key.pool, key.region
+                ));
+            }
         };
-        if let Err(e) = crate::state::save(&self.state_file, &self.overrides) {
-            self.overrides = before;
+        let mut all = self.overrides.clone();
+        all.extend(self.orphaned.iter().map(|(k, a)| (k.clone(), *a)));
+        if let Err(e) = crate::state::save(&self.state_file, &all) {
+            (self.overrides, self.orphaned) = (before, orphans_before);
             return Err(format!("cannot save state: {e}"));
         }
         let what = action.map_or("cleared", |a| match a {
@@ -240,7 +275,7 @@ impl Engine {
         telemetry::transition(&key.zone, &key.pool, &key.region, what);
         self.remember(TransitionRecord::new(&key, "-", what, "operator".into()));
         self.publish();
-        Ok(())
+        Ok(key)
     }
 
     fn remember(&mut self, rec: TransitionRecord) {
@@ -293,5 +328,18 @@ impl Engine {
             telemetry::transition(&key.zone, &key.pool, &key.region, to);
             self.remember(TransitionRecord::new(&key, from, to, reason.clone()));
         }
+    }
+}
+
+/// Logs each override that names no served region.
+fn warn_orphaned(orphaned: &Overrides) {
+    for (k, a) in orphaned {
+        warn!(
+            zone = k.zone,
+            pool = k.pool,
+            region = k.region,
+            action = ?a,
+            "override for a region that is not served; kept but not applied (clear it with undrain)"
+        );
     }
 }

@@ -236,6 +236,42 @@ impl RegionKey {
 /// Every override in force.
 pub type Overrides = std::collections::BTreeMap<RegionKey, Override>;
 
+impl RegionKey {
+    /// The key as `zones` spells the region (zone names match in any case, with or without
+    /// the final dot); `None` when no such region is served.
+    pub fn canonical(&self, zones: &ZoneSet) -> Option<RegionKey> {
+        let id = zones.find_region(&self.zone, &self.pool, &self.region)?;
+        let (zone, pool, region) = zones.region(id)?;
+        Some(RegionKey::of(zone, pool, region))
+    }
+
+    /// True when both name the same region, whatever the zone name's case and final dot.
+    pub fn same_region(&self, other: &RegionKey) -> bool {
+        let zone = |z: &str| z.trim_end_matches('.').to_ascii_lowercase();
+        zone(&self.zone) == zone(&other.zone)
+            && self.pool == other.pool
+            && self.region == other.region
+    }
+}
+
+/// Rewrites every override to its region's canonical key; those naming no served region are
+/// returned apart (orphaned: kept, listed, clearable, never applied).
+pub fn canonical_overrides(overrides: &Overrides, zones: &ZoneSet) -> (Overrides, Overrides) {
+    let mut known = Overrides::new();
+    let mut orphaned = Overrides::new();
+    for (key, action) in overrides {
+        match key.canonical(zones) {
+            Some(k) => {
+                known.insert(k, *action);
+            }
+            None => {
+                orphaned.insert(key.clone(), *action);
+            }
+        }
+    }
+    (known, orphaned)
+}
+
 /// What the DNS path knows about one region.
 #[derive(Debug, Clone, Copy)]
 pub struct RegionLive {

@@ -22,6 +22,19 @@ pub struct Status {
     pub zones: Vec<ZoneStatus>,
     /// Most recent first.
     pub transitions: Vec<TransitionRecord>,
+    /// Overrides naming regions that are not served (after a reload removed them): kept in the
+    /// state file and clearable, never applied.
+    #[serde(default)]
+    pub orphaned_overrides: Vec<OrphanedOverride>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrphanedOverride {
+    pub zone: String,
+    pub pool: String,
+    pub region: String,
+    #[serde(rename = "override")]
+    pub override_: Override,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +129,7 @@ pub fn build(
     live: &Live,
     generation: u64,
     history: &VecDeque<TransitionRecord>,
+    orphaned: &crate::health::Overrides,
     now: Instant,
 ) -> Status {
     let zones = table.zones();
@@ -183,6 +197,15 @@ pub fn build(
         generation,
         zones,
         transitions: history.iter().rev().cloned().collect(),
+        orphaned_overrides: orphaned
+            .iter()
+            .map(|(k, a)| OrphanedOverride {
+                zone: k.zone.clone(),
+                pool: k.pool.clone(),
+                region: k.region.clone(),
+                override_: *a,
+            })
+            .collect(),
     }
 }
 

@@ -160,8 +160,8 @@ async fn region_action(
         format!("{zone}.")
     };
     let key = RegionKey { zone, pool, region };
-    match state.engine.set_override(key.clone(), action).await {
-        Ok(()) => Json(
+    match state.engine.set_override(key, action).await {
+        Ok(key) => Json(
             json!({ "zone": key.zone, "pool": key.pool, "region": key.region, "override": action }),
         )
         .into_response(),

@@ -211,6 +211,7 @@ mod tests {
     fn names_are_escaped() {
         let status = Status {
             generation: 0,
+            orphaned_overrides: vec![],
             zones: vec![],
             transitions: vec![TransitionRecord {
                 at: 0.0,

@@ -131,6 +131,7 @@ mod tests {
     fn regions_line_up_under_their_pool() {
         let s = Status {
             generation: 2,
+            orphaned_overrides: vec![],
             zones: vec![ZoneStatus {
                 zone: "gslb.example.".into(),
                 file: "zones/g.toml".into(),

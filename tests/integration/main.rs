@@ -12,6 +12,7 @@ mod harness;
 mod metrics;
 mod netns;
 mod ops;
+mod overrides;
 mod page;
 mod policies;
 mod readme;
