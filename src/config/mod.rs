@@ -94,8 +94,20 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-            files.push(path);
+        if !path.extension().is_some_and(|e| e == "toml") {
+            continue;
+        }
+        // A zone file that cannot be read (a broken symlink, a directory) is an error, never
+        // a zone silently missing.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => files.push(path),
+            Ok(_) => {
+                return Err(ConfigError::Io {
+                    path,
+                    source: std::io::Error::other("not a regular file"),
+                });
+            }
+            Err(source) => return Err(ConfigError::Io { path, source }),
         }
     }
     files.sort();

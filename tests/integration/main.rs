@@ -5,6 +5,7 @@ mod admin;
 mod backend;
 mod cli;
 mod cookies;
+mod deploy;
 mod dns;
 mod docker;
 mod failover;
