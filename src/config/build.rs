@@ -9,7 +9,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use toml::Spanned;
 
-use super::raw::RawZone;
+use super::raw::{RawZone, Ttl};
 use super::{ConfigError, Source};
 use crate::zone::{Node, RrSet, Zone};
 
@@ -45,7 +45,7 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
         src.error(e.span().unwrap_or(0..0), message)
     })?;
     let origin = parse_origin(src, &raw.origin)?;
-    let ttl = raw.ttl.as_ref().map_or(DEFAULT_TTL, |t| *t.get_ref());
+    let ttl = raw.ttl.as_ref().map_or(DEFAULT_TTL, |t| t.get_ref().0);
     let origin_span = raw.origin.span();
 
     let soa_raw = raw
@@ -53,17 +53,18 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
         .as_ref()
         .ok_or_else(|| src.error(0..0, "missing [soa] table (mname, rname, minimum)"))?;
     let soa_raw = soa_raw.get_ref();
-    let minimum = soa_raw.minimum.unwrap_or(SOA_MINIMUM);
+    let timer = |t: Option<Ttl>, default: u32| t.map_or(default, |t| t.0);
+    let minimum = timer(soa_raw.minimum, SOA_MINIMUM);
     let soa = Record::from_rdata(
         origin.clone(),
-        soa_raw.ttl.unwrap_or(ttl),
+        timer(soa_raw.ttl, ttl),
         RData::SOA(SOA::new(
             target_name(src, &origin, &soa_raw.mname)?,
             target_name(src, &origin, &soa_raw.rname)?,
             soa_raw.serial.unwrap_or(1),
-            i32_of(soa_raw.refresh.unwrap_or(SOA_REFRESH)),
-            i32_of(soa_raw.retry.unwrap_or(SOA_RETRY)),
-            i32_of(soa_raw.expire.unwrap_or(SOA_EXPIRE)),
+            i32_of(timer(soa_raw.refresh, SOA_REFRESH)),
+            i32_of(timer(soa_raw.retry, SOA_RETRY)),
+            i32_of(timer(soa_raw.expire, SOA_EXPIRE)),
             minimum,
         )),
     );
@@ -241,7 +242,7 @@ fn static_records(
     let r = rec.get_ref();
     let name = owner(src, origin, &r.name)?;
     let rtype = parse_type(src, &r.rtype)?;
-    let ttl = r.ttl.unwrap_or(zone_ttl);
+    let ttl = r.ttl.map_or(zone_ttl, |t| t.0);
     if r.data.get_ref().is_empty() {
         return Err(src.error(r.data.span(), "data must list at least one value"));
     }

@@ -119,6 +119,20 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     Ok(files)
 }
 
+/// A zone file that is not UTF-8: where the first bad byte is.
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> ConfigError {
+    let bytes = e.as_bytes();
+    let at = e.utf8_error().valid_up_to();
+    // Every byte before `at` is valid, so this prefix converts.
+    let text = String::from_utf8_lossy(&bytes[..at]);
+    let src = Source { path, text: &text };
+    let byte = bytes.get(at).copied().unwrap_or(0);
+    src.error(
+        at..at,
+        format!("the file is not UTF-8 text (byte 0x{byte:02x}); zone files are UTF-8"),
+    )
+}
+
 /// Loads every zone in a directory.
 pub fn load_dir(dir: &Path) -> Result<ZoneSet, ConfigErrors> {
     let files = zone_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
@@ -130,8 +144,11 @@ pub fn load_files(files: &[PathBuf]) -> Result<ZoneSet, ConfigErrors> {
     let mut errors = Vec::new();
     let mut sources = Vec::new();
     for path in files {
-        match std::fs::read_to_string(path) {
-            Ok(text) => sources.push((path.clone(), text)),
+        match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => sources.push((path.clone(), text)),
+                Err(e) => errors.push(not_utf8(path, &e)),
+            },
             Err(source) => errors.push(ConfigError::Io {
                 path: path.clone(),
                 source,

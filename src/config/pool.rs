@@ -14,6 +14,9 @@ use super::raw::RawPool;
 use super::{ConfigError, Source};
 use crate::zone::{AllDown, Policy, Pool, Region};
 
+/// The largest region weight.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
 type Result<T> = std::result::Result<T, ConfigError>;
 
 /// Parses an address list for a pool of `rtype`, rejecting the wrong family and duplicates.
@@ -97,7 +100,7 @@ pub(super) fn pool_of(
         "pool type",
         &[("A", RecordType::A), ("AAAA", RecordType::AAAA)],
     )?;
-    let ttl = p.ttl.unwrap_or(zone_ttl);
+    let ttl = p.ttl.map_or(zone_ttl, |t| t.0);
     let policy = match &p.policy {
         Some(s) => choice(
             src,
@@ -157,6 +160,9 @@ pub(super) fn pool_of(
         Some(d) if d.get_ref().0.is_zero() => {
             return Err(src.error(d.span(), "slow_start must be longer than zero"));
         }
+        Some(d) if d.get_ref().0 > super::probe::MAX_HOLD => {
+            return Err(src.error(d.span(), "slow_start must be at most 1day"));
+        }
         d => d.as_ref().map(|d| d.get_ref().0),
     };
 
@@ -194,7 +200,11 @@ pub(super) fn pool_of(
                 ));
             }
             Some(w) => u32::try_from(*w.get_ref())
-                .map_err(|_| src.error(w.span(), "weight is too large"))?,
+                .ok()
+                .filter(|w| *w <= MAX_WEIGHT)
+                .ok_or_else(|| {
+                    src.error(w.span(), format!("weight must be at most {MAX_WEIGHT}"))
+                })?,
             None => 1,
         };
         weight_sum += i64::from(weight);

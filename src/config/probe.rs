@@ -1,5 +1,6 @@
 //! Resolution of a region's probe: pool defaults, region overrides, derived target, checks.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -14,6 +15,11 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_FALL: u32 = 3;
 pub const DEFAULT_RISE: u32 = 2;
+/// Bounds, checked at load and documented in README.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub const MAX_HOLD: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_COUNT: u32 = 100;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -61,9 +67,17 @@ pub(super) fn resolve(
         .as_ref()
         .map_or(DEFAULT_INTERVAL, |d| d.get_ref().0);
     if let Some(d) = &p.interval
-        && interval.is_zero()
+        && !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval)
     {
-        return Err(src.error(d.span(), "interval must be longer than zero"));
+        return Err(src.error(
+            d.span(),
+            format!(
+                "interval must be from {} to {}, not {}",
+                humantime::format_duration(MIN_INTERVAL),
+                humantime::format_duration(MAX_INTERVAL),
+                humantime::format_duration(interval)
+            ),
+        ));
     }
     let timeout = match &p.timeout {
         Some(t) => {
@@ -89,11 +103,50 @@ pub(super) fn resolve(
         Some(n) if *n.get_ref() == 0 => {
             Err(src.error(n.span(), format!("{what} must be at least 1")))
         }
+        Some(n) if *n.get_ref() > MAX_COUNT => Err(src.error(
+            n.span(),
+            format!("{what} must be at most {MAX_COUNT}, not {}", n.get_ref()),
+        )),
         Some(n) => Ok(*n.get_ref()),
         None => Ok(default),
     };
     let fall = count(&p.fall, "fall", DEFAULT_FALL)?;
     let rise = count(&p.rise, "rise", DEFAULT_RISE)?;
+
+    if let Some(port) = &p.port
+        && *port.get_ref() == 0
+    {
+        return Err(src.error(port.span(), "port must be from 1 to 65535"));
+    }
+    let hold_down = match &p.hold_down {
+        Some(d) if d.get_ref().0 > MAX_HOLD => {
+            return Err(src.error(
+                d.span(),
+                format!(
+                    "hold_down must be at most {}",
+                    humantime::format_duration(MAX_HOLD)
+                ),
+            ));
+        }
+        d => d.as_ref().map(|d| d.get_ref().0).filter(|d| !d.is_zero()),
+    };
+    let headers = match &p.headers {
+        Some(h) => http_headers(src, h)?,
+        None => Vec::new(),
+    };
+    if let Some(h) = &p.host
+        && (h.get_ref().trim().is_empty()
+            || h.get_ref().contains(char::is_whitespace)
+            || reqwest::header::HeaderValue::from_str(h.get_ref()).is_err())
+    {
+        return Err(src.error(
+            h.span(),
+            format!(
+                "host {:?} is not a host name a Host header can carry",
+                h.get_ref()
+            ),
+        ));
+    }
 
     if kind == ProbeKind::Tcp {
         for (field, span) in [
@@ -167,17 +220,37 @@ pub(super) fn resolve(
         expect,
         body: p.body.as_ref().map(|b| b.get_ref().clone()),
         host: p.host.as_ref().map(|h| h.get_ref().clone()),
-        headers: p.headers.clone().unwrap_or_default().into_iter().collect(),
+        headers,
         method,
         tls_verify: p.tls_verify.unwrap_or(true),
         keepalive: p.keepalive.unwrap_or(true),
         initial,
-        hold_down: p
-            .hold_down
-            .as_ref()
-            .map(|d| d.get_ref().0)
-            .filter(|d| !d.is_zero()),
+        hold_down,
     }))
+}
+
+/// Header names and values an HTTP request can carry: a token for the name, no control
+/// characters (a newline would split the request) in the value.
+fn http_headers(
+    src: &Source,
+    h: &Spanned<BTreeMap<String, String>>,
+) -> Result<Vec<(String, String)>> {
+    use reqwest::header::{HeaderName, HeaderValue};
+    for (name, value) in h.get_ref() {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(src.error(
+                h.span(),
+                format!("header name {name:?} is not a valid HTTP header name"),
+            ));
+        }
+        if HeaderValue::from_str(value).is_err() {
+            return Err(src.error(
+                h.span(),
+                format!("the value of header {name:?} holds characters HTTP cannot carry (a newline or another control character)"),
+            ));
+        }
+    }
+    Ok(h.get_ref().clone().into_iter().collect())
 }
 
 fn host_of(ip: IpAddr) -> String {

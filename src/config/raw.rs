@@ -12,7 +12,7 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct RawZone {
     pub origin: Spanned<String>,
-    pub ttl: Option<Spanned<u32>>,
+    pub ttl: Option<Spanned<Ttl>>,
     pub soa: Option<Spanned<RawSoa>>,
     #[serde(default)]
     pub records: Vec<Spanned<RawRecord>>,
@@ -25,12 +25,12 @@ pub struct RawZone {
 pub struct RawSoa {
     pub mname: Spanned<String>,
     pub rname: Spanned<String>,
-    pub minimum: Option<u32>,
+    pub minimum: Option<Ttl>,
     pub serial: Option<u32>,
-    pub refresh: Option<u32>,
-    pub retry: Option<u32>,
-    pub expire: Option<u32>,
-    pub ttl: Option<u32>,
+    pub refresh: Option<Ttl>,
+    pub retry: Option<Ttl>,
+    pub expire: Option<Ttl>,
+    pub ttl: Option<Ttl>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +40,7 @@ pub struct RawRecord {
     #[serde(rename = "type")]
     pub rtype: Spanned<String>,
     pub data: Spanned<Vec<Spanned<String>>>,
-    pub ttl: Option<u32>,
+    pub ttl: Option<Ttl>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,7 +50,7 @@ pub struct RawPool {
     pub name: Option<Spanned<String>>,
     #[serde(rename = "type")]
     pub rtype: Spanned<String>,
-    pub ttl: Option<u32>,
+    pub ttl: Option<Ttl>,
     pub policy: Option<Spanned<String>>,
     pub answers: Option<Spanned<u32>>,
     pub on_all_down: Option<Spanned<String>>,
@@ -87,7 +87,7 @@ pub struct RawProbe {
     pub expect: Option<Spanned<Vec<Spanned<Expect>>>>,
     pub body: Option<Spanned<String>>,
     pub host: Option<Spanned<String>>,
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
     pub method: Option<Spanned<String>>,
     pub tls_verify: Option<bool>,
     pub keepalive: Option<bool>,
@@ -141,6 +141,32 @@ impl<'de> Deserialize<'de> for Expect {
 /// A duration written as integer seconds (`10`) or a human string (`"500ms"`, `"10s"`, `"2m"`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HumanDuration(pub Duration);
+
+/// The longest TTL (and SOA timer) DNS allows: 2^31 − 1 seconds (RFC 2181 §8).
+pub const MAX_TTL: u32 = i32::MAX as u32;
+
+/// A TTL in seconds, from 0 to [`MAX_TTL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttl(pub u32);
+
+impl<'de> Deserialize<'de> for Ttl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "expected a TTL: a whole number of seconds from 0 to {MAX_TTL}"
+            ))
+        })?;
+        u32::try_from(v)
+            .ok()
+            .filter(|t| *t <= MAX_TTL)
+            .map(Ttl)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{v} is out of range: TTLs and SOA timers take 0 to {MAX_TTL} seconds (RFC 2181 §8)"
+                ))
+            })
+    }
+}
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -79,7 +79,7 @@ fn unknown_region_key_lists_the_expected_ones() {
 fn wrong_type() {
     bad(
         &format!("{HEAD}ttl = §\"long\"\n"),
-        "invalid type: string \"long\", expected u32",
+        "expected a TTL: a whole number of seconds",
     );
 }
 
@@ -568,5 +568,93 @@ fn txt_is_split_between_characters_and_a_set_must_fit_one_message() {
             huge.join(", ")
         ),
         "the TXT records at \"big.t.example.\" do not fit in one DNS message (64 KiB)",
+    );
+}
+
+#[test]
+fn every_number_is_bounded_at_load() {
+    let probe = |body: &str| format!("{HEAD}{POOL}[pools.www.probe]\n{body}\n");
+    for (marked, message) in [
+        (
+            probe("interval = §\"2h\""),
+            "interval must be from 10ms to 1h, not 2h",
+        ),
+        (
+            probe("interval = §\"18446744073s 709551616ns\""),
+            "interval must be from 10ms to 1h",
+        ),
+        (
+            probe("interval = §\"1ms\""),
+            "interval must be from 10ms to 1h",
+        ),
+        (probe("fall = §101"), "fall must be at most 100, not 101"),
+        (probe("rise = §1000"), "rise must be at most 100"),
+        (
+            probe("hold_down = §\"2days\""),
+            "hold_down must be at most 1day",
+        ),
+        (probe("port = §0"), "port must be from 1 to 65535"),
+        (
+            probe("headers = §{ \"X Bad\" = \"v\" }"),
+            "header name \"X Bad\" is not a valid HTTP header name",
+        ),
+        (
+            probe("headers = §{ \"X-Ok\" = \"a\\nb\" }"),
+            "the value of header \"X-Ok\" holds characters HTTP cannot carry",
+        ),
+        (
+            probe("host = §\"bad host\""),
+            "host \"bad host\" is not a host name a Host header can carry",
+        ),
+        (
+            format!(
+                "{HEAD}[pools.www]\ntype = \"A\"\nslow_start = §\"30days\"\n\
+                 [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\n"
+            ),
+            "slow_start must be at most 1day",
+        ),
+        (
+            format!("ttl = §4294967296\n{HEAD}"),
+            "TTLs and SOA timers take 0 to 2147483647",
+        ),
+        (
+            format!(
+                "{HEAD}[[records]]\nname = \"x\"\ntype = \"A\"\nttl = §2147483648\ndata = [\"192.0.2.1\"]\n"
+            ),
+            "2147483648 is out of range",
+        ),
+        (
+            format!(
+                "{HEAD}[pools.www]\ntype = \"A\"\n[pools.www.regions.a]\n\
+                 addresses = [\"192.0.2.1\"]\nweight = §1000001\n"
+            ),
+            "weight must be at most 1000000",
+        ),
+    ] {
+        // Only the first § marks the place; a case that needs the text twice keeps one.
+        let first = marked.find('§').expect("marker");
+        let text = format!(
+            "{}§{}",
+            &marked[..first],
+            marked[first + '§'.len_utf8()..].replace('§', "")
+        );
+        bad(&text, message);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("z.toml");
+    let mut bytes = HEAD.as_bytes().to_vec();
+    bytes.extend_from_slice(b"[[records]]\nname = \"x\xff\"\n");
+    std::fs::write(&path, &bytes).expect("write");
+    let err = load_files(&[path]).expect_err("not UTF-8").to_string();
+    let line = HEAD.matches('\n').count() + 2;
+    assert!(
+        err.contains(&format!(
+            "z.toml:{line}:10: the file is not UTF-8 text (byte 0xff)"
+        )),
+        "{err}"
     );
 }

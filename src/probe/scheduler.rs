@@ -35,7 +35,9 @@ pub type TaskKey = u64;
 
 /// The phase of a target inside its interval: stable per target, spread across targets.
 pub fn phase(spec: &ProbeSpec) -> Duration {
-    let nanos = spec.interval.as_nanos().max(1) as u64;
+    let nanos = u64::try_from(spec.interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
     Duration::from_nanos(xxh3_64(spec.target.as_bytes()) % nanos)
 }
 

@@ -95,7 +95,7 @@ fn serve_refuses_to_start_on_a_bad_zone() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml:19:7: invalid type: string \"x\", expected u32"),
+        err.contains("bad.toml:19:7: expected a TTL: a whole number of seconds"),
         "{err}"
     );
     assert_eq!(err.matches("bad.toml").count(), 1, "reported once: {err}");
@@ -107,4 +107,44 @@ fn sigterm_shuts_down_cleanly() {
     assert_eq!(g.dig("t.example SOA").status, "NOERROR");
     let status = g.terminate().expect("exited after SIGTERM");
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn absurd_numbers_are_load_errors_never_panics() {
+    use crate::harness::{Gslbd, zone_head};
+    let absurd = |probe: &str| {
+        format!(
+            "{}[pools.www]\ntype = \"A\"\n[pools.www.probe]\n{probe}\n\
+             [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncheck = \"http://127.0.0.1:1/\"\n",
+            zone_head("gslb.example.")
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    for probe in [
+        "interval = \"18446744073s 709551616ns\"",
+        "interval = \"100000000days\"",
+        "hold_down = \"100000000days\"",
+        "fall = 4000000000",
+    ] {
+        std::fs::write(zones.join("z.toml"), absurd(probe)).expect("write");
+        let out = run(&["check", "--zones", "zones"], dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{probe}: {err}");
+        assert!(err.contains("z.toml:22:"), "{probe}: {err}");
+    }
+    // A reload with one keeps the old zones serving and the engine alive.
+    std::fs::write(zones.join("z.toml"), absurd("interval = \"1s\"")).expect("write");
+    let g = Gslbd::start_in(dir, &[]);
+    std::fs::write(
+        g.zones_dir().join("z.toml"),
+        absurd("hold_down = \"100000000days\""),
+    )
+    .expect("write");
+    let (code, _) = g.api("POST", "/reload", None);
+    assert_eq!(code, 422);
+    assert_eq!(g.dig("www.gslb.example A").status, "NOERROR");
+    let (code, _) = g.api("GET", "/status", None);
+    assert_eq!(code, 200, "the engine still answers");
 }
