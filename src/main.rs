@@ -151,7 +151,17 @@ fn exit(r: anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// Exit status when a task panicked (EX_SOFTWARE): the process stops rather than serve health
+/// that no longer changes, and a supervisor restarts it.
+const EXIT_PANIC: i32 = 70;
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        eprintln!("gslbd: a task panicked; exiting so that a supervisor restarts gslbd");
+        std::process::exit(EXIT_PANIC);
+    }));
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&args.log))
         .context("invalid --log filter")?;

@@ -42,6 +42,9 @@ pub const HEALTH_TRANSITIONS_TOTAL: &str = "gslbd_health_transitions_total";
 /// The computed worst case per pool, by `zone`, `pool` and `kind`
 /// (`detection`, `cutover`, `recovery`).
 pub const CUTOVER_WORST_CASE_SECONDS: &str = "gslbd_cutover_worst_case_seconds";
+/// Seconds since the last probe result of any target (since the start until the first one):
+/// a stalled engine or prober shows as a growing value.
+pub const PROBE_LAST_RESULT_AGE_SECONDS: &str = "gslbd_probe_last_result_age_seconds";
 /// Zone reloads, by `kind` (`ok`, `error`).
 pub const CONFIG_RELOADS_TOTAL: &str = "gslbd_config_reloads_total";
 /// Bumped by every successful reload.
@@ -51,7 +54,8 @@ pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
 pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
+    PROBE_LAST_RESULT_AGE_SECONDS,
     DNS_QUERIES_TOTAL,
     DNS_RRL_TOTAL,
     DNS_ANSWERS_TOTAL,
@@ -75,6 +79,8 @@ const PROBE_BUCKETS: [f64; 12] = [
 /// Handles made before this records nowhere, so it runs before the first zone load.
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    // Probe-result ages count from here until the first result.
+    since_start_ms();
     HANDLE
         .get_or_init(|| {
             // Fails only on empty buckets, which PROBE_BUCKETS is not.
@@ -442,7 +448,25 @@ impl ProbeMetrics {
             .increment(1);
         t.duration.record(latency.as_secs_f64());
         t.lateness.record(lateness.as_secs_f64());
+        LAST_PROBE_MS.store(since_start_ms(), std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// When the last probe result came, in milliseconds since [`since_start_ms`]'s epoch.
+static LAST_PROBE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Milliseconds since the process first asked (the telemetry epoch).
+fn since_start_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sets the probe-result age gauge (at scrape time).
+pub fn refresh_probe_age() {
+    let now = since_start_ms();
+    let last = LAST_PROBE_MS.load(std::sync::atomic::Ordering::Relaxed);
+    metrics::gauge!(PROBE_LAST_RESULT_AGE_SECONDS).set(now.saturating_sub(last) as f64 / 1000.0);
 }
 
 /// Counts one region transition (`kind`: the new state or the override).

@@ -60,6 +60,8 @@ fn unauthorized(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/", get(status_page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/explain", get(explain::handler))
@@ -96,6 +98,47 @@ async fn status(State(state): State<AdminState>) -> Response {
     }
 }
 
+/// How long `/healthz` waits for the engine.
+const LIVENESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /healthz`: liveness. 200 when the health engine answers, 503 when it does not.
+async fn healthz(State(state): State<AdminState>) -> Response {
+    match tokio::time::timeout(LIVENESS_TIMEOUT, state.engine.status()).await {
+        Ok(Some(s)) => Json(json!({ "ok": true, "generation": s.generation })).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the health engine does not answer",
+        ),
+    }
+}
+
+/// `GET /readyz`: readiness. 200 once the zones are loaded and every probed region has had
+/// its first probe result; 503 (with how many are waiting) before.
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let Ok(Some(s)) = tokio::time::timeout(LIVENESS_TIMEOUT, state.engine.status()).await else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the health engine does not answer",
+        );
+    };
+    let regions = s
+        .zones
+        .iter()
+        .flat_map(|z| &z.pools)
+        .flat_map(|p| &p.regions)
+        .filter(|r| r.state != "unprobed");
+    let (probed, waiting) = regions.fold((0, 0), |(n, w), r| {
+        (n + 1, w + usize::from(r.last_probe.is_none()))
+    });
+    let body = json!({ "ready": waiting == 0, "zones": s.zones.len(), "probed_regions": probed, "waiting_for_first_probe": waiting });
+    let code = if waiting == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
 /// `GET /`: the status page.
 async fn status_page(State(state): State<AdminState>) -> Response {
     match state.engine.status().await {
@@ -109,6 +152,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     let snap = state.shared.load();
     snap.metrics
         .refresh(&snap.zones, &snap.live, Instant::now());
+    crate::telemetry::refresh_probe_age();
     state.metrics.run_upkeep();
     (
         [(

@@ -135,6 +135,12 @@ async fn run(
             _ = cancel.cancelled() => return,
             t = tick.tick() => scheduled = t,
         }
+        // Tests of the supervision prove that a panicking prober stops the process; release
+        // builds have no such switch.
+        #[cfg(debug_assertions)]
+        if std::env::var_os("GSLBD_TEST_PANIC_PROBER").is_some() {
+            panic!("a prober panicked (GSLBD_TEST_PANIC_PROBER)");
+        }
         let began = Instant::now();
         let lateness = tokio::time::Instant::now().saturating_duration_since(scheduled);
         let outcome = tokio::select! {

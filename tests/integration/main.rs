@@ -20,4 +20,5 @@ mod readme;
 mod reload;
 mod rfc;
 mod rrl;
+mod supervise;
 mod tcp;

@@ -1,0 +1,101 @@
+//! A supervised process: liveness and readiness endpoints, a gauge of how stale probe results
+//! are, and an exit (status 70) when a task panics instead of serving frozen health.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::backend::Backend;
+use crate::harness::{BIN, Gslbd, http, poll, zone_head};
+
+fn zone(check: &str, interval: &str) -> String {
+    format!(
+        "{}[pools.www]\ntype = \"A\"\n[pools.www.probe]\ninterval = \"{interval}\"\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncheck = \"{check}\"\n",
+        zone_head("gslb.example.")
+    )
+}
+
+#[test]
+fn healthz_readyz_and_the_probe_age_gauge() {
+    let b = Backend::http();
+    // A 3 s interval: the first probe lands somewhere in the first 3 s (its phase).
+    let g = Gslbd::start(&[("z.toml", &zone(&b.url("/"), "3s"))]);
+    let (code, body) = g.api("GET", "/healthz", None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["ok"], true);
+    let ready = poll(Duration::from_secs(8), Duration::from_millis(50), || {
+        let (code, body) = g.api("GET", "/readyz", None);
+        match code {
+            200 => Some(body),
+            503 => {
+                assert_eq!(body["waiting_for_first_probe"], 1, "{body}");
+                None
+            }
+            other => panic!("readyz answered {other}: {body}"),
+        }
+    })
+    .expect("ready after the first probe round");
+    assert_eq!(ready["ready"], true);
+    let (_, metrics) = http(g.admin.as_deref().expect("admin"), "GET", "/metrics", None);
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gslbd_probe_last_result_age_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the age gauge is exported");
+    assert!((0.0..4.0).contains(&age), "{age}");
+}
+
+#[test]
+fn zones_without_probes_are_ready_at_once() {
+    let z = format!(
+        "{}[pools.www]\ntype = \"A\"\n[pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\n",
+        zone_head("gslb.example.")
+    );
+    let g = Gslbd::start(&[("z.toml", &z)]);
+    let (code, body) = g.api("GET", "/readyz", None);
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn a_panicking_prober_stops_the_process_with_status_70() {
+    let b = Backend::http();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    std::fs::write(zones.join("z.toml"), zone(&b.url("/"), "200ms")).expect("zone");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--zones",
+        ])
+        .arg(&zones)
+        .env("GSLBD_TEST_PANIC_PROBER", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("gslbd kept running with a dead prober");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(70), "{err}");
+    assert!(err.contains("a prober panicked"), "{err}");
+    assert!(
+        err.contains("exiting so that a supervisor restarts gslbd"),
+        "{err}"
+    );
+}
