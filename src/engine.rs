@@ -29,9 +29,17 @@ pub enum Command {
     Override(
         RegionKey,
         Option<Override>,
-        oneshot::Sender<Result<RegionKey, String>>,
+        oneshot::Sender<Result<Applied, String>>,
     ),
     Status(oneshot::Sender<Status>),
+}
+
+/// An override the engine applied.
+pub struct Applied {
+    /// The region's canonical key.
+    pub key: RegionKey,
+    /// Why it could not be saved to the state file (it applies anyway, until a restart).
+    pub not_persisted: Option<String>,
 }
 
 /// A cheap, clonable way to talk to the engine.
@@ -57,7 +65,7 @@ impl EngineHandle {
         &self,
         key: RegionKey,
         action: Option<Override>,
-    ) -> Result<RegionKey, String> {
+    ) -> Result<Applied, String> {
         self.ask(|r| Command::Override(key, action, r))
             .await
             .unwrap_or_else(|| Err("engine stopped".into()))
@@ -224,9 +232,8 @@ impl Engine {
         &mut self,
         key: RegionKey,
         action: Option<Override>,
-    ) -> Result<RegionKey, String> {
+    ) -> Result<Applied, String> {
         let zones = self.table.zones().clone();
-        let (before, orphans_before) = (self.overrides.clone(), self.orphaned.clone());
         let key = match (key.canonical(&zones), action) {
             (Some(k), Some(a)) => {
                 self.overrides.insert(k.clone(), a);
@@ -256,10 +263,16 @@ impl Engine {
         };
         let mut all = self.overrides.clone();
         all.extend(self.orphaned.iter().map(|(k, a)| (k.clone(), *a)));
-        if let Err(e) = crate::state::save(&self.state_file, &all) {
-            (self.overrides, self.orphaned) = (before, orphans_before);
-            return Err(format!("cannot save state: {e}"));
-        }
+        // The override applies whether or not it could be kept: an operator in an incident
+        // needs it now. The reply says when it will not survive a restart.
+        let persisted = crate::state::save(&self.state_file, &all).map_err(|e| {
+            let e = format!(
+                "{e}: {}",
+                std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+            );
+            error!(error = %e, "the override applies but could not be saved");
+            e
+        });
         let what = action.map_or("cleared", |a| match a {
             Override::Drain => "drain",
             Override::ForceUp => "force-up",
@@ -275,7 +288,10 @@ impl Engine {
         telemetry::transition(&key.zone, &key.pool, &key.region, what);
         self.remember(TransitionRecord::new(&key, "-", what, "operator".into()));
         self.publish();
-        Ok(key)
+        Ok(Applied {
+            key,
+            not_persisted: persisted.err(),
+        })
     }
 
     fn remember(&mut self, rec: TransitionRecord) {

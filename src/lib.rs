@@ -110,7 +110,8 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         .state_file
         .clone()
         .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
-    let overrides = state::load(&state_file)?;
+    let state_lock = state::lock(&state_file)?;
+    let overrides = state::load_or_set_aside(&state_file);
     // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
     // and every handle is a no-op).
     let metrics = cfg.admin.map(|_| telemetry::install());
@@ -181,6 +182,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         let _ = t.await;
     }
     server.shutdown().await;
+    drop(state_lock);
     info!("stopped");
     Ok(())
 }

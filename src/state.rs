@@ -1,7 +1,10 @@
 //! The operator state file: overrides (drain, force-up, force-down) that survive a restart.
 //!
-//! JSON, written atomically (a temp file in the same directory, fsync, rename), so a crash
-//! mid-write leaves the previous state intact.
+//! JSON, written atomically (a temp file in the same directory, fsync, rename, fsync of the
+//! directory), so a crash mid-write leaves the previous state intact. A file that cannot be
+//! read as this version's state (corrupt, or written by a newer gslbd) is moved aside at start
+//! and gslbd starts with no overrides rather than not at all. One gslbd at a time uses a state
+//! file: a lock (`FILE.lock`, flock) refuses a second.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,12 +26,32 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("{}: written by a newer gslbd (state version {found}, this one reads {VERSION})", path.display())]
+    Newer { path: PathBuf, found: u32 },
+    #[error("{}: another gslbd uses this state file (its lock {} is held)", path.display(), lock.display())]
+    Locked { path: PathBuf, lock: PathBuf },
+}
+
+/// The state file format this gslbd writes and reads.
+pub const VERSION: u32 = 1;
+
+fn version_one() -> u32 {
+    1
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct StateFile {
+    /// Files from before versions were written are version 1.
+    #[serde(default = "version_one")]
+    version: u32,
     overrides: Vec<Entry>,
+}
+
+/// Only the version, read first: a newer file may have fields this gslbd does not know.
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default = "version_one")]
+    version: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,10 +75,20 @@ pub fn load(path: &Path) -> Result<Overrides, StateError> {
             });
         }
     };
-    let file: StateFile = serde_json::from_str(&text).map_err(|source| StateError::Parse {
+    let parse = |source| StateError::Parse {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let found = serde_json::from_str::<Versioned>(&text)
+        .map_err(parse)?
+        .version;
+    if found > VERSION {
+        return Err(StateError::Newer {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    let file: StateFile = serde_json::from_str(&text).map_err(parse)?;
     Ok(file
         .overrides
         .into_iter()
@@ -79,6 +112,7 @@ pub fn save(path: &Path, overrides: &Overrides) -> Result<(), StateError> {
         source,
     };
     let file = StateFile {
+        version: VERSION,
         overrides: overrides
             .iter()
             .map(|(k, a)| Entry {
@@ -98,7 +132,77 @@ pub fn save(path: &Path, overrides: &Overrides) -> Result<(), StateError> {
     tmp.write_all(text.as_bytes()).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
+    // The rename is durable only once the directory is.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
     Ok(())
+}
+
+/// The overrides in `path`, or none when it cannot be used: a corrupt or newer file is moved
+/// aside (`FILE.bad-UNIXTIME`) and logged as an error; DNS starts either way.
+pub fn load_or_set_aside(path: &Path) -> Overrides {
+    match load(path) {
+        Ok(o) => o,
+        Err(e @ (StateError::Parse { .. } | StateError::Newer { .. })) => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(format!(".bad-{stamp}"));
+            let aside = PathBuf::from(aside);
+            match std::fs::rename(path, &aside) {
+                Ok(()) => tracing::error!(error = %e, moved_to = %aside.display(),
+                    "the state file cannot be used; moved aside, starting with no overrides"),
+                Err(m) => tracing::error!(error = %e, move_error = %m,
+                    "the state file cannot be used nor moved aside; starting with no overrides"),
+            }
+            Overrides::new()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the state file; starting with no overrides");
+            Overrides::new()
+        }
+    }
+}
+
+/// Holds the state file's lock for as long as it lives.
+#[derive(Debug)]
+pub struct Lock {
+    _lock: Option<nix::fcntl::Flock<std::fs::File>>,
+}
+
+/// Takes the state file's lock (`FILE.lock`), refusing when another gslbd holds it. When the
+/// lock cannot even be created (the directory is missing or read-only), overrides cannot be
+/// kept either: that is logged loudly and gslbd runs without the lock.
+pub fn lock(path: &Path) -> Result<Lock, StateError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e,
+                "the state file's directory is not writable: overrides will apply but not survive a restart");
+            return Ok(Lock { _lock: None });
+        }
+    };
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Lock { _lock: Some(l) }),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(StateError::Locked {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
+        Err((_, e)) => Err(StateError::Io {
+            path: lock_path,
+            source: e.into(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +225,13 @@ mod tests {
         assert_eq!(load(&path).expect("load").get(&key), Some(&Override::Drain));
         std::fs::write(&path, "{").expect("write");
         assert!(matches!(load(&path), Err(StateError::Parse { .. })));
+        std::fs::write(&path, r#"{"version": 2, "overrides": [], "new": 1}"#).expect("write");
+        assert!(matches!(
+            load(&path),
+            Err(StateError::Newer { found: 2, .. })
+        ));
+        // A file from before versions were written is version 1.
+        std::fs::write(&path, r#"{"overrides": []}"#).expect("write");
+        assert!(load(&path).expect("old file").is_empty());
     }
 }

@@ -205,10 +205,15 @@ async fn region_action(
     };
     let key = RegionKey { zone, pool, region };
     match state.engine.set_override(key, action).await {
-        Ok(key) => Json(
-            json!({ "zone": key.zone, "pool": key.pool, "region": key.region, "override": action }),
-        )
-        .into_response(),
+        Ok(applied) => {
+            let key = applied.key;
+            let mut body = json!({ "zone": key.zone, "pool": key.pool, "region": key.region,
+                "override": action, "persisted": applied.not_persisted.is_none() });
+            if let Some(e) = applied.not_persisted {
+                body["persist_error"] = json!(e);
+            }
+            Json(body).into_response()
+        }
         Err(e) if e.starts_with("no region") => error(StatusCode::NOT_FOUND, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

@@ -20,5 +20,6 @@ mod readme;
 mod reload;
 mod rfc;
 mod rrl;
+mod statefile;
 mod supervise;
 mod tcp;
