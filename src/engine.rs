@@ -197,8 +197,18 @@ impl Engine {
         }
     }
 
-    /// Loads the zones again; on any error the old zones keep serving.
+    /// Loads the zones again; on any error the old zones keep serving. systemd hears
+    /// RELOADING before and READY after (`Type=notify-reload`).
     fn reload(&mut self) -> Result<usize, String> {
+        let mut reloading = vec![sd_notify::NotifyState::Reloading];
+        reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+        crate::notify(&reloading);
+        let result = self.load_again();
+        crate::notify(&[sd_notify::NotifyState::Ready]);
+        result
+    }
+
+    fn load_again(&mut self) -> Result<usize, String> {
         let zones = match crate::config::load_dir(&self.zones_dir) {
             Ok(z) => Arc::new(z),
             Err(e) => {

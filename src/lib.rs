@@ -174,17 +174,40 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         "ready"
     );
 
+    notify(&[sd_notify::NotifyState::Ready]);
+
     shutdown.await;
     info!("shutting down");
+    notify(&[sd_notify::NotifyState::Stopping]);
     cancel.cancel();
-    let _ = engine_task.await;
-    if let Some(t) = admin_task {
-        let _ = t.await;
+    let stopping = async {
+        let _ = engine_task.await;
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
+        server.shutdown().await;
+    };
+    // Queries in flight are finished; nothing (a half-open admin connection, a hung client)
+    // holds the exit longer than the grace period.
+    if tokio::time::timeout(SHUTDOWN_GRACE, stopping)
+        .await
+        .is_err()
+    {
+        warn!(grace = ?SHUTDOWN_GRACE, "shutdown took longer than its grace period; stopping now");
     }
-    server.shutdown().await;
     drop(state_lock);
     info!("stopped");
     Ok(())
+}
+
+/// The longest a SIGTERM waits for queries and connections to finish.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Tells systemd (when `NOTIFY_SOCKET` is set, `Type=notify`) where the service is.
+pub(crate) fn notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        warn!(error = %e, "cannot notify the service manager");
+    }
 }
 
 /// SIGHUP reloads the zones, like `POST /reload`.

@@ -133,6 +133,15 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
+    // A SIGHUP before the reload handler is in place (a deploy script, systemd's ExecReload
+    // racing the start) must not kill the process: ignore it until `serve` handles it.
+    // SAFETY: SIG_IGN installs no handler code; nothing else has touched signals yet.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    };
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve(args) => exit(serve(*args)),
@@ -214,25 +223,47 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 },
             },
         };
-        gslbd::serve(cfg, shutdown_signal()).await?;
+        let stop = shutdown_signal();
+        gslbd::serve(cfg, stop).await?;
         Ok(())
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
+/// Listens for SIGTERM and SIGINT from now on (so a signal right after start-up is not
+/// lost); the future completes on the first, and from then on a second one exits at once.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let listen = |kind: SignalKind, name: &str| match signal(kind) {
+        Ok(s) => Some(s),
         Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+            tracing::error!(error = %e, signal = name, "cannot watch the signal");
+            None
         }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let mut term = listen(SignalKind::terminate(), "SIGTERM");
+    let mut int = listen(SignalKind::interrupt(), "SIGINT");
+    async fn next(s: &mut Option<Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    async move {
+        tokio::select! {
+            _ = next(&mut term) => {}
+            _ = next(&mut int) => {}
+        }
+        tracing::info!("stopping; a second SIGTERM or SIGINT exits at once");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = next(&mut term) => {}
+                _ = next(&mut int) => {}
+            }
+            eprintln!("gslbd: second stop signal: exiting now");
+            std::process::exit(1);
+        });
     }
 }
 

@@ -236,11 +236,16 @@ impl Gslbd {
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.terminate_within(Duration::from_secs(10))
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit status.
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        self.wait_exit(Duration::from_secs(10))
+        self.wait_exit(limit)
     }
 
     /// Waits (bounded) for the process to exit.

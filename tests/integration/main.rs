@@ -20,6 +20,8 @@ mod readme;
 mod reload;
 mod rfc;
 mod rrl;
+mod signals;
 mod statefile;
 mod supervise;
+mod systemd;
 mod tcp;

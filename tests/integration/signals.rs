@@ -1,0 +1,159 @@
+//! Signals as a service manager sends them: SIGHUP at any time (even during start-up) never
+//! kills gslbd, SIGTERM stops it within a bounded grace period whatever a client holds open, a
+//! second SIGTERM exits at once, and systemd hears READY, RELOADING and STOPPING.
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{BIN, Gslbd, zone_head};
+
+fn zones_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    std::fs::write(zones.join("z.toml"), zone_head("gslb.example.")).expect("zone");
+    dir
+}
+
+fn spawn(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Child {
+    Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--zones",
+        ])
+        .arg(dir.path().join("zones"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gslbd")
+}
+
+fn kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn sighup_during_start_up_does_not_kill_the_process() {
+    let dir = zones_dir();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(10)))
+        .expect("timeout");
+    let mut child = spawn(
+        &dir,
+        &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf8"))],
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    // SIGHUP every 10 ms from 20 ms after the start until READY.
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "never ready");
+        if let Ok(Some(s)) = child.try_wait() {
+            panic!("a SIGHUP during start-up killed gslbd: {s}");
+        }
+        kill(child.id(), "HUP");
+        if let Ok(n) = sock.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).contains("READY=1")
+        {
+            break;
+        }
+    }
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "alive after the SIGHUPs"
+    );
+    kill(child.id(), "TERM");
+    assert!(exit_within(&mut child, Duration::from_secs(15)).is_some());
+}
+
+#[test]
+fn systemd_hears_ready_reloading_and_stopping() {
+    let dir = zones_dir();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut child = spawn(
+        &dir,
+        &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf8"))],
+    );
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(next().contains("READY=1"));
+    kill(child.id(), "HUP");
+    let reloading = next();
+    assert!(reloading.contains("RELOADING=1"), "{reloading}");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    assert!(next().contains("READY=1"));
+    kill(child.id(), "TERM");
+    assert!(next().contains("STOPPING=1"));
+    let status = exit_within(&mut child, Duration::from_secs(15)).expect("stopped");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigterm_is_bounded_by_the_grace_period_and_a_second_one_exits_at_once() {
+    // A half-open admin request holds a connection the whole time.
+    let g = Gslbd::start_in(zones_dir(), &[]);
+    let admin = g.admin.clone().expect("admin");
+    let mut held = std::net::TcpStream::connect(&admin).expect("connect");
+    held.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .expect("half a request");
+    let mut g = g;
+    let t0 = Instant::now();
+    let status = g
+        .terminate_within(Duration::from_secs(20))
+        .expect("stopped within the grace period");
+    assert!(
+        t0.elapsed() <= Duration::from_secs(12),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+
+    let g = Gslbd::start_in(zones_dir(), &[]);
+    let admin = g.admin.clone().expect("admin");
+    let mut held = std::net::TcpStream::connect(&admin).expect("connect");
+    held.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .expect("half a request");
+    let mut g = g;
+    g.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    let t1 = Instant::now();
+    g.signal("TERM");
+    let status = g
+        .wait_exit(Duration::from_secs(5))
+        .expect("the second signal exits");
+    assert!(
+        t1.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t1.elapsed()
+    );
+    assert_eq!(status.code(), Some(1));
+}
