@@ -51,6 +51,47 @@ def cpu_per_million(server, qfile, seconds, qps, options=()):
     return used / max(r["completed"], 1) * 1e6, r
 
 
+def instructions(binary, tmp, name, opts, counts=(2000, 10000)):
+    """Instructions per query (callgrind, user space): the slope between two runs with
+    different query counts, so start-up and shutdown cancel out. Independent of machine noise."""
+    totals = []
+    for n in counts:
+        out = os.path.join(tmp, f"callgrind-{name}-{n}.out")
+        port = free_port()
+        work = os.path.join(tmp, f"cg-{name}-{n}")
+        os.makedirs(os.path.join(work, "zones"), exist_ok=True)
+        zone = peers.gslbd_zone([0, 0, 0]).replace('check = "http://127.0.0.1:0/health"\n', "")
+        with open(os.path.join(work, "zones", "gslb.example.toml"), "w") as f:
+            f.write(zone)
+        log = open(os.path.join(tmp, f"cg-{name}-{n}.log"), "w")
+        proc = peers.spawn(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                            binary, "serve", "--zones", os.path.join(work, "zones"), "--listen",
+                            f"127.0.0.1:{port}", "--admin", "off", "--log", "warn"], log)
+        s = Server(name, proc, port, False)
+        if not wait_answering(port, want=1, limit=120):
+            raise RuntimeError(f"{name} under valgrind did not answer")
+        qfile = os.path.join(tmp, "www.txt")
+        r = dnsperf_count(port, qfile, n, opts)
+        s.stop()
+        with open(out) as f:
+            total = next(int(l.split()[1]) for l in f if l.startswith(("summary:", "totals:")))
+        totals.append((r, total))
+    (n1, t1), (n2, t2) = totals
+    return (t2 - t1) / max(n2 - n1, 1)
+
+
+def dnsperf_count(port, qfile, n, opts):
+    """Sends exactly `n` queries at a gentle rate; returns how many completed."""
+    import subprocess
+    args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-n", str(n),
+            "-c", "1", "-T", "1", "-Q", "2000", *opts]
+    out = subprocess.run(args, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("Queries completed:"):
+            return int(line.split()[2])
+    raise RuntimeError(out)
+
+
 def query(name, ident):
     msg = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)
     for label in name.split("."):
@@ -125,6 +166,8 @@ def main():
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--qps", type=int, default=40000)
     p.add_argument("--flood-rate", type=int, default=20)
+    p.add_argument("--instructions", action="store_true",
+                   help="also count instructions per query under callgrind (needs valgrind)")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gslbd-dnspath-") as tmp:
@@ -148,6 +191,16 @@ def main():
                         cpu[(n, shape)].append(per_m)
                         print(f"rep {rep + 1} {shape} {n}: {per_m:.2f} cpu-s/M "
                               f"({r['qps']:.0f} q/s, lost {r.get('lost', 0)})", file=sys.stderr)
+            ir = {}
+            if args.instructions:
+                binaries = {"now": BIN}
+                if args.before:
+                    binaries["before"] = args.before
+                for n, binary in binaries.items():
+                    for shape, opts in shapes.items():
+                        ir[(n, shape)] = instructions(binary, tmp, f"{n}-{shape}", opts)
+                        print(f"instructions {n} {shape}: {ir[(n, shape)]:.0f}/query",
+                              file=sys.stderr)
             flooded = start(BIN, tmp, "flooded", ["--rrl-rate", str(args.flood_rate),
                                                   "--rrl-exempt", "none"])
             servers["flooded"] = flooded
@@ -156,10 +209,10 @@ def main():
         finally:
             for s in servers.values():
                 s.stop()
-    write(args, servers, cpu, shapes, fl)
+    write(args, servers, cpu, shapes, fl, ir)
 
 
-def write(args, servers, cpu, shapes, fl):
+def write(args, servers, cpu, shapes, fl, ir):
     lines = ["# DNS path: fast path, cookies, rate limiting", "",
              f"Written by `bench/run --dns-path` on {time.strftime('%Y-%m-%d')}: "
              f"{args.reps} interleaved repetitions, {args.seconds} s dnsperf runs at "
@@ -189,6 +242,19 @@ def write(args, servers, cpu, shapes, fl):
                  f"{ratio('rrl-every-query', 'rrl-off', 'plain'):.2f}×, cookie "
                  f"{ratio('rrl-every-query', 'rrl-off', 'cookie'):.2f}× (with a valid server "
                  "cookie a query skips the limiter; dnsperf's fixed client cookie never has one).")
+    if ir:
+        lines += ["", "Instructions per query in gslbd's user space, counted by callgrind (the slope "
+                  "between 2,000 and 10,000 queries at 2,000 q/s, so start-up cancels out). Unlike "
+                  "CPU time these counts do not move with the machine's load:", "",
+                  "| build | plain `www A` | with a client cookie |", "|---|---|---|"]
+        for n, label in [("before", "previous build"), ("now", "this build (defaults)")]:
+            if (n, "plain") in ir:
+                lines.append(f"| {label} | {ir[(n, 'plain')]:.0f} | {ir[(n, 'cookie')]:.0f} |")
+        if ("before", "plain") in ir:
+            lines.append("")
+            lines.append(f"- This build / previous build: plain "
+                         f"{ir[('now', 'plain')] / ir[('before', 'plain')]:.2f}×, cookie "
+                         f"{ir[('now', 'cookie')] / ir[('before', 'cookie')]:.2f}×.")
     rate = args.flood_rate
     secs = fl["seconds"]
     bound = 2 * rate * (secs + 1)

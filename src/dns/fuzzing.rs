@@ -160,6 +160,8 @@ const SECRETS: Secrets = Secrets {
     previous: None,
 };
 const NOW: u32 = 1_700_000_000;
+static SHARED_SECRETS: std::sync::LazyLock<super::cookie::Shared> =
+    std::sync::LazyLock::new(|| Arc::new(arc_swap::ArcSwap::from_pointee(SECRETS)));
 
 /// [`ZONE`] and [`CHILD`] loaded, ready to answer fuzzed queries.
 pub struct Fixture {
@@ -213,9 +215,9 @@ impl Fixture {
         };
         let ctx = Context {
             snap: &self.snap,
-            cookies: &SECRETS,
+            cookies: &SHARED_SECRETS,
             require_cookies: flags & 2 != 0,
-            now: NOW,
+            now: Some(NOW),
         };
         let query = Received {
             bytes,

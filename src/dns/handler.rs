@@ -68,11 +68,13 @@ pub(super) struct Sent {
 /// Everything one query is answered from, read once per query.
 pub(super) struct Context<'a> {
     pub snap: &'a Snapshot,
-    pub cookies: &'a cookie::Secrets,
+    /// Read only for a query that carries a cookie.
+    pub cookies: &'a cookie::Shared,
     /// Answer BADCOOKIE over UDP to a client cookie without a valid server cookie.
     pub require_cookies: bool,
-    /// Seconds since the epoch (cookie timestamps).
-    pub now: u32,
+    /// Seconds since the epoch for cookie timestamps; `None` reads the clock, and only for a
+    /// query that carries a cookie.
+    pub now: Option<u32>,
 }
 
 impl Context<'_> {
@@ -83,7 +85,8 @@ impl Context<'_> {
         query: &Received<'_>,
     ) -> Result<Option<cookie::Reply>, cookie::Reply> {
         let Some(c) = cookie else { return Ok(None) };
-        let reply = cookie::reply(self.cookies, c, query.src.ip(), self.now);
+        let now = self.now.unwrap_or_else(cookie::now);
+        let reply = cookie::reply(&self.cookies.load(), c, query.src.ip(), now);
         if self.require_cookies && !reply.valid && query.transport == Transport::Udp {
             return Err(reply);
         }
@@ -155,12 +158,11 @@ impl Handler {
         out: &mut Vec<u8>,
     ) -> bool {
         let snap = self.shared.load();
-        let cookies = self.cookies.load();
         let ctx = Context {
             snap: &snap,
-            cookies: &cookies,
+            cookies: &self.cookies,
             require_cookies: self.require_cookies,
-            now: cookie::now(),
+            now: None,
         };
         let sent = match fast::respond(&ctx, query, rng, out) {
             Some(sent) => sent,
@@ -170,7 +172,11 @@ impl Handler {
             },
         };
         match &self.rrl {
-            Some(rrl) if query.transport == Transport::Udp && !sent.cookie_valid => {
+            Some(rrl)
+                if query.transport == Transport::Udp
+                    && !sent.cookie_valid
+                    && !rrl.exempt(query.src.ip()) =>
+            {
                 limit(rrl, &query, &sent, out)
             }
             _ => true,

@@ -99,15 +99,20 @@ impl Limiter {
     /// Counts one response to `client` of `class` about `key` (a hash of the name and type,
     /// or of the zone) and says what to do with it.
     pub fn check(&self, client: IpAddr, class: Class, key: u64) -> Verdict {
-        let client = match client {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
-            v4 => v4,
-        };
-        if self.config.exempt.iter().any(|n| n.contains(&client)) {
+        if self.exempt(client) {
             return Verdict::Send;
         }
         let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.check_at(client, class, key, now)
+    }
+
+    /// True for a client that is never limited.
+    pub fn exempt(&self, client: IpAddr) -> bool {
+        let client = match client {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+            v4 => v4,
+        };
+        self.config.exempt.iter().any(|n| n.contains(&client))
     }
 
     fn check_at(&self, client: IpAddr, class: Class, key: u64, now: u64) -> Verdict {

@@ -57,13 +57,15 @@ const SECRETS: Secrets = Secrets {
 };
 /// The cookie clock of every test: any fixed time.
 const NOW: u32 = 1_700_000_000;
+static SHARED_SECRETS: std::sync::LazyLock<super::cookie::Shared> =
+    std::sync::LazyLock::new(|| Arc::new(arc_swap::ArcSwap::from_pointee(SECRETS)));
 
 fn ctx(snap: &Snapshot) -> Context<'_> {
     Context {
         snap,
-        cookies: &SECRETS,
+        cookies: &SHARED_SECRETS,
         require_cookies: false,
-        now: NOW,
+        now: Some(NOW),
     }
 }
 

@@ -163,6 +163,8 @@ struct Batch {
     locals: [Option<Local>; BATCH],
     recv_headers: MultiHeaders<SockaddrStorage>,
     send_headers: MultiHeaders<SockaddrStorage>,
+    /// Bound to a wildcard address: queries carry their destination address.
+    wildcard: bool,
 }
 
 impl Batch {
@@ -179,6 +181,7 @@ impl Batch {
             locals: [None; BATCH],
             recv_headers: MultiHeaders::preallocate(BATCH, cmsg()),
             send_headers: MultiHeaders::preallocate(BATCH, cmsg()),
+            wildcard,
         }
     }
 
@@ -197,7 +200,11 @@ impl Batch {
             let src = msg
                 .address
                 .and_then(|raw| socket_addr(&raw).map(|addr| (raw, addr)));
-            let local = msg.cmsgs().ok().and_then(|mut c| c.find_map(Local::of));
+            let local = if self.wildcard {
+                msg.cmsgs().ok().and_then(|mut c| c.find_map(Local::of))
+            } else {
+                None
+            };
             self.received.push((msg.bytes, src, local));
         }
         Ok(self.received.len())
