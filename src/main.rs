@@ -35,8 +35,8 @@ struct StatusArgs {
     /// Print the JSON as served instead of a table.
     #[arg(long)]
     json: bool,
-    /// Print again every SECONDS until interrupted.
-    #[arg(long, value_name = "SECONDS")]
+    /// Print again every SECONDS (0.1 to 86400) until interrupted.
+    #[arg(long, value_name = "SECONDS", value_parser = watch_seconds)]
     watch: Option<f64>,
 }
 
@@ -98,6 +98,20 @@ struct ServeArgs {
     /// Close a TCP connection between queries once it is this old.
     #[arg(long, default_value = "120s", value_parser = tcp_duration)]
     tcp_lifetime: Duration,
+}
+
+/// A `status --watch` period: a finite number of seconds from 0.1 to a day.
+fn watch_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && (0.1..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s:?}: the period must be from 0.1 to 86400 seconds"
+        ))
+    }
 }
 
 /// An `--rrl-exempt` value: a network, an address (a /32 or /128), or `none`.

@@ -148,3 +148,20 @@ fn absurd_numbers_are_load_errors_never_panics() {
     let (code, _) = g.api("GET", "/status", None);
     assert_eq!(code, 200, "the engine still answers");
 }
+
+#[test]
+fn status_watch_rejects_periods_that_are_not_finite_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for bad in ["nan", "inf", "-1", "0", "1e300"] {
+        let out = run(
+            &["status", "--watch", bad, "--admin", "127.0.0.1:1"],
+            dir.path(),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("the period must be from 0.1 to 86400 seconds"),
+            "{bad}: {err}"
+        );
+    }
+}
