@@ -153,10 +153,8 @@ fn absurd_numbers_are_load_errors_never_panics() {
 fn status_watch_rejects_periods_that_are_not_finite_seconds() {
     let dir = tempfile::tempdir().expect("tempdir");
     for bad in ["nan", "inf", "-1", "0", "1e300"] {
-        let out = run(
-            &["status", "--watch", bad, "--admin", "127.0.0.1:1"],
-            dir.path(),
-        );
+        let arg = format!("--watch={bad}");
+        let out = run(&["status", &arg, "--admin", "127.0.0.1:1"], dir.path());
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert!(
