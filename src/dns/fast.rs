@@ -130,7 +130,10 @@ pub fn respond<R: Rng + ?Sized>(
     let mut name = [0u8; MAX_NAME];
     let plain = parse(query, &mut name)?;
     // BADCOOKIE is the full path's to send.
-    let cookie = ctx.cookie(plain.cookie, &received).ok()?;
+    let cookie = match plain.cookie {
+        None => None,
+        some => ctx.cookie(some, &received).ok()?,
+    };
     let qtype = RecordType::from(plain.qtype);
     let answer = snap.zones.wire.get(name.get(..plain.name_len)?, qtype)?;
     // The answer is `first` (static records or the fallback), then the selected regions.

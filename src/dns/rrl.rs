@@ -79,6 +79,10 @@ pub enum Verdict {
 /// The shared limiter of every UDP thread.
 pub struct Limiter {
     config: RrlConfig,
+    /// `config.exempt` as (network, mask) pairs, for a test per query without the generic
+    /// prefix arithmetic.
+    exempt_v4: Vec<(u32, u32)>,
+    exempt_v6: Vec<(u128, u128)>,
     /// Per cell, the theoretical arrival time of the next response (ns since `start`).
     cells: Box<[AtomicU64]>,
     start: Instant,
@@ -88,8 +92,20 @@ pub struct Limiter {
 impl Limiter {
     /// `None` when `config.rate` is 0 (rate limiting off).
     pub fn new(config: RrlConfig) -> Option<Limiter> {
+        let mut exempt_v4 = Vec::new();
+        let mut exempt_v6 = Vec::new();
+        for net in &config.exempt {
+            match net {
+                IpNet::V4(n) => exempt_v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => {
+                    exempt_v6.push((u128::from(n.network()), u128::from(n.netmask())));
+                }
+            }
+        }
         (config.rate > 0).then(|| Limiter {
             config,
+            exempt_v4,
+            exempt_v6,
             cells: (0..CELLS).map(|_| AtomicU64::new(0)).collect(),
             start: Instant::now(),
             limited: AtomicU64::new(0),
@@ -108,11 +124,21 @@ impl Limiter {
 
     /// True for a client that is never limited.
     pub fn exempt(&self, client: IpAddr) -> bool {
-        let client = match client {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
-            v4 => v4,
+        let v4 = match client {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
         };
-        self.config.exempt.iter().any(|n| n.contains(&client))
+        match (v4, client) {
+            (Some(v4), _) => {
+                let a = u32::from(v4);
+                self.exempt_v4.iter().any(|(net, mask)| a & mask == *net)
+            }
+            (None, IpAddr::V6(v6)) => {
+                let a = u128::from(v6);
+                self.exempt_v6.iter().any(|(net, mask)| a & mask == *net)
+            }
+            (None, IpAddr::V4(_)) => false,
+        }
     }
 
     fn check_at(&self, client: IpAddr, class: Class, key: u64, now: u64) -> Verdict {

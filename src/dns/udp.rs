@@ -250,12 +250,17 @@ impl Batch {
         let slices = self.responses.each_ref().map(|r| [IoSlice::new(r)]);
         let mut at = 0;
         while at < n {
-            let local = self.locals[at];
-            let run = self.peers[at..n]
-                .iter()
-                .zip(&self.locals[at..n])
-                .take_while(|(p, l)| p.is_some() && **l == local)
-                .count();
+            // Only a wildcard socket's responses carry a source address to set.
+            let local = if self.wildcard { self.locals[at] } else { None };
+            let run = if self.wildcard {
+                self.peers[at..n]
+                    .iter()
+                    .zip(&self.locals[at..n])
+                    .take_while(|(p, l)| p.is_some() && **l == local)
+                    .count()
+            } else {
+                self.peers[at..n].iter().take_while(|p| p.is_some()).count()
+            };
             if run == 0 {
                 at += 1;
                 continue;
