@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -42,7 +43,14 @@ fn client_key(text: Option<&str>) -> Result<ClientKey, String> {
     }
 }
 
-pub async fn handler(State(state): State<AdminState>, Query(p): Query<Params>) -> Response {
+pub async fn handler(
+    State(state): State<AdminState>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Response {
+    let p = match params {
+        Ok(Query(p)) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     let mut name = match Name::from_ascii(p.name.trim()) {
         Ok(n) => n,
         Err(e) => {
@@ -54,7 +62,12 @@ pub async fn handler(State(state): State<AdminState>, Query(p): Query<Params>) -
     };
     name.set_fqdn(true);
     let rtype_text = p.rtype.as_deref().unwrap_or("A").to_ascii_uppercase();
-    let Ok(rtype) = RecordType::from_str(&rtype_text) else {
+    // hickory's parser does not know IXFR by name.
+    let parsed = match rtype_text.as_str() {
+        "IXFR" => Ok(RecordType::IXFR),
+        t => RecordType::from_str(t),
+    };
+    let Ok(rtype) = parsed else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("invalid type {rtype_text:?}"),
@@ -64,6 +77,18 @@ pub async fn handler(State(state): State<AdminState>, Query(p): Query<Params>) -
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if crate::dns::lookup::refused_qtype(rtype) {
+        return Json(json!({
+            "name": name.to_string(),
+            "type": rtype.to_string(),
+            "rcode": "Refused",
+            "authoritative": false,
+            "answer": [],
+            "authority": [],
+            "rule": "zone transfers are refused",
+        }))
+        .into_response();
+    }
     let snap = state.shared.load();
     let lower = LowerName::new(&name);
     let now = Instant::now();

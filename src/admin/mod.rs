@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -71,6 +72,12 @@ pub fn router(state: AdminState) -> Router {
             post(region_action),
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: reads are GET, changes are POST",
+            )
+        })
         .with_state(state)
 }
 
@@ -181,8 +188,12 @@ async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> Response
 async fn region_action(
     State(state): State<AdminState>,
     headers: HeaderMap,
-    Path((zone, pool, region, action)): Path<(String, String, String, String)>,
+    path: Result<Path<(String, String, String, String)>, PathRejection>,
 ) -> Response {
+    let Path((zone, pool, region, action)) = match path {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     if let Some(r) = unauthorized(&state, &headers) {
         return r;
     }

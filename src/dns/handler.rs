@@ -276,7 +276,7 @@ pub(super) fn full<R: Rng + ?Sized>(
     } else if question
         .as_ref()
         .is_some_and(|q| q.query_class() != DNSClass::IN)
-        || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+        || lookup::refused_qtype(qtype)
     {
         Some(ResponseCode::Refused)
     } else {

@@ -79,6 +79,11 @@ impl Answer {
     }
 }
 
+/// Query types gslbd refuses before looking anything up (zone transfers).
+pub fn refused_qtype(qtype: RecordType) -> bool {
+    matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+}
+
 /// The zone authoritative for `name`; for DS at a zone's apex, the parent zone when it is
 /// served here too (DS lives on the parent side of a cut, RFC 4034 §5).
 fn zone_for<'s>(

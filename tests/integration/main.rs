@@ -2,6 +2,7 @@
 //! backends. One test binary; each file is one area.
 
 mod admin;
+mod apierrors;
 mod backend;
 mod cli;
 mod cookies;
