@@ -163,6 +163,16 @@ const NOW: u32 = 1_700_000_000;
 static SHARED_SECRETS: std::sync::LazyLock<super::cookie::Shared> =
     std::sync::LazyLock::new(|| Arc::new(arc_swap::ArcSwap::from_pointee(SECRETS)));
 
+/// The context the fuzz targets and the unit tests answer in: a fixed cookie secret and clock.
+pub(super) fn context(snap: &Snapshot, require_cookies: bool) -> Context<'_> {
+    Context {
+        snap,
+        cookies: &SHARED_SECRETS,
+        require_cookies,
+        now: Some(NOW),
+    }
+}
+
 /// [`ZONE`] and [`CHILD`] loaded, ready to answer fuzzed queries.
 pub struct Fixture {
     snap: Snapshot,
@@ -213,12 +223,7 @@ impl Fixture {
         } else {
             Transport::Tcp
         };
-        let ctx = Context {
-            snap: &self.snap,
-            cookies: &SHARED_SECRETS,
-            require_cookies: flags & 2 != 0,
-            now: Some(NOW),
-        };
+        let ctx = context(&self.snap, flags & 2 != 0);
         let query = Received {
             bytes,
             src: "192.0.2.99:5300".parse::<SocketAddr>().expect("address"),

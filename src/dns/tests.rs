@@ -11,7 +11,6 @@ use hickory_proto::rr::{Name, RecordType};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::cookie::Secrets;
 use super::fuzzing::{ZONE, snapshot_of};
 use super::handler::{Context, Received, Transport, full};
 use super::{Handler, fast};
@@ -51,22 +50,8 @@ fn query_with(
     m.to_vec().expect("encodes")
 }
 
-const SECRETS: Secrets = Secrets {
-    current: [9; 16],
-    previous: None,
-};
-/// The cookie clock of every test: any fixed time.
-const NOW: u32 = 1_700_000_000;
-static SHARED_SECRETS: std::sync::LazyLock<super::cookie::Shared> =
-    std::sync::LazyLock::new(|| Arc::new(arc_swap::ArcSwap::from_pointee(SECRETS)));
-
 fn ctx(snap: &Snapshot) -> Context<'_> {
-    Context {
-        snap,
-        cookies: &SHARED_SECRETS,
-        require_cookies: false,
-        now: Some(NOW),
-    }
+    super::fuzzing::context(snap, false)
 }
 
 /// Both paths on one query with the same seed: each one's bytes, if it answered.
@@ -251,10 +236,7 @@ fn malformed_cookies_get_formerr_and_required_cookies_get_badcookie_over_udp() {
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
     assert!(m.edns.is_some());
 
-    let strict = Context {
-        require_cookies: true,
-        ..ctx(&snap)
-    };
+    let strict = super::fuzzing::context(&snap, true);
     let client_only = query_with(
         "www.t.example.",
         RecordType::A,
