@@ -231,7 +231,8 @@ def zones(binary, tmp, logdir, args):
     try:
         out["rss_mib"] = rss_kib(proc.pid, "VmRSS") / 1024
         t = time.time()
-        req = urllib.request.Request(f"http://{admin}/reload", method="POST")
+        req = urllib.request.Request(f"http://{admin}/reload", method="POST",
+                                     headers={"X-Gslbd-Request": "1"})
         with urllib.request.urlopen(req, timeout=120) as r:
             r.read()
         out["reload_s"] = time.time() - t

@@ -53,6 +53,12 @@ pub struct ServeConfig {
     pub admin: Option<SocketAddr>,
     /// Bearer token for mutating admin endpoints.
     pub admin_token: Option<String>,
+    /// Token for the admin reads (the page, status, explain, metrics), when they are not open.
+    pub admin_read_token: Option<String>,
+    /// Host names the admin API answers to besides IP addresses and `localhost`.
+    pub admin_hosts: Vec<String>,
+    /// Admin listener connection cap and timeouts.
+    pub admin_limits: admin::AdminLimits,
     /// Where operator overrides are kept (default: `.gslbd-state.json` in the zones directory).
     pub state_file: Option<PathBuf>,
     /// Reload when a zone file in `zones` changes.
@@ -86,6 +92,13 @@ pub enum ServeError {
     State(#[from] state::StateError),
     #[error("the admin API on {0} is not loopback: set --admin-token-file")]
     AdminNeedsToken(SocketAddr),
+    #[error("--admin-read-token-file needs --admin-token-file (otherwise changes would be open)")]
+    ReadTokenAlone,
+    #[error("the {which} token {source}")]
+    Token {
+        which: &'static str,
+        source: admin::guard::TokenError,
+    },
     #[error(transparent)]
     Watch(#[from] watch::WatchError),
     #[error("cookie secret: {0}")]
@@ -100,6 +113,17 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         && cfg.admin_token.is_none()
     {
         return Err(ServeError::AdminNeedsToken(addr));
+    }
+    if cfg.admin_read_token.is_some() && cfg.admin_token.is_none() {
+        return Err(ServeError::ReadTokenAlone);
+    }
+    for (which, token) in [
+        ("admin", &cfg.admin_token),
+        ("admin read", &cfg.admin_read_token),
+    ] {
+        if let Some(t) = token {
+            admin::guard::check_token(t).map_err(|source| ServeError::Token { which, source })?;
+        }
     }
     raise_open_files_limit();
     let secrets =
@@ -157,10 +181,24 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         let state = admin::AdminState {
             engine: handle.clone(),
             shared: shared.clone(),
-            token: cfg.admin_token.as_deref().map(Arc::from),
             metrics,
         };
-        tokio::spawn(admin::serve(l, state, cancel.clone()))
+        let access = admin::Access {
+            admin_token: cfg.admin_token.clone(),
+            read_token: cfg.admin_read_token.clone(),
+            hosts: cfg
+                .admin_hosts
+                .iter()
+                .map(|h| admin::guard::host_name(h))
+                .collect(),
+        };
+        tokio::spawn(admin::serve(
+            l,
+            state,
+            access,
+            cfg.admin_limits,
+            cancel.clone(),
+        ))
     });
     if cfg.watch {
         watch::spawn(&cfg.zones, handle.clone(), cancel.clone())?;

@@ -32,6 +32,9 @@ struct StatusArgs {
     /// The server's admin API address.
     #[arg(long, default_value = "127.0.0.1:8053")]
     admin: String,
+    /// File holding the admin read token (or the admin token), when the reads need one.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Print the JSON as served instead of a table.
     #[arg(long)]
     json: bool,
@@ -54,6 +57,21 @@ struct ServeArgs {
     /// File holding the bearer token required by mutating admin endpoints.
     #[arg(long)]
     admin_token_file: Option<PathBuf>,
+    /// File holding a token required by the admin reads (page, /status, /explain, /metrics);
+    /// without it they are open to whoever can reach --admin.
+    #[arg(long)]
+    admin_read_token_file: Option<PathBuf>,
+    /// A host name the admin API answers to (besides IP addresses and localhost), for a name
+    /// in front of it; repeat for more. Other names get 403 (DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    admin_host: Vec<String>,
+    /// Open admin connections at most; more are answered 503.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    admin_max_connections: u32,
+    /// A request's headers (and the next request on an idle connection) must arrive within
+    /// this.
+    #[arg(long, default_value = "10s", value_parser = tcp_duration)]
+    admin_header_timeout: Duration,
     /// Where operator overrides are kept (default: ZONES/.gslbd-state.json).
     #[arg(long)]
     state: Option<PathBuf>,
@@ -201,21 +219,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("invalid --admin {a:?}"))?,
         ),
     };
-    let admin_token = match &args.admin_token_file {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
+    let admin_token = args.admin_token_file.as_deref().map(token).transpose()?;
+    let admin_read_token = args
+        .admin_read_token_file
+        .as_deref()
+        .map(token)
+        .transpose()?;
     runtime.block_on(async {
         let cfg = gslbd::ServeConfig {
             zones: args.zones,
             listen: args.listen,
             admin,
             admin_token,
+            admin_read_token,
+            admin_hosts: args.admin_host,
+            admin_limits: gslbd::admin::AdminLimits {
+                max_connections: args.admin_max_connections as usize,
+                header_timeout: args.admin_header_timeout,
+                ..Default::default()
+            },
             state_file: args.state,
             watch: args.watch,
             tcp: gslbd::dns::TcpLimits {
@@ -241,6 +263,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         gslbd::serve(cfg, stop).await?;
         Ok(())
     })
+}
+
+/// A token file's content, surrounding whitespace trimmed (`serve` refuses an empty one).
+fn token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let t = text.trim();
+    gslbd::admin::guard::check_token(t)
+        .with_context(|| format!("{}: not a usable token", path.display()))?;
+    Ok(t.to_string())
 }
 
 /// Listens for SIGTERM and SIGINT from now on (so a signal right after start-up is not
@@ -289,14 +321,18 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     // reqwest is built without a default crypto provider (see gslbd::probe::Clients).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let token = args.token_file.as_deref().map(token).transpose()?;
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("cannot build the HTTP client")?;
         loop {
-            let body = client
-                .get(&url)
+            let mut request = client.get(&url);
+            if let Some(t) = &token {
+                request = request.bearer_auth(t);
+            }
+            let body = request
                 .send()
                 .await
                 .and_then(|r| r.error_for_status())

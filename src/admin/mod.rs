@@ -2,11 +2,16 @@
 //! and reload.
 //!
 //! Reads go to the engine (status) or the published snapshot (explain); writes go only
-//! through the engine's operations. Mutating endpoints need `Authorization: Bearer TOKEN`
-//! when a token is configured. Errors are JSON `{"error": "..."}` with a 4xx/5xx status.
+//! through the engine's operations. [`guard`] decides who may do what (Host, CSRF, tokens);
+//! [`listen`] bounds the connections. Errors are JSON `{"error": "..."}` with a 4xx/5xx status.
 
 mod explain;
+pub mod guard;
+mod listen;
 mod page;
+
+pub use guard::Access;
+pub use listen::AdminLimits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,7 +27,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::engine::EngineHandle;
 use crate::health::{Override, RegionKey, Shared};
@@ -32,7 +37,6 @@ use crate::health::{Override, RegionKey, Shared};
 pub struct AdminState {
     pub engine: EngineHandle,
     pub shared: Shared,
-    pub token: Option<Arc<str>>,
     /// Renders the Prometheus recorder.
     pub metrics: PrometheusHandle,
 }
@@ -41,24 +45,8 @@ fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// `Some(rejection)` when a token is configured and the request does not carry it.
-fn unauthorized(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
-    let token = state.token.as_ref()?;
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if g.trim() == token.as_ref() => None,
-        Some(_) => Some(error(StatusCode::FORBIDDEN, "invalid bearer token")),
-        None => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <token>",
-        )),
-    }
-}
-
-pub fn router(state: AdminState) -> Router {
+/// Every endpoint, behind the [`guard`].
+pub fn router(state: AdminState, access: Arc<Access>) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
@@ -79,6 +67,7 @@ pub fn router(state: AdminState) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(access, guard::check))
 }
 
 /// Binds the admin listener; logs `admin listening on http://ADDR`.
@@ -88,14 +77,15 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
-pub async fn serve(listener: TcpListener, state: AdminState, cancel: CancellationToken) {
-    let app = router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
-    {
-        warn!(error = %e, "admin server stopped");
-    }
+/// Serves the admin API on `listener` until `cancel`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    access: Access,
+    limits: AdminLimits,
+    cancel: CancellationToken,
+) {
+    listen::serve(listener, router(state, Arc::new(access)), limits, cancel).await;
 }
 
 async fn status(State(state): State<AdminState>) -> Response {
@@ -171,10 +161,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         .into_response()
 }
 
-async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
+async fn reload(State(state): State<AdminState>) -> Response {
     match state.engine.reload().await {
         Ok(zones) => Json(json!({ "reloaded": true, "zones": zones })).into_response(),
         Err(e) => (
@@ -187,16 +174,12 @@ async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> Response
 
 async fn region_action(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     path: Result<Path<(String, String, String, String)>, PathRejection>,
 ) -> Response {
     let Path((zone, pool, region, action)) = match path {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    if let Some(r) = unauthorized(&state, &headers) {
-        return r;
-    }
     let action = match action.as_str() {
         "drain" => Some(Override::Drain),
         "force-up" => Some(Override::ForceUp),

@@ -270,15 +270,30 @@ impl Drop for Gslbd {
 
 /// One HTTP/1.1 request to the admin API: `(status, body)`.
 pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    // Changes are sent as `curl --json` sends them (a web page cannot).
+    let json = if method == "POST" {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
+    raw_http(
+        addr,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{json}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
+/// Sends `request` as written; the status and the body of the response.
+pub fn raw_http(addr: &str, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect admin");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
-        .expect("write request");
+    s.write_all(request.as_bytes()).expect("write request");
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read response");
     let status = raw
@@ -315,6 +330,52 @@ impl Gslbd {
             .arg(self.child.id().to_string())
             .status();
     }
+}
+
+/// `gslbd serve --zones ZONES` on loopback port 0 (admin too) with `extra` arguments and `env`,
+/// as a bare child: for tests of how the process starts and stops.
+pub fn spawn_serve(zones: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Child {
+    Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--zones",
+        ])
+        .arg(zones)
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn gslbd")
+}
+
+/// Waits up to `limit` for `child` to exit: its exit status, or `None` while it still runs.
+pub fn exited_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    poll(limit, Duration::from_millis(20), || {
+        child.try_wait().ok().flatten()
+    })
+}
+
+/// Waits up to `limit` for `child` to exit (killing it if it does not): its exit status, if it
+/// exited, and its stderr (when piped).
+pub fn finish_within(
+    mut child: Child,
+    limit: Duration,
+) -> (Option<std::process::ExitStatus>, String) {
+    let exited = exited_within(&mut child, limit);
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    let err = child
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
+    (exited, err)
 }
 
 /// Runs `gslbd` with arguments to completion (for `check` and failed starts).

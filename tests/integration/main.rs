@@ -2,10 +2,12 @@
 //! backends. One test binary; each file is one area.
 
 mod admin;
+mod adminsafety;
 mod apierrors;
 mod backend;
 mod cli;
 mod cookies;
+mod csrf;
 mod deploy;
 mod dns;
 mod docker;

@@ -9,10 +9,10 @@ use std::time::Duration;
 use crate::backend::{Backend, Mode};
 use crate::harness::{Gslbd, poll, zone_head};
 
-const CHROMIUM: &str = "chromium";
+pub const CHROMIUM: &str = "chromium";
 
 /// Runs headless Chromium with the flags that keep it off the (closed) network.
-fn chromium(args: &[&str]) -> String {
+pub fn chromium(args: &[&str]) -> String {
     let profile = tempfile::tempdir().expect("profile dir");
     let out = Command::new(CHROMIUM)
         .args([

@@ -1,9 +1,12 @@
-//! README.md stays true: every TOML example in it is a valid zone, and the `gslbd check`
-//! sample is what the binary prints for `zones/`.
+//! README.md stays true: every TOML example in it is a valid zone, the `gslbd check` sample is
+//! what the binary prints for `zones/`, the set-up backend hint brings a region back, and the
+//! admin API's curl examples work as written.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::harness::run;
+use crate::harness::{Gslbd, poll, run};
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
@@ -65,5 +68,104 @@ fn check_sample_matches_the_binary() {
             actual.lines().any(|l| l == line),
             "README line not in `gslbd check` output:\n{line}\n---\n{actual}"
         );
+    }
+}
+
+/// The example zones with their backend ports moved by `shift` (so the test cannot collide
+/// with anything else on the machine), in a temp dir's `zones/`.
+fn example_zones(shift: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+    for entry in std::fs::read_dir(src).expect("zones/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).expect("read zone");
+            std::fs::write(zones.join(path.file_name().expect("name")), shift(&text))
+                .expect("write zone");
+        }
+    }
+    dir
+}
+
+/// A free loopback TCP port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn us_east(g: &Gslbd) -> String {
+    let (_, s) = g.api("GET", "/status", None);
+    s["zones"][0]["pools"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["pool"] == "www"))
+        .and_then(|p| p["regions"].as_array())
+        .and_then(|r| r.iter().find(|r| r["region"] == "us-east"))
+        .and_then(|r| r["state"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_set_up_backend_hint_brings_us_east_back() {
+    let hint = blocks(&readme(), "sh")
+        .into_iter()
+        .find(|b| b.contains("http.server"))
+        .expect("a backend hint in README");
+    let port = free_port().to_string();
+    let dir = example_zones(|z| z.replace("18081", &port));
+    let g = Gslbd::start_in(dir, &[]);
+    let mut backend = Command::new("sh")
+        .args([
+            "-c",
+            &format!("exec 2>/dev/null; {}", hint.replace("18081", &port)),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sh");
+    let up = poll(Duration::from_secs(20), Duration::from_millis(100), || {
+        (us_east(&g) == "up").then_some(())
+    });
+    let _ = backend.kill();
+    let _ = backend.wait();
+    assert!(
+        up.is_some(),
+        "us-east came back with the README's backend: {}",
+        us_east(&g)
+    );
+}
+
+#[test]
+fn the_admin_curl_examples_work_as_written() {
+    let g = Gslbd::start_in(example_zones(|z| z.to_string()), &[]);
+    let admin = g.admin.clone().expect("admin");
+    poll(Duration::from_secs(20), Duration::from_millis(100), || {
+        (g.api("GET", "/readyz", None).0 == 200).then_some(())
+    })
+    .expect("ready");
+    let section = readme();
+    let section = &section[section.find("## Admin API").expect("admin section")..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let commands: Vec<String> = blocks(section, "sh")
+        .iter()
+        .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|l| l.split(';').map(str::to_string).collect::<Vec<_>>())
+        .map(|c| c.split(" | ").next().unwrap_or("").trim().to_string())
+        .filter(|c| c.starts_with("curl ") && !c.contains("$("))
+        .collect();
+    assert!(commands.len() >= 8, "{commands:?}");
+    for c in commands {
+        let c = c
+            .replace("localhost:8053", &admin)
+            .replace("127.0.0.1:8053", &admin);
+        let out = Command::new("sh")
+            .args(["-c", &format!("{c} -o /dev/null -w '%{{http_code}}'")])
+            .output()
+            .expect("sh");
+        let code = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(code, "200", "{c}");
     }
 }

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, Gslbd, zone_head};
+use crate::harness::{Gslbd, exited_within, spawn_serve, zone_head};
 
 fn zones_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -18,22 +18,7 @@ fn zones_dir() -> tempfile::TempDir {
 }
 
 fn spawn(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Child {
-    Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--zones",
-        ])
-        .arg(dir.path().join("zones"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gslbd")
+    spawn_serve(&dir.path().join("zones"), &[], env, Stdio::null())
 }
 
 fn kill(pid: u32, sig: &str) {
@@ -41,17 +26,6 @@ fn kill(pid: u32, sig: &str) {
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
         .status();
-}
-
-fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]
@@ -86,7 +60,7 @@ fn sighup_during_start_up_does_not_kill_the_process() {
         "alive after the SIGHUPs"
     );
     kill(child.id(), "TERM");
-    assert!(exit_within(&mut child, Duration::from_secs(15)).is_some());
+    assert!(exited_within(&mut child, Duration::from_secs(15)).is_some());
 }
 
 #[test]
@@ -113,7 +87,7 @@ fn systemd_hears_ready_reloading_and_stopping() {
     assert!(next().contains("READY=1"));
     kill(child.id(), "TERM");
     assert!(next().contains("STOPPING=1"));
-    let status = exit_within(&mut child, Duration::from_secs(15)).expect("stopped");
+    let status = exited_within(&mut child, Duration::from_secs(15)).expect("stopped");
     assert_eq!(status.code(), Some(0));
 }
 

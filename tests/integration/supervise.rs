@@ -1,11 +1,11 @@
 //! A supervised process: liveness and readiness endpoints, a gauge of how stale probe results
 //! are, and an exit (status 70) when a task panics instead of serving frozen health.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::harness::{BIN, Gslbd, http, poll, zone_head};
+use crate::harness::{Gslbd, finish_within, http, poll, spawn_serve, zone_head};
 
 fn zone(check: &str, interval: &str) -> String {
     format!(
@@ -63,35 +63,14 @@ fn a_panicking_prober_stops_the_process_with_status_70() {
     let zones = dir.path().join("zones");
     std::fs::create_dir(&zones).expect("mkdir");
     std::fs::write(zones.join("z.toml"), zone(&b.url("/"), "200ms")).expect("zone");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--zones",
-        ])
-        .arg(&zones)
-        .env("GSLBD_TEST_PANIC_PROBER", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("gslbd kept running with a dead prober");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().expect("output");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let child = spawn_serve(
+        &zones,
+        &[],
+        &[("GSLBD_TEST_PANIC_PROBER", "1")],
+        Stdio::piped(),
+    );
+    let (status, err) = finish_within(child, Duration::from_secs(15));
+    let status = status.expect("gslbd kept running with a dead prober");
     assert_eq!(status.code(), Some(70), "{err}");
     assert!(err.contains("a prober panicked"), "{err}");
     assert!(

@@ -1,0 +1,214 @@
+//! The admin API's tokens and connection limits through the real binary: unusable token files
+//! are refused at start, a read token guards the reads (bearer or HTTP Basic), and idle or
+//! slow admin clients can neither starve the probes of file descriptors nor hold a connection.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, Mode};
+use crate::harness::{BIN, Gslbd, finish_within, poll, raw_http, spawn_serve, zone_head};
+
+/// Pool `www` (policy all): regions a and b with tcp probes every 200 ms.
+fn zone(a: &Backend, b: &Backend) -> String {
+    format!(
+        "{}\n[pools.www]\ntype = \"A\"\nttl = 1\npolicy = \"all\"\non_all_down = \"none\"\n\
+         [pools.www.probe]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 2\nrise = 2\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n\
+         [pools.www.regions.b]\naddresses = [\"192.0.2.2\"]\ncheck = \"{}\"\n",
+        zone_head("gslb.example."),
+        a.addr,
+        b.addr
+    )
+}
+
+/// `gslbd serve` with a token file holding `token`: its exit status and stderr when it exits
+/// within 10 s (`None`: it kept running).
+fn start_with_token(token: &str, flag: &str, extra: &[&str]) -> Option<(i32, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    std::fs::write(dir.path().join("zones/z.toml"), zone_head("gslb.example.")).expect("zone");
+    let file = dir.path().join("token");
+    std::fs::write(&file, token).expect("token");
+    let flags = [flag, file.to_str().expect("utf8")];
+    let child = spawn_serve(
+        &dir.path().join("zones"),
+        &[&flags[..], extra].concat(),
+        &[],
+        Stdio::piped(),
+    );
+    let (exited, err) = finish_within(child, Duration::from_secs(10));
+    exited.map(|s| (s.code().unwrap_or(-1), err))
+}
+
+#[test]
+fn empty_blank_or_unsendable_token_files_are_refused_at_start() {
+    for (token, why) in [
+        ("", "is empty"),
+        ("  \n\t\n", "is empty"),
+        ("two words\n", "printable ASCII"),
+    ] {
+        for flag in ["--admin-token-file", "--admin-read-token-file"] {
+            let (code, err) = start_with_token(token, flag, &[])
+                .unwrap_or_else(|| panic!("{flag} with {token:?} was accepted"));
+            assert_eq!(code, 1, "{flag} {token:?}: {err}");
+            assert!(
+                err.contains("not a usable token") && err.contains(why),
+                "{err}"
+            );
+        }
+    }
+    // A read token alone would leave changes open while reads are closed.
+    let (code, err) = start_with_token("r3ad", "--admin-read-token-file", &[]).expect("refused");
+    assert_eq!(code, 1);
+    assert!(err.contains("needs --admin-token-file"), "{err}");
+}
+
+#[test]
+fn a_read_token_guards_the_page_status_explain_and_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    std::fs::write(dir.path().join("zones/z.toml"), zone(&a, &b)).expect("zone");
+    std::fs::write(dir.path().join("admin"), "adm1n\n").expect("token");
+    std::fs::write(dir.path().join("read"), "r3ad\n").expect("token");
+    let (admin_file, read_file) = (dir.path().join("admin"), dir.path().join("read"));
+    let g = Gslbd::start_in(
+        dir,
+        &[
+            "--admin-token-file",
+            admin_file.to_str().expect("utf8"),
+            "--admin-read-token-file",
+            read_file.to_str().expect("utf8"),
+        ],
+    );
+    let addr = g.admin.clone().expect("admin");
+    let get = |path: &str, auth: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+        raw_http(&addr, &req).0
+    };
+    for path in [
+        "/",
+        "/status",
+        "/metrics",
+        "/explain?name=www.gslb.example&type=A",
+    ] {
+        assert_eq!(get(path, ""), 401, "{path} without a token");
+        assert_eq!(get(path, "Authorization: Bearer nope\r\n"), 403, "{path}");
+        assert_eq!(get(path, "Authorization: Bearer r3ad\r\n"), 200, "{path}");
+        assert_eq!(get(path, "Authorization: Bearer adm1n\r\n"), 200, "{path}");
+        // HTTP Basic with the token as the password, as a browser sends it ("op:r3ad").
+        assert_eq!(
+            get(path, "Authorization: Basic b3A6cjNhZA==\r\n"),
+            200,
+            "{path}"
+        );
+    }
+    for path in ["/healthz", "/readyz"] {
+        let code = get(path, "");
+        assert!(code == 200 || code == 503, "{path} stays open: {code}");
+    }
+    // The browser is asked for Basic credentials.
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("www-authenticate: bearer, basic realm=\"gslbd\""),
+        "{raw}"
+    );
+    // The read token cannot change anything.
+    let drain = "/regions/gslb.example/www/a/drain";
+    assert_eq!(g.api("POST", drain, Some("r3ad")).0, 403);
+    assert_eq!(g.api("POST", drain, Some("adm1n")).0, 200);
+
+    // `gslbd status` sends the token from a file.
+    let status = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["status", "--admin", &addr])
+            .args(extra)
+            .output()
+            .expect("gslbd status")
+    };
+    let denied = status(&[]);
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("401"));
+    let out = status(&["--token-file", read_file.to_str().expect("utf8")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gslb.example"));
+}
+
+#[test]
+fn idle_admin_clients_cannot_starve_the_probes_or_hold_a_connection() {
+    let a = Backend::tcp();
+    let mut b = Backend::tcp();
+    let g = Gslbd::start_limited(
+        &[("z.toml", &zone(&a, &b))],
+        &["--admin-header-timeout", "1s"],
+        (128, 128),
+    );
+    let addr = g.admin.clone().expect("admin");
+    let both = || g.dig("www.gslb.example A").answers("A").len() == 2;
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        both().then_some(())
+    })
+    .expect("both regions up");
+
+    // 150 idle connections: more than the process may open.
+    let mut idle: Vec<TcpStream> = (0..150)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    assert_eq!(idle.len(), 150);
+    // Those over the cap (32) are told so at once and closed.
+    let last = idle.last_mut().expect("connections");
+    last.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut told = String::new();
+    let _ = last.read_to_string(&mut told);
+    assert!(
+        told.starts_with("HTTP/1.1 503") && told.contains("too many admin connections"),
+        "{told:?}"
+    );
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        assert!(
+            both(),
+            "a healthy region stayed in the answers while idle admin clients waited"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Probes still run: a failure is still detected.
+    b.set(Mode::Refuse);
+    let gone = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        (g.dig("www.gslb.example A").answers("A") == ["192.0.2.1"]).then_some(())
+    });
+    assert!(gone.is_some(), "region b left the answers");
+    drop(idle);
+
+    // A client that starts a request and stalls is closed at the header timeout.
+    let mut slow = TcpStream::connect(&addr).expect("connect");
+    slow.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("write");
+    let t = Instant::now();
+    slow.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    let r = slow.read_to_end(&mut rest);
+    let took = t.elapsed();
+    assert!(
+        r.is_ok() && took < Duration::from_secs(3),
+        "a stalled request was closed after the 1 s header timeout ({took:?}, {r:?})"
+    );
+    let (code, _) = g.api("GET", "/status", None);
+    assert_eq!(code, 200);
+}
