@@ -17,7 +17,7 @@ use crate::health::{
 };
 use crate::probe::{Clients, ProbeResult, Probers, TaskKey};
 use crate::status::{self, Status, TransitionRecord, state_name};
-use crate::telemetry::{self, ProbeMetrics};
+use crate::telemetry;
 use crate::zone::{TargetId, ZoneSet};
 
 /// Requests to the engine (from the admin API and signal handlers).
@@ -95,7 +95,6 @@ pub struct Engine {
     /// The target each running prober feeds in the current zone set.
     feeds: HashMap<TaskKey, TargetId>,
     history: VecDeque<TransitionRecord>,
-    probe_metrics: ProbeMetrics,
 }
 
 impl Engine {
@@ -128,7 +127,6 @@ impl Engine {
             probers,
             feeds,
             history: VecDeque::new(),
-            probe_metrics: ProbeMetrics::new(&zones),
         };
         (engine, results_rx, shared)
     }
@@ -166,7 +164,9 @@ impl Engine {
         let Some(&target) = self.feeds.get(&r.task) else {
             return;
         };
-        self.probe_metrics
+        self.table
+            .metrics()
+            .probes
             .record(target, r.outcome, r.latency, r.lateness);
         if let Some(t) = self.table.observe(target, r.outcome, r.latency, r.at) {
             self.log_transition(target, &t);
@@ -225,7 +225,6 @@ impl Engine {
         warn_orphaned(&orphaned);
         (self.overrides, self.orphaned) = (overrides, orphaned);
         self.generation += 1;
-        self.probe_metrics = ProbeMetrics::new(&zones);
         telemetry::reload(true, self.generation);
         self.feeds = self.probers.sync(&zones, &self.clients, &self.results_tx);
         self.publish();
@@ -314,7 +313,11 @@ impl Engine {
     /// One line per region the target feeds, with every field an operator filters on.
     fn log_transition(&mut self, target: TargetId, t: &Transition) {
         let zones = self.table.zones().clone();
-        let url = zones.targets.get(target).map_or("", |s| s.target.as_str());
+        let url = zones
+            .targets
+            .get(target)
+            .map(|s| s.shown())
+            .unwrap_or_default();
         let (from, to, reason, count) = (
             state_name(t.from),
             state_name(t.to),
@@ -336,7 +339,7 @@ impl Engine {
                             zone,
                             pool,
                             region,
-                            target = url,
+                            target = url.as_str(),
                             from,
                             to,
                             reason,

@@ -397,6 +397,11 @@ impl HealthTable {
         self.targets.get(id)
     }
 
+    /// The metric handles of this zone load.
+    pub fn metrics(&self) -> &Handles {
+        &self.metrics
+    }
+
     /// The regions fed by a target.
     pub fn regions_of(&self, id: TargetId) -> &[RegionId] {
         self.regions_of.get(id).map_or(&[], |v| v.as_slice())

@@ -170,7 +170,7 @@ pub fn build(
                                     live_weight: live.weight(p, r, now) as f64
                                         / WEIGHT_SCALE as f64,
                                     priority: r.priority,
-                                    target: r.probe.as_ref().map(|s| s.target.clone()),
+                                    target: r.probe.as_ref().map(|s| s.shown()),
                                     last_probe: t.and_then(|t| t.last).map(|(o, lat, at)| {
                                         LastProbe {
                                             outcome: o.to_string(),

@@ -147,16 +147,13 @@ async fn status_page(State(state): State<AdminState>) -> Response {
 /// `GET /metrics`: the Prometheus text format; region gauges are refreshed first.
 async fn metrics(State(state): State<AdminState>) -> Response {
     let snap = state.shared.load();
-    snap.metrics
-        .refresh(&snap.zones, &snap.live, Instant::now());
-    crate::telemetry::refresh_probe_age();
-    state.metrics.run_upkeep();
+    let text = crate::telemetry::scrape(&state.metrics, &snap, Instant::now());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -279,7 +279,10 @@ fn http_target(src: &Source, kind: ProbeKind, p: &RawProbe, ips: &[IpAddr]) -> R
             if !text.starts_with(&format!("{scheme}://")) {
                 return Err(src.error(
                     c.span(),
-                    format!("check URL {text:?} does not match probe kind \"{scheme}\""),
+                    format!(
+                        "check URL {:?} does not match probe kind \"{scheme}\"",
+                        crate::zone::redact_userinfo(text)
+                    ),
                 ));
             }
             (text.to_string(), Some(c.span()))
@@ -298,7 +301,10 @@ fn http_target(src: &Source, kind: ProbeKind, p: &RawProbe, ips: &[IpAddr]) -> R
     };
     match reqwest::Url::parse(&url) {
         Ok(u) if u.host().is_some() => Ok(url),
-        _ => Err(src.error(span.unwrap_or(0..0), format!("invalid check URL {url:?}"))),
+        _ => Err(src.error(
+            span.unwrap_or(0..0),
+            format!("invalid check URL {:?}", crate::zone::redact_userinfo(&url)),
+        )),
     }
 }
 

@@ -54,7 +54,7 @@ impl HttpProbe {
     pub fn new(spec: &ProbeSpec, clients: &Clients) -> Result<Self, ProbeError> {
         let shared = clients.of(spec);
         let mut url = Url::parse(&spec.target).map_err(|source| ProbeError::Target {
-            target: spec.target.clone(),
+            target: spec.shown(),
             source,
         })?;
         let mut headers = Vec::new();

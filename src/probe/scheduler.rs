@@ -84,7 +84,7 @@ impl Probers {
             let prober = match Prober::new(spec, clients) {
                 Ok(p) => p,
                 Err(e) => {
-                    error!(target_url = %spec.target, error = %e, "cannot probe target");
+                    error!(target_url = %spec.shown(), error = %e, "cannot probe target");
                     continue;
                 }
             };

@@ -284,6 +284,27 @@ pub struct ProbeSpec {
     pub hold_down: Option<Duration>,
 }
 
+impl ProbeSpec {
+    /// The target as shown to people (status, page, logs, metric labels): a URL's user name
+    /// and password replaced by `***`. Header values are never shown at all.
+    pub fn shown(&self) -> String {
+        redact_userinfo(&self.target)
+    }
+}
+
+/// `scheme://user:pass@host/…` → `scheme://***@host/…`; anything else as it is.
+pub fn redact_userinfo(target: &str) -> String {
+    let Some(start) = target.find("://").map(|i| i + 3) else {
+        return target.to_string();
+    };
+    let rest = &target[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{}***{}", &target[..start], &rest[at..]),
+        None => target.to_string(),
+    }
+}
+
 #[cfg(test)]
 impl ProbeSpec {
     /// An http probe of 127.0.0.1 with the given settings (unit tests).
@@ -322,6 +343,24 @@ pub(crate) mod opt_secs {
         match d {
             Some(d) => s.serialize_some(&d.as_secs_f64()),
             None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn userinfo_is_redacted_and_nothing_else() {
+        for (given, shown) in [
+            ("http://u:p@h:8/x", "http://***@h:8/x"),
+            ("https://tok@h/x?a=b@c", "https://***@h/x?a=b@c"),
+            ("http://h/x@y", "http://h/x@y"),
+            ("http://a:b@c@h/", "http://***@h/"),
+            ("127.0.0.1:80", "127.0.0.1:80"),
+        ] {
+            assert_eq!(redact_userinfo(given), shown, "{given}");
         }
     }
 }

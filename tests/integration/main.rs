@@ -20,6 +20,7 @@ mod overrides;
 mod page;
 mod policies;
 mod readme;
+mod redact;
 mod reload;
 mod rfc;
 mod rrl;

@@ -195,3 +195,84 @@ fn a_reload_is_counted_and_bumps_the_generation() {
     );
     assert_eq!(value(&s, telemetry::CONFIG_GENERATION, &[]), 1.0);
 }
+
+/// The label values of `label` over the samples of `name`.
+fn label_values(s: &Scrape, name: &str, label: &str) -> Vec<String> {
+    let mut v: Vec<String> = samples(s, name, &[])
+        .iter()
+        .filter_map(|x| x.labels.get(label).map(str::to_string))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn reloads_that_rename_regions_and_targets_leave_no_ghost_series() {
+    let backend = Backend::http();
+    let zone_named = |i: usize| {
+        format!(
+            "{}\n[pools.www]\ntype = \"A\"\npolicy = \"all\"\n\
+             [pools.www.probe]\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\nrise = 1\n\
+             [pools.www.regions.r{i}]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n",
+            zone_head("gslb.example."),
+            backend.url(&format!("/r{i}"))
+        )
+    };
+    let g = Gslbd::start(&[("z.toml", &zone_named(0))]);
+    let file = g.zones_dir().join("z.toml");
+    let last = 20;
+    for i in 0..=last {
+        if i > 0 {
+            std::fs::write(&file, zone_named(i)).expect("write zone");
+            assert_eq!(g.api("POST", "/reload", None).0, 200);
+        }
+        let region = format!("r{i}");
+        // Every kind of per-region series: gauges, answers, probe results, a transition.
+        poll(Duration::from_secs(10), POLL, || {
+            let s = scrape(&g);
+            let up = value(&s, telemetry::HEALTH_REGION_UP, &[("region", &region)]);
+            (up == 1.0).then_some(())
+        })
+        .expect("the region is up");
+        g.dig("www.gslb.example A");
+        let drain = format!("/regions/gslb.example/www/{region}/drain");
+        assert_eq!(g.api("POST", &drain, None).0, 200);
+        assert_eq!(
+            g.api("POST", &drain.replace("drain", "undrain"), None).0,
+            200
+        );
+        scrape(&g);
+    }
+    // A series untouched for a second is dropped at the next scrape; live ones never are,
+    // even when nothing changed them.
+    std::thread::sleep(Duration::from_millis(1200));
+    scrape(&g);
+    std::thread::sleep(Duration::from_millis(1200));
+    let s = scrape(&g);
+    let current = vec![format!("r{last}")];
+    for name in [
+        telemetry::HEALTH_REGION_UP,
+        telemetry::HEALTH_REGION_WEIGHT,
+        telemetry::DNS_ANSWERS_TOTAL,
+        telemetry::HEALTH_TRANSITIONS_TOTAL,
+    ] {
+        assert_eq!(label_values(&s, name, "region"), current, "{name}");
+    }
+    assert_eq!(
+        label_values(&s, telemetry::PROBE_RESULTS_TOTAL, "target"),
+        vec![backend.url(&format!("/r{last}"))]
+    );
+    let r = [("region", current[0].as_str())];
+    assert_eq!(value(&s, telemetry::DNS_ANSWERS_TOTAL, &r), 1.0);
+    assert_eq!(value(&s, telemetry::HEALTH_TRANSITIONS_TOTAL, &r), 3.0);
+    assert_eq!(
+        value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
+        last as f64
+    );
+    assert_eq!(
+        samples(&s, telemetry::CUTOVER_WORST_CASE_SECONDS, &[]).len(),
+        3,
+        "one pool's detection, cutover and recovery"
+    );
+}

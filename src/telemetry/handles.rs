@@ -1,148 +1,23 @@
-//! Prometheus metrics: the metric names (`pub const`s, imported by the tests), the recorder,
-//! and the handles the DNS path and the engine record through.
+//! The metric handles of one zone load: queries, pool answers and region gauges
+//! ([`Handles`], kept with the snapshot) and probe results ([`ProbeMetrics`], inside it).
 //!
-//! Handles are made once per zone load and kept with the snapshot ([`Handles`]) or the engine
-//! ([`ProbeMetrics`]); a query increments an atomic, it never looks a name up in the registry.
-//! Series appear on first use, so a zone with 10,000 pools exports only what it serves.
+//! A query increments an atomic through a handle made here; it never looks a name up in the
+//! registry. Series appear on first use, so a zone with 10,000 pools exports only what it
+//! serves. [`Handles::touch`] marks every series of the load as current at each scrape, so the
+//! series of regions and targets a reload removed are dropped from the exporter.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use metrics::{Counter, Gauge, Histogram, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics::{Counter, Gauge, Histogram};
 
+use super::*;
 use crate::cutover;
 use crate::health::{Live, Outcome, WEIGHT_SCALE};
 use crate::select::{Rule, Selection};
 use crate::zone::{Policy, Pool, ProbeKind, ZoneSet};
-
-/// Queries answered, by `zone` (empty outside every zone), `qtype` and `rcode`.
-pub const DNS_QUERIES_TOTAL: &str = "gslbd_dns_queries_total";
-/// Pool answers, by `zone`, `pool`, `region` and `tier` (`1` is the first failover tier and
-/// every answer of the other policies; `2`… later tiers; `fallback`; `all_down` when failing open).
-pub const DNS_ANSWERS_TOTAL: &str = "gslbd_dns_answers_total";
-/// Pool answers given while no region was serving, by `zone`, `pool` and `kind`
-/// (the rule: `all`, `none`, `servfail`, `fallback`).
-pub const DNS_ALL_DOWN_TOTAL: &str = "gslbd_dns_all_down_total";
-/// Probe results, by `target` and `outcome`.
-pub const PROBE_RESULTS_TOTAL: &str = "gslbd_probe_results_total";
-/// Probe duration, by `kind` (http, https, tcp).
-pub const PROBE_DURATION_SECONDS: &str = "gslbd_probe_duration_seconds";
-/// How late a probe started against its schedule, by `kind`.
-pub const PROBE_LATENESS_SECONDS: &str = "gslbd_probe_lateness_seconds";
-/// 1 when DNS answers with the region (probe verdict and overrides), else 0.
-pub const HEALTH_REGION_UP: &str = "gslbd_health_region_up";
-/// The region's live weight, in configured units (0 when out; below the configured weight
-/// during slow start).
-pub const HEALTH_REGION_WEIGHT: &str = "gslbd_health_region_weight";
-/// Region state changes, by `zone`, `pool`, `region` and `kind` (the new state or override).
-pub const HEALTH_TRANSITIONS_TOTAL: &str = "gslbd_health_transitions_total";
-/// The computed worst case per pool, by `zone`, `pool` and `kind`
-/// (`detection`, `cutover`, `recovery`).
-pub const CUTOVER_WORST_CASE_SECONDS: &str = "gslbd_cutover_worst_case_seconds";
-/// Seconds since the last probe result of any target (since the start until the first one):
-/// a stalled engine or prober shows as a growing value.
-pub const PROBE_LAST_RESULT_AGE_SECONDS: &str = "gslbd_probe_last_result_age_seconds";
-/// Zone reloads, by `kind` (`ok`, `error`).
-pub const CONFIG_RELOADS_TOTAL: &str = "gslbd_config_reloads_total";
-/// Bumped by every successful reload.
-pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
-
-/// UDP responses that rate limiting held back, by `action` (`drop`, or `slip`: sent truncated).
-pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
-
-/// Every metric name, for documentation and tests.
-pub const ALL: [&str; 14] = [
-    PROBE_LAST_RESULT_AGE_SECONDS,
-    DNS_QUERIES_TOTAL,
-    DNS_RRL_TOTAL,
-    DNS_ANSWERS_TOTAL,
-    DNS_ALL_DOWN_TOTAL,
-    PROBE_RESULTS_TOTAL,
-    PROBE_DURATION_SECONDS,
-    PROBE_LATENESS_SECONDS,
-    HEALTH_REGION_UP,
-    HEALTH_REGION_WEIGHT,
-    HEALTH_TRANSITIONS_TOTAL,
-    CUTOVER_WORST_CASE_SECONDS,
-    CONFIG_RELOADS_TOTAL,
-    CONFIG_GENERATION,
-];
-
-const PROBE_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
-
-/// Installs the Prometheus recorder (once per process) and returns the handle that renders it.
-/// Handles made before this records nowhere, so it runs before the first zone load.
-pub fn install() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    // Probe-result ages count from here until the first result.
-    since_start_ms();
-    HANDLE
-        .get_or_init(|| {
-            // Fails only on empty buckets, which PROBE_BUCKETS is not.
-            let builder = [PROBE_DURATION_SECONDS, PROBE_LATENESS_SECONDS]
-                .into_iter()
-                .try_fold(PrometheusBuilder::new(), |b, name| {
-                    b.set_buckets_for_metric(Matcher::Full(name.into()), &PROBE_BUCKETS)
-                })
-                .unwrap_or_else(|_| PrometheusBuilder::new());
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            // Fails only when another recorder is installed; then ours renders nothing.
-            let _ = metrics::set_global_recorder(recorder);
-            describe();
-            handle
-        })
-        .clone()
-}
-
-fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        DNS_QUERIES_TOTAL,
-        Unit::Count,
-        "Queries by zone, qtype and rcode."
-    );
-    describe_counter!(
-        DNS_ANSWERS_TOTAL,
-        Unit::Count,
-        "Pool answers by zone, pool, region and tier."
-    );
-    describe_counter!(
-        DNS_ALL_DOWN_TOTAL,
-        Unit::Count,
-        "Pool answers given with no region serving, by rule."
-    );
-    describe_counter!(
-        PROBE_RESULTS_TOTAL,
-        Unit::Count,
-        "Probe results by outcome."
-    );
-    describe_histogram!(PROBE_DURATION_SECONDS, Unit::Seconds, "Probe duration.");
-    describe_histogram!(
-        PROBE_LATENESS_SECONDS,
-        Unit::Seconds,
-        "Probe start delay against its schedule."
-    );
-    describe_gauge!(HEALTH_REGION_UP, "1 when DNS answers with the region.");
-    describe_gauge!(HEALTH_REGION_WEIGHT, "Live weight in configured units.");
-    describe_counter!(
-        HEALTH_TRANSITIONS_TOTAL,
-        Unit::Count,
-        "Region state changes."
-    );
-    describe_gauge!(
-        CUTOVER_WORST_CASE_SECONDS,
-        Unit::Seconds,
-        "Computed worst-case detection, cutover and recovery per pool."
-    );
-    describe_counter!(CONFIG_RELOADS_TOTAL, Unit::Count, "Zone reloads.");
-    describe_gauge!(CONFIG_GENERATION, "Bumped by every successful reload.");
-}
 
 /// The `qtype` label values; anything else is `other`.
 const QTYPES: [RecordType; 13] = [
@@ -192,21 +67,19 @@ fn rcode_label(i: usize) -> &'static str {
 }
 
 /// A counter registered on first use.
-/// Counts a response that rate limiting dropped or truncated (`action`: `drop`, `slip`).
-pub fn rrl(action: &'static str) {
-    static DROP: Lazy = Lazy(OnceLock::new());
-    static SLIP: Lazy = Lazy(OnceLock::new());
-    let cell = if action == "drop" { &DROP } else { &SLIP };
-    cell.get(|| metrics::counter!(DNS_RRL_TOTAL, "action" => action))
-        .increment(1);
-}
-
 #[derive(Default)]
-struct Lazy(OnceLock<Counter>);
+pub(super) struct Lazy(pub(super) OnceLock<Counter>);
 
 impl Lazy {
-    fn get(&self, make: impl FnOnce() -> Counter) -> &Counter {
+    pub(super) fn get(&self, make: impl FnOnce() -> Counter) -> &Counter {
         self.0.get_or_init(make)
+    }
+
+    /// Marks the series current (when it exists) without changing it.
+    pub(super) fn touch(&self) {
+        if let Some(c) = self.0.get() {
+            c.increment(0);
+        }
     }
 }
 
@@ -229,13 +102,17 @@ struct PoolHandles {
     all_down: [Lazy; 4],
 }
 
-/// The handles of one zone load: queries, answers and region gauges.
+/// The handles of one zone load: queries, answers, region gauges and probe results.
 pub struct Handles {
     /// Label per zone; index 0 is "no zone".
     zones: Vec<String>,
     queries: Box<[Lazy]>,
     /// `[zone][pool]`.
     pools: Vec<Vec<PoolHandles>>,
+    /// The computed worst-case gauges, set once per load.
+    cutover: Vec<Gauge>,
+    /// Probe results, by target id.
+    pub probes: ProbeMetrics,
 }
 
 /// The tier rank (1-based) of each region: its priority's position among the pool's
@@ -266,6 +143,7 @@ impl Handles {
     pub fn new(zones: &ZoneSet) -> Self {
         let mut labels = vec![String::new()];
         let mut pools = Vec::with_capacity(zones.zones.len());
+        let mut gauges = Vec::new();
         for zone in &zones.zones {
             let zl = zone.origin_name.to_string();
             labels.push(zl.clone());
@@ -277,9 +155,10 @@ impl Handles {
                         ("cutover", f.cutover),
                         ("recovery", f.recovery),
                     ] {
-                        metrics::gauge!(CUTOVER_WORST_CASE_SECONDS, "zone" => zl.clone(),
-                            "pool" => pool.key.clone(), "kind" => kind)
-                        .set(v);
+                        let g = metrics::gauge!(CUTOVER_WORST_CASE_SECONDS, "zone" => zl.clone(),
+                            "pool" => pool.key.clone(), "kind" => kind);
+                        g.set(v);
+                        gauges.push(g);
                     }
                 }
                 let regions = pool
@@ -319,6 +198,30 @@ impl Handles {
             zones: labels,
             queries,
             pools,
+            cutover: gauges,
+            probes: ProbeMetrics::new(zones),
+        }
+    }
+
+    /// Marks every series of this load current (without changing a value), so that the
+    /// exporter keeps them and drops those of earlier loads.
+    pub fn touch(&self) {
+        self.queries.iter().for_each(Lazy::touch);
+        for g in &self.cutover {
+            g.increment(0.0);
+        }
+        for p in self.pools.iter().flatten() {
+            p.fallback.touch();
+            p.all_down.iter().for_each(Lazy::touch);
+            for r in &p.regions {
+                r.policy.touch();
+                r.all_down.touch();
+                r.up.increment(0.0);
+                r.weight.increment(0.0);
+            }
+        }
+        for t in &self.probes.targets {
+            t.results.iter().for_each(Lazy::touch);
         }
     }
 
@@ -425,7 +328,7 @@ impl ProbeMetrics {
                     ProbeKind::Tcp => "tcp",
                 };
                 TargetHandles {
-                    target: spec.target.clone(),
+                    target: spec.shown(),
                     results: Default::default(),
                     duration: metrics::histogram!(PROBE_DURATION_SECONDS, "kind" => kind),
                     lateness: metrics::histogram!(PROBE_LATENESS_SECONDS, "kind" => kind),
@@ -452,59 +355,9 @@ impl ProbeMetrics {
     }
 }
 
-/// When the last probe result came, in milliseconds since [`since_start_ms`]'s epoch.
-static LAST_PROBE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Milliseconds since the process first asked (the telemetry epoch).
-fn since_start_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Sets the probe-result age gauge (at scrape time).
-pub fn refresh_probe_age() {
-    let now = since_start_ms();
-    let last = LAST_PROBE_MS.load(std::sync::atomic::Ordering::Relaxed);
-    metrics::gauge!(PROBE_LAST_RESULT_AGE_SECONDS).set(now.saturating_sub(last) as f64 / 1000.0);
-}
-
-/// Counts one region transition (`kind`: the new state or the override).
-pub fn transition(zone: &str, pool: &str, region: &str, kind: &'static str) {
-    metrics::counter!(HEALTH_TRANSITIONS_TOTAL, "zone" => zone.to_string(),
-        "pool" => pool.to_string(), "region" => region.to_string(), "kind" => kind)
-    .increment(1);
-}
-
-/// Counts one reload and sets the generation.
-pub fn reload(ok: bool, generation: u64) {
-    metrics::counter!(CONFIG_RELOADS_TOTAL, "kind" => if ok { "ok" } else { "error" }).increment(1);
-    metrics::gauge!(CONFIG_GENERATION).set(generation as f64);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_name_follows_the_convention() {
-        for name in ALL {
-            assert!(name.starts_with("gslbd_"), "{name}");
-            assert!(name.split('_').count() >= 3, "{name}");
-            assert!(!name.contains("__"), "{name}");
-        }
-        let counters = [
-            DNS_QUERIES_TOTAL,
-            DNS_ANSWERS_TOTAL,
-            DNS_ALL_DOWN_TOTAL,
-            PROBE_RESULTS_TOTAL,
-            HEALTH_TRANSITIONS_TOTAL,
-            CONFIG_RELOADS_TOTAL,
-        ];
-        for name in counters {
-            assert!(name.ends_with("_total"), "{name}");
-        }
-    }
 
     #[test]
     fn labels_cover_the_common_types_and_codes() {
