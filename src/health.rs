@@ -97,6 +97,30 @@ pub struct Transition {
     pub count: u32,
 }
 
+/// The last [`Recent::LEN`] probe results of a target, as bits (1 = ok).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recent {
+    bits: u64,
+    len: u8,
+}
+
+impl Recent {
+    pub const LEN: u8 = 40;
+
+    pub fn push(&mut self, ok: bool) {
+        self.bits = (self.bits << 1) | u64::from(ok);
+        self.len = (self.len + 1).min(Self::LEN);
+    }
+
+    /// Oldest first.
+    pub fn results(&self) -> Vec<bool> {
+        (0..self.len)
+            .rev()
+            .map(|i| self.bits >> i & 1 == 1)
+            .collect()
+    }
+}
+
 /// The state machine of one probe target.
 #[derive(Debug, Clone)]
 pub struct TargetState {
@@ -110,6 +134,8 @@ pub struct TargetState {
     /// When it last came back from down (for `slow_start`).
     pub recovered_at: Option<Instant>,
     pub last: Option<(Outcome, Duration, Instant)>,
+    /// The latest probe results, for the status page's timeline.
+    pub recent: Recent,
     fall: u32,
     rise: u32,
     initial: Initial,
@@ -126,6 +152,7 @@ impl TargetState {
             down_at: None,
             recovered_at: None,
             last: None,
+            recent: Recent::default(),
             fall: spec.fall,
             rise: spec.rise,
             initial: spec.initial,
@@ -162,6 +189,7 @@ impl TargetState {
         now: Instant,
     ) -> Option<Transition> {
         self.last = Some((outcome, latency, now));
+        self.recent.push(outcome.is_ok());
         let from = self.state;
         if outcome.is_ok() {
             self.ok_streak = self.ok_streak.saturating_add(1);

@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 
 mod table;
 
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
 use crate::cutover::{self, Figures};
 use crate::health::{HealthTable, Live, Override, RegionKey, State, WEIGHT_SCALE};
+use crate::select::{self, ClientKey, Rule};
+use crate::zone::Pool;
 
 /// How many transitions the timeline keeps.
 pub const HISTORY: usize = 200;
@@ -55,7 +60,28 @@ pub struct PoolStatus {
     pub ttl: u32,
     pub on_all_down: String,
     pub cutover: Option<Figures>,
+    /// What DNS answers for the pool right now.
+    #[serde(default)]
+    pub answering: Answering,
     pub regions: Vec<RegionStatus>,
+}
+
+/// What a pool answers right now: the rule that decides it, and a sentence for people
+/// ("failing open: no region healthy, answering us-east, eu-west", "answering fallback
+/// 198.51.100.200", "NODATA: …", "SERVFAIL: …").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answering {
+    pub rule: Rule,
+    pub summary: String,
+}
+
+impl Default for Answering {
+    fn default() -> Self {
+        Answering {
+            rule: Rule::Policy,
+            summary: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,8 +90,11 @@ pub struct RegionStatus {
     pub addresses: Vec<String>,
     /// unknown | up | down (the probe verdict; `unprobed` when there is no probe).
     pub state: String,
-    /// Whether DNS answers with it right now (verdict plus override).
+    /// Whether its verdict and override let DNS answer with it.
     pub serving: bool,
+    /// Whether DNS answers with it right now (also when the pool fails open).
+    #[serde(default)]
+    pub answered: bool,
     #[serde(rename = "override")]
     pub override_: Option<Override>,
     pub configured_weight: u32,
@@ -73,6 +102,9 @@ pub struct RegionStatus {
     pub priority: u32,
     pub target: Option<String>,
     pub last_probe: Option<LastProbe>,
+    /// The latest probe results, oldest first (true = ok).
+    #[serde(default)]
+    pub recent_probes: Vec<bool>,
     pub ok_streak: u32,
     pub fail_streak: u32,
     pub seconds_in_state: Option<f64>,
@@ -146,49 +178,7 @@ pub fn build(
                     .pools
                     .iter()
                     .zip(&zc.pools)
-                    .map(|(p, pc)| PoolStatus {
-                        pool: p.key.clone(),
-                        name: p.name.to_string(),
-                        rtype: p.rtype.to_string(),
-                        policy: json_name(&p.policy),
-                        ttl: p.ttl,
-                        on_all_down: json_name(&p.on_all_down),
-                        cutover: pc.worst,
-                        regions: p
-                            .regions
-                            .iter()
-                            .map(|r| {
-                                let t = r.target.and_then(|t| table.target(t));
-                                let rl = live.region(r.id);
-                                RegionStatus {
-                                    region: r.name.clone(),
-                                    addresses: r.addresses.iter().map(|a| a.to_string()).collect(),
-                                    state: t.map_or("unprobed", |t| state_name(t.state)).into(),
-                                    serving: rl.is_some_and(|l| l.serving),
-                                    override_: rl.and_then(|l| l.override_),
-                                    configured_weight: r.weight,
-                                    live_weight: live.weight(p, r, now) as f64
-                                        / WEIGHT_SCALE as f64,
-                                    priority: r.priority,
-                                    target: r.probe.as_ref().map(|s| s.shown()),
-                                    last_probe: t.and_then(|t| t.last).map(|(o, lat, at)| {
-                                        LastProbe {
-                                            outcome: o.to_string(),
-                                            latency_ms: lat.as_secs_f64() * 1000.0,
-                                            seconds_ago: now
-                                                .saturating_duration_since(at)
-                                                .as_secs_f64(),
-                                        }
-                                    }),
-                                    ok_streak: t.map_or(0, |t| t.ok_streak),
-                                    fail_streak: t.map_or(0, |t| t.fail_streak),
-                                    seconds_in_state: t.map(|t| {
-                                        now.saturating_duration_since(t.since).as_secs_f64()
-                                    }),
-                                }
-                            })
-                            .collect(),
-                    })
+                    .map(|(p, pc)| pool_status(table, live, p, pc.worst, now))
                     .collect(),
             }
         })
@@ -207,6 +197,115 @@ pub fn build(
             })
             .collect(),
     }
+}
+
+fn pool_status(
+    table: &HealthTable,
+    live: &Live,
+    p: &Pool,
+    cutover: Option<Figures>,
+    now: Instant,
+) -> PoolStatus {
+    let (answering, answered) = answering(live, p, now);
+    PoolStatus {
+        pool: p.key.clone(),
+        name: p.name.to_string(),
+        rtype: p.rtype.to_string(),
+        policy: json_name(&p.policy),
+        ttl: p.ttl,
+        on_all_down: json_name(&p.on_all_down),
+        cutover,
+        answering,
+        regions: p
+            .regions
+            .iter()
+            .zip(answered)
+            .map(|(r, answered)| {
+                let t = r.target.and_then(|t| table.target(t));
+                let rl = live.region(r.id);
+                RegionStatus {
+                    region: r.name.clone(),
+                    addresses: r.addresses.iter().map(|a| a.to_string()).collect(),
+                    state: t.map_or("unprobed", |t| state_name(t.state)).into(),
+                    serving: rl.is_some_and(|l| l.serving),
+                    answered,
+                    override_: rl.and_then(|l| l.override_),
+                    configured_weight: r.weight,
+                    live_weight: live.weight(p, r, now) as f64 / WEIGHT_SCALE as f64,
+                    priority: r.priority,
+                    target: r.probe.as_ref().map(|s| s.shown()),
+                    last_probe: t.and_then(|t| t.last).map(|(o, lat, at)| LastProbe {
+                        outcome: o.to_string(),
+                        latency_ms: lat.as_secs_f64() * 1000.0,
+                        seconds_ago: now.saturating_duration_since(at).as_secs_f64(),
+                    }),
+                    recent_probes: t.map(|t| t.recent.results()).unwrap_or_default(),
+                    ok_streak: t.map_or(0, |t| t.ok_streak),
+                    fail_streak: t.map_or(0, |t| t.fail_streak),
+                    seconds_in_state: t
+                        .map(|t| now.saturating_duration_since(t.since).as_secs_f64()),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// What DNS answers for `p` right now (decided as the DNS path decides), and which regions
+/// can be in those answers.
+fn answering(live: &Live, p: &Pool, now: Instant) -> (Answering, Vec<bool>) {
+    let client = ClientKey::from_source(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let sel = select::decide(live, p, &client, &mut SmallRng::seed_from_u64(0), now);
+    let answered: Vec<bool> = p
+        .regions
+        .iter()
+        .map(|r| match sel.rule {
+            Rule::Policy => live.weight(p, r, now) > 0 && sel.tier.is_none_or(|t| t == r.priority),
+            Rule::AllDownAll => live.fail_open_weight(r) > 0,
+            _ => false,
+        })
+        .collect();
+    let names = |on: &[bool]| {
+        p.regions
+            .iter()
+            .zip(on)
+            .filter(|(_, a)| **a)
+            .map(|(r, _)| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let n = answered.iter().filter(|a| **a).count();
+    let summary = match sel.rule {
+        Rule::Policy => match sel.tier {
+            Some(t) => format!("answering priority {t}: {}", names(&answered)),
+            None if n == p.regions.len() => format!("answering all {n} regions"),
+            None => format!(
+                "answering {n} of {} regions: {}",
+                p.regions.len(),
+                names(&answered)
+            ),
+        },
+        Rule::AllDownAll => format!(
+            "failing open: no region healthy, answering {}",
+            names(&answered)
+        ),
+        Rule::AllDownNone => "NODATA: no region healthy, answering no address".into(),
+        Rule::AllDownServfail => "SERVFAIL: no region healthy".into(),
+        Rule::Fallback => format!(
+            "answering fallback {}",
+            p.fallback
+                .iter()
+                .map(|r| r.data.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    (
+        Answering {
+            rule: sel.rule,
+            summary,
+        },
+        answered,
+    )
 }
 
 /// A duration for people: `4.2s`, `3m 04s`, `2h 10m`.

@@ -1,13 +1,16 @@
 //! The status page at `GET /`: one self-contained HTML page (no CDN, no build step) rendered on
-//! the server from [`Status`], readable in an incident. Each pool lists its regions as rows
-//! (health badge, live weight bar, last probe, time in state, override), with the computed
-//! cutover and a timeline of recent transitions. It refreshes itself every few seconds.
+//! the server from [`Status`], readable in an incident. The header names every pool that is not
+//! answering by its policy (failing open, fallback, NODATA, SERVFAIL); each pool says what DNS
+//! answers now and lists its regions as rows (health badge, recent probes as a strip, live
+//! weight bar, last probe, time in state, override), with the computed cutover and a timeline
+//! of recent transitions. It refreshes itself every few seconds.
 
 use std::time::{Duration, SystemTime};
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::cutover::Figures;
+use crate::select::Rule;
 use crate::status::{PoolStatus, RegionStatus, Status, TransitionRecord, ago, json_name};
 
 /// How often the page refreshes itself.
@@ -35,6 +38,10 @@ th{font-size:12px;color:#5b6478;font-weight:600}
 .bar span{display:block;height:100%;background:#2f6fdf}
 .out{color:#c62828;font-weight:600}
 .timeline td{font-size:12px}
+.alert{background:#c62828;border-radius:4px;padding:1px 8px;font-weight:600}
+.answering{font-size:13px;margin:2px 0 6px}
+.answering.warn{color:#c62828;font-weight:700}
+svg.recent{vertical-align:middle}
 "#;
 
 const SCRIPT: &str = r##"
@@ -65,6 +72,13 @@ pub fn render(status: &Status, now: SystemTime) -> String {
         .flat_map(|p| &p.regions)
         .filter(|r| !r.serving)
         .count();
+    // Pools not answering by their policy: failing open, on fallback, NODATA, SERVFAIL.
+    let alerts: Vec<(&str, &PoolStatus)> = status
+        .zones
+        .iter()
+        .flat_map(|z| z.pools.iter().map(move |p| (z.zone.as_str(), p)))
+        .filter(|(_, p)| p.answering.rule != Rule::Policy)
+        .collect();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -78,7 +92,10 @@ pub fn render(status: &Status, now: SystemTime) -> String {
                 header {
                     h1 { "gslbd" }
                     span { (status.zones.len()) " zones · " (regions) " regions · "
-                        span.out[down > 0] { (down) " out of the answers" } }
+                        span.out[down > 0] { (down) " not serving" } }
+                    @for (zone, p) in &alerts {
+                        span.alert data-pool=(p.pool) { (zone) " " (p.pool) ": " (p.answering.summary) }
+                    }
                     span { "config generation " (status.generation) }
                     span #updated { "updated " (clock(now)) }
                 }
@@ -113,9 +130,10 @@ fn pool(zone: &str, p: &PoolStatus) -> Markup {
                 span.meta { "pool " (p.pool) " · " (p.policy) " · ttl " (p.ttl)
                     "s · all down: " (p.on_all_down) } }
             div.meta { "cutover " (figures(p.cutover.as_ref())) }
+            div.answering.warn[p.answering.rule != Rule::Policy] { (p.answering.summary) }
             table {
-                tr { th { "region" } th { "health" } th { "weight" } th { "last probe" }
-                     th { "in state" } th { "override" } th { "addresses" } }
+                tr { th { "region" } th { "health" } th { "recent probes" } th { "weight" }
+                     th { "last probe" } th { "in state" } th { "override" } th { "addresses" } }
                 @for r in &p.regions { (region(zone, p, r, max)) }
             }
         }
@@ -127,12 +145,14 @@ fn region(zone: &str, p: &PoolStatus, r: &RegionStatus, max: u32) -> Markup {
     let pct = (r.live_weight / f64::from(max) * 100.0).clamp(0.0, 100.0);
     html! {
         tr.region data-zone=(zone) data-pool=(p.pool) data-region=(r.region) data-state=(state)
-            data-serving=(r.serving) {
+            data-serving=(r.serving) data-answered=(r.answered) {
             td { b { (r.region) } @if p.policy == "failover" { span.meta { " priority " (r.priority) } } }
             td {
                 span.badge.(state) { (state) }
-                @if !r.serving && state != "down" { " " span.out { "out" } }
+                @if !r.answered { " " span.out { "out" } }
+                @else if !r.serving { " " span.meta { "answered (fail open)" } }
             }
+            td { (recent(&r.recent_probes)) }
             td {
                 span.bar title=(format!("{:.0}%", pct)) { span style=(format!("width:{pct:.1}%")) {} }
                 " " (fmt_weight(r.live_weight)) " / " (r.configured_weight)
@@ -152,6 +172,25 @@ fn region(zone: &str, p: &PoolStatus, r: &RegionStatus, max: u32) -> Markup {
                 @if let Some(o) = &r.override_ { span.badge.override { (json_name(o)) } }
             }
             td.meta { (r.addresses.join(", ")) }
+        }
+    }
+}
+
+/// The latest probe results as a strip of bars, oldest left (green ok, red failed).
+fn recent(results: &[bool]) -> Markup {
+    if results.is_empty() {
+        return html! { span.meta { "—" } };
+    }
+    let fails = results.iter().filter(|ok| !**ok).count();
+    let title = format!("last {} probes: {fails} failed", results.len());
+    let width = results.len() * 4;
+    html! {
+        svg.recent width=(width) height="14" viewBox=(format!("0 0 {width} 14")) role="img" {
+            title { (title) }
+            @for (i, ok) in results.iter().enumerate() {
+                rect x=(i * 4) y=(if *ok { 4 } else { 0 }) width="3" height=(if *ok { 10 } else { 14 })
+                    fill=(if *ok { "#1f8a4c" } else { "#c62828" }) {}
+            }
         }
     }
 }

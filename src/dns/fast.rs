@@ -14,7 +14,6 @@ use rand::Rng;
 
 use super::cookie;
 use super::handler::{Context, MAX_UDP_PAYLOAD, Received, Sent, size_limit};
-use super::lookup;
 use super::scan;
 use crate::select::{ClientKey, Rule};
 use crate::zone::wire;
@@ -147,7 +146,7 @@ pub fn respond<R: Rng + ?Sized>(
         } => {
             let model = snap.zones.zones.get(*zone)?.pools.get(*pool)?;
             let client = ClientKey::from_source(received.src.ip());
-            let sel = lookup::decide(snap, model, &client, rng, Instant::now());
+            let sel = crate::select::decide(&snap.live, model, &client, rng, Instant::now());
             let first = match sel.rule {
                 Rule::Policy | Rule::AllDownAll => None,
                 Rule::Fallback => Some(fallback),

@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::health::Snapshot;
 use crate::select::{self, ClientKey, Rule, Selection};
-use crate::zone::{Node, Pool, Zone};
+use crate::zone::{Node, Zone};
 
 /// How many CNAMEs inside one zone are followed before giving up.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -232,28 +232,6 @@ fn answer_node<R: Rng + ?Sized>(
     Step::Done
 }
 
-/// The live decision for `pool`: its regions' weights in `snap`, then its policy.
-pub fn decide<R: Rng + ?Sized>(
-    snap: &Snapshot,
-    pool: &Pool,
-    client: &ClientKey,
-    rng: &mut R,
-    now: Instant,
-) -> Selection {
-    let weights: Vec<u64> = pool
-        .regions
-        .iter()
-        .map(|r| snap.live.weight(pool, r, now))
-        .collect();
-    let fail_open = || {
-        pool.regions
-            .iter()
-            .map(|r| snap.live.fail_open_weight(r))
-            .collect()
-    };
-    select::select(pool, &weights, fail_open, client, rng)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn pool_answer<R: Rng + ?Sized>(
     snap: &Snapshot,
@@ -268,7 +246,7 @@ fn pool_answer<R: Rng + ?Sized>(
     let Some(pool) = zone.pools.get(pi) else {
         return;
     };
-    let selection = decide(snap, pool, client, rng, now);
+    let selection = select::decide(&snap.live, pool, client, rng, now);
     match selection.rule {
         Rule::Policy | Rule::AllDownAll => {
             for i in &selection.regions {

@@ -12,13 +12,16 @@ mod weighted;
 
 pub use client::ClientKey;
 
+use std::time::Instant;
+
 use rand::Rng;
 use serde::Serialize;
 
+use crate::health::Live;
 use crate::zone::{AllDown, Policy, Pool};
 
 /// Which rule produced an answer (for logs, metrics and `/explain`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// The pool's policy over its healthy regions.
@@ -54,6 +57,29 @@ impl Selection {
             client_specific: false,
         }
     }
+}
+
+/// The decision for `pool` from live health: its regions' live weights (and fail-open
+/// weights), then [`select`]. The DNS path and the operator view both decide through it.
+pub fn decide<R: Rng + ?Sized>(
+    live: &Live,
+    pool: &Pool,
+    client: &ClientKey,
+    rng: &mut R,
+    now: Instant,
+) -> Selection {
+    let weights: Vec<u64> = pool
+        .regions
+        .iter()
+        .map(|r| live.weight(pool, r, now))
+        .collect();
+    let fail_open = || {
+        pool.regions
+            .iter()
+            .map(|r| live.fail_open_weight(r))
+            .collect()
+    };
+    select(pool, &weights, fail_open, client, rng)
 }
 
 /// Chooses the answer for one query. `weights[i]` is the live weight of `pool.regions[i]`

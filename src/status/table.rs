@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{LastProbe, RegionStatus, Status, ago, json_name};
+use crate::select::Rule;
 
 fn probe(lp: Option<&LastProbe>) -> String {
     lp.map_or_else(
@@ -22,7 +23,13 @@ fn row(r: &RegionStatus) -> [String; 7] {
     [
         r.region.clone(),
         r.state.clone(),
-        if r.serving { "yes" } else { "NO" }.into(),
+        match (r.serving, r.answered) {
+            (true, _) => "yes",
+            // Down, but answered: the pool fails open.
+            (false, true) => "no, answered",
+            (false, false) => "NO",
+        }
+        .into(),
         format!("{}/{}", trim(r.live_weight), r.configured_weight),
         probe(r.last_probe.as_ref()),
         r.seconds_in_state.map_or_else(|| "-".into(), ago),
@@ -80,6 +87,14 @@ impl fmt::Display for Status {
                     "  pool {} {} {} ttl {}s, {cut}",
                     p.pool, p.rtype, p.policy, p.ttl
                 )?;
+                if !p.answering.summary.is_empty() {
+                    let mark = if p.answering.rule == Rule::Policy {
+                        ""
+                    } else {
+                        "!! "
+                    };
+                    writeln!(f, "    {mark}{}", p.answering.summary)?;
+                }
                 line(f, &HEAD.map(String::from))?;
                 for _ in &p.regions {
                     if let Some(r) = rows.next() {
@@ -111,6 +126,7 @@ mod tests {
             addresses: vec!["192.0.2.1".into()],
             state: state.into(),
             serving,
+            answered: serving,
             override_: None,
             configured_weight: 3,
             live_weight: live,
@@ -121,6 +137,7 @@ mod tests {
                 latency_ms: 1.25,
                 seconds_ago: 0.5,
             }),
+            recent_probes: vec![],
             ok_streak: 0,
             fail_streak: 3,
             seconds_in_state: Some(75.0),
@@ -144,6 +161,10 @@ mod tests {
                     ttl: 30,
                     on_all_down: "all".into(),
                     cutover: None,
+                    answering: crate::status::Answering {
+                        rule: Rule::AllDownAll,
+                        summary: "failing open: no region healthy, answering a, b".into(),
+                    },
                     regions: vec![
                         region("us-east", "up", true, 1.5),
                         region("eu-west-long", "down", false, 0.0),
@@ -156,10 +177,14 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "zone gslb.example. (zones/g.toml)");
         assert!(lines[1].starts_with("  pool www A weighted ttl 30s"));
-        let col = lines[2].find("STATE").expect("header");
-        assert_eq!(lines[3].find("up "), Some(col));
-        assert_eq!(lines[4].find("down"), Some(col));
-        assert!(lines[3].contains("1.5/3") && lines[4].contains("0/3"));
-        assert!(lines[4].contains("NO") && lines[4].contains("1m 15s"));
+        assert_eq!(
+            lines[2],
+            "    !! failing open: no region healthy, answering a, b"
+        );
+        let col = lines[3].find("STATE").expect("header");
+        assert_eq!(lines[4].find("up "), Some(col));
+        assert_eq!(lines[5].find("down"), Some(col));
+        assert!(lines[4].contains("1.5/3") && lines[5].contains("0/3"));
+        assert!(lines[5].contains("NO") && lines[5].contains("1m 15s"));
     }
 }

@@ -152,11 +152,7 @@ fn a_read_token_guards_the_page_status_explain_and_metrics() {
 fn idle_admin_clients_cannot_starve_the_probes_or_hold_a_connection() {
     let a = Backend::tcp();
     let mut b = Backend::tcp();
-    let g = Gslbd::start_limited(
-        &[("z.toml", &zone(&a, &b))],
-        &["--admin-header-timeout", "1s"],
-        (128, 128),
-    );
+    let g = Gslbd::start_limited(&[("z.toml", &zone(&a, &b))], &[], (128, 128));
     let addr = g.admin.clone().expect("admin");
     let both = || g.dig("www.gslb.example A").answers("A").len() == 2;
     poll(Duration::from_secs(10), Duration::from_millis(50), || {
@@ -194,21 +190,36 @@ fn idle_admin_clients_cannot_starve_the_probes_or_hold_a_connection() {
     });
     assert!(gone.is_some(), "region b left the answers");
     drop(idle);
+    let (code, _) = g.api("GET", "/status", None);
+    assert_eq!(code, 200);
+}
 
-    // A client that starts a request and stalls is closed at the header timeout.
+#[test]
+fn stalled_and_idle_admin_connections_are_closed_at_the_header_timeout() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start_limited(
+        &[("z.toml", &zone(&a, &b))],
+        &["--admin-header-timeout", "1s"],
+        (4096, 4096),
+    );
+    let addr = g.admin.clone().expect("admin");
+    // A client that starts a request and stalls; one that keeps an answered connection idle.
     let mut slow = TcpStream::connect(&addr).expect("connect");
     slow.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .expect("write");
+    let mut idle = TcpStream::connect(&addr).expect("connect");
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("write");
     let t = Instant::now();
-    slow.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut rest = Vec::new();
-    let r = slow.read_to_end(&mut rest);
-    let took = t.elapsed();
-    assert!(
-        r.is_ok() && took < Duration::from_secs(3),
-        "a stalled request was closed after the 1 s header timeout ({took:?}, {r:?})"
-    );
-    let (code, _) = g.api("GET", "/status", None);
-    assert_eq!(code, 200);
+    for (what, s, answered) in [("stalled", &mut slow, false), ("idle", &mut idle, true)] {
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let r = s.read_to_end(&mut got);
+        let took = t.elapsed();
+        assert!(
+            r.is_ok() && took < Duration::from_secs(3),
+            "a {what} connection was closed after the 1 s header timeout ({took:?}, {r:?})"
+        );
+        assert_eq!(got.starts_with(b"HTTP/1.1 200"), answered, "{what}");
+    }
 }

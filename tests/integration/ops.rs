@@ -33,6 +33,8 @@ fn status_prints_every_region_as_a_table_and_as_json() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("zone gslb.example."), "{text}");
     assert!(lines[1].contains("pool www A weighted ttl 30s"), "{text}");
+    assert_eq!(lines[2], "    answering all 2 regions", "{text}");
+    let lines = &lines[1..];
     let head = lines[2];
     for col in [
         "REGION",
@@ -60,9 +62,10 @@ fn status_prints_every_region_as_a_table_and_as_json() {
     assert_eq!(v["zones"][0]["pools"][0]["regions"][0]["override"], "drain");
     let out = run(&["status", "--admin", &admin], g.dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("    answering 1 of 2 regions: west"), "{text}");
     assert!(
         text.lines()
-            .nth(3)
+            .nth(4)
             .is_some_and(|l| l.contains("NO") && l.contains("drain")),
         "{text}"
     );

@@ -109,3 +109,101 @@ fn the_page_shows_a_failed_region_down_in_a_real_browser() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     assert!(png.len() > 10_000, "a non-trivial screenshot");
 }
+
+/// Pools `www` (fails open), `fb` (fallback), `nd` (NODATA) and `sf` (SERVFAIL), one region each,
+/// all probed at `check`.
+fn all_down_zone(check: &str) -> String {
+    let mut z = zone_head("gslb.example.");
+    for (pool, rule, addr) in [
+        ("www", "on_all_down = \"all\"", "192.0.2.1"),
+        (
+            "fb",
+            "on_all_down = \"fallback\"\nfallback = [\"198.51.100.200\"]",
+            "192.0.2.2",
+        ),
+        ("nd", "on_all_down = \"none\"", "192.0.2.3"),
+        ("sf", "on_all_down = \"servfail\"", "192.0.2.4"),
+    ] {
+        z += &format!(
+            "[pools.{pool}]\ntype = \"A\"\npolicy = \"weighted\"\n{rule}\n\
+             [pools.{pool}.probe]\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\nrise = 2\n\
+             [pools.{pool}.regions.r-{pool}]\naddresses = [\"{addr}\"]\ncheck = \"{check}\"\n"
+        );
+    }
+    z
+}
+
+#[test]
+fn page_and_status_say_what_dns_answers_when_no_region_is_healthy() {
+    let mut b = Backend::http();
+    let g = Gslbd::start(&[("z.toml", &all_down_zone(&b.url("/")))]);
+    let admin = g.admin.clone().expect("admin");
+    let every = Duration::from_millis(50);
+    poll(Duration::from_secs(10), every, || {
+        (g.dig("www.gslb.example A").answers("A") == ["192.0.2.1"]).then_some(())
+    })
+    .expect("up");
+    std::thread::sleep(Duration::from_millis(500));
+    b.set(Mode::Status(503));
+    poll(Duration::from_secs(10), every, || {
+        (g.dig("sf.gslb.example A").status == "SERVFAIL").then_some(())
+    })
+    .expect("every region down");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // What DNS answers ...
+    assert_eq!(g.dig("www.gslb.example A").answers("A"), ["192.0.2.1"]);
+    assert_eq!(g.dig("fb.gslb.example A").answers("A"), ["198.51.100.200"]);
+    let nd = g.dig("nd.gslb.example A");
+    assert_eq!((nd.status.as_str(), nd.answers("A").len()), ("NOERROR", 0));
+    // ... is what the page says, in its header and per pool.
+    let dom = chromium(&["--dump-dom", &format!("http://{admin}/")]);
+    let header = &dom[dom.find("<header").expect("header")..dom.find("</header>").expect("end")];
+    for said in [
+        "www: failing open: no region healthy, answering r-www",
+        "fb: answering fallback 198.51.100.200",
+        "nd: NODATA: no region healthy, answering no address",
+        "sf: SERVFAIL: no region healthy",
+    ] {
+        assert!(header.contains(said), "header says {said:?}: {header}");
+    }
+    assert!(!header.contains("out of the answers"), "{header}");
+    let www = region_row(&dom, "r-www");
+    assert!(www.contains("data-answered=\"true\""), "{www}");
+    assert!(www.contains("answered (fail open)"), "{www}");
+    let fb = region_row(&dom, "r-fb");
+    assert!(
+        fb.contains("data-answered=\"false\"") && fb.contains(">out<"),
+        "{fb}"
+    );
+    // The region's recent probes: green while it was up, then red.
+    let strip = &www[www.find("<svg").expect("a probe strip")..];
+    let (green, red) = (
+        strip.matches("#1f8a4c").count(),
+        strip.matches("#c62828").count(),
+    );
+    assert!(
+        green >= 2 && red >= 2,
+        "ok then failed probes drawn: {strip}"
+    );
+    assert!(
+        strip.find("#1f8a4c") < strip.find("#c62828"),
+        "oldest first: {strip}"
+    );
+
+    // `gslbd status` says the same.
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["status", "--admin", &admin])
+        .output()
+        .expect("gslbd status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for said in [
+        "!! failing open: no region healthy, answering r-www",
+        "!! answering fallback 198.51.100.200",
+        "!! NODATA: no region healthy, answering no address",
+        "!! SERVFAIL: no region healthy",
+    ] {
+        assert!(text.contains(said), "gslbd status says {said:?}:\n{text}");
+    }
+    assert!(text.contains("no, answered"), "{text}");
+}
