@@ -114,6 +114,7 @@ impl Engine {
         let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&overrides)));
         let mut probers = Probers::new(CancellationToken::new());
         let feeds = probers.sync(&zones, &clients, &results_tx);
+        telemetry::generation(0);
         let engine = Engine {
             zones_dir,
             state_file,

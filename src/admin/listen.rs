@@ -98,7 +98,14 @@ pub async fn serve(
 }
 
 /// Answers 503 without waiting (the socket buffer of a new connection has room) and closes.
+/// What the client already sent is read first, so that the close is a FIN the client reads
+/// after the 503, not a reset that discards it.
 fn refuse(stream: TcpStream) {
     debug!("admin connection refused: at the cap");
+    let mut sink = [0u8; 4096];
+    while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
     let _ = stream.try_write(BUSY);
+    if let Ok(s) = stream.into_std() {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
 }

@@ -91,6 +91,7 @@ struct RegionHandles {
     all_down: Lazy,
     up: Gauge,
     weight: Gauge,
+    overridden: Gauge,
 }
 
 struct PoolHandles {
@@ -178,6 +179,7 @@ impl Handles {
                             all_down: Lazy::default(),
                             up: metrics::gauge!(HEALTH_REGION_UP, &l),
                             weight: metrics::gauge!(HEALTH_REGION_WEIGHT, &l),
+                            overridden: metrics::gauge!(HEALTH_REGION_OVERRIDDEN, &l),
                         }
                     })
                     .collect();
@@ -218,6 +220,7 @@ impl Handles {
                 r.all_down.touch();
                 r.up.increment(0.0);
                 r.weight.increment(0.0);
+                r.overridden.increment(0.0);
             }
         }
         for t in &self.probes.targets {
@@ -297,6 +300,10 @@ impl Handles {
                     let w = live.weight(pool, region, now);
                     rh.up.set(if w > 0 { 1.0 } else { 0.0 });
                     rh.weight.set(w as f64 / WEIGHT_SCALE as f64);
+                    let overridden = live
+                        .region(region.id)
+                        .is_some_and(|l| l.override_.is_some());
+                    rh.overridden.set(if overridden { 1.0 } else { 0.0 });
                 }
             }
         }

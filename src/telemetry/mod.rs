@@ -39,6 +39,8 @@ pub const HEALTH_REGION_UP: &str = "gslbd_health_region_up";
 /// The region's live weight, in configured units (0 when out; below the configured weight
 /// during slow start).
 pub const HEALTH_REGION_WEIGHT: &str = "gslbd_health_region_weight";
+/// 1 while an operator override (drain, force-up, force-down) is set on the region, else 0.
+pub const HEALTH_REGION_OVERRIDDEN: &str = "gslbd_health_region_overridden";
 /// Region state changes, by `zone`, `pool`, `region` and `kind` (the new state or override).
 pub const HEALTH_TRANSITIONS_TOTAL: &str = "gslbd_health_transitions_total";
 /// The computed worst case per pool, by `zone`, `pool` and `kind`
@@ -56,7 +58,7 @@ pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
 pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     PROBE_LAST_RESULT_AGE_SECONDS,
     DNS_QUERIES_TOTAL,
     DNS_RRL_TOTAL,
@@ -67,6 +69,7 @@ pub const ALL: [&str; 14] = [
     PROBE_LATENESS_SECONDS,
     HEALTH_REGION_UP,
     HEALTH_REGION_WEIGHT,
+    HEALTH_REGION_OVERRIDDEN,
     HEALTH_TRANSITIONS_TOTAL,
     CUTOVER_WORST_CASE_SECONDS,
     CONFIG_RELOADS_TOTAL,
@@ -138,6 +141,10 @@ fn describe() {
     );
     describe_gauge!(HEALTH_REGION_UP, "1 when DNS answers with the region.");
     describe_gauge!(HEALTH_REGION_WEIGHT, "Live weight in configured units.");
+    describe_gauge!(
+        HEALTH_REGION_OVERRIDDEN,
+        "1 while an operator override is set on the region."
+    );
     describe_counter!(
         HEALTH_TRANSITIONS_TOTAL,
         Unit::Count,
@@ -208,6 +215,11 @@ pub fn reload(ok: bool, generation: u64) {
     RELOADS[usize::from(!ok)]
         .get(|| metrics::counter!(CONFIG_RELOADS_TOTAL, "kind" => kind))
         .increment(1);
+    self::generation(generation);
+}
+
+/// Sets the config generation gauge (0 at start, so the series exists before any reload).
+pub fn generation(generation: u64) {
     GENERATION
         .get_or_init(|| metrics::gauge!(CONFIG_GENERATION))
         .set(generation as f64);

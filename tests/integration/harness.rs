@@ -289,13 +289,17 @@ pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, 
 
 /// Sends `request` as written; the status and the body of the response.
 pub fn raw_http(addr: &str, request: &str) -> (u16, String) {
+    try_raw_http(addr, request).expect("admin request")
+}
+
+/// [`raw_http`], with connection errors returned instead of panicking.
+pub fn try_raw_http(addr: &str, request: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect admin");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.write_all(request.as_bytes()).expect("write request");
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(request.as_bytes())?;
     let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read response");
+    s.read_to_string(&mut raw)?;
     let status = raw
         .split_whitespace()
         .nth(1)
@@ -305,7 +309,7 @@ pub fn raw_http(addr: &str, request: &str) -> (u16, String) {
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 impl Gslbd {

@@ -8,6 +8,7 @@ mod backend;
 mod cli;
 mod cookies;
 mod csrf;
+mod dashboards;
 mod deploy;
 mod dns;
 mod docker;

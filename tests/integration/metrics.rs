@@ -238,6 +238,10 @@ fn reloads_that_rename_regions_and_targets_leave_no_ghost_series() {
         g.dig("www.gslb.example A");
         let drain = format!("/regions/gslb.example/www/{region}/drain");
         assert_eq!(g.api("POST", &drain, None).0, 200);
+        let s = scrape(&g);
+        let r = [("region", region.as_str())];
+        assert_eq!(value(&s, telemetry::HEALTH_REGION_OVERRIDDEN, &r), 1.0);
+        assert_eq!(value(&s, telemetry::HEALTH_REGION_UP, &r), 0.0);
         assert_eq!(
             g.api("POST", &drain.replace("drain", "undrain"), None).0,
             200
@@ -254,6 +258,7 @@ fn reloads_that_rename_regions_and_targets_leave_no_ghost_series() {
     for name in [
         telemetry::HEALTH_REGION_UP,
         telemetry::HEALTH_REGION_WEIGHT,
+        telemetry::HEALTH_REGION_OVERRIDDEN,
         telemetry::DNS_ANSWERS_TOTAL,
         telemetry::HEALTH_TRANSITIONS_TOTAL,
     ] {

@@ -62,7 +62,10 @@ fn status_prints_every_region_as_a_table_and_as_json() {
     assert_eq!(v["zones"][0]["pools"][0]["regions"][0]["override"], "drain");
     let out = run(&["status", "--admin", &admin], g.dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("    answering 1 of 2 regions: west"), "{text}");
+    assert!(
+        text.contains("    answering 1 of 2 regions: west"),
+        "{text}"
+    );
     assert!(
         text.lines()
             .nth(4)
