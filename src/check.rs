@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::cutover::{self, Figures, ZoneCutover};
+use crate::cutover::{self, CacheKind, Figures, ZoneCutover};
 use crate::select;
 use crate::zone::{Pool, ZoneSet};
 
@@ -157,11 +157,14 @@ impl fmt::Display for Report {
                         p.unprobed.join(", ")
                     )?;
                 }
-                if let Some(neg) = p.negative_cache {
-                    write!(
-                        note,
-                        "all down: empty answer cached up to {neg}s (SOA minimum)"
-                    )?;
+                match (p.worst, p.all_down_cache) {
+                    (Some(w), _) if w.recovery_cache.kind != CacheKind::Ttl => {
+                        write!(note, "recovery bound by {}", w.recovery_cache.describe())?;
+                    }
+                    (_, Some(c)) => {
+                        write!(note, "all down: {} (within the TTL)", c.describe())?;
+                    }
+                    _ => {}
                 }
                 row(&mut out, &p.pool, p.ttl.to_string(), p.worst, &note)?;
                 if p.per_region_differs {
@@ -204,6 +207,12 @@ impl fmt::Display for Report {
             }
             writeln!(out)?;
         }
+        writeln!(
+            out,
+            "detection: failure -> out of gslbd's answers. cutover, recovery: as clients see it \
+             through a resolver (the TTL, or a longer NODATA/SERVFAIL caching, + {}s resolver clock).",
+            cutover::RESOLVER_CLOCK.as_secs()
+        )?;
         f.write_str(out.trim_end())
     }
 }

@@ -222,10 +222,17 @@ fn timeline(ts: &[TransitionRecord], now: SystemTime) -> Markup {
 
 fn figures(f: Option<&Figures>) -> String {
     match f {
-        Some(f) => format!(
-            "detection ≤ {:.1}s · cutover ≤ {:.1}s · recovery ≤ {:.1}s",
-            f.detection, f.cutover, f.recovery
-        ),
+        Some(f) => {
+            let mut text = format!(
+                "detection ≤ {:.1}s · cutover ≤ {:.1}s · back in gslbd's answers ≤ {:.1}s · \
+                 recovery ≤ {:.1}s",
+                f.detection, f.cutover, f.readmission, f.recovery
+            );
+            if f.recovery_cache.kind != crate::cutover::CacheKind::Ttl {
+                text += &format!(" (bound by {})", f.recovery_cache.describe());
+            }
+            text
+        }
         None => "not probed".into(),
     }
 }

@@ -19,6 +19,11 @@ const SOA_REFRESH: u32 = 3600;
 const SOA_RETRY: u32 = 600;
 const SOA_EXPIRE: u32 = 604_800;
 const SOA_MINIMUM: u32 = 30;
+/// How long a resolver is assumed to cache a SERVFAIL (RFC 9520: at least 1 s; Unbound and
+/// Knot Resolver back off for seconds, BIND's `servfail-ttl` is 1 s).
+pub const DEFAULT_FAILURE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// The largest `resolver_failure_ttl` (RFC 9520 caps failure caching at 5 minutes by default).
+pub const MAX_FAILURE_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The longest character-string in RDATA (RFC 1035 §3.3).
 const MAX_CHARACTER_STRING: usize = 255;
 
@@ -46,6 +51,19 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
     })?;
     let origin = parse_origin(src, &raw.origin)?;
     let ttl = raw.ttl.as_ref().map_or(DEFAULT_TTL, |t| t.get_ref().0);
+    let failure_ttl = match &raw.resolver_failure_ttl {
+        Some(d) if d.get_ref().0 > MAX_FAILURE_TTL => {
+            return Err(src.error(
+                d.span(),
+                format!(
+                    "resolver_failure_ttl must be at most {}",
+                    humantime::format_duration(MAX_FAILURE_TTL)
+                ),
+            ));
+        }
+        Some(d) => d.get_ref().0,
+        None => DEFAULT_FAILURE_TTL,
+    };
     let origin_span = raw.origin.span();
 
     let soa_raw = raw
@@ -145,6 +163,7 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
             origin_name: origin,
             ttl,
             negative_ttl: minimum.min(soa.ttl),
+            failure_ttl,
             soa,
             nodes: nodes
                 .into_iter()

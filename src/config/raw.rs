@@ -13,6 +13,8 @@ use toml::Spanned;
 pub struct RawZone {
     pub origin: Spanned<String>,
     pub ttl: Option<Spanned<Ttl>>,
+    /// How long resolvers may cache a SERVFAIL from this zone (for the recovery figure).
+    pub resolver_failure_ttl: Option<Spanned<HumanDuration>>,
     pub soa: Option<Spanned<RawSoa>>,
     #[serde(default)]
     pub records: Vec<Spanned<RawRecord>>,

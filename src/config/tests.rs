@@ -614,6 +614,10 @@ fn every_number_is_bounded_at_load() {
             "slow_start must be at most 1day",
         ),
         (
+            format!("resolver_failure_ttl = §\"2h\"\n{HEAD}"),
+            "resolver_failure_ttl must be at most 1h",
+        ),
+        (
             format!("ttl = §4294967296\n{HEAD}"),
             "TTLs and SOA timers take 0 to 2147483647",
         ),

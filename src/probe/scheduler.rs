@@ -1,15 +1,16 @@
 //! The probe scheduler: one task per unique target, each on its own fixed interval.
 //!
-//! A target's probes start at a deterministic phase inside its interval (a hash of the target),
-//! so targets that share an interval are spread out. Each probe is bounded by its timeout; a
-//! slow target delays only itself. A reload keeps every unchanged target's task.
+//! A target is probed when the wall clock is at its slot: UNIX time ≡ hash(target) (mod
+//! interval). Targets that share an interval are spread across it, and every instance with the
+//! same zones probes each target at the same instants (as close as their clocks agree), so the
+//! instances of an NS set flip within milliseconds of each other. Each probe is bounded by its
+//! timeout; a slow target delays only itself. A reload keeps every unchanged target's task.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 use xxhash_rust::xxh3::xxh3_64;
@@ -39,6 +40,28 @@ pub fn phase(spec: &ProbeSpec) -> Duration {
         .unwrap_or(u64::MAX)
         .max(1);
     Duration::from_nanos(xxh3_64(spec.target.as_bytes()) % nanos)
+}
+
+/// The next slot of `spec` after slot `after` (if any) at or after `unix` (time since the UNIX
+/// epoch): its index and how long until it.
+pub fn next_slot(spec: &ProbeSpec, unix: Duration, after: Option<u128>) -> (u128, Duration) {
+    let interval = spec.interval.as_nanos().max(1);
+    let phase = phase(spec).as_nanos();
+    let now = unix.as_nanos();
+    // Slot k is at phase + k × interval; the first at or after now:
+    let mut k = now.saturating_sub(phase).div_ceil(interval);
+    if let Some(done) = after {
+        k = k.max(done + 1);
+    }
+    let at = phase + k * interval;
+    let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(u64::MAX);
+    (k, Duration::from_nanos(wait))
+}
+
+fn unix_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// The running probers, one task per unique target. A reload keeps the task, schedule and
@@ -126,15 +149,17 @@ async fn run(
     tx: mpsc::Sender<ProbeResult>,
     cancel: CancellationToken,
 ) {
-    let start = tokio::time::Instant::now() + phase(&spec);
-    let mut tick = tokio::time::interval_at(start, spec.interval);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut scheduled;
+    let mut done = None;
     loop {
+        // Each slot is found from the wall clock again, so the schedule follows it (and the
+        // other instances) rather than drifting with this process's start.
+        let (slot, wait) = next_slot(&spec, unix_now(), done);
+        let scheduled = tokio::time::Instant::now() + wait;
         tokio::select! {
             _ = cancel.cancelled() => return,
-            t = tick.tick() => scheduled = t,
+            _ = tokio::time::sleep_until(scheduled) => {}
         }
+        done = Some(slot);
         // Tests of the supervision prove that a panicking prober stops the process; release
         // builds have no such switch.
         #[cfg(debug_assertions)]
@@ -157,5 +182,31 @@ async fn run(
         if tx.send(result).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_wall_clock_not_the_start() {
+        let spec = ProbeSpec::for_test(Duration::from_secs(2), Duration::from_millis(500), 3, 2);
+        let p = phase(&spec);
+        let base = Duration::from_secs(1_800_000_000);
+        // Wherever a process starts, the slot lands at phase mod interval.
+        for start_ms in [0u64, 1, 499, 1999, 2000, 3333] {
+            let now = base + Duration::from_millis(start_ms);
+            let (_, wait) = next_slot(&spec, now, None);
+            let at = now + wait;
+            assert_eq!(at.as_nanos() % spec.interval.as_nanos(), p.as_nanos());
+            assert!(wait < spec.interval);
+        }
+        // A slot just done is never taken again, even if the clock says it is still due.
+        let (k, wait) = next_slot(&spec, base, None);
+        let at = base + wait;
+        let (k2, wait2) = next_slot(&spec, at - Duration::from_micros(5), Some(k));
+        assert_eq!(k2, k + 1);
+        assert_eq!(at - Duration::from_micros(5) + wait2, at + spec.interval);
     }
 }

@@ -154,6 +154,7 @@ impl Handles {
                     for (kind, v) in [
                         ("detection", f.detection),
                         ("cutover", f.cutover),
+                        ("readmission", f.readmission),
                         ("recovery", f.recovery),
                     ] {
                         let g = metrics::gauge!(CUTOVER_WORST_CASE_SECONDS, "zone" => zl.clone(),

@@ -44,7 +44,7 @@ pub const HEALTH_REGION_OVERRIDDEN: &str = "gslbd_health_region_overridden";
 /// Region state changes, by `zone`, `pool`, `region` and `kind` (the new state or override).
 pub const HEALTH_TRANSITIONS_TOTAL: &str = "gslbd_health_transitions_total";
 /// The computed worst case per pool, by `zone`, `pool` and `kind`
-/// (`detection`, `cutover`, `recovery`).
+/// (`detection`, `cutover`, `readmission`, `recovery`).
 pub const CUTOVER_WORST_CASE_SECONDS: &str = "gslbd_cutover_worst_case_seconds";
 /// Seconds since the last probe result of any target (since the start until the first one):
 /// a stalled engine or prober shows as a growing value.

@@ -81,8 +81,11 @@ pub struct Zone {
     pub ttl: u32,
     /// The SOA record at the apex.
     pub soa: Record,
-    /// SOA minimum: how long resolvers may cache a negative answer.
+    /// min(SOA minimum, SOA TTL): how long resolvers may cache a negative answer (RFC 2308).
     pub negative_ttl: u32,
+    /// How long resolvers may cache a SERVFAIL from this zone (RFC 9520), for the recovery
+    /// figure of pools with `on_all_down = "servfail"`.
+    pub failure_ttl: Duration,
     /// Every name in the zone, including empty non-terminals (nodes with nothing at them).
     pub nodes: HashMap<LowerName, Node>,
     /// The live-answered names.

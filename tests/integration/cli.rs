@@ -38,12 +38,17 @@ fn check_json_has_the_figures() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let pool = &v["zones"][0]["pools"][0];
-    // 10 s × 3 + 2 s = 32 s detection; + 60 s TTL = 92 s; recovery 2 × 10 + 2 + 60 = 82 s.
+    // 10 s × 3 + 2 s = 32 s detection; + 60 s TTL + 1 s resolver clock = 93 s; back in the
+    // answers 2 × 10 + 2 = 22 s, + 60 s TTL + 1 s = 83 s recovery.
     assert_eq!(pool["worst"]["detection"], 32.0);
-    assert_eq!(pool["worst"]["cutover"], 92.0);
-    assert_eq!(pool["worst"]["recovery"], 82.0);
-    assert_eq!(pool["negative_cache"], 30);
-    assert_eq!(v["zones"][0]["worst"]["cutover"], 92.0);
+    assert_eq!(pool["worst"]["cutover"], 93.0);
+    assert_eq!(pool["worst"]["readmission"], 22.0);
+    assert_eq!(pool["worst"]["recovery"], 83.0);
+    assert_eq!(pool["worst"]["recovery_cache"]["kind"], "ttl");
+    // The NODATA of an all-down pool is cached 30 s (SOA minimum), within the TTL.
+    assert_eq!(pool["all_down_cache"]["kind"], "negative");
+    assert_eq!(pool["all_down_cache"]["seconds"], 30.0);
+    assert_eq!(v["zones"][0]["worst"]["cutover"], 93.0);
     // N-1: either region failing sends 100 % to the other, over its 60 % capacity.
     let fails = &v["zones"][0]["n_minus_1"][0]["failures"];
     assert_eq!(fails[0]["over_capacity"][0], "b");

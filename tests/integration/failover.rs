@@ -26,7 +26,8 @@ fn zone(probe: &str, check_a: &str, check_b: &str, extra: &str) -> String {
     )
 }
 
-/// Worst-case (detection, recovery − ttl) for pool www, from `gslbd check --json`.
+/// Worst-case (detection, readmission) for pool www, from `gslbd check --json`: gslbd's own
+/// answers, without the resolver terms.
 fn computed(g: &Gslbd) -> (Duration, Duration) {
     let file = g.zones_dir().join("z.toml");
     let out = run(
@@ -41,10 +42,9 @@ fn computed(g: &Gslbd) -> (Duration, Duration) {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let pool = &v["zones"][0]["pools"][0];
     let secs = |k: &str| pool["worst"][k].as_f64().expect("figure");
-    let ttl = pool["ttl"].as_f64().expect("ttl");
     (
         Duration::from_secs_f64(secs("detection")),
-        Duration::from_secs_f64(secs("recovery") - ttl),
+        Duration::from_secs_f64(secs("readmission")),
     )
 }
 

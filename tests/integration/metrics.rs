@@ -73,7 +73,8 @@ fn scrape_follows_queries_answers_probes_and_transitions() {
         value(&up, telemetry::HEALTH_REGION_WEIGHT, &labels("primary")),
         1.0
     );
-    // The computed worst case is published per pool: 2 × 200 ms + 100 ms, plus the 5 s TTL.
+    // The computed worst case is published per pool: 2 × 200 ms + 100 ms, plus the 5 s TTL and
+    // the resolver's 1 s clock.
     let worst = |kind| {
         value(
             &up,
@@ -87,7 +88,7 @@ fn scrape_follows_queries_answers_probes_and_transitions() {
         worst("detection")
     );
     assert!(
-        (worst("cutover") - 5.5).abs() < 1e-9,
+        (worst("cutover") - 6.5).abs() < 1e-9,
         "{}",
         worst("cutover")
     );
@@ -277,7 +278,7 @@ fn reloads_that_rename_regions_and_targets_leave_no_ghost_series() {
     );
     assert_eq!(
         samples(&s, telemetry::CUTOVER_WORST_CASE_SECONDS, &[]).len(),
-        3,
-        "one pool's detection, cutover and recovery"
+        4,
+        "one pool's detection, cutover, readmission and recovery"
     );
 }

@@ -1,0 +1,124 @@
+//! A real recursive resolver in front of gslbd: Debian's Unbound (installed by `tests/run`),
+//! started by the test on a loopback port with stub zones pointing at the gslbd instances under
+//! test (no root hints, nothing outside loopback), stopped by PID. Tests query it as a client
+//! would, and flush its cache to time a fetch exactly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{Dig, dig, poll};
+
+/// A running Unbound.
+pub struct Unbound {
+    child: Child,
+    pub port: u16,
+    conf: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Debian tool that lives in /usr/sbin, which is not on every user's PATH.
+fn sbin(tool: &str) -> PathBuf {
+    let local = Path::new("/usr/sbin").join(tool);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(tool)
+    }
+}
+
+/// A loopback port free for UDP and TCP.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Unbound {
+    /// Unbound resolving each `(zone, gslbd port)` through a stub zone to the given gslbd
+    /// instances on 127.0.0.1, with `extra` lines added to its `server:` section.
+    pub fn start(stubs: &[(&str, &[u16])], extra: &[&str]) -> Unbound {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut conf = format!(
+            "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n\
+             \x20 username: \"\"\n  directory: \"{d}\"\n  pidfile: \"\"\n  logfile: \"\"\n\
+             \x20 use-syslog: no\n  verbosity: 0\n  do-ip6: no\n  num-threads: 1\n\
+             \x20 so-reuseport: no\n  access-control: 127.0.0.0/8 allow\n\
+             \x20 do-not-query-localhost: no\n  module-config: \"iterator\"\n\
+             \x20 qname-minimisation: no\n  prefetch: no\n",
+            d = dir.path().display()
+        );
+        for line in extra {
+            conf += &format!("  {line}\n");
+        }
+        conf += &format!(
+            "remote-control:\n  control-enable: yes\n  control-interface: \"{}\"\n  control-use-cert: no\n",
+            dir.path().join("control.sock").display()
+        );
+        for (zone, ports) in stubs {
+            conf += &format!("stub-zone:\n  name: \"{zone}\"\n");
+            for p in *ports {
+                conf += &format!("  stub-addr: 127.0.0.1@{p}\n");
+            }
+        }
+        let path = dir.path().join("unbound.conf");
+        std::fs::write(&path, conf).expect("write unbound.conf");
+        let child = Command::new(sbin("unbound"))
+            .arg("-c")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unbound is installed (tests/run installs Debian's unbound)");
+        let u = Unbound {
+            child,
+            port,
+            conf: path,
+            _dir: dir,
+        };
+        let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            u.control(&["status"]).then_some(())
+        });
+        assert!(up.is_some(), "unbound started");
+        u
+    }
+
+    /// Runs `unbound-control ARGS`; true when it succeeded.
+    pub fn control(&self, args: &[&str]) -> bool {
+        Command::new(sbin("unbound-control"))
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Forgets everything cached for `name` (answers and negative answers, every type).
+    pub fn flush(&self, name: &str) {
+        assert!(self.control(&["flush", name]), "unbound-control flush");
+        assert!(
+            self.control(&["flush_type", name, "A"]),
+            "unbound-control flush_type"
+        );
+    }
+
+    /// A query through the resolver, as a client sends it (recursion desired).
+    pub fn dig(&self, args: &str) -> Dig {
+        dig(self.port, &format!("+recurse {args}"))
+    }
+}
