@@ -165,6 +165,9 @@ pub async fn handler(
                 v
             })
             .collect();
+        if let Some(topo) = &pool.topology {
+            out["topology"] = topology(topo, &client, d.selection.topology);
+        }
         out["pool"] = json!({
             "pool": pool.key,
             "policy": pool.policy,
@@ -177,4 +180,29 @@ pub async fn handler(
         });
     }
     Json(out).into_response()
+}
+
+/// The topology part of an explanation: the matched prefix, the client's location and list,
+/// and the step that answered.
+fn topology(
+    topo: &crate::zone::PoolTopology,
+    client: &ClientKey,
+    step: Option<crate::select::TopologyStep>,
+) -> Value {
+    let m = topo.map.lookup(client.ip);
+    let list = topo.map.lists.get(m.list).cloned().unwrap_or_default();
+    let prefix = ipnet::IpNet::new(client.ip, m.scope)
+        .map(|n| n.trunc().to_string())
+        .unwrap_or_default();
+    let answered_from = step.map(|s| match list.get(s.step) {
+        Some(loc) => loc.clone(),
+        None => "regions in no listed location".to_string(),
+    });
+    json!({
+        "matched_prefix": prefix,
+        "location": topo.map.location_name(&m),
+        "list": list,
+        "step": step.map(|s| s.step),
+        "answered_from": answered_from,
+    })
 }

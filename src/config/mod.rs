@@ -13,6 +13,7 @@ mod raw;
 mod set;
 #[cfg(test)]
 mod tests;
+pub mod topology;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -94,7 +95,9 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.extension().is_none_or(|e| e != "toml") {
+        if path.extension().is_none_or(|e| e != "toml")
+            || path.file_name().is_some_and(|n| n == topology::FILE)
+        {
             continue;
         }
         // A zone file that cannot be read (a broken symlink, a directory) is an error, never
@@ -133,9 +136,13 @@ fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> ConfigError {
     )
 }
 
-/// Loads every zone in a directory.
+/// Loads every zone in a directory, and its topology map when it has one.
 pub fn load_dir(dir: &Path) -> Result<ZoneSet, ConfigErrors> {
-    let files = zone_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut files = zone_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
+    let map = dir.join(topology::FILE);
+    if map.exists() {
+        files.push(map);
+    }
     load_files(&files)
 }
 
@@ -185,11 +192,19 @@ pub fn from_str(path: &Path, text: &str) -> Result<ZoneSet, ConfigErrors> {
     from_sources(&[(path.to_path_buf(), text.to_string())])
 }
 
-/// Validates zone texts as one set.
+/// Validates zone texts as one set (a source named `topology.toml` is the topology map).
 pub fn from_sources(sources: &[(PathBuf, String)]) -> Result<ZoneSet, ConfigErrors> {
     let mut errors = Vec::new();
     let mut loaded = Vec::new();
+    let mut map = None;
     for (path, text) in sources {
+        if path.file_name().is_some_and(|n| n == topology::FILE) {
+            match topology::load(path, text) {
+                Ok(m) => map = Some(m),
+                Err(mut e) => errors.append(&mut e),
+            }
+            continue;
+        }
         let src = Source { path, text };
         match build::zone(&src) {
             Ok(built) => loaded.push(set::Loaded { built, src }),
@@ -197,14 +212,38 @@ pub fn from_sources(sources: &[(PathBuf, String)]) -> Result<ZoneSet, ConfigErro
         }
     }
     errors.extend(set::check(&loaded));
+    let zones: Vec<crate::zone::Zone> = loaded.into_iter().map(|l| l.built.zone).collect();
+    let map = map.and_then(|m| {
+        // Every location a list names must be where some topology pool has a region.
+        let known: std::collections::HashSet<&str> = zones
+            .iter()
+            .flat_map(|z| &z.pools)
+            .filter(|p| p.policy == crate::zone::Policy::Topology)
+            .flat_map(|p| &p.regions)
+            .map(|r| r.location.as_str())
+            .collect();
+        if known.is_empty() {
+            return Some(m.map);
+        }
+        let before = errors.len();
+        for n in m.names {
+            if !known.contains(n.name.as_str()) {
+                errors.push(n.unknown());
+            }
+        }
+        (errors.len() == before).then_some(m.map)
+    });
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    Ok(assemble(loaded.into_iter().map(|l| l.built.zone).collect()))
+    Ok(assemble(zones, map.map(Arc::new)))
 }
 
 /// Orders zones for longest-suffix lookup and assigns region and target ids.
-fn assemble(mut zones: Vec<crate::zone::Zone>) -> ZoneSet {
+fn assemble(
+    mut zones: Vec<crate::zone::Zone>,
+    map: Option<Arc<crate::zone::topology::TopologyMap>>,
+) -> ZoneSet {
     zones.sort_by(|a, b| {
         b.origin
             .num_labels()
@@ -213,8 +252,16 @@ fn assemble(mut zones: Vec<crate::zone::Zone>) -> ZoneSet {
     });
     let mut set = ZoneSet::default();
     let mut target_ids = HashMap::new();
+    // Without a map every client is in the default entry (all regions, by weight).
+    let for_pools = map.clone().unwrap_or_default();
     for (zi, zone) in zones.iter_mut().enumerate() {
         for (pi, pool) in zone.pools.iter_mut().enumerate() {
+            if pool.policy == crate::zone::Policy::Topology {
+                pool.topology = Some(crate::zone::PoolTopology::new(
+                    for_pools.clone(),
+                    &pool.regions,
+                ));
+            }
             for (ri, region) in pool.regions.iter_mut().enumerate() {
                 region.id = set.regions.len();
                 set.regions.push(RegionRef {
@@ -233,5 +280,6 @@ fn assemble(mut zones: Vec<crate::zone::Zone>) -> ZoneSet {
     }
     set.zones = zones.into_iter().map(Arc::new).collect();
     set.wire = wire::Index::build(&set.zones);
+    set.topology = map;
     set
 }

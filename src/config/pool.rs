@@ -111,6 +111,7 @@ pub(super) fn pool_of(
                 ("failover", Policy::Failover),
                 ("all", Policy::All),
                 ("hashed", Policy::Hashed),
+                ("topology", Policy::Topology),
             ],
         )?,
         None => Policy::Weighted,
@@ -219,7 +220,6 @@ pub(super) fn pool_of(
         let probe = probe::resolve(src, p.probe.as_ref(), r, &ips)?;
         regions.push(Region {
             id: 0,
-            name: rname,
             weight,
             priority: r.priority.as_ref().map_or(1, |p| *p.get_ref()),
             records: ips
@@ -228,6 +228,11 @@ pub(super) fn pool_of(
                 .collect(),
             addresses: ips,
             capacity: r.capacity.as_ref().map(|c| *c.get_ref()),
+            location: r
+                .location
+                .as_ref()
+                .map_or_else(|| rname.clone(), |l| l.get_ref().clone()),
+            name: rname,
             probe,
             target: None,
         });
@@ -252,5 +257,6 @@ pub(super) fn pool_of(
         fallback,
         slow_start,
         regions,
+        topology: None,
     })
 }

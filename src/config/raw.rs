@@ -71,6 +71,8 @@ pub struct RawRegion {
     pub priority: Option<Spanned<u32>>,
     pub check: Option<Spanned<String>>,
     pub capacity: Option<Spanned<f64>>,
+    /// The region's location for `topology` pools (default: the region name).
+    pub location: Option<Spanned<String>>,
     pub probe: Option<Spanned<Box<RawProbe>>>,
 }
 

@@ -316,7 +316,7 @@ pub(super) fn full<R: Rng + ?Sized>(
     let edns = scan.opt.map(|o| {
         response_edns(
             &o,
-            ecs.map(|e| (e, a.client_scope(&client))),
+            ecs.map(|e| (e, a.client_scope())),
             reply.cookie.as_ref(),
         )
     });

@@ -70,12 +70,12 @@ impl Answer {
 
     /// The ECS scope the answer needs (RFC 7871 §7.2.1): the longest prefix any pool in it was
     /// decided on, 0 when no answer depends on the client.
-    pub fn client_scope(&self, client: &ClientKey) -> u8 {
-        if self.decisions.iter().any(|d| d.selection.client_specific) {
-            client.prefix
-        } else {
-            0
-        }
+    pub fn client_scope(&self) -> u8 {
+        self.decisions
+            .iter()
+            .filter_map(|d| d.selection.scope)
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -7,11 +7,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub const V4_PREFIX: u8 = 24;
 pub const V6_PREFIX: u8 = 56;
 
-/// A masked client subnet.
+/// A client: its address as given (source, or the ECS address), and the masked subnet the
+/// `hashed` policy keys on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientKey {
+    /// The subnet, masked to at most /24 or /56.
     pub addr: IpAddr,
     pub prefix: u8,
+    /// The address the topology map is looked up with (IPv4-mapped IPv6 as IPv4).
+    pub ip: IpAddr,
 }
 
 impl ClientKey {
@@ -37,6 +41,7 @@ impl ClientKey {
                 ClientKey {
                     addr: IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask)),
                     prefix,
+                    ip,
                 }
             }
             IpAddr::V6(v6) => {
@@ -45,6 +50,7 @@ impl ClientKey {
                 ClientKey {
                     addr: IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask)),
                     prefix,
+                    ip,
                 }
             }
         }
@@ -69,19 +75,17 @@ mod tests {
     fn source_addresses_mask_to_24_and_56() {
         let k = ClientKey::from_source("203.0.113.77".parse().unwrap());
         assert_eq!(
-            k,
-            ClientKey {
-                addr: "203.0.113.0".parse().unwrap(),
-                prefix: 24
-            }
+            (k.addr, k.prefix, k.ip),
+            (
+                "203.0.113.0".parse().unwrap(),
+                24,
+                "203.0.113.77".parse().unwrap()
+            )
         );
         let k = ClientKey::from_source("2001:db8:1:2345:6789::1".parse().unwrap());
         assert_eq!(
-            k,
-            ClientKey {
-                addr: "2001:db8:1:2300::".parse().unwrap(),
-                prefix: 56
-            }
+            (k.addr, k.prefix),
+            ("2001:db8:1:2300::".parse().unwrap(), 56)
         );
         let k = ClientKey::from_source("::ffff:198.51.100.9".parse().unwrap());
         assert_eq!(k.addr, "198.51.100.0".parse::<IpAddr>().unwrap());
@@ -90,22 +94,10 @@ mod tests {
     #[test]
     fn ecs_never_longer_than_sent() {
         let k = ClientKey::from_ecs("10.1.2.3".parse().unwrap(), 16);
-        assert_eq!(
-            k,
-            ClientKey {
-                addr: "10.1.0.0".parse().unwrap(),
-                prefix: 16
-            }
-        );
+        assert_eq!((k.addr, k.prefix), ("10.1.0.0".parse().unwrap(), 16));
         let k = ClientKey::from_ecs("10.1.2.3".parse().unwrap(), 32);
         assert_eq!(k.prefix, 24);
         let k = ClientKey::from_ecs("10.1.2.3".parse().unwrap(), 0);
-        assert_eq!(
-            k,
-            ClientKey {
-                addr: "0.0.0.0".parse().unwrap(),
-                prefix: 0
-            }
-        );
+        assert_eq!((k.addr, k.prefix), ("0.0.0.0".parse().unwrap(), 0));
     }
 }

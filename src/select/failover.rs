@@ -27,14 +27,16 @@ pub fn select<R: Rng + ?Sized>(pool: &Pool, weights: &[u64], rng: &mut R) -> Opt
                 regions: weighted::draw(&in_tier, pool.answers, rng),
                 rule: Rule::Policy,
                 tier: Some(tier),
-                client_specific: false,
+                scope: None,
+                topology: None,
             })
         }
         None if !pool.fallback.is_empty() => Some(Selection {
             regions: Vec::new(),
             rule: Rule::Fallback,
             tier: None,
-            client_specific: false,
+            scope: None,
+            topology: None,
         }),
         None => None,
     }

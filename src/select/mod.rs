@@ -8,6 +8,7 @@ mod all;
 mod client;
 mod failover;
 pub mod hashed;
+mod topology;
 mod weighted;
 
 pub use client::ClientKey;
@@ -44,8 +45,20 @@ pub struct Selection {
     pub rule: Rule,
     /// The failover tier (priority) answered, when the policy is `failover`.
     pub tier: Option<u32>,
-    /// True when the answer depends on the client (hashed): ECS scope must say so.
-    pub client_specific: bool,
+    /// When the answer depends on the client (hashed, topology): the prefix length it was
+    /// decided on, for the ECS scope.
+    pub scope: Option<u8>,
+    /// `topology`: the client's location and the step of its list that answered.
+    pub topology: Option<TopologyStep>,
+}
+
+/// Where a topology answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopologyStep {
+    /// The client's location in the map (`None`: the default entry).
+    pub location: Option<usize>,
+    /// 0 for the first location of the client's list, 1 for the next, …
+    pub step: usize,
 }
 
 impl Selection {
@@ -54,7 +67,8 @@ impl Selection {
             regions: Vec::new(),
             rule,
             tier: None,
-            client_specific: false,
+            scope: None,
+            topology: None,
         }
     }
 }
@@ -117,23 +131,29 @@ fn by_policy<R: Rng + ?Sized>(
     client: &ClientKey,
     rng: &mut R,
 ) -> Option<Selection> {
-    if pool.policy == Policy::Failover {
-        return failover::select(pool, weights, rng);
+    match pool.policy {
+        Policy::Failover => return failover::select(pool, weights, rng),
+        Policy::Topology => return topology::select(pool, weights, client),
+        _ => {}
     }
     if !weights.iter().any(|w| *w > 0) {
         return None;
     }
-    let (regions, client_specific) = match pool.policy {
-        Policy::Weighted => (weighted::draw(weights, pool.answers, rng), false),
-        Policy::All => (all::select(weights, rng), false),
-        Policy::Hashed => (hashed::select(pool, weights, client, pool.answers), true),
-        Policy::Failover => unreachable!("handled above"),
+    let (regions, scope) = match pool.policy {
+        Policy::All => (all::select(weights, rng), None),
+        Policy::Hashed => (
+            hashed::select(pool, weights, client, pool.answers),
+            Some(client.prefix),
+        ),
+        // Weighted (failover and topology returned above).
+        _ => (weighted::draw(weights, pool.answers, rng), None),
     };
     Some(Selection {
         regions,
         rule: Rule::Policy,
         tier: None,
-        client_specific,
+        scope,
+        topology: None,
     })
 }
 
@@ -156,6 +176,7 @@ pub fn expected_shares(pool: &Pool, up: &[bool]) -> Vec<f64> {
     };
     match pool.policy {
         Policy::Weighted | Policy::Hashed => normalize(weights),
+        Policy::Topology => topology::expected_shares(pool, &weights),
         Policy::All => normalize(
             weights
                 .iter()

@@ -135,7 +135,7 @@ fn hashed_is_stable_per_subnet_and_identical_across_instances() {
     for i in 0..200 {
         let c = client(&format!("10.{}.{}.7", i / 10, i));
         let first = select(pool(&a), &w, || configured(pool(&a)), &c, &mut rng);
-        assert!(first.client_specific);
+        assert_eq!(first.scope, Some(24));
         // Same /24, another host: same region. Another instance, another RNG: same answer.
         let same_subnet = client(&format!("10.{}.{}.200", i / 10, i));
         assert_eq!(

@@ -5,6 +5,7 @@
 //! get dense numeric ids so that the health table can be a plain vector indexed by them.
 //! [`wire`] holds the same answers pre-encoded, built once per load for the DNS fast path.
 
+pub mod topology;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub struct ZoneSet {
     pub targets: Vec<ProbeSpec>,
     /// Plain answers pre-encoded in wire format, by owner name and type.
     pub wire: wire::Index,
+    /// The topology map (`topology.toml` beside the zones), when there is one.
+    pub topology: Option<Arc<topology::TopologyMap>>,
 }
 
 /// Where a region lives in the set.
@@ -174,6 +177,9 @@ pub enum Policy {
     All,
     /// The same client subnet keeps the same region (consistent hashing).
     Hashed,
+    /// The first location in the client's list (from the topology map) with a serving region,
+    /// weighted inside it.
+    Topology,
 }
 
 /// What a pool answers when no region is healthy.
@@ -209,6 +215,46 @@ pub struct Pool {
     /// Ramp-up time for a recovered region's weight.
     pub slow_start: Option<Duration>,
     pub regions: Vec<Region>,
+    /// `policy = "topology"`: the map and, per preference list, the regions to try in order.
+    pub topology: Option<PoolTopology>,
+}
+
+/// A topology pool's steps: for each preference list of the map, the groups of region indexes
+/// tried in order (one per listed location, empty when the pool has no region there, then
+/// every region in no listed location).
+#[derive(Debug, Clone)]
+pub struct PoolTopology {
+    pub map: Arc<topology::TopologyMap>,
+    /// `steps[list][step]` = region indexes.
+    pub steps: Vec<Vec<Vec<usize>>>,
+}
+
+impl PoolTopology {
+    /// The steps of `pool` for every list of `map`.
+    pub fn new(map: Arc<topology::TopologyMap>, regions: &[Region]) -> Self {
+        let steps = map
+            .lists
+            .iter()
+            .map(|list| {
+                let mut steps: Vec<Vec<usize>> = list
+                    .iter()
+                    .map(|loc| {
+                        (0..regions.len())
+                            .filter(|i| regions[*i].location == *loc)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let rest: Vec<usize> = (0..regions.len())
+                    .filter(|i| !list.contains(&regions[*i].location))
+                    .collect();
+                if !rest.is_empty() {
+                    steps.push(rest);
+                }
+                steps
+            })
+            .collect();
+        PoolTopology { map, steps }
+    }
 }
 
 /// One region of a pool: the addresses it answers with and how it is probed.
@@ -223,6 +269,8 @@ pub struct Region {
     pub records: Vec<Record>,
     /// Share of peak traffic the region can carry, for the N-1 table.
     pub capacity: Option<f64>,
+    /// Where it is, for `topology` pools (default: its name).
+    pub location: String,
     /// How the region is probed, or `None` when the pool has no health checks (always up).
     pub probe: Option<ProbeSpec>,
     /// The shared probe target for `probe`, assigned when the set is assembled.

@@ -32,4 +32,5 @@ mod statefile;
 mod supervise;
 mod systemd;
 mod tcp;
+mod topology;
 mod viaresolver;

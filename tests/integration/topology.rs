@@ -1,0 +1,140 @@
+//! `policy = "topology"` through the real binary and `dig +subnet=`: clients in mapped
+//! networks land on their local region, a local failure moves only that location's clients to
+//! their next location (within the computed detection), the ECS scope is the matched prefix,
+//! IPv6 clients, the default entry, and the same answers from two instances.
+
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, Mode};
+use crate::harness::{Gslbd, poll, zone_head};
+
+const MAP: &str = "default = [\"eu\"]\n\
+    [locations.east]\nnetworks = [\"198.51.100.0/24\", \"2001:db8:1::/48\"]\nprefer = [\"east\", \"us-west\"]\n\
+    [locations.west]\nnetworks = [\"203.0.113.0/24\"]\nprefer = [\"us-west\", \"east\"]\n";
+
+/// Pool `www`: region east (192.0.2.1) probed at `east`, region west (192.0.2.2, location
+/// us-west) probed at `west`, region eu (192.0.2.3) probed at `eu`.
+fn zone(east: &Backend, west: &Backend, eu: &Backend) -> String {
+    format!(
+        "{}\n[pools.www]\ntype = \"A\"\nttl = 10\npolicy = \"topology\"\n\
+         [pools.www.probe]\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 2\nrise = 2\n\
+         [pools.www.regions.east]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n\
+         [pools.www.regions.west]\naddresses = [\"192.0.2.2\"]\nlocation = \"us-west\"\ncheck = \"{}\"\n\
+         [pools.www.regions.eu]\naddresses = [\"192.0.2.3\"]\ncheck = \"{}\"\n",
+        zone_head("gslb.example."),
+        east.url("/"),
+        west.url("/"),
+        eu.url("/")
+    )
+}
+
+/// `(addresses, ECS option as dig prints it)` for a client subnet.
+fn ask(g: &Gslbd, subnet: &str) -> (Vec<String>, String) {
+    let d = g.dig(&format!("www.gslb.example A +subnet={subnet}"));
+    let ecs = d
+        .raw
+        .lines()
+        .find_map(|l| l.split("CLIENT-SUBNET: ").nth(1))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    (d.answers("A"), ecs)
+}
+
+fn start() -> (Gslbd, Backend, [Backend; 2]) {
+    let (east, west, eu) = (Backend::http(), Backend::http(), Backend::http());
+    let g = Gslbd::start(&[("z.toml", &zone(&east, &west, &eu)), ("topology.toml", MAP)]);
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (ask(&g, "198.51.100.7/32").0 == ["192.0.2.1"]).then_some(())
+    })
+    .expect("east up");
+    (g, east, [west, eu])
+}
+
+#[test]
+fn clients_land_on_their_location_with_the_matched_prefix_as_scope() {
+    let (g, _east, _others) = start();
+    let a = |s: &str| vec![s.to_string()];
+    assert_eq!(
+        ask(&g, "198.51.100.7/32"),
+        (a("192.0.2.1"), "198.51.100.7/32/24".into())
+    );
+    assert_eq!(
+        ask(&g, "203.0.113.9/32"),
+        (a("192.0.2.2"), "203.0.113.9/32/24".into())
+    );
+    // An IPv6 client in a mapped /48.
+    assert_eq!(
+        ask(&g, "2001:db8:1:5::/64"),
+        (a("192.0.2.1"), "2001:db8:1:5::/64/48".into())
+    );
+    // The default entry: the widest unmapped prefix around the client (192.0.0.0/6 here;
+    // a family with no mapped network at all answers with scope 0).
+    assert_eq!(
+        ask(&g, "192.0.2.77/32"),
+        (a("192.0.2.3"), "192.0.2.77/32/6".into())
+    );
+    // Without ECS the source address (127.0.0.1, unmapped) decides.
+    assert_eq!(g.dig("www.gslb.example A").answers("A"), a("192.0.2.3"));
+
+    // A second instance with the same zones and map answers every client the same.
+    let (east, west, eu) = (Backend::http(), Backend::http(), Backend::http());
+    let other = Gslbd::start(&[("z.toml", &zone(&east, &west, &eu)), ("topology.toml", MAP)]);
+    for subnet in [
+        "198.51.100.7/32",
+        "203.0.113.9/32",
+        "2001:db8:1:5::/64",
+        "192.0.2.77/32",
+    ] {
+        let same = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            (ask(&other, subnet) == ask(&g, subnet)).then_some(())
+        });
+        assert!(
+            same.is_some(),
+            "{subnet}: {:?} vs {:?}",
+            ask(&other, subnet),
+            ask(&g, subnet)
+        );
+    }
+}
+
+#[test]
+fn a_local_failure_moves_only_that_locations_clients_within_the_detection() {
+    let (g, mut east, _others) = start();
+    let t0 = Instant::now();
+    east.set(Mode::Status(503));
+    // Detection: 2 × 200 ms + 100 ms.
+    let moved = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        (ask(&g, "198.51.100.7/32").0 == ["192.0.2.2"]).then(|| t0.elapsed())
+    })
+    .expect("east's clients moved to their next location");
+    assert!(
+        moved <= Duration::from_millis(500 + 250),
+        "moved after {moved:?}"
+    );
+    let why = |g: &Gslbd| {
+        g.api(
+            "GET",
+            "/explain?name=www.gslb.example&type=A&client=198.51.100.7/32",
+            None,
+        )
+        .1["topology"]
+            .clone()
+    };
+    let t = why(&g);
+    assert_eq!(t["matched_prefix"], "198.51.100.0/24", "{t}");
+    assert_eq!(t["location"], "east");
+    assert_eq!(
+        (t["step"].as_u64(), t["answered_from"].as_str()),
+        (Some(1), Some("us-west"))
+    );
+    // Nobody else moved.
+    assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.2"]);
+    assert_eq!(ask(&g, "192.0.2.77/32").0, ["192.0.2.3"]);
+    // East comes back: its clients return.
+    east.set(Mode::Healthy);
+    let back = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        (ask(&g, "198.51.100.7/32").0 == ["192.0.2.1"]).then_some(())
+    });
+    assert!(back.is_some(), "east's clients returned");
+}
