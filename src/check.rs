@@ -21,6 +21,36 @@ pub struct ZoneReport {
     #[serde(flatten)]
     pub cutover: ZoneCutover,
     pub n_minus_1: Vec<PoolShares>,
+    /// Per topology pool, where each client location lands.
+    pub topology: Vec<TopologyPlan>,
+}
+
+/// Where every client location of a topology pool is answered from, and where it goes when
+/// that region fails.
+#[derive(Debug, Serialize)]
+pub struct TopologyPlan {
+    pub pool: String,
+    pub locations: Vec<LocationPlan>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocationPlan {
+    /// The client location (`default` for clients no network matches).
+    pub location: String,
+    /// Its share of the traffic (given in the map, or an even split of the rest).
+    pub share: f64,
+    /// The regions it is answered from with every region up.
+    pub lands_on: Vec<String>,
+    /// For each of those, where its clients go when it fails.
+    pub on_failure: Vec<Failover>,
+    /// The worst case over the regions it lands on.
+    pub figures: Option<Figures>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failover {
+    pub down: String,
+    pub moves_to: Vec<String>,
 }
 
 /// The N-1 table of one pool.
@@ -54,9 +84,19 @@ pub fn report(set: &ZoneSet) -> Report {
         zones: set
             .zones
             .iter()
-            .map(|z| ZoneReport {
-                cutover: cutover::zone(z),
-                n_minus_1: z.pools.iter().map(n_minus_1).collect(),
+            .map(|z| {
+                let cutover = cutover::zone(z);
+                let topology = z
+                    .pools
+                    .iter()
+                    .zip(&cutover.pools)
+                    .filter_map(|(p, pc)| topology_plan(p, pc))
+                    .collect();
+                ZoneReport {
+                    n_minus_1: z.pools.iter().map(n_minus_1).collect(),
+                    cutover,
+                    topology,
+                }
             })
             .collect(),
     }
@@ -104,6 +144,70 @@ pub fn n_minus_1(pool: &Pool) -> PoolShares {
         baseline: shares(pool, &vec![true; n]),
         failures,
     }
+}
+
+/// The regions of the first step of `steps` with a region up (and configured weight).
+fn landing(pool: &Pool, steps: &[Vec<usize>], up: &[bool]) -> Vec<usize> {
+    steps
+        .iter()
+        .map(|g| {
+            g.iter()
+                .copied()
+                .filter(|r| up[*r] && pool.regions[*r].weight > 0)
+                .collect::<Vec<_>>()
+        })
+        .find(|g| !g.is_empty())
+        .unwrap_or_default()
+}
+
+/// Where each client location of a topology pool lands, and where it goes on a failure.
+pub fn topology_plan(pool: &Pool, pc: &cutover::PoolCutover) -> Option<TopologyPlan> {
+    let topo = pool.topology.as_ref()?;
+    let names = |rs: &[usize]| rs.iter().map(|r| pool.regions[*r].name.clone()).collect();
+    let all_up = vec![true; pool.regions.len()];
+    let mut locations: Vec<(String, usize, f64)> = topo
+        .map
+        .locations
+        .iter()
+        .map(|l| l.name.clone())
+        .chain(std::iter::once("default".to_string()))
+        .zip(select::location_shares(&topo.map))
+        .map(|(name, (list, share))| (name, list, share))
+        .collect();
+    locations.dedup_by(|a, b| a.0 == b.0);
+    let plans = locations
+        .into_iter()
+        .map(|(location, list, share)| {
+            let steps = topo.steps.get(list).map_or(&[][..], |s| &s[..]);
+            let lands = landing(pool, steps, &all_up);
+            let on_failure = lands
+                .iter()
+                .map(|down| {
+                    let mut up = all_up.clone();
+                    up[*down] = false;
+                    Failover {
+                        down: pool.regions[*down].name.clone(),
+                        moves_to: names(&landing(pool, steps, &up)),
+                    }
+                })
+                .collect();
+            let figures = lands
+                .iter()
+                .filter_map(|r| pc.regions.get(*r).and_then(|rc| rc.figures))
+                .reduce(Figures::max);
+            LocationPlan {
+                location,
+                share,
+                lands_on: names(&lands),
+                on_failure,
+                figures,
+            }
+        })
+        .collect();
+    Some(TopologyPlan {
+        pool: pool.key.clone(),
+        locations: plans,
+    })
 }
 
 fn secs(v: f64) -> String {
@@ -180,6 +284,42 @@ impl fmt::Display for Report {
                 }
             }
             row(&mut out, "zone (worst pool)", String::new(), c.worst, "")?;
+            for t in &z.topology {
+                writeln!(
+                    out,
+                    "  topology {}: client location -> answered from; on its failure",
+                    t.pool
+                )?;
+                for l in &t.locations {
+                    let failures: Vec<String> = l
+                        .on_failure
+                        .iter()
+                        .map(|f| {
+                            let to = if f.moves_to.is_empty() {
+                                "nothing (all-down rule)".to_string()
+                            } else {
+                                f.moves_to.join(", ")
+                            };
+                            format!("{} down -> {to}", f.down)
+                        })
+                        .collect();
+                    let cut = l.figures.map_or_else(String::new, |f| {
+                        format!(
+                            "; detection {}, cutover {}",
+                            secs(f.detection),
+                            secs(f.cutover)
+                        )
+                    });
+                    writeln!(
+                        out,
+                        "    {} ({:.0}%) -> {}; {}{cut}",
+                        l.location,
+                        l.share * 100.0,
+                        l.lands_on.join(", "),
+                        failures.join("; ")
+                    )?;
+                }
+            }
             for s in &z.n_minus_1 {
                 if s.failures.is_empty() {
                     continue;

@@ -74,7 +74,8 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn max(self, other: Figures) -> Figures {
+    /// Each figure the larger of the two.
+    pub fn max(self, other: Figures) -> Figures {
         Figures {
             detection: self.detection.max(other.detection),
             cutover: self.cutover.max(other.cutover),

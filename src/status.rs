@@ -64,6 +64,21 @@ pub struct PoolStatus {
     #[serde(default)]
     pub answering: Answering,
     pub regions: Vec<RegionStatus>,
+    /// `topology` pools: where each client location is answered from right now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<LocationNow>,
+}
+
+/// A client location of a topology pool, now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocationNow {
+    pub location: String,
+    /// The regions its clients are answered from (empty: the pool's all-down rule).
+    pub answered_from: Vec<String>,
+    /// The step of its list that answers (0 = its first choice).
+    pub step: Option<usize>,
+    /// True when that is not the step it lands on with every region up.
+    pub off_first_choice: bool,
 }
 
 /// What a pool answers right now: the rule that decides it, and a sentence for people
@@ -206,8 +221,17 @@ fn pool_status(
     cutover: Option<Figures>,
     now: Instant,
 ) -> PoolStatus {
-    let (answering, answered) = answering(live, p, now);
+    let (mut answering, answered) = answering(live, p, now);
+    let locations = topology_now(live, p, now);
+    let off = locations.iter().filter(|l| l.off_first_choice).count();
+    if answering.rule == Rule::Policy && !locations.is_empty() {
+        answering.summary = format!(
+            "answering {} client locations, {off} off their first choice",
+            locations.len()
+        );
+    }
     PoolStatus {
+        locations,
         pool: p.key.clone(),
         name: p.name.to_string(),
         rtype: p.rtype.to_string(),
@@ -248,6 +272,46 @@ fn pool_status(
             })
             .collect(),
     }
+}
+
+/// Where each client location of a topology pool is answered from now, by the same steps the
+/// DNS path walks.
+fn topology_now(live: &Live, p: &Pool, now: Instant) -> Vec<LocationNow> {
+    let Some(topo) = &p.topology else {
+        return Vec::new();
+    };
+    let live_w: Vec<u64> = p.regions.iter().map(|r| live.weight(p, r, now)).collect();
+    let configured: Vec<u64> = p.regions.iter().map(|r| u64::from(r.weight)).collect();
+    fn first<'s>(steps: &'s [Vec<usize>], w: &[u64]) -> Option<(usize, &'s Vec<usize>)> {
+        steps
+            .iter()
+            .position(|g| g.iter().any(|r| w[*r] > 0))
+            .map(|i| (i, &steps[i]))
+    }
+    let names = topo
+        .map
+        .locations
+        .iter()
+        .map(|l| (l.name.as_str(), l.list))
+        .chain(std::iter::once(("default", topo.map.default)));
+    names
+        .map(|(name, list)| {
+            let steps = topo.steps.get(list).map_or(&[][..], |s| &s[..]);
+            let now_at = first(steps, &live_w);
+            let best = first(steps, &configured).map(|(i, _)| i);
+            LocationNow {
+                location: name.to_string(),
+                answered_from: now_at.map_or_else(Vec::new, |(_, g)| {
+                    g.iter()
+                        .filter(|r| live_w[**r] > 0)
+                        .map(|r| p.regions[*r].name.clone())
+                        .collect()
+                }),
+                step: now_at.map(|(i, _)| i),
+                off_first_choice: now_at.map(|(i, _)| i) != best,
+            }
+        })
+        .collect()
 }
 
 /// What DNS answers for `p` right now (decided as the DNS path decides), and which regions

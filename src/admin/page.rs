@@ -136,6 +136,27 @@ fn pool(zone: &str, p: &PoolStatus) -> Markup {
                      th { "last probe" } th { "in state" } th { "override" } th { "addresses" } }
                 @for r in &p.regions { (region(zone, p, r, max)) }
             }
+            @if !p.locations.is_empty() {
+                table.locations {
+                    tr { th { "client location" } th { "answered from" } th { "step" } }
+                    @for l in &p.locations {
+                        tr.location data-location=(l.location) data-off=(l.off_first_choice) {
+                            td { b { (l.location) } }
+                            td.out[l.off_first_choice || l.answered_from.is_empty()] {
+                                @if l.answered_from.is_empty() { "all-down rule" }
+                                @else { (l.answered_from.join(", ")) }
+                            }
+                            td {
+                                @match (l.step, l.off_first_choice) {
+                                    (Some(_), false) => "first choice",
+                                    (Some(s), true) => { "step " (s + 1) " (off its first choice)" }
+                                    (None, _) => "—",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ mod topology;
 mod weighted;
 
 pub use client::ClientKey;
+pub use topology::location_shares;
 
 use std::time::Instant;
 

@@ -165,6 +165,7 @@ mod tests {
                         rule: Rule::AllDownAll,
                         summary: "failing open: no region healthy, answering a, b".into(),
                     },
+                    locations: vec![],
                     regions: vec![
                         region("us-east", "up", true, 1.5),
                         region("eu-west-long", "down", false, 0.0),

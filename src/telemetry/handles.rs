@@ -101,6 +101,15 @@ struct PoolHandles {
     fallback: Lazy,
     /// By [`Rule`]: all, none, servfail, fallback.
     all_down: [Lazy; 4],
+    /// Topology pools: `[client location][step]` (the last location is the default).
+    topology: Vec<Vec<TopologyCell>>,
+}
+
+/// One (client location, step) series of a topology pool, with its label values.
+struct TopologyCell {
+    counter: Lazy,
+    location: String,
+    from: String,
 }
 
 /// The handles of one zone load: queries, answers, region gauges and probe results.
@@ -184,12 +193,33 @@ impl Handles {
                         }
                     })
                     .collect();
+                let topology = pool.topology.as_ref().map_or_else(Vec::new, |t| {
+                    (0..=t.map.locations.len())
+                        .map(|l| {
+                            let (location, list) = t
+                                .map
+                                .locations
+                                .get(l)
+                                .map_or(("default", t.map.default), |x| (x.name.as_str(), x.list));
+                            let names = t.map.lists.get(list).map_or(&[][..], |n| &n[..]);
+                            let steps = t.steps.get(list).map_or(0, Vec::len);
+                            (0..steps)
+                                .map(|step| TopologyCell {
+                                    counter: Lazy::default(),
+                                    location: location.to_string(),
+                                    from: names.get(step).map_or("unlisted", String::as_str).into(),
+                                })
+                                .collect()
+                        })
+                        .collect()
+                });
                 zp.push(PoolHandles {
                     zone: zl.clone(),
                     pool: pool.key.clone(),
                     regions,
                     fallback: Lazy::default(),
                     all_down: Default::default(),
+                    topology,
                 });
             }
             pools.push(zp);
@@ -216,6 +246,7 @@ impl Handles {
         for p in self.pools.iter().flatten() {
             p.fallback.touch();
             p.all_down.iter().for_each(Lazy::touch);
+            p.topology.iter().flatten().for_each(|c| c.counter.touch());
             for r in &p.regions {
                 r.policy.touch();
                 r.all_down.touch();
@@ -272,6 +303,18 @@ impl Handles {
                         "pool" => p.pool.clone(), "kind" => kind)
                 })
                 .increment(1);
+        }
+        if let Some(t) = sel.topology {
+            let l = t.location.unwrap_or(p.topology.len().saturating_sub(1));
+            if let Some(c) = p.topology.get(l).and_then(|c| c.get(t.step)) {
+                c.counter
+                    .get(|| {
+                        metrics::counter!(DNS_TOPOLOGY_ANSWERS_TOTAL, "zone" => p.zone.clone(),
+                            "pool" => p.pool.clone(), "location" => c.location.clone(),
+                            "from" => c.from.clone())
+                    })
+                    .increment(1);
+            }
         }
         if sel.rule == Rule::Fallback {
             p.fallback

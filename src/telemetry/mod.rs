@@ -25,6 +25,9 @@ pub const DNS_QUERIES_TOTAL: &str = "gslbd_dns_queries_total";
 /// Pool answers, by `zone`, `pool`, `region` and `tier` (`1` is the first failover tier and
 /// every answer of the other policies; `2`… later tiers; `fallback`; `all_down` when failing open).
 pub const DNS_ANSWERS_TOTAL: &str = "gslbd_dns_answers_total";
+/// Topology pool answers, by `zone`, `pool`, the client's `location` (`default` when no network
+/// matched) and the location answered `from` (`unlisted` for regions in no listed location).
+pub const DNS_TOPOLOGY_ANSWERS_TOTAL: &str = "gslbd_dns_topology_answers_total";
 /// Pool answers given while no region was serving, by `zone`, `pool` and `kind`
 /// (the rule: `all`, `none`, `servfail`, `fallback`).
 pub const DNS_ALL_DOWN_TOTAL: &str = "gslbd_dns_all_down_total";
@@ -58,11 +61,12 @@ pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
 pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     PROBE_LAST_RESULT_AGE_SECONDS,
     DNS_QUERIES_TOTAL,
     DNS_RRL_TOTAL,
     DNS_ANSWERS_TOTAL,
+    DNS_TOPOLOGY_ANSWERS_TOTAL,
     DNS_ALL_DOWN_TOTAL,
     PROBE_RESULTS_TOTAL,
     PROBE_DURATION_SECONDS,
@@ -122,6 +126,11 @@ fn describe() {
         DNS_ANSWERS_TOTAL,
         Unit::Count,
         "Pool answers by zone, pool, region and tier."
+    );
+    describe_counter!(
+        DNS_TOPOLOGY_ANSWERS_TOTAL,
+        Unit::Count,
+        "Topology pool answers by client location and the location answered from."
     );
     describe_counter!(
         DNS_ALL_DOWN_TOTAL,

@@ -128,6 +128,41 @@ fn a_local_failure_moves_only_that_locations_clients_within_the_detection() {
         (t["step"].as_u64(), t["answered_from"].as_str()),
         (Some(1), Some("us-west"))
     );
+    // /status and the metrics say where each location is answered from.
+    let (_, status) = g.api("GET", "/status", None);
+    let pool = &status["zones"][0]["pools"][0];
+    assert_eq!(
+        pool["answering"]["summary"],
+        "answering 3 client locations, 1 off their first choice"
+    );
+    let east_now = pool["locations"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["location"] == "east"))
+        .expect("east in /status");
+    assert_eq!(east_now["answered_from"][0], "west", "{east_now}");
+    assert_eq!(east_now["off_first_choice"], true);
+    let (_, metrics) =
+        crate::harness::http(g.admin.as_deref().expect("admin"), "GET", "/metrics", None);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gslbd_dns_topology_answers_total{")
+                && l.contains("location=\"east\"")
+                && l.contains("from=\"us-west\"")),
+        "{metrics}"
+    );
+    let dom = crate::page::chromium(&[
+        "--dump-dom",
+        &format!("http://{}/", g.admin.as_deref().expect("admin")),
+    ]);
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains("data-location=\"east\""))
+        .expect("east's row on the page");
+    assert!(
+        row.contains("data-off=\"true\"") && row.contains(">west<"),
+        "{row}"
+    );
     // Nobody else moved.
     assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.2"]);
     assert_eq!(ask(&g, "192.0.2.77/32").0, ["192.0.2.3"]);
@@ -137,4 +172,52 @@ fn a_local_failure_moves_only_that_locations_clients_within_the_detection() {
         (ask(&g, "198.51.100.7/32").0 == ["192.0.2.1"]).then_some(())
     });
     assert!(back.is_some(), "east's clients returned");
+}
+
+#[test]
+fn check_prints_where_each_location_lands_and_flags_capacity() {
+    let (east, west, eu) = (Backend::http(), Backend::http(), Backend::http());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = zone(&east, &west, &eu).replace(
+        "[pools.www.regions.east]\naddresses = [\"192.0.2.1\"]\n",
+        "[pools.www.regions.east]\naddresses = [\"192.0.2.1\"]\ncapacity = 0.5\n",
+    );
+    std::fs::write(dir.path().join("z.toml"), zone).expect("zone");
+    let map = MAP
+        .replace(
+            "prefer = [\"east\", \"us-west\"]\n",
+            "prefer = [\"east\", \"us-west\"]\nshare = 0.4\n",
+        )
+        .replace(
+            "prefer = [\"us-west\", \"east\"]\n",
+            "prefer = [\"us-west\", \"east\"]\nshare = 0.4\n",
+        );
+    std::fs::write(dir.path().join("topology.toml"), map).expect("map");
+    let out = crate::harness::run(
+        &["check", "--zones", dir.path().to_str().expect("utf8")],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "  topology www: client location -> answered from; on its failure",
+        "    east (40%) -> east; east down -> west; detection 0.5s, cutover 11.5s",
+        "    west (40%) -> west; west down -> east; detection 0.5s, cutover 11.5s",
+        "    default (20%) -> eu; eu down -> east, west; detection 0.5s, cutover 11.5s",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    // West failing sends its 40% to east, past east's capacity of 50%.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("    west down -> ") && l.ends_with("OVER CAPACITY: east")),
+        "{text}"
+    );
 }
