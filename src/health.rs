@@ -241,6 +241,26 @@ pub enum Override {
     ForceUp,
     /// Out of the answers whatever the probes say (like drain, for incidents).
     ForceDown,
+    /// A failover drill: forced down until `until` (seconds since the UNIX epoch), then
+    /// cleared by itself.
+    Drill { until: u64 },
+}
+
+impl Override {
+    /// The override's name as the API and the page write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Override::Drain => "drain",
+            Override::ForceUp => "force-up",
+            Override::ForceDown => "force-down",
+            Override::Drill { .. } => "drill",
+        }
+    }
+
+    /// True when it takes the region out of the answers.
+    pub fn takes_out(&self) -> bool {
+        !matches!(self, Override::ForceUp)
+    }
 }
 
 /// A region named the way operators name it: zone origin, pool key, region name.
@@ -348,7 +368,7 @@ impl Live {
     /// configured weight, unless an operator drained or forced it down.
     pub fn fail_open_weight(&self, region: &Region) -> u64 {
         match self.regions.get(region.id).and_then(|l| l.override_) {
-            Some(Override::Drain | Override::ForceDown) => 0,
+            Some(o) if o.takes_out() => 0,
             _ => u64::from(region.weight) * WEIGHT_SCALE,
         }
     }
@@ -466,8 +486,7 @@ impl HealthTable {
                     None => (true, None),
                 };
                 let serving = match override_ {
-                    Some(Override::ForceUp) => true,
-                    Some(Override::Drain | Override::ForceDown) => false,
+                    Some(o) => !o.takes_out(),
                     None => probed,
                 };
                 RegionLive {

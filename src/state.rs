@@ -33,7 +33,7 @@ pub enum StateError {
 }
 
 /// The state file format this gslbd writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 fn version_one() -> u32 {
     1
@@ -225,10 +225,10 @@ mod tests {
         assert_eq!(load(&path).expect("load").get(&key), Some(&Override::Drain));
         std::fs::write(&path, "{").expect("write");
         assert!(matches!(load(&path), Err(StateError::Parse { .. })));
-        std::fs::write(&path, r#"{"version": 2, "overrides": [], "new": 1}"#).expect("write");
+        std::fs::write(&path, r#"{"version": 3, "overrides": [], "new": 1}"#).expect("write");
         assert!(matches!(
             load(&path),
-            Err(StateError::Newer { found: 2, .. })
+            Err(StateError::Newer { found: 3, .. })
         ));
         // A file from before versions were written is version 1.
         std::fs::write(&path, r#"{"overrides": []}"#).expect("write");

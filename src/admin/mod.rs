@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::engine::EngineHandle;
+use crate::engine::{EngineHandle, OverrideError, OverrideRequest};
 use crate::health::{Override, RegionKey, Shared};
 
 /// Shared by every handler.
@@ -169,23 +169,59 @@ async fn reload(State(state): State<AdminState>) -> Response {
     }
 }
 
+/// `?force=true` (apply below `min_serving`) and `?duration=60s` (drills).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionParams {
+    force: Option<bool>,
+    duration: Option<String>,
+}
+
+/// The longest drill.
+const MAX_DRILL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 async fn region_action(
     State(state): State<AdminState>,
     path: Result<Path<(String, String, String, String)>, PathRejection>,
+    params: Result<Query<ActionParams>, QueryRejection>,
 ) -> Response {
     let Path((zone, pool, region, action)) = match path {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let action = match action.as_str() {
-        "drain" => Some(Override::Drain),
-        "force-up" => Some(Override::ForceUp),
-        "force-down" => Some(Override::ForceDown),
-        "undrain" | "clear" => None,
-        other => {
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let action = match (action.as_str(), &params.duration) {
+        ("drain", None) => Some(Override::Drain),
+        ("force-up", None) => Some(Override::ForceUp),
+        ("force-down", None) => Some(Override::ForceDown),
+        ("undrain" | "clear", None) => None,
+        ("drill", Some(d)) => match humantime::parse_duration(d) {
+            Ok(d) if !d.is_zero() && d <= MAX_DRILL => Some(Override::Drill {
+                until: crate::engine::unix_now() + d.as_secs().max(1),
+            }),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("duration {d:?} must be a duration from 1s to 1day (e.g. 60s, 5m)"),
+                );
+            }
+        },
+        ("drill", None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "a drill needs ?duration= (e.g. 60s): it ends by itself",
+            );
+        }
+        (other, Some(_)) if other != "drill" => {
+            return error(StatusCode::BAD_REQUEST, "only a drill takes a duration");
+        }
+        (other, _) => {
             return error(
                 StatusCode::NOT_FOUND,
-                format!("unknown action {other:?}: drain, undrain, force-up, force-down"),
+                format!("unknown action {other:?}: drain, undrain, force-up, force-down, drill"),
             );
         }
     };
@@ -195,17 +231,25 @@ async fn region_action(
         format!("{zone}.")
     };
     let key = RegionKey { zone, pool, region };
-    match state.engine.set_override(key, action).await {
+    let req = OverrideRequest {
+        action,
+        force: params.force.unwrap_or(false),
+    };
+    match state.engine.set_override(key, req).await {
         Ok(applied) => {
             let key = applied.key;
             let mut body = json!({ "zone": key.zone, "pool": key.pool, "region": key.region,
-                "override": action, "persisted": applied.not_persisted.is_none() });
+                "override": action.map(|a| a.name()), "persisted": applied.not_persisted.is_none() });
+            if let Some(Override::Drill { until }) = action {
+                body["until"] = json!(until);
+            }
             if let Some(e) = applied.not_persisted {
                 body["persist_error"] = json!(e);
             }
             Json(body).into_response()
         }
-        Err(e) if e.starts_with("no region") => error(StatusCode::NOT_FOUND, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e @ OverrideError::NoRegion(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ OverrideError::BelowMinServing(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::cutover::Figures;
 use crate::select::Rule;
-use crate::status::{PoolStatus, RegionStatus, Status, TransitionRecord, ago, json_name};
+use crate::status::{PoolStatus, RegionStatus, Status, TransitionRecord, ago};
 
 /// How often the page refreshes itself.
 const REFRESH_SECS: u32 = 2;
@@ -190,7 +190,7 @@ fn region(zone: &str, p: &PoolStatus, r: &RegionStatus, max: u32) -> Markup {
             }
             td { (r.seconds_in_state.map_or_else(|| "—".into(), ago)) }
             td {
-                @if let Some(o) = &r.override_ { span.badge.override { (json_name(o)) } }
+                @if let Some(o) = &r.override_ { span.badge.override { (o.name()) } }
             }
             td.meta { (r.addresses.join(", ")) }
         }

@@ -237,6 +237,20 @@ pub(super) fn pool_of(
             target: None,
         });
     }
+    let min_serving = match &p.min_serving {
+        Some(m) if *m.get_ref() as usize > regions.len() => {
+            return Err(src.error(
+                m.span(),
+                format!(
+                    "min_serving = {} is more than the pool's {} region(s)",
+                    m.get_ref(),
+                    regions.len()
+                ),
+            ));
+        }
+        Some(m) => *m.get_ref() as usize,
+        None => 0,
+    };
     if weight_sum == 0 {
         return Err(src.error(
             key.span(),
@@ -256,6 +270,7 @@ pub(super) fn pool_of(
         on_all_down,
         fallback,
         slow_start,
+        min_serving,
         regions,
         topology: None,
     })

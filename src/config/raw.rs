@@ -58,6 +58,8 @@ pub struct RawPool {
     pub on_all_down: Option<Spanned<String>>,
     pub fallback: Option<Spanned<Vec<Spanned<String>>>>,
     pub slow_start: Option<Spanned<HumanDuration>>,
+    /// A drain or force-down that would leave fewer serving regions is refused (409).
+    pub min_serving: Option<Spanned<u32>>,
     pub probe: Option<Spanned<Box<RawProbe>>>,
     #[serde(default)]
     pub regions: BTreeMap<Spanned<String>, Spanned<RawRegion>>,

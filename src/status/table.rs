@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{LastProbe, RegionStatus, Status, ago, json_name};
+use super::{LastProbe, RegionStatus, Status, ago};
 use crate::select::Rule;
 
 fn probe(lp: Option<&LastProbe>) -> String {
@@ -33,7 +33,8 @@ fn row(r: &RegionStatus) -> [String; 7] {
         format!("{}/{}", trim(r.live_weight), r.configured_weight),
         probe(r.last_probe.as_ref()),
         r.seconds_in_state.map_or_else(|| "-".into(), ago),
-        r.override_.as_ref().map_or_else(|| "-".into(), json_name),
+        r.override_
+            .map_or_else(|| "-".into(), |o| o.name().to_string()),
     ]
 }
 

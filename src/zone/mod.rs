@@ -217,6 +217,8 @@ pub struct Pool {
     pub regions: Vec<Region>,
     /// `policy = "topology"`: the map and, per preference list, the regions to try in order.
     pub topology: Option<PoolTopology>,
+    /// Overrides that would leave fewer serving regions are refused unless forced (0: none).
+    pub min_serving: usize,
 }
 
 /// A topology pool's steps: for each preference list of the map, the groups of region indexes

@@ -12,6 +12,7 @@ mod dashboards;
 mod deploy;
 mod dns;
 mod docker;
+mod drills;
 mod failover;
 mod harness;
 mod metrics;

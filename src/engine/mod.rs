@@ -12,8 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+mod overrides;
+
+pub use overrides::{OverrideError, OverrideRequest, unix_now};
+
 use crate::health::{
-    HealthTable, Override, Overrides, RegionKey, Shared, State, Transition, canonical_overrides,
+    HealthTable, Overrides, RegionKey, Shared, State, Transition, canonical_overrides,
 };
 use crate::probe::{Clients, ProbeResult, Probers, TaskKey};
 use crate::status::{self, Status, TransitionRecord, state_name};
@@ -24,12 +28,11 @@ use crate::zone::{TargetId, ZoneSet};
 pub enum Command {
     /// Reload the zones directory; replies with the number of zones or every error.
     Reload(oneshot::Sender<Result<usize, String>>),
-    /// Set (`Some`) or clear (`None`) an override.
-    /// Replies with the region's canonical key.
+    /// Set or clear an override. Replies with the region's canonical key.
     Override(
         RegionKey,
-        Option<Override>,
-        oneshot::Sender<Result<Applied, String>>,
+        OverrideRequest,
+        oneshot::Sender<Result<Applied, OverrideError>>,
     ),
     Status(oneshot::Sender<Status>),
 }
@@ -64,11 +67,11 @@ impl EngineHandle {
     pub async fn set_override(
         &self,
         key: RegionKey,
-        action: Option<Override>,
-    ) -> Result<Applied, String> {
-        self.ask(|r| Command::Override(key, action, r))
+        req: OverrideRequest,
+    ) -> Result<Applied, OverrideError> {
+        self.ask(|r| Command::Override(key, req, r))
             .await
-            .unwrap_or_else(|| Err("engine stopped".into()))
+            .unwrap_or_else(|| Err(OverrideError::Failed("engine stopped".into())))
     }
 
     pub async fn status(&self) -> Option<Status> {
@@ -140,10 +143,14 @@ impl Engine {
         cancel: CancellationToken,
     ) {
         loop {
+            // Drills end by themselves; the wait is recomputed after every event.
+            let drill_end = self.next_drill_end();
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(r) = results.recv() => self.on_result(r),
                 Some(c) = commands.recv() => self.on_command(c),
+                _ = tokio::time::sleep(drill_end.unwrap_or(std::time::Duration::from_secs(3600))),
+                    if drill_end.is_some() => self.end_drills(),
             }
         }
         self.probers.stop().await;
@@ -236,72 +243,6 @@ impl Engine {
             "reloaded"
         );
         Ok(count)
-    }
-
-    fn set_override(
-        &mut self,
-        key: RegionKey,
-        action: Option<Override>,
-    ) -> Result<Applied, String> {
-        let zones = self.table.zones().clone();
-        let key = match (key.canonical(&zones), action) {
-            (Some(k), Some(a)) => {
-                self.overrides.insert(k.clone(), a);
-                k
-            }
-            (Some(k), None) => {
-                self.overrides.remove(&k);
-                k
-            }
-            // An orphaned override (its region left the zones) can still be cleared.
-            (None, None) => {
-                let Some(k) = self.orphaned.keys().find(|k| k.same_region(&key)).cloned() else {
-                    return Err(format!(
-                        "no region {}/{}/{}",
-                        key.zone, key.pool, key.region
-                    ));
-                };
-                self.orphaned.remove(&k);
-                k
-            }
-            (None, Some(_)) => {
-                return Err(format!(
-                    "no region {}/{}/{}",
-                    key.zone, key.pool, key.region
-                ));
-            }
-        };
-        let mut all = self.overrides.clone();
-        all.extend(self.orphaned.iter().map(|(k, a)| (k.clone(), *a)));
-        // The override applies whether or not it could be kept: an operator in an incident
-        // needs it now. The reply says when it will not survive a restart.
-        let persisted = crate::state::save(&self.state_file, &all).map_err(|e| {
-            let e = format!(
-                "{e}: {}",
-                std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
-            );
-            error!(error = %e, "the override applies but could not be saved");
-            e
-        });
-        let what = action.map_or("cleared", |a| match a {
-            Override::Drain => "drain",
-            Override::ForceUp => "force-up",
-            Override::ForceDown => "force-down",
-        });
-        warn!(
-            zone = key.zone,
-            pool = key.pool,
-            region = key.region,
-            action = what,
-            "operator override"
-        );
-        telemetry::transition(&key.zone, &key.pool, &key.region, what);
-        self.remember(TransitionRecord::new(&key, "-", what, "operator".into()));
-        self.publish();
-        Ok(Applied {
-            key,
-            not_persisted: persisted.err(),
-        })
     }
 
     fn remember(&mut self, rec: TransitionRecord) {

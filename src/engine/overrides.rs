@@ -1,0 +1,181 @@
+//! Operator overrides in the engine: setting and clearing them (canonical names, orphans),
+//! the `min_serving` guard that refuses a drain leaving a pool too thin, persisting them, and
+//! ending drills when their time is up.
+
+use std::time::{Duration, SystemTime};
+
+use tracing::{error, info, warn};
+
+use super::{Applied, Engine};
+use crate::health::{Override, RegionKey};
+use crate::status::TransitionRecord;
+use crate::telemetry;
+
+/// Why an override was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("no region {0}")]
+    NoRegion(String),
+    /// It would leave fewer serving regions than the pool's `min_serving`.
+    #[error("{0}")]
+    BelowMinServing(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the admin API asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct OverrideRequest {
+    /// `None` clears.
+    pub action: Option<Override>,
+    /// Apply even below `min_serving`.
+    pub force: bool,
+}
+
+/// Seconds since the UNIX epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Engine {
+    pub(super) fn set_override(
+        &mut self,
+        key: RegionKey,
+        req: OverrideRequest,
+    ) -> Result<Applied, OverrideError> {
+        let zones = self.table.zones().clone();
+        let name = || format!("{}/{}/{}", key.zone, key.pool, key.region);
+        let key = match (key.canonical(&zones), req.action) {
+            (Some(k), Some(a)) => {
+                if a.takes_out() && !req.force {
+                    self.check_min_serving(&k)?;
+                }
+                self.overrides.insert(k.clone(), a);
+                k
+            }
+            (Some(k), None) => {
+                self.overrides.remove(&k);
+                k
+            }
+            // An orphaned override (its region left the zones) can still be cleared.
+            (None, None) => {
+                let Some(k) = self.orphaned.keys().find(|k| k.same_region(&key)).cloned() else {
+                    return Err(OverrideError::NoRegion(name()));
+                };
+                self.orphaned.remove(&k);
+                k
+            }
+            (None, Some(_)) => return Err(OverrideError::NoRegion(name())),
+        };
+        let persisted = self.persist();
+        let what = req.action.map_or("cleared", |a| a.name());
+        warn!(
+            zone = key.zone,
+            pool = key.pool,
+            region = key.region,
+            action = what,
+            "operator override"
+        );
+        telemetry::transition(&key.zone, &key.pool, &key.region, what);
+        self.remember(TransitionRecord::new(&key, "-", what, "operator".into()));
+        self.publish();
+        Ok(Applied {
+            key,
+            not_persisted: persisted.err(),
+        })
+    }
+
+    /// Refuses to take `key` out when its pool would then have fewer serving regions than
+    /// its `min_serving`.
+    fn check_min_serving(&self, key: &RegionKey) -> Result<(), OverrideError> {
+        let zones = self.table.zones().clone();
+        let Some((zone, pool)) = zones
+            .zones
+            .iter()
+            .find(|z| z.origin_name.to_string() == key.zone)
+            .and_then(|z| z.pools.iter().find(|p| p.key == key.pool).map(|p| (z, p)))
+        else {
+            return Ok(());
+        };
+        if pool.min_serving == 0 {
+            return Ok(());
+        }
+        let live = self.table.live(&self.overrides);
+        let serving = pool
+            .regions
+            .iter()
+            .filter(|r| r.name != key.region)
+            .filter(|r| live.region(r.id).is_some_and(|l| l.serving))
+            .count();
+        if serving < pool.min_serving {
+            return Err(OverrideError::BelowMinServing(format!(
+                "taking {} out would leave {serving} serving region(s) in {} {}, below its \
+                 min_serving = {}; add ?force=true to do it anyway",
+                key.region, zone.origin_name, pool.key, pool.min_serving
+            )));
+        }
+        Ok(())
+    }
+
+    /// Saves every override (the orphaned ones too); the error says why it could not.
+    fn persist(&self) -> Result<(), String> {
+        let mut all = self.overrides.clone();
+        all.extend(self.orphaned.iter().map(|(k, a)| (k.clone(), *a)));
+        // The override applies whether or not it could be kept: an operator in an incident
+        // needs it now. The reply says when it will not survive a restart.
+        crate::state::save(&self.state_file, &all).map_err(|e| {
+            let e = format!(
+                "{e}: {}",
+                std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+            );
+            error!(error = %e, "the override applies but could not be saved");
+            e
+        })
+    }
+
+    /// How long until the next drill ends (`None`: no drill).
+    pub(super) fn next_drill_end(&self) -> Option<Duration> {
+        let now = unix_now();
+        self.overrides
+            .values()
+            .filter_map(|o| match o {
+                Override::Drill { until } => Some(Duration::from_secs(until.saturating_sub(now))),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Clears every drill whose time is up.
+    pub(super) fn end_drills(&mut self) {
+        let now = unix_now();
+        let ended: Vec<RegionKey> = self
+            .overrides
+            .iter()
+            .filter(|(_, o)| matches!(o, Override::Drill { until } if *until <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        for key in &ended {
+            self.overrides.remove(key);
+            info!(
+                zone = key.zone,
+                pool = key.pool,
+                region = key.region,
+                "drill ended; the region is back under its probes"
+            );
+            telemetry::transition(&key.zone, &key.pool, &key.region, "cleared");
+            self.remember(TransitionRecord::new(
+                key,
+                "-",
+                "cleared",
+                "drill ended".into(),
+            ));
+        }
+        let _ = self.persist();
+        self.publish();
+    }
+}

@@ -1,0 +1,117 @@
+//! Safe drills through the real binary: `min_serving` refuses a drain that would leave a pool
+//! too thin (409, unless `?force=true`), and a drill override forces a region down for a
+//! bounded time, survives a restart, and ends by itself.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Gslbd, poll, zone_head};
+
+/// Pool `www` (policy all, no probes): regions a, b, c, with `extra` pool settings.
+fn zone(extra: &str) -> String {
+    format!(
+        "{}\n[pools.www]\ntype = \"A\"\npolicy = \"all\"\n{extra}\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\n\
+         [pools.www.regions.b]\naddresses = [\"192.0.2.2\"]\n\
+         [pools.www.regions.c]\naddresses = [\"192.0.2.3\"]\n",
+        zone_head("gslb.example.")
+    )
+}
+
+fn www(g: &Gslbd) -> Vec<String> {
+    let mut a = g.dig("www.gslb.example A").answers("A");
+    a.sort();
+    a
+}
+
+#[test]
+fn min_serving_refuses_a_drain_that_leaves_too_few_unless_forced() {
+    let g = Gslbd::start(&[("z.toml", &zone("min_serving = 2"))]);
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/a/drain", None).0,
+        200
+    );
+    let (code, body) = g.api("POST", "/regions/gslb.example/www/b/force-down", None);
+    assert_eq!(code, 409, "{body}");
+    let why = body["error"].as_str().unwrap_or("");
+    assert!(
+        why.contains("would leave 1 serving region(s)") && why.contains("min_serving = 2"),
+        "{why}"
+    );
+    assert_eq!(www(&g), ["192.0.2.2", "192.0.2.3"], "nothing changed");
+    // Clearing and force-up are never refused; ?force=true applies it anyway.
+    let (code, _) = g.api(
+        "POST",
+        "/regions/gslb.example/www/b/force-down?force=true",
+        None,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(www(&g), ["192.0.2.3"]);
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/a/undrain", None).0,
+        200
+    );
+    assert_eq!(www(&g), ["192.0.2.1", "192.0.2.3"]);
+    // A bound the pool cannot meet is a load error.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("z.toml");
+    std::fs::write(&file, zone("min_serving = 4")).expect("write");
+    let out = crate::harness::run(&["check", file.to_str().expect("utf8")], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("min_serving = 4 is more than the pool's 3 region(s)")
+    );
+}
+
+#[test]
+fn a_drill_forces_a_region_down_survives_a_restart_and_ends_by_itself() {
+    let g = Gslbd::start(&[("z.toml", &zone(""))]);
+    for (path, code) in [
+        ("/regions/gslb.example/www/a/drill", 400),
+        ("/regions/gslb.example/www/a/drill?duration=0s", 400),
+        ("/regions/gslb.example/www/a/drill?duration=2days", 400),
+        ("/regions/gslb.example/www/a/drain?duration=60s", 400),
+    ] {
+        assert_eq!(g.api("POST", path, None).0, code, "{path}");
+    }
+    let started = Instant::now();
+    let (code, body) = g.api(
+        "POST",
+        "/regions/gslb.example/www/a/drill?duration=4s",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["override"], "drill");
+    assert!(body["until"].as_u64().is_some(), "{body}");
+    assert_eq!(www(&g), ["192.0.2.2", "192.0.2.3"], "out at once");
+
+    // A restart keeps it (it is in the state file with its end).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(tmp.path().join("zones")).expect("mkdir");
+    for f in ["z.toml", ".gslbd-state.json"] {
+        std::fs::copy(g.zones_dir().join(f), tmp.path().join("zones").join(f)).expect("copy");
+    }
+    drop(g);
+    let g = Gslbd::start_in(tmp, &[]);
+    assert_eq!(
+        www(&g),
+        ["192.0.2.2", "192.0.2.3"],
+        "still drilled after a restart"
+    );
+    let (_, status) = g.api("GET", "/status", None);
+    let a = &status["zones"][0]["pools"][0]["regions"][0];
+    assert!(a["override"]["drill"]["until"].is_u64(), "{a}");
+
+    // It ends by itself within a second of its end.
+    let back = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (www(&g).len() == 3).then(|| started.elapsed())
+    })
+    .expect("the drill ended by itself");
+    assert!(
+        back >= Duration::from_secs(3) && back <= Duration::from_secs(6),
+        "back after {back:?} for a 4 s drill"
+    );
+    assert!(g.logs().iter().any(|l| l.contains("drill ended")));
+    let (_, status) = g.api("GET", "/status", None);
+    assert!(status["zones"][0]["pools"][0]["regions"][0]["override"].is_null());
+}
