@@ -63,13 +63,7 @@ fn drain_takes_effect_at_once_shows_in_status_and_survives_a_restart() {
     );
 
     // Same zones dir, new process: the drain is still there.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(tmp.path().join("zones")).expect("mkdir");
-    for f in ["z.toml", ".gslbd-state.json"] {
-        std::fs::copy(g.zones_dir().join(f), tmp.path().join("zones").join(f)).expect("copy");
-    }
-    drop(g);
-    let g = Gslbd::start_in(tmp, &[]);
+    let g = g.restart();
     assert!(
         !www(&g).contains(&"192.0.2.2".to_string()),
         "drain survives a restart"

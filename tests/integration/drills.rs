@@ -86,13 +86,7 @@ fn a_drill_forces_a_region_down_survives_a_restart_and_ends_by_itself() {
     assert_eq!(www(&g), ["192.0.2.2", "192.0.2.3"], "out at once");
 
     // A restart keeps it (it is in the state file with its end).
-    let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(tmp.path().join("zones")).expect("mkdir");
-    for f in ["z.toml", ".gslbd-state.json"] {
-        std::fs::copy(g.zones_dir().join(f), tmp.path().join("zones").join(f)).expect("copy");
-    }
-    drop(g);
-    let g = Gslbd::start_in(tmp, &[]);
+    let g = g.restart();
     assert_eq!(
         www(&g),
         ["192.0.2.2", "192.0.2.3"],

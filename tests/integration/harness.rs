@@ -201,6 +201,25 @@ impl Gslbd {
         }
     }
 
+    /// Stops the server and starts a new one on a copy of its zones directory (zone files and
+    /// state file), as a restart on the same machine would.
+    pub fn restart(self) -> Gslbd {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let zones = tmp.path().join("zones");
+        std::fs::create_dir(&zones).expect("mkdir");
+        for entry in std::fs::read_dir(self.zones_dir())
+            .expect("zones dir")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_file() && !path.to_string_lossy().ends_with(".lock") {
+                std::fs::copy(&path, zones.join(entry.file_name())).expect("copy");
+            }
+        }
+        drop(self);
+        Self::start_in(tmp, &[])
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
