@@ -30,6 +30,7 @@ pub mod engine;
 pub mod health;
 pub mod probe;
 pub mod select;
+pub mod simulate;
 pub mod state;
 pub mod status;
 pub mod telemetry;

@@ -162,6 +162,13 @@ struct CheckArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Preview a failure: what every pool would answer with these regions down (REGION,
+    /// POOL/REGION or ZONE/POOL/REGION; comma-separated or repeated).
+    #[arg(long, value_name = "REGION[,REGION]")]
+    fail: Vec<String>,
+    /// With --fail: the regions are drained (DNS changes at once) rather than failing.
+    #[arg(long, requires = "fail")]
+    drain: bool,
 }
 
 fn main() -> ExitCode {
@@ -364,28 +371,54 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
     })
 }
 
+/// `gslbd check --fail`: the simulation on the configured weights.
+fn drill(set: &gslbd::zone::ZoneSet, args: &CheckArgs) -> ExitCode {
+    use gslbd::simulate;
+    let failed = match simulate::resolve(set, &args.fail) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("gslbd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = if args.drain {
+        simulate::Mode::Drain
+    } else {
+        simulate::Mode::Down
+    };
+    let sim = simulate::run(set, &failed, mode, simulate::configured);
+    print_report(&sim, args.json)
+}
+
+/// Prints a report as text or as pretty JSON.
+fn print_report<T: serde::Serialize + std::fmt::Display>(report: &T, json: bool) -> ExitCode {
+    if json {
+        match serde_json::to_string_pretty(report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("gslbd: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("{}", report.to_string().trim_end());
+    }
+    ExitCode::SUCCESS
+}
+
 fn check(args: CheckArgs) -> ExitCode {
     let loaded = if args.files.is_empty() {
-        gslbd::config::load_dir(&args.zones.unwrap_or_else(|| PathBuf::from("zones")))
+        gslbd::config::load_dir(
+            args.zones
+                .as_deref()
+                .unwrap_or(std::path::Path::new("zones")),
+        )
     } else {
         gslbd::config::load_files(&args.files)
     };
     match loaded {
-        Ok(set) => {
-            let report = gslbd::check::report(&set);
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(j) => println!("{j}"),
-                    Err(e) => {
-                        eprintln!("gslbd: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                println!("{report}");
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(set) if !args.fail.is_empty() => drill(&set, &args),
+        Ok(set) => print_report(&gslbd::check::report(&set), args.json),
         Err(errors) => {
             if args.json {
                 let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();

@@ -7,14 +7,12 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub mod outcome;
 mod table;
-
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
 use crate::cutover::{self, Figures};
 use crate::health::{HealthTable, Live, Override, RegionKey, State, WEIGHT_SCALE};
-use crate::select::{self, ClientKey, Rule};
+use crate::select::Rule;
 use crate::zone::Pool;
 
 /// How many transitions the timeline keeps.
@@ -274,102 +272,18 @@ fn pool_status(
     }
 }
 
-/// Where each client location of a topology pool is answered from now, by the same steps the
-/// DNS path walks.
-fn topology_now(live: &Live, p: &Pool, now: Instant) -> Vec<LocationNow> {
-    let Some(topo) = &p.topology else {
-        return Vec::new();
-    };
-    let live_w: Vec<u64> = p.regions.iter().map(|r| live.weight(p, r, now)).collect();
-    let configured: Vec<u64> = p.regions.iter().map(|r| u64::from(r.weight)).collect();
-    fn first<'s>(steps: &'s [Vec<usize>], w: &[u64]) -> Option<(usize, &'s Vec<usize>)> {
-        steps
-            .iter()
-            .position(|g| g.iter().any(|r| w[*r] > 0))
-            .map(|i| (i, &steps[i]))
-    }
-    let names = topo
-        .map
-        .locations
-        .iter()
-        .map(|l| (l.name.as_str(), l.list))
-        .chain(std::iter::once(("default", topo.map.default)));
-    names
-        .map(|(name, list)| {
-            let steps = topo.steps.get(list).map_or(&[][..], |s| &s[..]);
-            let now_at = first(steps, &live_w);
-            let best = first(steps, &configured).map(|(i, _)| i);
-            LocationNow {
-                location: name.to_string(),
-                answered_from: now_at.map_or_else(Vec::new, |(_, g)| {
-                    g.iter()
-                        .filter(|r| live_w[**r] > 0)
-                        .map(|r| p.regions[*r].name.clone())
-                        .collect()
-                }),
-                step: now_at.map(|(i, _)| i),
-                off_first_choice: now_at.map(|(i, _)| i) != best,
-            }
-        })
-        .collect()
-}
-
 /// What DNS answers for `p` right now (decided as the DNS path decides), and which regions
 /// can be in those answers.
 fn answering(live: &Live, p: &Pool, now: Instant) -> (Answering, Vec<bool>) {
-    let client = ClientKey::from_source(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let sel = select::decide(live, p, &client, &mut SmallRng::seed_from_u64(0), now);
-    let answered: Vec<bool> = p
-        .regions
-        .iter()
-        .map(|r| match sel.rule {
-            Rule::Policy => live.weight(p, r, now) > 0 && sel.tier.is_none_or(|t| t == r.priority),
-            Rule::AllDownAll => live.fail_open_weight(r) > 0,
-            _ => false,
-        })
-        .collect();
-    let names = |on: &[bool]| {
-        p.regions
-            .iter()
-            .zip(on)
-            .filter(|(_, a)| **a)
-            .map(|(r, _)| r.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let n = answered.iter().filter(|a| **a).count();
-    let summary = match sel.rule {
-        Rule::Policy => match sel.tier {
-            Some(t) => format!("answering priority {t}: {}", names(&answered)),
-            None if n == p.regions.len() => format!("answering all {n} regions"),
-            None => format!(
-                "answering {n} of {} regions: {}",
-                p.regions.len(),
-                names(&answered)
-            ),
-        },
-        Rule::AllDownAll => format!(
-            "failing open: no region healthy, answering {}",
-            names(&answered)
-        ),
-        Rule::AllDownNone => "NODATA: no region healthy, answering no address".into(),
-        Rule::AllDownServfail => "SERVFAIL: no region healthy".into(),
-        Rule::Fallback => format!(
-            "answering fallback {}",
-            p.fallback
-                .iter()
-                .map(|r| r.data.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    (
-        Answering {
-            rule: sel.rule,
-            summary,
-        },
-        answered,
-    )
+    let weights: Vec<u64> = p.regions.iter().map(|r| live.weight(p, r, now)).collect();
+    let fail_open: Vec<u64> = p.regions.iter().map(|r| live.fail_open_weight(r)).collect();
+    outcome::decide(p, &weights, &fail_open)
+}
+
+/// Where each client location of a topology pool is answered from now.
+fn topology_now(live: &Live, p: &Pool, now: Instant) -> Vec<LocationNow> {
+    let weights: Vec<u64> = p.regions.iter().map(|r| live.weight(p, r, now)).collect();
+    outcome::locations(p, &weights)
 }
 
 /// A duration for people: `4.2s`, `3m 04s`, `2h 10m`.

@@ -55,6 +55,7 @@ pub fn router(state: AdminState, access: Arc<Access>) -> Router {
         .route("/metrics", get(metrics))
         .route("/explain", get(explain::handler))
         .route("/reload", post(reload))
+        .route("/simulate", post(simulate))
         .route(
             "/regions/{zone}/{pool}/{region}/{action}",
             post(region_action),
@@ -167,6 +168,50 @@ async fn reload(State(state): State<AdminState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `?fail=REGION[,REGION]` and `?mode=down|drain`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulateParams {
+    fail: String,
+    mode: Option<String>,
+}
+
+/// `POST /simulate`: what every pool would answer with the regions taken out, from the live
+/// state, changing nothing.
+async fn simulate(
+    State(state): State<AdminState>,
+    params: Result<Query<SimulateParams>, QueryRejection>,
+) -> Response {
+    use crate::simulate::{Mode, resolve, run};
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let mode = match params.mode.as_deref() {
+        None | Some("down") => Mode::Down,
+        Some("drain") => Mode::Drain,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("mode {other:?}: down or drain"),
+            );
+        }
+    };
+    let snap = state.shared.load();
+    let failed = match resolve(&snap.zones, &[params.fail]) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::NOT_FOUND, e),
+    };
+    let now = Instant::now();
+    let sim = run(&snap.zones, &failed, mode, |pool, r| {
+        (
+            snap.live.weight(pool, r, now),
+            snap.live.fail_open_weight(r),
+        )
+    });
+    Json(sim).into_response()
 }
 
 /// `?force=true` (apply below `min_serving`) and `?duration=60s` (drills).

@@ -109,3 +109,91 @@ fn a_drill_forces_a_region_down_survives_a_restart_and_ends_by_itself() {
     let (_, status) = g.api("GET", "/status", None);
     assert!(status["zones"][0]["pools"][0]["regions"][0]["override"].is_null());
 }
+
+#[test]
+fn check_fail_and_simulate_agree_with_dns_once_the_failure_is_real() {
+    let z = zone("min_serving = 2")
+        + "[pools.api]\ntype = \"A\"\npolicy = \"failover\"\nfallback = [\"198.51.100.200\"]\n\
+         [pools.api.regions.p1]\naddresses = [\"192.0.2.11\"]\npriority = 1\n\
+         [pools.api.regions.p2]\naddresses = [\"192.0.2.12\"]\npriority = 2\n";
+    let g = Gslbd::start(&[("z.toml", &z)]);
+    let file = g.zones_dir().join("z.toml");
+    let check = |fail: &str| {
+        let out = crate::harness::run(
+            &[
+                "check",
+                "--json",
+                "--fail",
+                fail,
+                file.to_str().expect("utf8"),
+            ],
+            g.dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let pool = |sim: &serde_json::Value, name: &str| {
+        sim["pools"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["pool"] == name))
+            .cloned()
+            .expect("pool in the simulation")
+    };
+    // On paper (check, configured weights) and live (/simulate) ...
+    let paper = check("www/a");
+    let (code, live) = g.api("POST", "/simulate?fail=www/a", None);
+    assert_eq!(code, 200, "{live}");
+    for sim in [&paper, &live] {
+        let www = pool(sim, "www");
+        assert_eq!(www["answering"], serde_json::json!(["b", "c"]), "{www}");
+        assert_eq!(www["below_min_serving"], false);
+        assert_eq!(pool(sim, "api")["affected"], false);
+    }
+    // ... nothing changed ...
+    assert_eq!(www(&g), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    // ... and DNS answers just that once the failure is real.
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/a/force-down", None)
+            .0,
+        200
+    );
+    assert_eq!(www(&g), ["192.0.2.2", "192.0.2.3"]);
+
+    // Two more out would break min_serving: the simulation says so, and the override is refused.
+    let (_, sim) = g.api("POST", "/simulate?fail=www/b", None);
+    let www_sim = pool(&sim, "www");
+    assert_eq!(www_sim["below_min_serving"], true, "{www_sim}");
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/b/drain", None).0,
+        409
+    );
+
+    // A failover pool: the fallback tier, with the worst case until resolvers see it.
+    let paper = check("api/p1,api/p2");
+    let api = pool(&paper, "api");
+    assert_eq!(api["rule"], "fallback");
+    assert_eq!(api["summary"], "answering fallback 198.51.100.200");
+    let (_, live) = g.api("POST", "/simulate?fail=p1,p2&mode=drain", None);
+    let api = pool(&live, "api");
+    assert_eq!(api["rule"], "fallback");
+    assert_eq!(
+        api["seen_within"], 301.0,
+        "TTL 300 + 1 s resolver clock for a drain"
+    );
+    for r in ["p1", "p2"] {
+        let path = format!("/regions/gslb.example/api/{r}/drain");
+        assert_eq!(g.api("POST", &path, None).0, 200);
+    }
+    assert_eq!(g.dig("api.gslb.example A").answers("A"), ["198.51.100.200"]);
+    // An unknown region is an error, not an empty drill.
+    assert_eq!(g.api("POST", "/simulate?fail=mars", None).0, 404);
+    let out = crate::harness::run(
+        &["check", "--fail", "mars", file.to_str().expect("utf8")],
+        g.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

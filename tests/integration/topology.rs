@@ -101,6 +101,20 @@ fn clients_land_on_their_location_with_the_matched_prefix_as_scope() {
 #[test]
 fn a_local_failure_moves_only_that_locations_clients_within_the_detection() {
     let (g, mut east, _others) = start();
+    // The drill on paper says where each location goes ...
+    let (code, sim) = g.api("POST", "/simulate?fail=www/east", None);
+    assert_eq!(code, 200, "{sim}");
+    let where_ = |location: &str| {
+        sim["pools"][0]["locations"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["location"] == location))
+            .map(|l| l["answered_from"].clone())
+            .expect("location in the simulation")
+    };
+    assert_eq!(where_("east"), serde_json::json!(["west"]));
+    assert_eq!(where_("west"), serde_json::json!(["west"]));
+    assert_eq!(where_("default"), serde_json::json!(["eu"]));
+    // ... and the real failure does just that.
     let t0 = Instant::now();
     east.set(Mode::Status(503));
     // Detection: 2 × 200 ms + 100 ms.

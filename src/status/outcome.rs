@@ -1,0 +1,115 @@
+//! What a pool answers for given region weights: the rule that fires, the regions in the
+//! answers and a sentence for people, and, for topology pools, where each client location is
+//! answered from. The status (live weights) and drills (weights with regions failed) both
+//! decide through here, with the DNS path's own `select`.
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::{Answering, LocationNow};
+use crate::select::{self, ClientKey, Rule};
+use crate::zone::Pool;
+
+/// The rule and the regions that can be in the answers, for `weights` (0 = not serving) and
+/// the weights used when the pool fails open.
+pub fn decide(p: &Pool, weights: &[u64], fail_open: &[u64]) -> (Answering, Vec<bool>) {
+    let client = ClientKey::from_source(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let sel = select::select(
+        p,
+        weights,
+        || fail_open.to_vec(),
+        &client,
+        &mut SmallRng::seed_from_u64(0),
+    );
+    let answered: Vec<bool> = p
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match sel.rule {
+            Rule::Policy => weights[i] > 0 && sel.tier.is_none_or(|t| t == r.priority),
+            Rule::AllDownAll => fail_open[i] > 0,
+            _ => false,
+        })
+        .collect();
+    let names = |on: &[bool]| {
+        p.regions
+            .iter()
+            .zip(on)
+            .filter(|(_, a)| **a)
+            .map(|(r, _)| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let n = answered.iter().filter(|a| **a).count();
+    let summary = match sel.rule {
+        Rule::Policy => match sel.tier {
+            Some(t) => format!("answering priority {t}: {}", names(&answered)),
+            None if n == p.regions.len() => format!("answering all {n} regions"),
+            None => format!(
+                "answering {n} of {} regions: {}",
+                p.regions.len(),
+                names(&answered)
+            ),
+        },
+        Rule::AllDownAll => format!(
+            "failing open: no region healthy, answering {}",
+            names(&answered)
+        ),
+        Rule::AllDownNone => "NODATA: no region healthy, answering no address".into(),
+        Rule::AllDownServfail => "SERVFAIL: no region healthy".into(),
+        Rule::Fallback => format!(
+            "answering fallback {}",
+            p.fallback
+                .iter()
+                .map(|r| r.data.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    (
+        Answering {
+            rule: sel.rule,
+            summary,
+        },
+        answered,
+    )
+}
+
+/// Where each client location of a topology pool is answered from with `weights`, by the same
+/// steps the DNS path walks (empty for other pools).
+pub fn locations(p: &Pool, weights: &[u64]) -> Vec<LocationNow> {
+    let Some(topo) = &p.topology else {
+        return Vec::new();
+    };
+    let configured: Vec<u64> = p.regions.iter().map(|r| u64::from(r.weight)).collect();
+    fn first<'s>(steps: &'s [Vec<usize>], w: &[u64]) -> Option<(usize, &'s Vec<usize>)> {
+        steps
+            .iter()
+            .position(|g| g.iter().any(|r| w[*r] > 0))
+            .map(|i| (i, &steps[i]))
+    }
+    let names = topo
+        .map
+        .locations
+        .iter()
+        .map(|l| (l.name.as_str(), l.list))
+        .chain(std::iter::once(("default", topo.map.default)));
+    names
+        .map(|(name, list)| {
+            let steps = topo.steps.get(list).map_or(&[][..], |s| &s[..]);
+            let now_at = first(steps, weights);
+            let best = first(steps, &configured).map(|(i, _)| i);
+            LocationNow {
+                location: name.to_string(),
+                answered_from: now_at.map_or_else(Vec::new, |(_, g)| {
+                    g.iter()
+                        .filter(|r| weights[**r] > 0)
+                        .map(|r| p.regions[*r].name.clone())
+                        .collect()
+                }),
+                step: now_at.map(|(i, _)| i),
+                off_first_choice: now_at.map(|(i, _)| i) != best,
+            }
+        })
+        .collect()
+}
