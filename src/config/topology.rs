@@ -9,9 +9,15 @@
 //! networks = ["198.51.100.0/24", "2001:db8:1::/48"]
 //! prefer = ["us-east", "us-west"]      # … are answered from these locations, in order
 //! share = 0.5                          # of all traffic (for `gslbd check`)
+//!
+//! [geoip]                              # optional: a MaxMind-format database (GeoLite2,
+//! database = "GeoLite2-Country.mmdb"   # DB-IP) for addresses no network above covers
+//! countries = { US = "us-east" }       # ISO country code -> client location
+//! continents = { EU = "eu" }           # continent code -> client location
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -32,6 +38,36 @@ struct RawMap {
     csv: Vec<Spanned<String>>,
     #[serde(default)]
     locations: BTreeMap<Spanned<String>, Spanned<RawLocation>>,
+    geoip: Option<RawGeoip>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeoip {
+    database: Spanned<String>,
+    #[serde(default)]
+    countries: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    continents: BTreeMap<String, Spanned<String>>,
+}
+
+/// The parts of a GeoIP2/GeoLite2/DB-IP record the map reads.
+#[derive(Debug, Deserialize)]
+struct GeoRecord<'a> {
+    #[serde(borrow)]
+    country: Option<IsoCode<'a>>,
+    #[serde(borrow)]
+    continent: Option<ContinentCode<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IsoCode<'a> {
+    iso_code: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContinentCode<'a> {
+    code: Option<&'a str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,13 +205,98 @@ pub fn load(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
             )),
         }
     }
+    let mut database = Vec::new();
+    if let Some(geo) = &raw.geoip {
+        let mut location_of = |written: &Spanned<String>| {
+            let name = written.get_ref();
+            *index.entry(name.clone()).or_insert_with(|| {
+                names.push(NameUse {
+                    name: name.clone(),
+                    error: src.error(
+                        written.span(),
+                        format!("unknown location {name:?}: no region of a topology pool has it"),
+                    ),
+                });
+                locations.push(ClientLocation {
+                    name: name.clone(),
+                    list: list_of(vec![name.clone()]),
+                    share: None,
+                });
+                locations.len() - 1
+            })
+        };
+        let countries: HashMap<&str, usize> = geo
+            .countries
+            .iter()
+            .map(|(code, loc)| (code.as_str(), location_of(loc)))
+            .collect();
+        let continents: HashMap<&str, usize> = geo
+            .continents
+            .iter()
+            .map(|(code, loc)| (code.as_str(), location_of(loc)))
+            .collect();
+        let db_path = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(geo.database.get_ref());
+        match read_database(&db_path, &countries, &continents) {
+            Ok(nets) => database = nets,
+            Err(e) => errors.push(src.error(
+                geo.database.span(),
+                format!("cannot use {}: {e}", db_path.display()),
+            )),
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Loaded {
-        map: TopologyMap::new(lists, default, locations, &networks),
+        map: TopologyMap::with_database(lists, default, locations, &networks, &database),
         names,
     })
+}
+
+/// Every network of a MaxMind-format database whose country (or else continent) maps to a
+/// location.
+fn read_database(
+    path: &Path,
+    countries: &HashMap<&str, usize>,
+    continents: &HashMap<&str, usize>,
+) -> Result<Vec<Network>, maxminddb::MaxMindDbError> {
+    let reader = maxminddb::Reader::open_readfile(path)?;
+    let mut out = Vec::new();
+    for item in reader.networks(Default::default())? {
+        let item = item?;
+        let Some(record) = item.decode::<GeoRecord<'_>>()? else {
+            continue;
+        };
+        let country = record
+            .country
+            .and_then(|c| c.iso_code)
+            .and_then(|c| countries.get(c));
+        let continent = record
+            .continent
+            .and_then(|c| c.code)
+            .and_then(|c| continents.get(c));
+        let Some(&location) = country.or(continent) else {
+            continue;
+        };
+        let net = item.network()?;
+        // IPv4 networks of an IPv6 database may come as ::a.b.c.d/96+n.
+        let (addr, prefix) = match net.ip() {
+            IpAddr::V6(a) if net.prefix() >= 96 && u128::from(a) >> 32 == 0 => (
+                IpAddr::V4(std::net::Ipv4Addr::from(u128::from(a) as u32)),
+                net.prefix() - 96,
+            ),
+            ip => (ip, net.prefix()),
+        };
+        out.push(Network {
+            addr,
+            prefix,
+            location,
+        });
+    }
+    Ok(out)
 }
 
 /// A `prefix/len` of `location`: parsed, with no bits past the length, not seen before.
@@ -344,6 +465,10 @@ mod tests {
                 "the shares add up to",
             ),
             ("csv = [\"missing.csv\"]\n", ":1:8: cannot read"),
+            (
+                "[geoip]\ndatabase = \"missing.mmdb\"\n",
+                ":2:12: cannot use",
+            ),
         ] {
             let err = load(map, dir.path()).expect_err(map);
             assert!(

@@ -51,6 +51,35 @@ impl Ranges {
     }
 }
 
+/// Networks from a MaxMind-format database: disjoint, sorted, with gaps (no data).
+#[derive(Debug, Default, Clone)]
+struct DbRanges {
+    /// `(start, end inclusive, value, prefix length)`.
+    nets: Vec<(u128, u128, Value, u8)>,
+}
+
+impl DbRanges {
+    /// From `(start, prefix length, value)`, keys as the map's (IPv4 in the top 32 bits).
+    fn new(mut nets: Vec<(u128, u8, Value)>) -> Self {
+        nets.sort_by_key(|n| n.0);
+        DbRanges {
+            nets: nets
+                .into_iter()
+                .map(|(start, len, v)| {
+                    let host = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+                    (start, start | host, v, len)
+                })
+                .collect(),
+        }
+    }
+
+    fn lookup(&self, addr: u128) -> Option<(Value, u8)> {
+        let i = self.nets.partition_point(|n| n.0 <= addr).checked_sub(1)?;
+        let (_, end, v, len) = self.nets.get(i)?;
+        (addr <= *end).then_some((*v, *len))
+    }
+}
+
 /// The whole map, shared by every topology pool of a zone set.
 #[derive(Debug, Clone)]
 pub struct TopologyMap {
@@ -60,6 +89,9 @@ pub struct TopologyMap {
     pub locations: Vec<ClientLocation>,
     v4: Ranges,
     v6: Ranges,
+    /// Networks from a geo database, for addresses no map network covers.
+    db4: DbRanges,
+    db6: DbRanges,
 }
 
 /// No map: every client is in the default entry, whose list is empty (every region, by weight).
@@ -87,6 +119,18 @@ impl TopologyMap {
         locations: Vec<ClientLocation>,
         networks: &[Network],
     ) -> Self {
+        Self::with_database(lists, default, locations, networks, &[])
+    }
+
+    /// [`TopologyMap::new`], plus networks from a geo database (disjoint), which answer for
+    /// the addresses no map network covers: the map wins.
+    pub fn with_database(
+        lists: Vec<Vec<String>>,
+        default: usize,
+        locations: Vec<ClientLocation>,
+        networks: &[Network],
+        database: &[Network],
+    ) -> Self {
         let value_of = |n: &Network| Value {
             list: locations[n.location].list,
             location: Some(n.location),
@@ -103,9 +147,18 @@ impl TopologyMap {
                 IpAddr::V6(a) => v6.insert(u128::from(a), n.prefix, value_of(n)),
             }
         }
+        let (mut db4, mut db6) = (Vec::new(), Vec::new());
+        for n in database {
+            match n.addr {
+                IpAddr::V4(a) => db4.push((u128::from(u32::from(a)) << 96, n.prefix, value_of(n))),
+                IpAddr::V6(a) => db6.push((u128::from(a), n.prefix, value_of(n))),
+            }
+        }
         TopologyMap {
             v4: v4.ranges(fallback),
             v6: v6.ranges(fallback),
+            db4: DbRanges::new(db4),
+            db6: DbRanges::new(db6),
             lists,
             default,
             locations,
@@ -114,20 +167,28 @@ impl TopologyMap {
 
     /// The location list for a client address (IPv4-mapped IPv6 counts as IPv4).
     pub fn lookup(&self, ip: IpAddr) -> Match {
-        let (ranges, addr, v4) = match ip {
-            IpAddr::V4(a) => (&self.v4, u128::from(u32::from(a)) << 96, true),
+        let (ranges, db, addr, v4) = match ip {
+            IpAddr::V4(a) => (&self.v4, &self.db4, u128::from(u32::from(a)) << 96, true),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(m) => (&self.v4, u128::from(u32::from(m)) << 96, true),
-                None => (&self.v6, u128::from(a), false),
+                Some(m) => (&self.v4, &self.db4, u128::from(u32::from(m)) << 96, true),
+                None => (&self.v6, &self.db6, u128::from(a), false),
             },
         };
-        let (value, len) = ranges.lookup(addr).unwrap_or((
+        let (mut value, mut len) = ranges.lookup(addr).unwrap_or((
             Value {
                 list: self.default,
                 location: None,
             },
             0,
         ));
+        // No map network: the database's, constant over both its network and the map's
+        // uncovered prefix (nested, so the longer of the two).
+        if value.location.is_none()
+            && let Some((v, db_len)) = db.lookup(addr)
+        {
+            value = v;
+            len = len.max(db_len);
+        }
         // IPv4 prefixes live in the top 32 bits.
         let scope = if v4 { len.min(32) } else { len };
         Match {

@@ -235,3 +235,77 @@ fn check_prints_where_each_location_lands_and_flags_capacity() {
         "{text}"
     );
 }
+
+/// A small GeoLite2-style database the test builds: country and continent per network.
+fn geo_database(path: &std::path::Path) {
+    #[derive(serde::Serialize)]
+    struct Code<'a> {
+        iso_code: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Continent<'a> {
+        code: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Record<'a> {
+        country: Code<'a>,
+        continent: Continent<'a>,
+    }
+    let mut w = mmdb_writer::Writer::new("GeoLite2-Country");
+    for (net, country, continent) in [
+        ("192.0.2.0/24", "US", "NA"),
+        ("203.0.113.0/24", "FR", "EU"),
+        ("2001:db8:ab::/48", "DE", "EU"),
+        ("198.18.0.0/15", "JP", "AS"),
+    ] {
+        let net: ipnet::IpNet = net.parse().expect("net");
+        w.insert(
+            net,
+            &Record {
+                country: Code { iso_code: country },
+                continent: Continent { code: continent },
+            },
+        )
+        .expect("insert");
+    }
+    std::fs::write(path, w.to_bytes().expect("mmdb")).expect("write mmdb");
+}
+
+#[test]
+fn a_geo_database_maps_countries_and_continents_and_the_map_wins() {
+    let (east, west, eu) = (Backend::http(), Backend::http(), Backend::http());
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    geo_database(&dir.path().join("zones/geo.mmdb"));
+    std::fs::write(dir.path().join("zones/z.toml"), zone(&east, &west, &eu)).expect("zone");
+    // 203.0.113.0/25 is in the map (west); the rest of the database's FR /24 maps by continent.
+    let map = "default = [\"east\"]\n\
+        [locations.west]\nnetworks = [\"203.0.113.0/25\"]\nprefer = [\"us-west\"]\n\
+        [geoip]\ndatabase = \"geo.mmdb\"\ncountries = { US = \"us-west\" }\ncontinents = { EU = \"eu\" }\n";
+    std::fs::write(dir.path().join("zones/topology.toml"), map).expect("map");
+    let g = Gslbd::start_in(dir, &[]);
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (ask(&g, "192.0.2.9/32").0 == ["192.0.2.2"]).then_some(())
+    })
+    .expect("a US client lands on us-west by country");
+    let a = |s: &str| vec![s.to_string()];
+    assert_eq!(
+        ask(&g, "192.0.2.9/32"),
+        (a("192.0.2.2"), "192.0.2.9/32/24".into())
+    );
+    // The map wins over the database inside its networks.
+    assert_eq!(
+        ask(&g, "203.0.113.5/32"),
+        (a("192.0.2.2"), "203.0.113.5/32/25".into())
+    );
+    // Elsewhere in the database's network: the continent.
+    assert_eq!(
+        ask(&g, "203.0.113.200/32"),
+        (a("192.0.2.3"), "203.0.113.200/32/25".into())
+    );
+    assert_eq!(ask(&g, "2001:db8:ab:1::/64").0, a("192.0.2.3"));
+    // A country and continent the map does not name, and an address the database lacks:
+    // the default.
+    assert_eq!(ask(&g, "198.18.0.1/32").0, a("192.0.2.1"));
+    assert_eq!(ask(&g, "10.0.0.1/32").0, a("192.0.2.1"));
+}
