@@ -1,9 +1,10 @@
 //! The fast path: a plain query answered from the pre-encoded [`wire::Index`] by copying bytes.
 //!
 //! A plain query is a standard QUERY with one IN question, no other records except an OPT
-//! (version 0, any options but Client Subnet), for a name and type the index holds. Everything
-//! else, and every answer that would need more than records (all-down NODATA, SERVFAIL,
-//! truncation), returns `None` and goes the full way through `handler`. The response is byte for byte what the full path
+//! (version 0, well-formed options; a Client Subnet is echoed with the scope the decision
+//! needed), for a name and type the index holds. Everything else, and every answer that would
+//! need more than records (all-down NODATA, SERVFAIL, truncation), returns `None` and goes the
+//! full way through `handler`. The response is byte for byte what the full path
 //! builds (the tests compare the two).
 
 use std::time::Instant;
@@ -48,6 +49,8 @@ struct Plain<'q> {
     edns: Option<(u16, bool)>,
     /// The COOKIE option's data, when the query has one.
     cookie: Option<&'q [u8]>,
+    /// The Client Subnet option, when the query has one.
+    ecs: Option<scan::Ecs>,
 }
 
 /// Parses a plain query, lowercasing its name into `name`; `None` for anything else.
@@ -85,8 +88,8 @@ fn parse<'q>(query: &'q [u8], name: &mut [u8; MAX_NAME]) -> Option<Plain<'q>> {
         return None;
     }
     let question_end = at + 4;
-    let (edns, cookie, end) = match count(10) {
-        0 => (None, None, question_end),
+    let (edns, cookie, ecs, end) = match count(10) {
+        0 => (None, None, None, question_end),
         _ => {
             // Root owner, type OPT, payload, extended RCODE, version 0, flags, options.
             let opt = query.get(question_end..question_end + OPT_LEN)?;
@@ -96,15 +99,11 @@ fn parse<'q>(query: &'q [u8], name: &mut [u8; MAX_NAME]) -> Option<Plain<'q>> {
             }
             let options = question_end + OPT_LEN;
             let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
-            // Malformed options and Client Subnet go the full way (FORMERR, or an answer that
-            // depends on the subnet); cookies, padding, NSID requests and unknown options do
-            // not change the answer.
+            // Malformed options go the full way (FORMERR); cookies, padding, NSID requests and
+            // unknown options do not change the answer, and a Client Subnet decides it here.
             let found = scan::options(query.get(options..options + rdlen)?).ok()?;
-            if found.ecs.is_some() {
-                return None;
-            }
             let edns = (u16::from_be_bytes([opt[3], opt[4]]), opt[7] & DO != 0);
-            (Some(edns), found.cookie, options + rdlen)
+            (Some(edns), found.cookie, found.ecs, options + rdlen)
         }
     };
     (end == query.len()).then_some(Plain {
@@ -113,7 +112,27 @@ fn parse<'q>(query: &'q [u8], name: &mut [u8; MAX_NAME]) -> Option<Plain<'q>> {
         qtype,
         edns,
         cookie,
+        ecs,
     })
+}
+
+/// The Client Subnet option of a response (RFC 7871 §6): the query's, with `scope`.
+fn ecs_option(ecs: &scan::Ecs, scope: u8, out: &mut Vec<u8>) {
+    let octets = usize::from(ecs.source_prefix.div_ceil(8));
+    out.extend_from_slice(&scan::OPTION_ECS.to_be_bytes());
+    out.extend_from_slice(&((4 + octets) as u16).to_be_bytes());
+    let (family, bytes) = match ecs.addr {
+        std::net::IpAddr::V4(a) => (1u16, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (2u16, a.octets().to_vec()),
+    };
+    out.extend_from_slice(&family.to_be_bytes());
+    out.extend_from_slice(&[ecs.source_prefix, scope]);
+    out.extend_from_slice(bytes.get(..octets).unwrap_or(&bytes));
+}
+
+/// The length of [`ecs_option`]'s output.
+fn ecs_option_len(ecs: &scan::Ecs) -> usize {
+    4 + 4 + usize::from(ecs.source_prefix.div_ceil(8))
 }
 
 /// Answers a plain query into `out`; `None` when the full path must answer instead (then
@@ -145,7 +164,10 @@ pub fn respond<R: Rng + ?Sized>(
             fallback,
         } => {
             let model = snap.zones.zones.get(*zone)?.pools.get(*pool)?;
-            let client = ClientKey::from_source(received.src.ip());
+            let client = match &plain.ecs {
+                Some(e) => ClientKey::from_ecs(e.addr, e.source_prefix),
+                None => ClientKey::from_source(received.src.ip()),
+            };
             let sel = crate::select::decide(&snap.live, model, &client, rng, Instant::now());
             let first = match sel.rule {
                 Rule::Policy | Rule::AllDownAll => None,
@@ -170,8 +192,13 @@ pub fn respond<R: Rng + ?Sized>(
     }
     let limit = usize::from(size_limit(received.transport, plain.edns.map(|(p, _)| p)));
     let cookie_len = if cookie.is_some() { COOKIE_LEN } else { 0 };
+    let ecs_len = plain.ecs.as_ref().map_or(0, ecs_option_len);
+    let scope = match &decision {
+        Some((_, sel)) => sel.scope.unwrap_or(0),
+        None => 0,
+    };
     let opt_len = if plain.edns.is_some() {
-        OPT_LEN + cookie_len
+        OPT_LEN + ecs_len + cookie_len
     } else {
         0
     };
@@ -195,7 +222,11 @@ pub fn respond<R: Rng + ?Sized>(
         out.extend_from_slice(&OPT_TYPE.to_be_bytes());
         out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
         out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0]);
-        out.extend_from_slice(&(cookie_len as u16).to_be_bytes());
+        out.extend_from_slice(&((ecs_len + cookie_len) as u16).to_be_bytes());
+        // In the full path's order: Client Subnet, then the cookie.
+        if let Some(e) = &plain.ecs {
+            ecs_option(e, scope, out);
+        }
         if let Some(c) = cookie {
             out.extend_from_slice(&scan::OPTION_COOKIE.to_be_bytes());
             out.extend_from_slice(&(cookie::OPTION_LEN as u16).to_be_bytes());

@@ -117,6 +117,17 @@ addresses = ["192.0.2.52"]
 [pools.sticky.regions.c]
 addresses = ["192.0.2.53"]
 
+[pools.near]
+type = "A"
+policy = "topology"
+[pools.near.regions.east]
+addresses = ["192.0.2.71"]
+[pools.near.regions.west]
+addresses = ["192.0.2.72"]
+[pools.near.regions.west2]
+addresses = ["192.0.2.73"]
+location = "west"
+
 [pools.dark]
 type = "A"
 on_all_down = "none"
@@ -125,6 +136,16 @@ fall = 1
 [pools.dark.regions.one]
 addresses = ["192.0.2.61"]
 check = "http://127.0.0.1:2/"
+"#;
+
+/// The topology map of [`ZONE`]'s `near` pool (IPv4 and IPv6 networks, a default).
+pub const MAP: &str = r#"
+default = ["west"]
+[locations.east]
+networks = ["198.51.100.0/24", "10.0.0.0/8", "2001:db8:1::/48"]
+prefer = ["east", "west"]
+[locations.west]
+networks = ["203.0.113.0/24"]
 "#;
 
 /// A child zone served beside [`ZONE`], delegated from it.
@@ -194,6 +215,7 @@ impl Fixture {
         let sources = [
             (PathBuf::from("t.toml"), parent),
             (PathBuf::from("kid.toml"), CHILD.to_string()),
+            (PathBuf::from("topology.toml"), MAP.to_string()),
         ];
         let snap = snapshot_of(&sources);
         let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snapshot_of(

@@ -18,7 +18,13 @@ use crate::health::Snapshot;
 
 /// The test zone with both probed targets down (api answers its fallback, dark is empty).
 fn snapshot() -> Snapshot {
-    snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())])
+    snapshot_of(&[
+        (PathBuf::from("t.toml"), ZONE.to_string()),
+        (
+            PathBuf::from("topology.toml"),
+            super::fuzzing::MAP.to_string(),
+        ),
+    ])
 }
 
 fn query(name: &str, qtype: RecordType, id: u16, edns: Option<(u16, bool, u8)>) -> Vec<u8> {
@@ -178,15 +184,10 @@ fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
 }
 
 #[test]
-fn fast_path_answers_cookies_like_the_full_path_and_leaves_client_subnet_to_it() {
+fn fast_path_answers_cookies_like_the_full_path() {
     let snap = snapshot();
     let cookie = EdnsOption::Unknown(10, vec![7; 8]);
     let padding = EdnsOption::Unknown(12, vec![0; 40]);
-    let ecs = EdnsOption::Subnet(ClientSubnet::new(
-        "198.51.100.0".parse().expect("ip"),
-        24,
-        0,
-    ));
     for (name, qtype) in [
         ("www.t.example.", RecordType::A),
         ("sticky.t.example.", RecordType::A),
@@ -207,17 +208,69 @@ fn fast_path_answers_cookies_like_the_full_path_and_leaves_client_subnet_to_it()
             assert_eq!(back.len(), 24, "client and server cookie");
             assert_eq!(&back[..8], &[7; 8]);
         }
+    }
+}
+
+#[test]
+fn fast_path_answers_client_subnet_queries_exactly_as_the_full_path_does() {
+    let snap = snapshot();
+    let cookie = EdnsOption::Unknown(10, vec![7; 8]);
+    let subnet = |ip: &str, source: u8| {
+        EdnsOption::Subnet(ClientSubnet::new(ip.parse().expect("ip"), source, 0))
+    };
+    let subnets = [
+        subnet("198.51.100.0", 24),
+        subnet("198.51.100.7", 32),
+        subnet("203.0.113.0", 24),
+        subnet("10.1.0.0", 16),
+        subnet("192.0.2.0", 24),
+        subnet("0.0.0.0", 0),
+        subnet("2001:db8:1::", 48),
+        subnet("2001:db8:1:5::", 64),
+        subnet("2001:db8:ff::", 56),
+    ];
+    for (name, qtype) in [
+        ("near.t.example.", RecordType::A),
+        ("sticky.t.example.", RecordType::A),
+        ("www.t.example.", RecordType::A),
+        ("t.example.", RecordType::TXT),
+    ] {
+        for ecs in &subnets {
+            for options in [vec![ecs.clone()], vec![ecs.clone(), cookie.clone()]] {
+                for seed in 0..4 {
+                    let q = query_with(name, qtype, 12, Some((1232, false, 0)), &options);
+                    let (fast, full) = both(&snap, &q, Transport::Udp, seed);
+                    assert!(fast.is_some(), "{name} {options:?} took the fast path");
+                    assert_eq!(fast, full, "{name} {options:?}");
+                }
+            }
+        }
+    }
+    // The scope is the decision's: the matched prefix for topology, /24 for hashed, 0 static.
+    let scope = |name: &str, ecs: &EdnsOption| {
         let q = query_with(
             name,
-            qtype,
-            12,
+            RecordType::A,
+            5,
             Some((1232, false, 0)),
-            &[cookie.clone(), ecs.clone()],
+            std::slice::from_ref(ecs),
         );
-        let (fast, full) = both(&snap, &q, Transport::Udp, 12);
-        assert!(fast.is_none(), "{name}: client subnet goes the full way");
-        assert!(full.is_some());
-    }
+        let (fast, _) = both(&snap, &q, Transport::Udp, 5);
+        let m = Message::from_vec(&fast.expect("answered")).expect("parses");
+        match m
+            .edns
+            .expect("OPT")
+            .option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet)
+        {
+            Some(EdnsOption::Subnet(s)) => s.scope_prefix(),
+            other => panic!("no subnet echoed: {other:?}"),
+        }
+    };
+    assert_eq!(scope("near.t.example.", &subnets[0]), 24);
+    assert_eq!(scope("near.t.example.", &subnets[3]), 8);
+    assert_eq!(scope("near.t.example.", &subnets[6]), 48);
+    assert_eq!(scope("sticky.t.example.", &subnets[0]), 24);
+    assert_eq!(scope("www.t.example.", &subnets[0]), 0);
 }
 
 #[test]
