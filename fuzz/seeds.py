@@ -13,7 +13,7 @@ SEEDS = HERE / "seeds"
 NAMES = ["www.t.example", "WwW.T.Example", "api.t.example", "sticky.t.example",
          "dark.t.example", "t.example", "ns1.t.example", "mail.t.example", "alias.t.example",
          "sub.t.example", "ns1.sub.t.example", "big.t.example", "nothing.t.example",
-         "kid.t.example", "www.kid.t.example", "other.example"]
+         "kid.t.example", "www.kid.t.example", "other.example", "near.t.example"]
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28, "DS": 43,
          "CAA": 257, "ANY": 255, "AXFR": 252}
 
@@ -58,6 +58,13 @@ def shapes():
         for payload in (512, 1232, 4096):
             yield query("sticky.t.example", 1, 7, (payload, False, 0), extra)
             yield query("big.t.example", 1, 8, (payload, True, 0), extra)
+    # Topology: IPv4 and IPv6 client subnets inside, across and outside the map's networks.
+    for ecs in [bytes([0, 1, 24, 0, 198, 51, 100]), bytes([0, 1, 16, 0, 10, 1]),
+                bytes([0, 1, 0, 0]), bytes([0, 1, 32, 0, 203, 0, 113, 9]),
+                bytes([0, 2, 48, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 1]),
+                bytes([0, 2, 64, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0])]:
+        yield query("near.t.example", 1, 12, (1232, False, 0), option(8, ecs))
+        yield query("near.t.example", 1, 13, (1232, True, 0), option(8, ecs) + option(10, b"\7" * 8))
     yield query("www.t.example", 1, 9, (1232, False, 1))
     yield query("www.t.example", 1, 10, (1232, False, 0), tsig=True)
     yield query("www.t.example", 1, 11, opcode=4)
