@@ -15,6 +15,10 @@ use serde::Serialize;
 use crate::telemetry::Handles;
 use crate::zone::{Initial, Pool, ProbeKind, ProbeSpec, Region, RegionId, TargetId, ZoneSet};
 
+mod recent;
+
+pub use recent::Recent;
+
 /// Where a target stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,30 +99,6 @@ pub struct Transition {
     pub reason: Outcome,
     /// Consecutive results that caused it.
     pub count: u32,
-}
-
-/// The last [`Recent::LEN`] probe results of a target, as bits (1 = ok).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Recent {
-    bits: u64,
-    len: u8,
-}
-
-impl Recent {
-    pub const LEN: u8 = 40;
-
-    pub fn push(&mut self, ok: bool) {
-        self.bits = (self.bits << 1) | u64::from(ok);
-        self.len = (self.len + 1).min(Self::LEN);
-    }
-
-    /// Oldest first.
-    pub fn results(&self) -> Vec<bool> {
-        (0..self.len)
-            .rev()
-            .map(|i| self.bits >> i & 1 == 1)
-            .collect()
-    }
 }
 
 /// The state machine of one probe target.
