@@ -309,3 +309,29 @@ fn a_geo_database_maps_countries_and_continents_and_the_map_wins() {
     assert_eq!(ask(&g, "198.18.0.1/32").0, a("192.0.2.1"));
     assert_eq!(ask(&g, "10.0.0.1/32").0, a("192.0.2.1"));
 }
+
+#[test]
+fn the_map_reloads_with_the_zones_and_a_bad_map_keeps_the_old_one() {
+    let (g, _east, _others) = start();
+    let file = g.zones_dir().join("topology.toml");
+    // 203.0.113.0/24 moves from west to east.
+    let moved = MAP
+        .replace(
+            "networks = [\"198.51.100.0/24\", \"2001:db8:1::/48\"]",
+            "networks = [\"198.51.100.0/24\", \"2001:db8:1::/48\", \"203.0.113.0/24\"]",
+        )
+        .replace("networks = [\"203.0.113.0/24\"]\n", "networks = []\n");
+    std::fs::write(&file, &moved).expect("write map");
+    assert_eq!(g.api("POST", "/reload", None).0, 200);
+    assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.1"]);
+    // A broken map is refused with its line and column; the loaded one keeps answering.
+    std::fs::write(&file, moved.replace("203.0.113.0/24", "203.0.113.0/33")).expect("write");
+    let (code, body) = g.api("POST", "/reload", None);
+    assert_eq!(code, 422, "{body}");
+    let errors = body["error"].as_str().unwrap_or("");
+    assert!(
+        errors.contains("topology.toml:") && errors.contains("is not a network"),
+        "{errors}"
+    );
+    assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.1"]);
+}
