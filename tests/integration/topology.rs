@@ -324,8 +324,16 @@ fn the_map_reloads_with_the_zones_and_a_bad_map_keeps_the_old_one() {
     std::fs::write(&file, &moved).expect("write map");
     assert_eq!(g.api("POST", "/reload", None).0, 200);
     assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.1"]);
+    // With no IPv6 network in the map, every IPv6 client is the default entry: scope 0.
+    let v4_only = moved.replace(", \"2001:db8:1::/48\"", "");
+    std::fs::write(&file, &v4_only).expect("write map");
+    assert_eq!(g.api("POST", "/reload", None).0, 200);
+    assert_eq!(
+        ask(&g, "2001:db8:1:5::/64"),
+        (vec!["192.0.2.3".to_string()], "2001:db8:1:5::/64/0".into())
+    );
     // A broken map is refused with its line and column; the loaded one keeps answering.
-    std::fs::write(&file, moved.replace("203.0.113.0/24", "203.0.113.0/33")).expect("write");
+    std::fs::write(&file, v4_only.replace("203.0.113.0/24", "203.0.113.0/33")).expect("write");
     let (code, body) = g.api("POST", "/reload", None);
     assert_eq!(code, 422, "{body}");
     let errors = body["error"].as_str().unwrap_or("");
