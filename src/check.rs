@@ -102,7 +102,8 @@ pub fn report(set: &ZoneSet) -> Report {
     }
 }
 
-fn shares(pool: &Pool, up: &[bool]) -> Vec<Share> {
+/// Each serving region's expected share of the traffic with `up[i]` regions serving.
+pub fn shares(pool: &Pool, up: &[bool]) -> Vec<Share> {
     select::expected_shares(pool, up)
         .into_iter()
         .zip(&pool.regions)
@@ -116,6 +117,15 @@ fn shares(pool: &Pool, up: &[bool]) -> Vec<Share> {
         .collect()
 }
 
+/// The regions whose share is past their declared capacity.
+pub fn over_capacity(shares: &[Share]) -> Vec<String> {
+    shares
+        .iter()
+        .filter(|s| s.capacity.is_some_and(|c| s.share > c + 1e-9))
+        .map(|s| s.region.clone())
+        .collect()
+}
+
 pub fn n_minus_1(pool: &Pool) -> PoolShares {
     let n = pool.regions.len();
     let failures = if n < 2 {
@@ -125,11 +135,7 @@ pub fn n_minus_1(pool: &Pool) -> PoolShares {
             .map(|down| {
                 let up: Vec<bool> = (0..n).map(|i| i != down).collect();
                 let shares = shares(pool, &up);
-                let over_capacity = shares
-                    .iter()
-                    .filter(|s| s.capacity.is_some_and(|c| s.share > c + 1e-9))
-                    .map(|s| s.region.clone())
-                    .collect();
+                let over_capacity = over_capacity(&shares);
                 Failure {
                     down: pool.regions[down].name.clone(),
                     shares,
@@ -146,48 +152,34 @@ pub fn n_minus_1(pool: &Pool) -> PoolShares {
     }
 }
 
-/// The regions of the first step of `steps` with a region up (and configured weight).
-fn landing(pool: &Pool, steps: &[Vec<usize>], up: &[bool]) -> Vec<usize> {
-    steps
-        .iter()
-        .map(|g| {
-            g.iter()
-                .copied()
-                .filter(|r| up[*r] && pool.regions[*r].weight > 0)
-                .collect::<Vec<_>>()
-        })
-        .find(|g| !g.is_empty())
-        .unwrap_or_default()
-}
-
 /// Where each client location of a topology pool lands, and where it goes on a failure.
 pub fn topology_plan(pool: &Pool, pc: &cutover::PoolCutover) -> Option<TopologyPlan> {
     let topo = pool.topology.as_ref()?;
+    let configured: Vec<u32> = pool.regions.iter().map(|r| r.weight).collect();
+    let landing = |steps: &[Vec<usize>], weights: &[u32]| -> Vec<usize> {
+        select::first_step(steps, weights).map_or_else(Vec::new, |(_, g)| {
+            g.iter().copied().filter(|r| weights[*r] > 0).collect()
+        })
+    };
     let names = |rs: &[usize]| rs.iter().map(|r| pool.regions[*r].name.clone()).collect();
-    let all_up = vec![true; pool.regions.len()];
-    let mut locations: Vec<(String, usize, f64)> = topo
+    let locations = topo
         .map
         .locations
         .iter()
-        .map(|l| l.name.clone())
-        .chain(std::iter::once("default".to_string()))
+        .map(|l| l.name.as_str())
+        .chain(std::iter::once("default"))
         .zip(select::location_shares(&topo.map))
-        .map(|(name, (list, share))| (name, list, share))
-        .collect();
-    locations.dedup_by(|a, b| a.0 == b.0);
-    let plans = locations
-        .into_iter()
-        .map(|(location, list, share)| {
+        .map(|(location, (list, share))| {
             let steps = topo.steps.get(list).map_or(&[][..], |s| &s[..]);
-            let lands = landing(pool, steps, &all_up);
+            let lands = landing(steps, &configured);
             let on_failure = lands
                 .iter()
                 .map(|down| {
-                    let mut up = all_up.clone();
-                    up[*down] = false;
+                    let mut weights = configured.clone();
+                    weights[*down] = 0;
                     Failover {
                         down: pool.regions[*down].name.clone(),
-                        moves_to: names(&landing(pool, steps, &up)),
+                        moves_to: names(&landing(steps, &weights)),
                     }
                 })
                 .collect();
@@ -196,7 +188,7 @@ pub fn topology_plan(pool: &Pool, pc: &cutover::PoolCutover) -> Option<TopologyP
                 .filter_map(|r| pc.regions.get(*r).and_then(|rc| rc.figures))
                 .reduce(Figures::max);
             LocationPlan {
-                location,
+                location: location.to_string(),
                 share,
                 lands_on: names(&lands),
                 on_failure,
@@ -206,7 +198,7 @@ pub fn topology_plan(pool: &Pool, pc: &cutover::PoolCutover) -> Option<TopologyP
         .collect();
     Some(TopologyPlan {
         pool: pool.key.clone(),
-        locations: plans,
+        locations,
     })
 }
 
@@ -225,7 +217,8 @@ fn row(out: &mut String, label: &str, ttl: String, f: Option<Figures>, note: &st
     writeln!(out, "{}", line.trim_end())
 }
 
-fn share_list(shares: &[Share]) -> String {
+/// "region 50.0% (cap 70%), …".
+pub fn share_list(shares: &[Share]) -> String {
     shares
         .iter()
         .map(|s| match s.capacity {

@@ -10,9 +10,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::check::{self, Share};
 use crate::cutover::{self, RESOLVER_CLOCK};
 use crate::health::WEIGHT_SCALE;
-use crate::select::{self, Rule};
+use crate::select::Rule;
 use crate::status::{LocationNow, outcome};
 use crate::zone::{Pool, Region, RegionId, ZoneSet};
 
@@ -88,8 +89,8 @@ pub struct PoolSim {
     /// Topology pools: where each client location would be answered from.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<LocationNow>,
-    /// Each serving region's expected share of the traffic.
-    pub shares: Vec<(String, f64)>,
+    /// Each serving region's expected share of the traffic, with its capacity.
+    pub shares: Vec<Share>,
     /// Regions pushed past their `capacity`.
     pub over_capacity: Vec<String>,
     /// The pool's `min_serving` would be broken (an override doing this is refused).
@@ -120,23 +121,11 @@ pub fn run(
                 .unzip();
             let (answering, answered) = outcome::decide(pool, &weights, &fail_open);
             let up: Vec<bool> = weights.iter().map(|w| *w > 0).collect();
-            let shares: Vec<(String, f64)> = select::expected_shares(pool, &up)
+            let shares: Vec<Share> = check::shares(pool, &up)
                 .into_iter()
-                .zip(&pool.regions)
-                .filter(|(s, _)| *s > 0.0)
-                .map(|(s, r)| (r.name.clone(), s))
+                .filter(|s| s.share > 0.0)
                 .collect();
-            let over_capacity = shares
-                .iter()
-                .filter(|(name, s)| {
-                    pool.regions
-                        .iter()
-                        .find(|r| r.name == *name)
-                        .and_then(|r| r.capacity)
-                        .is_some_and(|c| *s > c + 1e-9)
-                })
-                .map(|(name, _)| name.clone())
-                .collect();
+            let over_capacity = check::over_capacity(&shares);
             let cache = cutover::cache_term(zone, pool);
             let affected: Vec<&Region> = pool.regions.iter().filter(|r| out(r)).collect();
             names.extend(
@@ -222,13 +211,8 @@ impl fmt::Display for Simulation {
                 };
                 writeln!(f, "    {} -> {from}{off}", l.location)?;
             }
-            let shares: Vec<String> = p
-                .shares
-                .iter()
-                .map(|(r, s)| format!("{r} {:.1}%", s * 100.0))
-                .collect();
-            if !shares.is_empty() {
-                writeln!(f, "    shares: {}", shares.join(", "))?;
+            if !p.shares.is_empty() {
+                writeln!(f, "    shares: {}", check::share_list(&p.shares))?;
             }
             if !p.over_capacity.is_empty() {
                 writeln!(f, "    OVER CAPACITY: {}", p.over_capacity.join(", "))?;

@@ -219,17 +219,9 @@ fn pool_status(
     cutover: Option<Figures>,
     now: Instant,
 ) -> PoolStatus {
-    let (mut answering, answered) = answering(live, p, now);
-    let locations = topology_now(live, p, now);
-    let off = locations.iter().filter(|l| l.off_first_choice).count();
-    if answering.rule == Rule::Policy && !locations.is_empty() {
-        answering.summary = format!(
-            "answering {} client locations, {off} off their first choice",
-            locations.len()
-        );
-    }
+    let (answering, answered) = answering(live, p, now);
     PoolStatus {
-        locations,
+        locations: topology_now(live, p, now),
         pool: p.key.clone(),
         name: p.name.to_string(),
         rtype: p.rtype.to_string(),

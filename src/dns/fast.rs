@@ -121,13 +121,20 @@ fn ecs_option(ecs: &scan::Ecs, scope: u8, out: &mut Vec<u8>) {
     let octets = usize::from(ecs.source_prefix.div_ceil(8));
     out.extend_from_slice(&scan::OPTION_ECS.to_be_bytes());
     out.extend_from_slice(&((4 + octets) as u16).to_be_bytes());
-    let (family, bytes) = match ecs.addr {
-        std::net::IpAddr::V4(a) => (1u16, a.octets().to_vec()),
-        std::net::IpAddr::V6(a) => (2u16, a.octets().to_vec()),
+    let mut bytes = [0u8; 16];
+    let family: u16 = match ecs.addr {
+        std::net::IpAddr::V4(a) => {
+            bytes[..4].copy_from_slice(&a.octets());
+            1
+        }
+        std::net::IpAddr::V6(a) => {
+            bytes = a.octets();
+            2
+        }
     };
     out.extend_from_slice(&family.to_be_bytes());
     out.extend_from_slice(&[ecs.source_prefix, scope]);
-    out.extend_from_slice(bytes.get(..octets).unwrap_or(&bytes));
+    out.extend_from_slice(&bytes[..octets.min(16)]);
 }
 
 /// The length of [`ecs_option`]'s output.

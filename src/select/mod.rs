@@ -12,7 +12,7 @@ mod topology;
 mod weighted;
 
 pub use client::ClientKey;
-pub use topology::location_shares;
+pub use topology::{first_step, location_shares};
 
 use std::time::Instant;
 

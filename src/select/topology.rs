@@ -7,20 +7,29 @@
 use super::{ClientKey, Rule, Selection, TopologyStep, hashed};
 use crate::zone::Pool;
 
+/// The first step of `steps` with a region of positive weight: its index and its regions. The
+/// DNS path, the traffic shares, the status and the drills all walk a list through it.
+pub fn first_step<'s, W: PartialOrd + Default>(
+    steps: &'s [Vec<usize>],
+    weights: &[W],
+) -> Option<(usize, &'s [usize])> {
+    let zero = W::default();
+    steps
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.iter().any(|r| weights.get(*r).is_some_and(|w| *w > zero)))
+        .map(|(i, g)| (i, &g[..]))
+}
+
 /// The topology answer for `client`, or `None` when no region of any step has weight.
 pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey) -> Option<Selection> {
     let topo = pool.topology.as_ref()?;
     let m = topo.map.lookup(client.ip);
-    let steps = topo.steps.get(m.list)?;
-    let (step, group) = steps
-        .iter()
-        .enumerate()
-        .find(|(_, g)| g.iter().any(|r| weights.get(*r).is_some_and(|w| *w > 0)))?;
-    let in_step: Vec<u64> = weights
-        .iter()
-        .enumerate()
-        .map(|(i, w)| if group.contains(&i) { *w } else { 0 })
-        .collect();
+    let (step, group) = first_step(topo.steps.get(m.list)?, weights)?;
+    let mut in_step = vec![0; weights.len()];
+    for r in group {
+        in_step[*r] = weights[*r];
+    }
     let serving = in_step.iter().filter(|w| **w > 0).count();
     // With more than one region serving in the location, which (and in which order) also
     // depends on the client's subnet.
@@ -50,11 +59,7 @@ pub fn expected_shares(pool: &Pool, weights: &[f64]) -> Vec<f64> {
         return out;
     };
     for (list, share) in location_shares(&topo.map) {
-        let Some(group) = topo.steps.get(list).and_then(|steps| {
-            steps
-                .iter()
-                .find(|g| g.iter().any(|r| weights.get(*r).is_some_and(|w| *w > 0.0)))
-        }) else {
+        let Some((_, group)) = topo.steps.get(list).and_then(|s| first_step(s, weights)) else {
             continue;
         };
         let total: f64 = group.iter().map(|r| weights[*r]).sum();

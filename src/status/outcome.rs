@@ -41,7 +41,14 @@ pub fn decide(p: &Pool, weights: &[u64], fail_open: &[u64]) -> (Answering, Vec<b
             .join(", ")
     };
     let n = answered.iter().filter(|a| **a).count();
+    let locations = locations(p, weights);
     let summary = match sel.rule {
+        // A topology pool answers each client location from its own step.
+        Rule::Policy if !locations.is_empty() => format!(
+            "answering {} client locations, {} off their first choice",
+            locations.len(),
+            locations.iter().filter(|l| l.off_first_choice).count()
+        ),
         Rule::Policy => match sel.tier {
             Some(t) => format!("answering priority {t}: {}", names(&answered)),
             None if n == p.regions.len() => format!("answering all {n} regions"),
@@ -82,12 +89,6 @@ pub fn locations(p: &Pool, weights: &[u64]) -> Vec<LocationNow> {
         return Vec::new();
     };
     let configured: Vec<u64> = p.regions.iter().map(|r| u64::from(r.weight)).collect();
-    fn first<'s>(steps: &'s [Vec<usize>], w: &[u64]) -> Option<(usize, &'s Vec<usize>)> {
-        steps
-            .iter()
-            .position(|g| g.iter().any(|r| w[*r] > 0))
-            .map(|i| (i, &steps[i]))
-    }
     let names = topo
         .map
         .locations
@@ -97,8 +98,8 @@ pub fn locations(p: &Pool, weights: &[u64]) -> Vec<LocationNow> {
     names
         .map(|(name, list)| {
             let steps = topo.steps.get(list).map_or(&[][..], |s| &s[..]);
-            let now_at = first(steps, weights);
-            let best = first(steps, &configured).map(|(i, _)| i);
+            let now_at = select::first_step(steps, weights);
+            let best = select::first_step(steps, &configured).map(|(i, _)| i);
             LocationNow {
                 location: name.to_string(),
                 answered_from: now_at.map_or_else(Vec::new, |(_, g)| {

@@ -21,6 +21,15 @@ fn spawn(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Child {
     spawn_serve(&dir.path().join("zones"), &[], env, Stdio::null())
 }
 
+/// gslbd started with `NOTIFY_SOCKET` pointing at a socket the test reads (with `timeout`).
+fn notified(dir: &tempfile::TempDir, timeout: Duration) -> (UnixDatagram, Child) {
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    let child = spawn(dir, &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf8"))]);
+    (sock, child)
+}
+
 fn kill(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
@@ -31,14 +40,7 @@ fn kill(pid: u32, sig: &str) {
 #[test]
 fn sighup_during_start_up_does_not_kill_the_process() {
     let dir = zones_dir();
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(Duration::from_millis(10)))
-        .expect("timeout");
-    let mut child = spawn(
-        &dir,
-        &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf8"))],
-    );
+    let (sock, mut child) = notified(&dir, Duration::from_millis(10));
     std::thread::sleep(Duration::from_millis(20));
     // SIGHUP every 10 ms from 20 ms after the start until READY.
     let mut buf = [0u8; 512];
@@ -66,14 +68,7 @@ fn sighup_during_start_up_does_not_kill_the_process() {
 #[test]
 fn systemd_hears_ready_reloading_and_stopping() {
     let dir = zones_dir();
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut child = spawn(
-        &dir,
-        &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf8"))],
-    );
+    let (sock, mut child) = notified(&dir, Duration::from_secs(30));
     let next = || {
         let mut buf = [0u8; 512];
         let n = sock.recv(&mut buf).expect("a notification");
