@@ -204,7 +204,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     if cfg.watch {
         watch::spawn(&cfg.zones, handle.clone(), cancel.clone())?;
     }
-    tokio::spawn(reload_on_sighup(handle, cancel.clone()));
+    // Watched before READY: a SIGHUP right after READY must reload, not be ignored.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(hup, handle, cancel.clone()));
+        }
+        Err(e) => warn!(error = %e, "cannot watch SIGHUP; reload with POST /reload"),
+    }
     let pools: usize = zones.zones.iter().map(|z| z.pools.len()).sum();
     info!(
         zones = zones.zones.len(),
@@ -250,12 +256,11 @@ pub(crate) fn notify(states: &[sd_notify::NotifyState]) {
 }
 
 /// SIGHUP reloads the zones, like `POST /reload`.
-async fn reload_on_sighup(engine: engine::EngineHandle, cancel: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        warn!("cannot watch SIGHUP; reload with POST /reload");
-        return;
-    };
+async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    engine: engine::EngineHandle,
+    cancel: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
