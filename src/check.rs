@@ -13,6 +13,10 @@ use crate::zone::{Pool, ZoneSet};
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub valid: bool,
+    /// With a cluster: seconds added to detection and readmission (poll_interval +
+    /// poll_timeout: a peer's verdict arrives up to one poll late).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consensus_delay: Option<f64>,
     pub zones: Vec<ZoneReport>,
 }
 
@@ -81,11 +85,13 @@ pub struct Share {
 pub fn report(set: &ZoneSet) -> Report {
     Report {
         valid: true,
+        consensus_delay: (!set.timing.consensus.is_zero())
+            .then_some(set.timing.consensus.as_secs_f64()),
         zones: set
             .zones
             .iter()
             .map(|z| {
-                let cutover = cutover::zone(z);
+                let cutover = cutover::zone(z, &set.timing);
                 let topology = z
                     .pools
                     .iter()
@@ -346,6 +352,13 @@ impl fmt::Display for Report {
              through a resolver (the TTL, or a longer NODATA/SERVFAIL caching, + {}s resolver clock).",
             cutover::RESOLVER_CLOCK.as_secs()
         )?;
+        if let Some(d) = self.consensus_delay {
+            writeln!(
+                out,
+                "cluster: detection and readmission include {} for the peers' votes                  (poll_interval + poll_timeout).",
+                secs(d)
+            )?;
+        }
         f.write_str(out.trim_end())
     }
 }

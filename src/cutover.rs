@@ -102,13 +102,21 @@ pub fn cache_term(zone: &Zone, pool: &Pool) -> CacheTerm {
         .unwrap_or(ttl)
 }
 
+/// What the deployment adds to the probes' own figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// With a cluster, a peer's verdict reaches this instance up to `poll_interval +
+    /// poll_timeout` after the peer reached it: added to detection and readmission.
+    pub consensus: Duration,
+}
+
 /// The figures for one probe at one TTL, with `cache` the longest answer resolvers keep.
-pub fn figures(spec: &ProbeSpec, ttl: u32, cache: CacheTerm) -> Figures {
+pub fn figures(spec: &ProbeSpec, ttl: u32, cache: CacheTerm, timing: &Timing) -> Figures {
     let ttl = Duration::from_secs(u64::from(ttl));
-    let detection = spec.interval.saturating_mul(spec.fall) + spec.timeout;
+    let detection = spec.interval.saturating_mul(spec.fall) + spec.timeout + timing.consensus;
     let rise = spec.interval.saturating_mul(spec.rise);
     let held = spec.hold_down.map_or(Duration::ZERO, |h| h + spec.interval);
-    let readmission = rise.max(held) + spec.timeout;
+    let readmission = rise.max(held) + spec.timeout + timing.consensus;
     let clock = RESOLVER_CLOCK.as_secs_f64();
     Figures {
         detection: detection.as_secs_f64(),
@@ -153,14 +161,17 @@ pub struct ZoneCutover {
     pub pools: Vec<PoolCutover>,
 }
 
-pub fn pool(zone: &Zone, pool: &Pool) -> PoolCutover {
+pub fn pool(zone: &Zone, pool: &Pool, timing: &Timing) -> PoolCutover {
     let cache = cache_term(zone, pool);
     let regions: Vec<RegionCutover> = pool
         .regions
         .iter()
         .map(|r| RegionCutover {
             region: r.name.clone(),
-            figures: r.probe.as_ref().map(|p| figures(p, pool.ttl, cache)),
+            figures: r
+                .probe
+                .as_ref()
+                .map(|p| figures(p, pool.ttl, cache, timing)),
         })
         .collect();
     let worst = regions
@@ -205,8 +216,8 @@ fn all_down_cache(zone: &Zone, pool: &Pool) -> Option<CacheTerm> {
     }
 }
 
-pub fn zone(zone: &Zone) -> ZoneCutover {
-    let pools: Vec<PoolCutover> = zone.pools.iter().map(|p| pool(zone, p)).collect();
+pub fn zone(zone: &Zone, timing: &Timing) -> ZoneCutover {
+    let pools: Vec<PoolCutover> = zone.pools.iter().map(|p| pool(zone, p, timing)).collect();
     ZoneCutover {
         zone: zone.origin_name.to_string(),
         file: zone.file.display().to_string(),
@@ -239,7 +250,7 @@ mod tests {
     fn readme_example_ten_seconds_three_misses_sixty_ttl() {
         // 10 s interval × 3 misses = 30 s detection (+ timeout), + 60 s TTL + 1 s resolver
         // clock = cutover.
-        let f = figures(&spec(10, 0, 3, 2), 60, ttl(60.0));
+        let f = figures(&spec(10, 0, 3, 2), 60, ttl(60.0), &Timing::default());
         assert_eq!(f.detection, 30.0);
         assert_eq!(f.cutover, 91.0);
         assert_eq!(f.readmission, 20.0);
@@ -248,7 +259,7 @@ mod tests {
 
     #[test]
     fn timeout_adds_to_detection_and_recovery() {
-        let f = figures(&spec(1, 500, 3, 2), 30, ttl(30.0));
+        let f = figures(&spec(1, 500, 3, 2), 30, ttl(30.0), &Timing::default());
         assert_eq!(f.detection, 3.5);
         assert_eq!(f.cutover, 34.5);
         assert_eq!(f.readmission, 2.5);
@@ -259,11 +270,14 @@ mod tests {
     fn hold_down_can_dominate_recovery() {
         let mut s = spec(1, 500, 3, 2);
         s.hold_down = Some(Duration::from_secs(10));
-        let f = figures(&s, 0, ttl(0.0));
+        let f = figures(&s, 0, ttl(0.0), &Timing::default());
         assert_eq!(f.readmission, 11.5);
         assert_eq!(f.recovery, 12.5);
         s.hold_down = Some(Duration::from_millis(500));
-        assert_eq!(figures(&s, 0, ttl(0.0)).readmission, 2.5);
+        assert_eq!(
+            figures(&s, 0, ttl(0.0), &Timing::default()).readmission,
+            2.5
+        );
     }
 
     fn zone_with(
@@ -288,7 +302,9 @@ mod tests {
     fn all_down_answers_cached_longer_than_the_ttl_bound_recovery() {
         let recovery = |set: &crate::zone::ZoneSet| {
             let z = &set.zones[0];
-            let f = pool(z, &z.pools[0]).worst.expect("probed");
+            let f = pool(z, &z.pools[0], &Timing::default())
+                .worst
+                .expect("probed");
             (f.recovery, f.recovery_cache.kind)
         };
         // NODATA cached for min(SOA TTL 300, minimum 60) = 60 s > TTL 20.

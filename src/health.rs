@@ -20,7 +20,7 @@ mod recent;
 pub use recent::Recent;
 
 /// Where a target stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// No verdict yet; counts as the pool's `initial` setting.
@@ -244,7 +244,7 @@ impl Override {
 }
 
 /// A region named the way operators name it: zone origin, pool key, region name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct RegionKey {
     pub zone: String,
     pub pool: String,
@@ -372,6 +372,8 @@ pub struct HealthTable {
     metrics: Arc<Handles>,
     targets: Vec<TargetState>,
     regions_of: Vec<Vec<RegionId>>,
+    /// With a cluster: the agreed verdict per region (`None`: the target's own applies).
+    agreed: Vec<Option<bool>>,
 }
 
 impl HealthTable {
@@ -414,7 +416,15 @@ impl HealthTable {
             metrics,
             targets,
             regions_of,
+            agreed: Vec::new(),
         }
+    }
+
+    /// Sets the cluster's agreed verdicts (by region id); true when they changed.
+    pub fn set_agreed(&mut self, agreed: Vec<Option<bool>>) -> bool {
+        let changed = agreed != self.agreed;
+        self.agreed = agreed;
+        changed
     }
 
     pub fn zones(&self) -> &Arc<ZoneSet> {
@@ -452,7 +462,8 @@ impl HealthTable {
             .zones
             .regions
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(id, r)| {
                 let zone = &self.zones.zones[r.zone];
                 let pool = &zone.pools[r.pool];
                 let region = &pool.regions[r.region];
@@ -465,6 +476,7 @@ impl HealthTable {
                     Some(t) => (t.serving(), t.recovered_at),
                     None => (true, None),
                 };
+                let probed = self.agreed.get(id).copied().flatten().unwrap_or(probed);
                 let serving = match override_ {
                     Some(o) => !o.takes_out(),
                     None => probed,

@@ -16,6 +16,7 @@
 //!   UDP and TCP listeners.
 //! - [`cutover`]: worst-case detection / cutover / recovery math.
 //! - [`check`]: the `gslbd check` report (cutover and N-1 tables).
+//! - [`cluster`]: health consensus with the other instances of an NS set.
 //! - [`watch`]: `serve --watch`, a reload when a zone file changes.
 //!
 //! [`serve`] wires them: it loads the zones, binds the listeners, starts the probes and the
@@ -23,6 +24,7 @@
 
 pub mod admin;
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod cutover;
 pub mod dns;
@@ -72,6 +74,8 @@ pub struct ServeConfig {
     pub require_cookies: bool,
     /// UDP response rate limiting.
     pub rrl: dns::RrlConfig,
+    /// Health consensus with the rest of the NS set (`[cluster]` in `gslbd.toml`).
+    pub cluster: Option<config::instance::ClusterConfig>,
 }
 
 /// Why serving could not start.
@@ -104,6 +108,8 @@ pub enum ServeError {
     Watch(#[from] watch::WatchError),
     #[error("cookie secret: {0}")]
     CookieSecret(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones, and so
@@ -130,7 +136,14 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     let secrets =
         dns::cookie::load(cfg.cookie_secret_file.as_ref()).map_err(ServeError::CookieSecret)?;
     let cookies: dns::cookie::Shared = Arc::new(arc_swap::ArcSwap::from_pointee(secrets));
-    let zones = Arc::new(config::load_dir(&cfg.zones)?);
+    let cluster = cfg.cluster.clone().map(Arc::new);
+    let mut zones = config::load_dir(&cfg.zones)?;
+    zones.timing = cutover::Timing {
+        consensus: cluster
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |c| c.delay()),
+    };
+    let zones = Arc::new(zones);
     let state_file = cfg
         .state_file
         .clone()
@@ -157,13 +170,14 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         ),
         None => None,
     };
-    let clients = probe::Clients::new()?;
+    let clients = probe::Clients::new(cluster.as_ref().map(|c| c.name.as_str()))?;
     let (engine, results, shared) = engine::Engine::start(
         cfg.zones.clone(),
         state_file,
         zones.clone(),
         overrides,
         clients,
+        cluster.clone(),
     );
     let handler = dns::Handler::new(shared.clone())
         .with_cookies(cookies.clone(), cfg.require_cookies)
@@ -183,10 +197,12 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
             engine: handle.clone(),
             shared: shared.clone(),
             metrics,
+            cluster: cluster.clone(),
         };
         let access = admin::Access {
             admin_token: cfg.admin_token.clone(),
             read_token: cfg.admin_read_token.clone(),
+            cluster_token: cluster.as_ref().map(|c| c.token.clone()),
             hosts: cfg
                 .admin_hosts
                 .iter()
@@ -203,6 +219,17 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
     });
     if cfg.watch {
         watch::spawn(&cfg.zones, handle.clone(), cancel.clone())?;
+    }
+    if let Some(c) = &cluster {
+        cluster::poll::spawn(c.clone(), handle.clone(), cancel.clone())
+            .map_err(|e| ServeError::Cluster(e.to_string()))?;
+        info!(
+            name = c.name,
+            peers = c.peers.len(),
+            rule = c.rule.name(),
+            quorum = c.quorum(),
+            "cluster: polling peers"
+        );
     }
     // Watched before READY: a SIGHUP right after READY must reload, not be ignored.
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

@@ -48,6 +48,10 @@ struct ServeArgs {
     /// Directory of zone files (*.toml).
     #[arg(long, default_value = "zones")]
     zones: PathBuf,
+    /// The instance file (`[cluster]`); default: gslbd.toml beside the zones directory, when
+    /// it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to serve DNS on (UDP and TCP); repeat for more. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:5353")]
     listen: Vec<SocketAddr>,
@@ -159,6 +163,10 @@ struct CheckArgs {
     zones: Option<PathBuf>,
     /// Zone files to check, as one set.
     files: Vec<PathBuf>,
+    /// The instance file whose `[cluster]` adds to the figures; default: gslbd.toml beside
+    /// the zones directory, when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -226,6 +234,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("invalid --admin {a:?}"))?,
         ),
     };
+    let instance =
+        instance(args.config.as_deref(), Some(&args.zones)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let admin_token = args.admin_token_file.as_deref().map(token).transpose()?;
     let admin_read_token = args
         .admin_read_token_file
@@ -265,11 +275,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     args.rrl_exempt.iter().flatten().copied().collect()
                 },
             },
+            cluster: instance.cluster,
         };
         let stop = shutdown_signal();
         gslbd::serve(cfg, stop).await?;
         Ok(())
     })
+}
+
+/// The instance file: `explicit` (which must exist), or gslbd.toml beside `zones` when it
+/// exists.
+fn instance(
+    explicit: Option<&std::path::Path>,
+    zones: Option<&std::path::Path>,
+) -> Result<gslbd::config::instance::Instance, gslbd::config::ConfigErrors> {
+    use gslbd::config::instance;
+    match (explicit, zones) {
+        (Some(path), _) => instance::load(path, true),
+        (None, Some(zones)) => instance::load(&instance::default_path(zones), false),
+        (None, None) => Ok(instance::Instance::default()),
+    }
 }
 
 /// A token file's content, surrounding whitespace trimmed (`serve` refuses an empty one).
@@ -407,15 +432,21 @@ fn print_report<T: serde::Serialize + std::fmt::Display>(report: &T, json: bool)
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let loaded = if args.files.is_empty() {
-        gslbd::config::load_dir(
-            args.zones
-                .as_deref()
-                .unwrap_or(std::path::Path::new("zones")),
-        )
-    } else {
-        gslbd::config::load_files(&args.files)
+    let zones_dir = args
+        .files
+        .is_empty()
+        .then(|| args.zones.clone().unwrap_or_else(|| PathBuf::from("zones")));
+    let loaded = match &zones_dir {
+        Some(dir) => gslbd::config::load_dir(dir),
+        None => gslbd::config::load_files(&args.files),
     };
+    let loaded = loaded.and_then(|mut set| {
+        let inst = instance(args.config.as_deref(), zones_dir.as_deref())?;
+        set.timing = gslbd::cutover::Timing {
+            consensus: inst.cluster.as_ref().map_or(Duration::ZERO, |c| c.delay()),
+        };
+        Ok(set)
+    });
     match loaded {
         Ok(set) if !args.fail.is_empty() => drill(&set, &args),
         Ok(set) => print_report(&gslbd::check::report(&set), args.json),

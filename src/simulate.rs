@@ -140,7 +140,7 @@ pub fn run(
                     .map(|r| {
                         r.probe
                             .as_ref()
-                            .map(|p| cutover::figures(p, pool.ttl, cache).cutover)
+                            .map(|p| cutover::figures(p, pool.ttl, cache, &zones.timing).cutover)
                     })
                     .try_fold(0.0f64, |worst, f| f.map(|f| worst.max(f))),
             };

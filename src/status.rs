@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub mod outcome;
 mod table;
 
+pub use table::votes;
+
 use crate::cutover::{self, Figures};
 use crate::health::{HealthTable, Live, Override, RegionKey, State, WEIGHT_SCALE};
 use crate::select::Rule;
@@ -22,6 +24,9 @@ pub const HISTORY: usize = 200;
 pub struct Status {
     /// Bumped by every successful reload.
     pub generation: u64,
+    /// The cluster: its peers' freshness and whether this instance is isolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterStatus>,
     pub zones: Vec<ZoneStatus>,
     /// Most recent first.
     pub transitions: Vec<TransitionRecord>,
@@ -121,6 +126,10 @@ pub struct RegionStatus {
     pub ok_streak: u32,
     pub fail_streak: u32,
     pub seconds_in_state: Option<f64>,
+    /// With a cluster: the instances' votes on the region and how they were counted
+    /// (`state` is this instance's own verdict; `serving` follows the votes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub votes: Option<crate::cluster::decide::Agreement>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,14 +184,16 @@ pub fn build(
     generation: u64,
     history: &VecDeque<TransitionRecord>,
     orphaned: &crate::health::Overrides,
+    cluster: Option<&crate::cluster::Cluster>,
     now: Instant,
 ) -> Status {
     let zones = table.zones();
+    let timing = zones.timing;
     let zones = zones
         .zones
         .iter()
         .map(|z| {
-            let zc = cutover::zone(z);
+            let zc = cutover::zone(z, &timing);
             ZoneStatus {
                 zone: zc.zone.clone(),
                 file: zc.file.clone(),
@@ -191,13 +202,14 @@ pub fn build(
                     .pools
                     .iter()
                     .zip(&zc.pools)
-                    .map(|(p, pc)| pool_status(table, live, p, pc.worst, now))
+                    .map(|(p, pc)| pool_status(table, live, cluster, p, pc.worst, now))
                     .collect(),
             }
         })
         .collect();
     Status {
         generation,
+        cluster: cluster.map(|c| c.status(now)),
         zones,
         transitions: history.iter().rev().cloned().collect(),
         orphaned_overrides: orphaned
@@ -215,6 +227,7 @@ pub fn build(
 fn pool_status(
     table: &HealthTable,
     live: &Live,
+    cluster: Option<&crate::cluster::Cluster>,
     p: &Pool,
     cutover: Option<Figures>,
     now: Instant,
@@ -258,6 +271,7 @@ fn pool_status(
                     fail_streak: t.map_or(0, |t| t.fail_streak),
                     seconds_in_state: t
                         .map(|t| now.saturating_duration_since(t.since).as_secs_f64()),
+                    votes: cluster.and_then(|c| c.agreement(r.id).cloned()),
                 }
             })
             .collect(),

@@ -27,6 +27,9 @@ use super::error;
 /// The custom header that marks a request as sent by a tool, not by a web page.
 pub const REQUEST_HEADER: &str = "x-gslbd-request";
 
+/// Where the peers of a cluster read this instance's own verdicts.
+pub const CLUSTER_PATH: &str = "/cluster/verdicts";
+
 /// Who may do what; built once at start.
 #[derive(Debug, Default)]
 pub struct Access {
@@ -34,6 +37,9 @@ pub struct Access {
     pub admin_token: Option<String>,
     /// Needed by reads, when set.
     pub read_token: Option<String>,
+    /// With a cluster: needed by `/cluster/verdicts`, and accepted for overrides (a peer
+    /// fanning one out).
+    pub cluster_token: Option<String>,
     /// Host names (lower case, no trailing dot, no port) accepted besides IP literals and
     /// `localhost`.
     pub hosts: Vec<String>,
@@ -83,8 +89,25 @@ pub async fn check(State(access): State<Arc<Access>>, req: Request, next: Next) 
     }
     let path = req.uri().path();
     let open = matches!(path, "/healthz" | "/readyz");
-    let denied = if req.method() == Method::POST {
-        token_check(access.admin_token.as_deref(), None, false, req.headers()).or_else(|| {
+    // A peer fanning out an override may use the cluster token.
+    let peer_may = path
+        .starts_with("/regions/")
+        .then_some(access.cluster_token.as_deref())
+        .flatten();
+    let denied = if path == CLUSTER_PATH {
+        // Only the peers read the verdicts: the cluster token, always.
+        match access.cluster_token.as_deref() {
+            Some(t) => token_check(Some(t), None, false, req.headers()),
+            None => Some(error(StatusCode::NOT_FOUND, "no [cluster] is configured")),
+        }
+    } else if req.method() == Method::POST {
+        token_check(
+            access.admin_token.as_deref(),
+            peer_may,
+            false,
+            req.headers(),
+        )
+        .or_else(|| {
             cross_site(req.headers()).map(|why| {
                 warn!(path, reason = %why, "admin: refused a change");
                 error(StatusCode::FORBIDDEN, why)

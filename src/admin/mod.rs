@@ -39,6 +39,8 @@ pub struct AdminState {
     pub shared: Shared,
     /// Renders the Prometheus recorder.
     pub metrics: PrometheusHandle,
+    /// The cluster, for fanning overrides out to the peers.
+    pub cluster: Option<Arc<crate::config::instance::ClusterConfig>>,
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -56,6 +58,7 @@ pub fn router(state: AdminState, access: Arc<Access>) -> Router {
         .route("/explain", get(explain::handler))
         .route("/reload", post(reload))
         .route("/simulate", post(simulate))
+        .route(guard::CLUSTER_PATH, get(cluster_verdicts))
         .route(
             "/regions/{zone}/{pool}/{region}/{action}",
             post(region_action),
@@ -159,6 +162,14 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         .into_response()
 }
 
+/// `GET /cluster/verdicts`: this instance's own probe verdicts, for its peers (cluster token).
+async fn cluster_verdicts(State(state): State<AdminState>) -> Response {
+    match state.engine.verdicts().await {
+        Some(v) => Json(v).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no [cluster] is configured"),
+    }
+}
+
 async fn reload(State(state): State<AdminState>) -> Response {
     match state.engine.reload().await {
         Ok(zones) => Json(json!({ "reloaded": true, "zones": zones })).into_response(),
@@ -220,6 +231,8 @@ async fn simulate(
 struct ActionParams {
     force: Option<bool>,
     duration: Option<String>,
+    /// With a cluster: also apply it on every peer.
+    peers: Option<bool>,
 }
 
 /// The longest drill.
@@ -230,7 +243,7 @@ async fn region_action(
     path: Result<Path<(String, String, String, String)>, PathRejection>,
     params: Result<Query<ActionParams>, QueryRejection>,
 ) -> Response {
-    let Path((zone, pool, region, action)) = match path {
+    let Path((zone, pool, region, action_name)) = match path {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
@@ -238,7 +251,13 @@ async fn region_action(
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let action = match (action.as_str(), &params.duration) {
+    if params.peers == Some(true) && state.cluster.is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "?peers=true needs a [cluster] in gslbd.toml",
+        );
+    }
+    let action = match (action_name.as_str(), &params.duration) {
         ("drain", None) => Some(Override::Drain),
         ("force-up", None) => Some(Override::ForceUp),
         ("force-down", None) => Some(Override::ForceDown),
@@ -290,6 +309,18 @@ async fn region_action(
             }
             if let Some(e) = applied.not_persisted {
                 body["persist_error"] = json!(e);
+            }
+            if let (Some(true), Some(cluster)) = (params.peers, &state.cluster) {
+                let mut query = Vec::new();
+                if let Some(f) = params.force {
+                    query.push(("force", f.to_string()));
+                }
+                if let Some(d) = &params.duration {
+                    query.push(("duration", d.clone()));
+                }
+                let segments = ["regions", &key.zone, &key.pool, &key.region, &action_name];
+                let sent = crate::cluster::poll::fan_out(cluster, &segments, &query).await;
+                body["peers"] = json!(sent);
             }
             Json(body).into_response()
         }

@@ -96,10 +96,17 @@ pub fn render(status: &Status, now: SystemTime) -> String {
                     @for (zone, p) in &alerts {
                         span.alert data-pool=(p.pool) { (zone) " " (p.pool) ": " (p.answering.summary) }
                     }
+                    @if let Some(c) = &status.cluster {
+                        @if c.isolated {
+                            span.alert #isolated { "isolated: fewer than " (c.quorum)
+                                " instances heard from; own verdicts decide" }
+                        }
+                    }
                     span { "config generation " (status.generation) }
                     span #updated { "updated " (clock(now)) }
                 }
                 main {
+                    @if let Some(c) = &status.cluster { (cluster(c)) }
                     @for z in &status.zones {
                         section.zone data-zone=(z.zone) {
                             h2 { (z.zone) }
@@ -133,7 +140,8 @@ fn pool(zone: &str, p: &PoolStatus) -> Markup {
             div.answering.warn[p.answering.rule != Rule::Policy] { (p.answering.summary) }
             table {
                 tr { th { "region" } th { "health" } th { "recent probes" } th { "weight" }
-                     th { "last probe" } th { "in state" } th { "override" } th { "addresses" } }
+                     th { "last probe" } th { "in state" } th { "override" } th { "addresses" }
+                     @if p.regions.iter().any(|r| r.votes.is_some()) { th { "votes" } } }
                 @for r in &p.regions { (region(zone, p, r, max)) }
             }
             @if !p.locations.is_empty() {
@@ -193,6 +201,48 @@ fn region(zone: &str, p: &PoolStatus, r: &RegionStatus, max: u32) -> Markup {
                 @if let Some(o) = &r.override_ { span.badge.override { (o.name()) } }
             }
             td.meta { (r.addresses.join(", ")) }
+            @if let Some(v) = &r.votes {
+                td.votes.out[v.disagrees()] title=(vote_detail(v)) { (crate::status::votes(v)) }
+            }
+        }
+    }
+}
+
+/// Who voted what, for the votes cell's tooltip.
+fn vote_detail(v: &crate::cluster::decide::Agreement) -> String {
+    let abstain: Vec<String> = v
+        .abstain
+        .iter()
+        .map(|(n, why)| format!("{n} ({})", crate::status::json_name(why)))
+        .collect();
+    format!(
+        "up: {}; down: {}; abstain: {}",
+        v.up.join(", "),
+        v.down.join(", "),
+        abstain.join(", ")
+    )
+}
+
+/// The cluster panel: the rule, each peer's freshness.
+fn cluster(c: &crate::cluster::ClusterStatus) -> Markup {
+    html! {
+        section.cluster {
+            h2 { "cluster " (c.name) }
+            div.meta { "rule " (c.rule) " · quorum " (c.quorum) " of " (c.size) }
+            table {
+                tr { th { "peer" } th { "url" } th { "verdicts" } th { "last error" } }
+                @for p in &c.peers {
+                    tr.peer data-peer=(p.url) data-fresh=(p.fresh) {
+                        td { b { (p.name.as_deref().unwrap_or("?")) } }
+                        td.meta { (p.url) }
+                        td.out[!p.fresh] {
+                            (if p.fresh { "fresh" } else { "stale" })
+                            @if let Some(s) = p.seconds_since_heard { " · " (ago(s)) " ago" }
+                        }
+                        td.meta { (p.error.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
         }
     }
 }
@@ -277,6 +327,7 @@ mod tests {
     #[test]
     fn names_are_escaped() {
         let status = Status {
+            cluster: None,
             generation: 0,
             orphaned_overrides: vec![],
             zones: vec![],

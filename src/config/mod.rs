@@ -7,6 +7,7 @@
 //! probe-target ids the health engine indexes by. A file with any error is rejected whole.
 
 mod build;
+pub mod instance;
 mod pool;
 mod probe;
 mod raw;

@@ -12,10 +12,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+mod consensus;
 mod overrides;
 
 pub use overrides::{OverrideError, OverrideRequest, unix_now};
 
+use crate::cluster::{Cluster, Verdicts};
+use crate::config::instance::ClusterConfig;
 use crate::health::{
     HealthTable, Overrides, RegionKey, Shared, State, Transition, canonical_overrides,
 };
@@ -35,6 +38,10 @@ pub enum Command {
         oneshot::Sender<Result<Applied, OverrideError>>,
     ),
     Status(oneshot::Sender<Status>),
+    /// A peer's verdicts (or why its poll failed), by its index in the cluster's peers.
+    Peer(usize, Result<Verdicts, String>, Instant),
+    /// This instance's own verdicts (`None` without a cluster).
+    Verdicts(oneshot::Sender<Option<Verdicts>>),
 }
 
 /// An override the engine applied.
@@ -77,6 +84,16 @@ impl EngineHandle {
     pub async fn status(&self) -> Option<Status> {
         self.ask(Command::Status).await
     }
+
+    /// Hands the engine one poll of a peer.
+    pub async fn peer_heard(&self, index: usize, result: Result<Verdicts, String>, at: Instant) {
+        let _ = self.tx.send(Command::Peer(index, result, at)).await;
+    }
+
+    /// This instance's own verdicts, as `GET /cluster/verdicts` serves them.
+    pub async fn verdicts(&self) -> Option<Verdicts> {
+        self.ask(Command::Verdicts).await.flatten()
+    }
 }
 
 /// How many probe results may wait for the engine before probers wait.
@@ -98,6 +115,8 @@ pub struct Engine {
     /// The target each running prober feeds in the current zone set.
     feeds: HashMap<TaskKey, TargetId>,
     history: VecDeque<TransitionRecord>,
+    /// The consensus with the other instances, when `[cluster]` is configured.
+    cluster: Option<Cluster>,
 }
 
 impl Engine {
@@ -109,16 +128,18 @@ impl Engine {
         zones: Arc<ZoneSet>,
         overrides: Overrides,
         clients: Clients,
+        cluster: Option<Arc<ClusterConfig>>,
     ) -> (Engine, mpsc::Receiver<ProbeResult>, Shared) {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let table = HealthTable::new(zones.clone(), None, Instant::now());
+        let cluster = cluster.map(|c| Cluster::new(c, &zones));
         let (overrides, orphaned) = canonical_overrides(&overrides, &zones);
         warn_orphaned(&orphaned);
         let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&overrides)));
         let mut probers = Probers::new(CancellationToken::new());
         let feeds = probers.sync(&zones, &clients, &results_tx);
         telemetry::generation(0);
-        let engine = Engine {
+        let mut engine = Engine {
             zones_dir,
             state_file,
             table,
@@ -131,7 +152,11 @@ impl Engine {
             probers,
             feeds,
             history: VecDeque::new(),
+            cluster,
         };
+        if engine.agree() {
+            engine.publish();
+        }
         (engine, results_rx, shared)
     }
 
@@ -178,6 +203,7 @@ impl Engine {
             .record(target, r.outcome, r.latency, r.lateness);
         if let Some(t) = self.table.observe(target, r.outcome, r.latency, r.at) {
             self.log_transition(target, &t);
+            self.agree();
             self.publish();
         }
     }
@@ -198,9 +224,14 @@ impl Engine {
                     self.generation,
                     &self.history,
                     &self.orphaned,
+                    self.cluster.as_ref(),
                     Instant::now(),
                 );
                 let _ = reply.send(s);
+            }
+            Command::Peer(index, result, at) => self.on_peer(index, result, at),
+            Command::Verdicts(reply) => {
+                let _ = reply.send(self.own_verdicts());
             }
         }
     }
@@ -218,7 +249,10 @@ impl Engine {
 
     fn load_again(&mut self) -> Result<usize, String> {
         let zones = match crate::config::load_dir(&self.zones_dir) {
-            Ok(z) => Arc::new(z),
+            Ok(mut z) => {
+                z.timing = self.table.zones().timing;
+                Arc::new(z)
+            }
             Err(e) => {
                 error!(errors = %e, "reload failed; the previous zones keep serving");
                 telemetry::reload(false, self.generation);
@@ -235,6 +269,10 @@ impl Engine {
         self.generation += 1;
         telemetry::reload(true, self.generation);
         self.feeds = self.probers.sync(&zones, &self.clients, &self.results_tx);
+        if let Some(c) = self.cluster.as_mut() {
+            c.zones_changed(&zones);
+        }
+        self.agree();
         self.publish();
         info!(
             zones = count,

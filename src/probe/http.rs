@@ -19,15 +19,16 @@ pub(super) fn client(
     verify: bool,
     keepalive: bool,
     pin: Option<(&str, SocketAddr)>,
+    instance: Option<&str>,
 ) -> Result<Client, ProbeError> {
+    let agent = concat!("gslbd/", env!("CARGO_PKG_VERSION"), " health-check");
     let mut b = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .user_agent(concat!(
-            "gslbd/",
-            env!("CARGO_PKG_VERSION"),
-            " health-check"
-        ))
+        .user_agent(match instance {
+            Some(name) => format!("{agent} ({name})"),
+            None => agent.to_string(),
+        })
         .tls_danger_accept_invalid_certs(!verify);
     if !keepalive {
         b = b.pool_max_idle_per_host(0);
@@ -72,6 +73,7 @@ impl HttpProbe {
                         spec.tls_verify,
                         spec.keepalive,
                         Some((host, SocketAddr::new(ip, port))),
+                        clients.instance.as_deref(),
                     )?;
                     let _ = url.set_host(Some(host));
                 }

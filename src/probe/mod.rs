@@ -34,21 +34,26 @@ pub enum ProbeError {
 pub struct Clients {
     /// Indexed by `[tls_verify][keepalive]`.
     by_mode: [[reqwest::Client; 2]; 2],
+    /// The cluster name the User-Agent carries.
+    instance: Option<String>,
 }
 
 impl Clients {
-    pub fn new() -> Result<Self, ProbeError> {
+    /// Clients whose User-Agent names `instance` (the cluster name), when given, so a backend
+    /// can tell the vantages of an NS set apart.
+    pub fn new(instance: Option<&str>) -> Result<Self, ProbeError> {
         // reqwest is built without a default crypto provider; ring is ours. Installing twice
         // (tests, several servers in one process) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pair = |verify| -> Result<_, ProbeError> {
             Ok([
-                http::client(verify, false, None)?,
-                http::client(verify, true, None)?,
+                http::client(verify, false, None, instance)?,
+                http::client(verify, true, None, instance)?,
             ])
         };
         Ok(Clients {
             by_mode: [pair(false)?, pair(true)?],
+            instance: instance.map(String::from),
         })
     }
 

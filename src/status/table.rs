@@ -19,7 +19,7 @@ fn probe(lp: Option<&LastProbe>) -> String {
     )
 }
 
-fn row(r: &RegionStatus) -> [String; 7] {
+fn row(r: &RegionStatus) -> [String; 8] {
     [
         r.region.clone(),
         r.state.clone(),
@@ -35,7 +35,47 @@ fn row(r: &RegionStatus) -> [String; 7] {
         r.seconds_in_state.map_or_else(|| "-".into(), ago),
         r.override_
             .map_or_else(|| "-".into(), |o| o.name().to_string()),
+        r.votes.as_ref().map_or_else(|| "-".into(), votes),
     ]
+}
+
+/// A region's votes: "2 up, 1 down, 1 abstains (quorum)".
+pub fn votes(a: &crate::cluster::decide::Agreement) -> String {
+    let mut s = format!("{} up, {} down", a.up.len(), a.down.len());
+    if !a.abstain.is_empty() {
+        s.push_str(&format!(", {} abstain", a.abstain.len()));
+    }
+    s.push_str(&format!(" ({})", super::json_name(&a.how)));
+    s
+}
+
+/// The cluster's header lines.
+fn cluster(f: &mut fmt::Formatter<'_>, c: &crate::cluster::ClusterStatus) -> fmt::Result {
+    writeln!(
+        f,
+        "cluster {}: rule {}, quorum {} of {}",
+        c.name, c.rule, c.quorum, c.size
+    )?;
+    if c.isolated {
+        writeln!(
+            f,
+            "  !! isolated: fewer than {} instances heard from; own verdicts decide",
+            c.quorum
+        )?;
+    }
+    for p in &c.peers {
+        let name = p.name.as_deref().unwrap_or("?");
+        let heard = p
+            .seconds_since_heard
+            .map_or_else(|| "never heard".into(), |s| format!("heard {} ago", ago(s)));
+        let fresh = if p.fresh { "fresh" } else { "STALE" };
+        let err = p
+            .error
+            .as_deref()
+            .map_or(String::new(), |e| format!(" ({e})"));
+        writeln!(f, "  peer {name} {}: {fresh}, {heard}{err}", p.url)?;
+    }
+    Ok(())
 }
 
 fn trim(w: f64) -> String {
@@ -43,7 +83,7 @@ fn trim(w: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-const HEAD: [&str; 7] = [
+const HEAD: [&str; 8] = [
     "REGION",
     "STATE",
     "SERVING",
@@ -51,11 +91,13 @@ const HEAD: [&str; 7] = [
     "LAST PROBE",
     "IN STATE",
     "OVERRIDE",
+    "VOTES",
 ];
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: Vec<[String; 7]> = self
+        let columns = if self.cluster.is_some() { 8 } else { 7 };
+        let rows: Vec<[String; 8]> = self
             .zones
             .iter()
             .flat_map(|z| &z.pools)
@@ -70,12 +112,15 @@ impl fmt::Display for Status {
         }
         let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| {
             let mut s = String::from("    ");
-            for (c, w) in cells.iter().zip(width) {
+            for (c, w) in cells.iter().zip(width).take(columns) {
                 s.push_str(&format!("{c:<w$}  "));
             }
             writeln!(f, "{}", s.trim_end())
         };
         let mut rows = rows.iter();
+        if let Some(c) = &self.cluster {
+            cluster(f, c)?;
+        }
         for z in &self.zones {
             writeln!(f, "zone {} ({})", z.zone, z.file)?;
             for p in &z.pools {
@@ -142,12 +187,14 @@ mod tests {
             ok_streak: 0,
             fail_streak: 3,
             seconds_in_state: Some(75.0),
+            votes: None,
         }
     }
 
     #[test]
     fn regions_line_up_under_their_pool() {
         let s = Status {
+            cluster: None,
             generation: 2,
             orphaned_overrides: vec![],
             zones: vec![ZoneStatus {

@@ -159,7 +159,7 @@ impl Handles {
             labels.push(zl.clone());
             let mut zp = Vec::with_capacity(zone.pools.len());
             for pool in &zone.pools {
-                if let Some(f) = cutover::pool(zone, pool).worst {
+                if let Some(f) = cutover::pool(zone, pool, &zones.timing).worst {
                     for (kind, v) in [
                         ("detection", f.detection),
                         ("cutover", f.cutover),

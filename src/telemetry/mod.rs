@@ -5,6 +5,7 @@
 //! a scrape are dropped by the exporter (its idle timeout), so a reload that removes or renames
 //! regions and targets leaves no ghost series behind.
 
+pub mod cluster;
 mod handles;
 
 pub use handles::{Handles, ProbeMetrics};
@@ -61,7 +62,12 @@ pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
 pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 21] = [
+    cluster::CLUSTER_PEER_FRESH,
+    cluster::CLUSTER_PEER_AGE_SECONDS,
+    cluster::CLUSTER_ISOLATED,
+    cluster::CLUSTER_REGION_VOTES,
+    cluster::CLUSTER_REGION_DISAGREEMENT,
     PROBE_LAST_RESULT_AGE_SECONDS,
     DNS_QUERIES_TOTAL,
     DNS_RRL_TOTAL,
@@ -166,6 +172,27 @@ fn describe() {
     );
     describe_counter!(CONFIG_RELOADS_TOTAL, Unit::Count, "Zone reloads.");
     describe_gauge!(CONFIG_GENERATION, "Bumped by every successful reload.");
+    describe_gauge!(
+        cluster::CLUSTER_PEER_FRESH,
+        "1 while the peer's verdicts are fresh."
+    );
+    describe_gauge!(
+        cluster::CLUSTER_PEER_AGE_SECONDS,
+        Unit::Seconds,
+        "Seconds since the peer's verdicts last arrived."
+    );
+    describe_gauge!(
+        cluster::CLUSTER_ISOLATED,
+        "1 while fewer instances than a quorum are heard from."
+    );
+    describe_gauge!(
+        cluster::CLUSTER_REGION_VOTES,
+        "Votes on the region, by vote."
+    );
+    describe_gauge!(
+        cluster::CLUSTER_REGION_DISAGREEMENT,
+        "1 while the counted votes on the region disagree."
+    );
 }
 
 /// When the last probe result came, in milliseconds since [`since_start_ms`]'s epoch.
@@ -249,6 +276,7 @@ pub fn scrape(handle: &PrometheusHandle, snap: &Snapshot, now: Instant) -> Strin
         g.increment(0.0);
     }
     touch_transitions(snap);
+    cluster::touch();
     handle.run_upkeep();
     handle.render()
 }

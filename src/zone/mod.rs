@@ -34,6 +34,9 @@ pub struct ZoneSet {
     pub wire: wire::Index,
     /// The topology map (`topology.toml` beside the zones), when there is one.
     pub topology: Option<Arc<topology::TopologyMap>>,
+    /// What the deployment (a cluster) adds to the cutover figures; set by whoever loads the
+    /// zones for an instance.
+    pub timing: crate::cutover::Timing,
 }
 
 /// Where a region lives in the set.

@@ -35,6 +35,9 @@ pub struct Backend {
     raw_tcp: bool,
     /// Connections accepted so far.
     connections: Arc<AtomicUsize>,
+    /// Requests whose User-Agent contains one of these get their connection dropped, as if
+    /// the network between that prober and the backend had failed.
+    blocked: Arc<Mutex<Vec<String>>>,
 }
 
 impl Backend {
@@ -80,6 +83,7 @@ impl Backend {
             tls,
             raw_tcp,
             connections: Arc::new(AtomicUsize::new(0)),
+            blocked: Arc::new(Mutex::new(Vec::new())),
         };
         b.serve(listener);
         b
@@ -107,6 +111,14 @@ impl Backend {
         }
     }
 
+    /// Drops the requests of probers whose User-Agent contains `agent` (one vantage's path to
+    /// the backend fails; the others' still works). An empty list heals it.
+    pub fn block_agents(&self, agents: &[&str]) {
+        if let Ok(mut b) = self.blocked.lock() {
+            *b = agents.iter().map(|a| a.to_string()).collect();
+        }
+    }
+
     /// How many connections the backend has accepted.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
@@ -119,13 +131,14 @@ impl Backend {
     fn serve(&mut self, listener: TcpListener) {
         let (mode, tls, raw) = (self.mode.clone(), self.tls.clone(), self.raw_tcp);
         let connections = self.connections.clone();
+        let blocked = self.blocked.clone();
         self.accept = Some(self.rt.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 connections.fetch_add(1, Ordering::Relaxed);
-                let (mode, tls) = (mode.clone(), tls.clone());
+                let (mode, tls, blocked) = (mode.clone(), tls.clone(), blocked.clone());
                 tokio::spawn(async move {
                     if raw {
                         if mode.lock().map(|m| *m).unwrap_or(Mode::Healthy) == Mode::Hang {
@@ -136,10 +149,10 @@ impl Backend {
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                respond(s, mode).await;
+                                respond(s, mode, blocked).await;
                             }
                         }
-                        None => respond(stream, mode).await,
+                        None => respond(stream, mode, blocked).await,
                     }
                 });
             }
@@ -163,6 +176,7 @@ async fn bind_again(addr: SocketAddr) -> TcpListener {
 async fn respond<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut s: S,
     mode: Arc<Mutex<Mode>>,
+    blocked: Arc<Mutex<Vec<String>>>,
 ) {
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
@@ -179,7 +193,20 @@ async fn respond<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 return;
             }
         };
+        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
         seen.drain(..end);
+        let agent = head
+            .lines()
+            .find_map(|l| l.strip_prefix("user-agent:"))
+            .unwrap_or("")
+            .to_string();
+        let dropped = blocked
+            .lock()
+            .map(|b| b.iter().any(|a| agent.contains(&a.to_ascii_lowercase())))
+            .unwrap_or(false);
+        if dropped {
+            return;
+        }
         let (status, body) = match mode.lock().map(|m| *m).unwrap_or(Mode::Healthy) {
             Mode::Healthy => (200, "ok"),
             Mode::Status(code) => (code, "nope"),

@@ -86,8 +86,6 @@ impl Gslbd {
             "serve",
             "--listen",
             "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
             "--log",
             "info",
             "--zones",
@@ -96,6 +94,10 @@ impl Gslbd {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // An ephemeral admin port unless `extra` names one.
+        if !extra.contains(&"--admin") {
+            args.extend(["--admin".to_string(), "127.0.0.1:0".to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::launch_with(&[], &args, dir, files)
     }
@@ -529,5 +531,16 @@ pub fn poll<T>(limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T
             return None;
         }
         std::thread::sleep(every);
+    }
+}
+
+/// A loopback port free for UDP and TCP (for servers that must be told their port).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }

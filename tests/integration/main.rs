@@ -6,6 +6,7 @@ mod adminsafety;
 mod apierrors;
 mod backend;
 mod cli;
+mod cluster;
 mod cookies;
 mod csrf;
 mod dashboards;

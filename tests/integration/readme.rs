@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Gslbd, poll, run};
+use crate::harness::{Gslbd, free_port, poll, run};
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
@@ -43,10 +43,19 @@ fn every_toml_example_is_a_valid_zone() {
     let toml = blocks(&readme(), "toml");
     assert!(!toml.is_empty());
     let dir = tempfile::tempdir().expect("tempdir");
+    let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
     for (i, b) in toml.iter().enumerate() {
         let file = dir.path().join(format!("readme-{i}.toml"));
         std::fs::write(&file, b).expect("write");
-        let out = run(&["check", file.to_str().expect("utf8")], dir.path());
+        // An instance file (gslbd.toml) is checked with the example zones and its token file.
+        let out = if b.contains("[cluster]") {
+            std::fs::write(dir.path().join("cluster.token"), "readme-token").expect("token");
+            let zones = zones.to_str().expect("utf8");
+            let config = file.to_str().expect("utf8");
+            run(&["check", "--config", config, "--zones", zones], dir.path())
+        } else {
+            run(&["check", file.to_str().expect("utf8")], dir.path())
+        };
         assert!(
             out.status.success(),
             "README toml block {i}:\n{}",
@@ -87,14 +96,6 @@ fn example_zones(shift: impl Fn(&str) -> String) -> tempfile::TempDir {
         }
     }
     dir
-}
-
-/// A free loopback TCP port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 fn us_east(g: &Gslbd) -> String {

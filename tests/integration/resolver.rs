@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Dig, dig, poll};
+use crate::harness::{Dig, dig, free_port, poll};
 
 /// A running Unbound.
 pub struct Unbound {
@@ -31,17 +31,6 @@ fn sbin(tool: &str) -> PathBuf {
         local
     } else {
         PathBuf::from(tool)
-    }
-}
-
-/// A loopback port free for UDP and TCP.
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
     }
 }
 
