@@ -17,6 +17,9 @@ pub struct Report {
     /// poll_timeout: a peer's verdict arrives up to one poll late).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consensus_delay: Option<f64>,
+    /// With zone transfers: (coalesce, transfer_time) seconds, added through a secondary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secondary_delay: Option<(f64, f64)>,
     pub zones: Vec<ZoneReport>,
 }
 
@@ -87,6 +90,11 @@ pub fn report(set: &ZoneSet) -> Report {
         valid: true,
         consensus_delay: (!set.timing.consensus.is_zero())
             .then_some(set.timing.consensus.as_secs_f64()),
+        secondary_delay: set
+            .timing
+            .secondary
+            .as_ref()
+            .map(|s| (s.coalesce.as_secs_f64(), s.transfer_time.as_secs_f64())),
         zones: set
             .zones
             .iter()
@@ -283,6 +291,18 @@ impl fmt::Display for Report {
                 }
             }
             row(&mut out, "zone (worst pool)", String::new(), c.worst, "")?;
+            if let (Some(v), Some((coalesce, transfer))) =
+                (c.worst.and_then(|w| w.via_secondary), self.secondary_delay)
+            {
+                writeln!(
+                    out,
+                    "  via secondaries (+ coalesce {} + NOTIFY/transfer {}): cutover {}, recovery {}",
+                    secs(coalesce),
+                    secs(transfer),
+                    secs(v.cutover),
+                    secs(v.recovery)
+                )?;
+            }
             for t in &z.topology {
                 writeln!(
                     out,

@@ -71,6 +71,9 @@ pub struct Figures {
     /// The cached answer that bounds `recovery`.
     #[serde(default)]
     pub recovery_cache: CacheTerm,
+    /// With zone transfers: the same seen through a secondary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_secondary: Option<ViaSecondary>,
 }
 
 impl Figures {
@@ -85,6 +88,13 @@ impl Figures {
                 other.recovery_cache
             } else {
                 self.recovery_cache
+            },
+            via_secondary: match (self.via_secondary, other.via_secondary) {
+                (Some(a), Some(b)) => Some(ViaSecondary {
+                    cutover: a.cutover.max(b.cutover),
+                    recovery: a.recovery.max(b.recovery),
+                }),
+                (a, b) => a.or(b),
             },
         }
     }
@@ -103,11 +113,41 @@ pub fn cache_term(zone: &Zone, pool: &Pool) -> CacheTerm {
 }
 
 /// What the deployment adds to the probes' own figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timing {
     /// With a cluster, a peer's verdict reaches this instance up to `poll_interval +
     /// poll_timeout` after the peer reached it: added to detection and readmission.
     pub consensus: Duration,
+    /// With zone transfers: what a secondary adds, for the zones it covers.
+    pub secondary: Option<Secondary>,
+}
+
+/// Secondaries fed by transfers: a change reaches them up to `coalesce + transfer_time` after
+/// gslbd's own answers changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secondary {
+    pub coalesce: Duration,
+    pub transfer_time: Duration,
+    /// The zones transferred (`None`: every zone), lower case.
+    pub zones: Option<Vec<hickory_proto::rr::Name>>,
+}
+
+impl Secondary {
+    fn covers(&self, zone: &Zone) -> bool {
+        self.zones.as_ref().is_none_or(|z| {
+            z.iter()
+                .any(|n| hickory_proto::rr::LowerName::new(n) == zone.origin)
+        })
+    }
+}
+
+/// The figures through a secondary (hidden primary), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ViaSecondary {
+    /// detection + coalesce + transfer_time + TTL + 1 s.
+    pub cutover: f64,
+    /// recovery + coalesce + transfer_time.
+    pub recovery: f64,
 }
 
 /// The figures for one probe at one TTL, with `cache` the longest answer resolvers keep.
@@ -124,6 +164,7 @@ pub fn figures(spec: &ProbeSpec, ttl: u32, cache: CacheTerm, timing: &Timing) ->
         readmission: readmission.as_secs_f64(),
         recovery: readmission.as_secs_f64() + cache.seconds + clock,
         recovery_cache: cache,
+        via_secondary: None,
     }
 }
 
@@ -168,10 +209,18 @@ pub fn pool(zone: &Zone, pool: &Pool, timing: &Timing) -> PoolCutover {
         .iter()
         .map(|r| RegionCutover {
             region: r.name.clone(),
-            figures: r
-                .probe
-                .as_ref()
-                .map(|p| figures(p, pool.ttl, cache, timing)),
+            figures: r.probe.as_ref().map(|p| {
+                let mut f = figures(p, pool.ttl, cache, timing);
+                let via = timing.secondary.as_ref();
+                if let Some(s) = via.filter(|s| pool.transfer && s.covers(zone)) {
+                    let delay = (s.coalesce + s.transfer_time).as_secs_f64();
+                    f.via_secondary = Some(ViaSecondary {
+                        cutover: f.cutover + delay,
+                        recovery: f.recovery + delay,
+                    });
+                }
+                f
+            }),
         })
         .collect();
     let worst = regions
@@ -332,6 +381,7 @@ mod tests {
             readmission: 1.0,
             recovery: 2.0,
             recovery_cache: ttl(1.0),
+            via_secondary: None,
         };
         let b = Figures {
             detection: 3.0,
@@ -342,6 +392,10 @@ mod tests {
                 kind: CacheKind::Negative,
                 seconds: 0.5,
             },
+            via_secondary: Some(ViaSecondary {
+                cutover: 9.0,
+                recovery: 8.0,
+            }),
         };
         assert_eq!(
             a.max(b),
@@ -351,6 +405,10 @@ mod tests {
                 readmission: 1.0,
                 recovery: 2.0,
                 recovery_cache: ttl(1.0),
+                via_secondary: Some(ViaSecondary {
+                    cutover: 9.0,
+                    recovery: 8.0,
+                }),
             }
         );
     }

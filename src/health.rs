@@ -361,6 +361,15 @@ pub struct Snapshot {
     pub live: Live,
     /// Metric handles of this zone load (shared by every snapshot of it).
     pub metrics: Arc<Handles>,
+    /// Transferred zones' published SOA serials, by zone index (`None`: the configured one).
+    pub serials: Vec<Option<u32>>,
+}
+
+impl Snapshot {
+    /// The published serial of zone `zone`, when it is transferred.
+    pub fn serial(&self, zone: usize) -> Option<u32> {
+        self.serials.get(zone).copied().flatten()
+    }
 }
 
 /// The published snapshot: written by the health task and reloads, read lock-free by DNS.
@@ -497,6 +506,7 @@ impl HealthTable {
             zones: self.zones.clone(),
             live: self.live(overrides),
             metrics: self.metrics.clone(),
+            serials: Vec::new(),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! - [`check`]: the `gslbd check` report (cutover and N-1 tables).
 //! - [`cluster`]: health consensus with the other instances of an NS set.
 //! - [`watch`]: `serve --watch`, a reload when a zone file changes.
+//! - [`xfr`]: zone transfers and NOTIFY to standard secondaries (hidden primary).
 //!
 //! [`serve`] wires them: it loads the zones, binds the listeners, starts the probes and the
 //! engine, and runs until the shutdown future completes.
@@ -37,6 +38,7 @@ pub mod state;
 pub mod status;
 pub mod telemetry;
 pub mod watch;
+pub mod xfr;
 pub mod zone;
 
 use std::future::Future;
@@ -76,6 +78,8 @@ pub struct ServeConfig {
     pub rrl: dns::RrlConfig,
     /// Health consensus with the rest of the NS set (`[cluster]` in `gslbd.toml`).
     pub cluster: Option<config::instance::ClusterConfig>,
+    /// Zone transfers to secondaries (`[transfer]` in `gslbd.toml`).
+    pub transfer: Option<xfr::TransferConfig>,
 }
 
 /// Why serving could not start.
@@ -142,6 +146,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         consensus: cluster
             .as_ref()
             .map_or(std::time::Duration::ZERO, |c| c.delay()),
+        secondary: cfg.transfer.as_ref().map(xfr::TransferConfig::timing),
     };
     let zones = Arc::new(zones);
     let state_file = cfg
@@ -171,6 +176,12 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         None => None,
     };
     let clients = probe::Clients::new(cluster.as_ref().map(|c| c.name.as_str()))?;
+    let transfer = cfg.transfer.clone().map(Arc::new);
+    let (announce, announced) = tokio::sync::mpsc::unbounded_channel();
+    let xfr = transfer
+        .as_ref()
+        .map(|t| xfr::Xfr::new(t.clone(), announce.clone()));
+    let published = xfr.as_ref().map(xfr::Xfr::shared);
     let (engine, results, shared) = engine::Engine::start(
         cfg.zones.clone(),
         state_file,
@@ -178,13 +189,28 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         overrides,
         clients,
         cluster.clone(),
+        xfr,
     );
-    let handler = dns::Handler::new(shared.clone())
+    let mut handler = dns::Handler::new(shared.clone())
         .with_cookies(cookies.clone(), cfg.require_cookies)
         .with_rrl(cfg.rrl.clone());
+    if let (Some(config), Some(published)) = (&transfer, published) {
+        handler = handler.with_xfr(dns::XfrAccess {
+            published,
+            config: config.clone(),
+        });
+    }
     let server = dns::serve(handler, listeners, cfg.tcp).map_err(ServeError::Threads)?;
 
     let cancel = CancellationToken::new();
+    if let Some(t) = &transfer {
+        xfr::notify::spawn(t.clone(), announced, cancel.clone());
+        info!(
+            secondaries = t.secondaries.len(),
+            signed = t.key.is_some(),
+            "transfer: serving AXFR/IXFR and sending NOTIFY"
+        );
+    }
     tokio::spawn(dns::cookie::keep(
         cookies,
         cfg.cookie_secret_file.clone(),

@@ -276,6 +276,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 },
             },
             cluster: instance.cluster,
+            transfer: instance.transfer,
         };
         let stop = shutdown_signal();
         gslbd::serve(cfg, stop).await?;
@@ -444,6 +445,7 @@ fn check(args: CheckArgs) -> ExitCode {
         let inst = instance(args.config.as_deref(), zones_dir.as_deref())?;
         set.timing = gslbd::cutover::Timing {
             consensus: inst.cluster.as_ref().map_or(Duration::ZERO, |c| c.delay()),
+            secondary: inst.transfer.as_ref().map(|t| t.timing()),
         };
         Ok(set)
     });

@@ -188,7 +188,7 @@ pub fn build(
     now: Instant,
 ) -> Status {
     let zones = table.zones();
-    let timing = zones.timing;
+    let timing = zones.timing.clone();
     let zones = zones
         .zones
         .iter()

@@ -11,6 +11,14 @@
 //! poll_timeout = "1s"                        # each fetch's limit
 //! stale_after = "6s"                         # a peer not heard from for this long abstains
 //! rule = "majority"                          # or "any-up", "all-up"
+//!
+//! [transfer]                                 # hidden primary: standard secondaries follow
+//! secondaries = ["192.0.2.53", "192.0.2.54:5300"]   # may AXFR/IXFR; NOTIFYed (port 53)
+//! key_file = "xfr.key"                       # hmac-sha256:NAME:BASE64 (as dig -y takes it)
+//! zones = ["gslb.example."]                  # default: every zone
+//! coalesce = "1s"                            # at most one new serial per this
+//! journal = 64                               # versions kept for IXFR
+//! transfer_time = "2s"                       # NOTIFY → transfer done, for the figures
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,6 +43,7 @@ pub fn default_path(zones: &Path) -> PathBuf {
 #[derive(Debug, Clone, Default)]
 pub struct Instance {
     pub cluster: Option<ClusterConfig>,
+    pub transfer: Option<crate::xfr::TransferConfig>,
 }
 
 /// How the health of a region is agreed on by the instances of an NS set.
@@ -97,6 +106,18 @@ impl ClusterConfig {
 #[serde(deny_unknown_fields)]
 struct RawInstance {
     cluster: Option<Spanned<RawCluster>>,
+    transfer: Option<Spanned<RawTransfer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransfer {
+    secondaries: Spanned<Vec<Spanned<String>>>,
+    key_file: Option<Spanned<String>>,
+    zones: Option<Vec<Spanned<String>>>,
+    coalesce: Option<Spanned<HumanDuration>>,
+    journal: Option<Spanned<u32>>,
+    transfer_time: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,11 +150,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Instance, Vec<ConfigError>> {
     let src = Source { path, text };
     let raw: RawInstance = toml::from_str(text)
         .map_err(|e| vec![src.error(e.span().unwrap_or(0..0), e.message().trim().to_string())])?;
-    let cluster = match raw.cluster {
-        Some(c) => Some(cluster(&src, c)?),
-        None => None,
-    };
-    Ok(Instance { cluster })
+    let mut errors = Vec::new();
+    let cluster = raw
+        .cluster
+        .and_then(|c| cluster(&src, c).map_err(|e| errors.extend(e)).ok());
+    let transfer = raw.transfer.and_then(|t| {
+        transfer(&src, t.into_inner())
+            .map_err(|e| errors.extend(e))
+            .ok()
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Instance { cluster, transfer })
 }
 
 /// Limits on the poll settings.
@@ -253,6 +282,95 @@ fn cluster(src: &Source<'_>, raw: Spanned<RawCluster>) -> Result<ClusterConfig, 
         poll_timeout,
         stale_after,
         rule: raw.rule.map_or(Rule::Majority, |r| r.into_inner()),
+    })
+}
+
+fn transfer(
+    src: &Source<'_>,
+    raw: RawTransfer,
+) -> Result<crate::xfr::TransferConfig, Vec<ConfigError>> {
+    use crate::xfr::TransferConfig;
+    let mut errors = Vec::new();
+    let mut secondaries = Vec::new();
+    for s in raw.secondaries.get_ref() {
+        let text = s.get_ref().trim();
+        let addr = text
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()));
+        match addr {
+            Ok(a) => secondaries.push(a),
+            Err(_) => errors.push(src.error(
+                s.span(),
+                format!(
+                    "secondary {text:?}: an IP address, optionally with :port (NOTIFY goes there)"
+                ),
+            )),
+        }
+    }
+    if raw.secondaries.get_ref().is_empty() {
+        errors.push(src.error(raw.secondaries.span(), "name at least one secondary"));
+    }
+    let base = src.path.parent().unwrap_or(Path::new("."));
+    let key = raw.key_file.as_ref().and_then(|f| {
+        let text = match std::fs::read_to_string(base.join(f.get_ref())) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(src.error(f.span(), format!("cannot read {}: {e}", f.get_ref())));
+                return None;
+            }
+        };
+        match crate::xfr::tsig::Key::parse(&text) {
+            Ok(k) => Some(std::sync::Arc::new(k)),
+            Err(e) => {
+                // The message never quotes the file (it holds the secret).
+                errors.push(src.error(f.span(), format!("{}: {e}", f.get_ref())));
+                None
+            }
+        }
+    });
+    let zones = raw.zones.map(|zones| {
+        zones
+            .iter()
+            .filter_map(|z| match hickory_proto::rr::Name::from_ascii(z.get_ref()) {
+                Ok(mut n) => {
+                    n.set_fqdn(true);
+                    Some(n.to_lowercase())
+                }
+                Err(e) => {
+                    errors.push(src.error(z.span(), format!("zone {:?}: {e}", z.get_ref())));
+                    None
+                }
+            })
+            .collect()
+    });
+    let mut duration = |v: &Option<Spanned<HumanDuration>>, default: Duration, what: &str| {
+        let Some(v) = v else { return default };
+        let d = v.get_ref().0;
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) {
+            errors.push(src.error(v.span(), format!("{what} must be from 1s to 1h")));
+        }
+        d
+    };
+    let coalesce = duration(&raw.coalesce, Duration::from_secs(1), "coalesce");
+    let transfer_time = duration(&raw.transfer_time, Duration::from_secs(2), "transfer_time");
+    let journal = match &raw.journal {
+        Some(j) if !(1..=10_000).contains(j.get_ref()) => {
+            errors.push(src.error(j.span(), "journal must keep 1 to 10000 versions"));
+            64
+        }
+        Some(j) => *j.get_ref() as usize,
+        None => 64,
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(TransferConfig {
+        secondaries,
+        key,
+        zones,
+        coalesce,
+        journal,
+        transfer_time,
     })
 }
 

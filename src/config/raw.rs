@@ -60,6 +60,8 @@ pub struct RawPool {
     pub slow_start: Option<Spanned<HumanDuration>>,
     /// A drain or force-down that would leave fewer serving regions is refused (409).
     pub min_serving: Option<Spanned<u32>>,
+    /// `false` leaves the pool out of zone transfers to secondaries.
+    pub transfer: Option<bool>,
     pub probe: Option<Spanned<Box<RawProbe>>>,
     #[serde(default)]
     pub regions: BTreeMap<Spanned<String>, Spanned<RawRegion>>,

@@ -163,6 +163,12 @@ pub fn respond<R: Rng + ?Sized>(
     let answer = snap.zones.wire.get(name.get(..plain.name_len)?, qtype)?;
     // The answer is `first` (static records or the fallback), then the selected regions.
     let (zone, first, regions, decision) = match answer {
+        // A transferred zone's SOA carries its published serial: the full path answers it.
+        wire::Answer::Static { zone, .. }
+            if qtype == RecordType::SOA && snap.serial(*zone).is_some() =>
+        {
+            return None;
+        }
         wire::Answer::Static { zone, rrs } => (*zone, Some(rrs), &[][..], None),
         wire::Answer::Pool {
             zone,

@@ -187,6 +187,7 @@ static SHARED_SECRETS: std::sync::LazyLock<super::cookie::Shared> =
 /// The context the fuzz targets and the unit tests answer in: a fixed cookie secret and clock.
 pub(super) fn context(snap: &Snapshot, require_cookies: bool) -> Context<'_> {
     Context {
+        key: None,
         snap,
         cookies: &SHARED_SECRETS,
         require_cookies,

@@ -55,6 +55,14 @@ pub struct Handler {
     cookies: cookie::Shared,
     require_cookies: bool,
     rrl: Option<Arc<Limiter>>,
+    xfr: Option<XfrAccess>,
+}
+
+/// Zone transfers: the published versions and who may take them.
+#[derive(Clone)]
+pub struct XfrAccess {
+    pub published: crate::xfr::Shared,
+    pub config: Arc<crate::xfr::TransferConfig>,
 }
 
 /// What the fast or the full path sent, for rate limiting.
@@ -75,6 +83,8 @@ pub(super) struct Context<'a> {
     /// Seconds since the epoch for cookie timestamps; `None` reads the clock, and only for a
     /// query that carries a cookie.
     pub now: Option<u32>,
+    /// The TSIG key signed queries are verified with (the transfer key), when there is one.
+    pub key: Option<&'a crate::xfr::tsig::Key>,
 }
 
 impl Context<'_> {
@@ -132,7 +142,31 @@ impl Handler {
             cookies,
             require_cookies: false,
             rrl: None,
+            xfr: None,
         }
+    }
+
+    /// Serves zone transfers (and verifies TSIG-signed queries) with `xfr`.
+    pub fn with_xfr(mut self, xfr: XfrAccess) -> Self {
+        self.xfr = Some(xfr);
+        self
+    }
+
+    /// The messages answering a zone transfer request over TCP; `None` when `msg` is not one
+    /// or transfers are off (the full path then refuses it).
+    pub fn transfer(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Vec<Vec<u8>>> {
+        let x = self.xfr.as_ref()?;
+        if !crate::xfr::serve::is_transfer(msg) {
+            return None;
+        }
+        let published = x.published.load();
+        Some(crate::xfr::serve::respond(
+            &published,
+            &x.config,
+            msg,
+            src,
+            crate::xfr::tsig::now(),
+        ))
     }
 
     /// Limits UDP responses by `config` (none when its rate is 0).
@@ -163,6 +197,7 @@ impl Handler {
             cookies: &self.cookies,
             require_cookies: self.require_cookies,
             now: None,
+            key: self.xfr.as_ref().and_then(|x| x.config.key.as_deref()),
         };
         let sent = match fast::respond(&ctx, query, rng, out) {
             Some(sent) => sent,
@@ -259,6 +294,18 @@ pub(super) fn full<R: Rng + ?Sized>(
         },
         limit: size_limit(query.transport, scan.opt.map(|o| o.payload)),
     };
+    // A signed query is verified with the transfer key (without one: BADKEY), and its
+    // response signed, so room is kept for the TSIG record.
+    let signed = match (scan.tsig, ctx.key) {
+        (None, _) => Ok(None),
+        (Some(t), Some(key)) => tsig::verify_query(bytes, &t, key).map(Some),
+        (Some(_), None) => Err(crate::xfr::tsig::Rejected::Unsigned(
+            crate::xfr::tsig::BADKEY,
+        )),
+    };
+    if let Ok(Some(_)) = &signed {
+        reply.limit = reply.limit.saturating_sub(tsig::ROOM);
+    }
 
     // Refusals that need no zone, in the order the RFCs rank them.
     let early = if header.metadata.op_code != OpCode::Query {
@@ -271,7 +318,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         Some(ResponseCode::FormErr)
     } else if cookie.is_err() {
         Some(ResponseCode::BADCOOKIE)
-    } else if scan.tsig.is_some() {
+    } else if signed.is_err() {
         Some(ResponseCode::NotAuth)
     } else if question
         .as_ref()
@@ -289,11 +336,16 @@ pub(super) fn full<R: Rng + ?Sized>(
             reply.cookie = None;
         }
         snap.metrics.query(None, qtype, rcode);
-        let tsig = match (rcode, scan.tsig) {
-            (ResponseCode::NotAuth, Some(t)) => tsig::bad_key(bytes, &t, header.metadata.id),
+        let unsigned = match (&signed, scan.tsig) {
+            (Err(crate::xfr::tsig::Rejected::Unsigned(e)), Some(t)) => {
+                tsig::unsigned_error(bytes, &t, header.metadata.id, *e)
+            }
             _ => None,
         };
-        let sent = reply.refuse(rcode, tsig.as_ref(), out);
+        let sent = reply.refuse(rcode, unsigned.as_ref(), out);
+        if sent {
+            tsig::sign_response(&signed, ctx.key, out);
+        }
         return sent.then_some(Sent {
             zone: None,
             cookie_valid: reply.cookie_valid(),
@@ -312,7 +364,15 @@ pub(super) fn full<R: Rng + ?Sized>(
         qtype,
         minimal_any: query.transport == Transport::Udp,
     };
-    let a = lookup::resolve(snap, &question, &client, rng, Instant::now());
+    let mut a = lookup::resolve(snap, &question, &client, rng, Instant::now());
+    if let Some(serial) = a.zone.and_then(|z| snap.serial(z)) {
+        // A transferred zone's SOA says which version secondaries can fetch.
+        for r in a.answers.iter_mut().chain(a.authority.iter_mut()) {
+            if let hickory_proto::rr::RData::SOA(soa) = &mut r.data {
+                soa.serial = serial;
+            }
+        }
+    }
     let edns = scan.opt.map(|o| {
         response_edns(
             &o,
@@ -339,7 +399,10 @@ pub(super) fn full<R: Rng + ?Sized>(
         cookie_valid: reply.cookie_valid(),
     };
     match encode::response(&meta, Some(q), sections, edns.as_ref(), reply.limit, out) {
-        Ok(()) => Some(sent),
+        Ok(()) => {
+            tsig::sign_response(&signed, ctx.key, out);
+            Some(sent)
+        }
         Err(e) => {
             warn!(error = ?e.0, name = %q.name(), %qtype, "response could not be encoded");
             snap.metrics.query(a.zone, qtype, ResponseCode::ServFail);

@@ -28,7 +28,20 @@ use tokio::task::JoinHandle as TaskHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport};
+pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport, XfrAccess};
+pub use scan::Tsig as TsigAt;
+pub(crate) use scan::skip_name;
+pub(crate) use tsig::name_at;
+
+/// Where the first question of `msg` ends, when it is complete.
+pub fn question_end(msg: &[u8]) -> Option<usize> {
+    scan::Scan::of(msg).question_end
+}
+
+/// Where the TSIG record of `msg` is, when it has one.
+pub fn tsig_at(msg: &[u8]) -> Option<TsigAt> {
+    scan::Scan::of(msg).tsig
+}
 pub use rrl::{RrlConfig, loopback as rrl_loopback};
 pub use tcp::TcpLimits;
 

@@ -261,28 +261,49 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             src,
             transport: Transport::Tcp,
         };
+        if let Some(messages) = handler.transfer(&msg, src.ip()) {
+            for m in messages {
+                if !write_frame(&mut stream, &m, &mut frame, limits.io_timeout, src).await {
+                    return;
+                }
+            }
+            continue;
+        }
         if !handler.respond(query, &mut rng, &mut out) {
             continue;
         }
-        let Ok(len) = u16::try_from(out.len()) else {
+        if !write_frame(&mut stream, &out, &mut frame, limits.io_timeout, src).await {
             return;
-        };
-        frame.clear();
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&out);
-        match tokio::time::timeout(limits.io_timeout, stream.write_all(&frame)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!(error = %e, %src, "tcp write failed");
-                return;
-            }
-            Err(_) => {
-                debug!(%src, "tcp write timed out: the client does not read");
-                return;
-            }
         }
         if Instant::now() >= end_of_life {
             return;
+        }
+    }
+}
+
+/// Writes one length-prefixed message (within `timeout`); false when the connection is done.
+async fn write_frame<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    msg: &[u8],
+    frame: &mut Vec<u8>,
+    timeout: std::time::Duration,
+    src: SocketAddr,
+) -> bool {
+    let Ok(len) = u16::try_from(msg.len()) else {
+        return false;
+    };
+    frame.clear();
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(msg);
+    match tokio::time::timeout(timeout, stream.write_all(frame)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            debug!(error = %e, %src, "tcp write failed");
+            false
+        }
+        Err(_) => {
+            debug!(%src, "tcp write timed out: the client does not read");
+            false
         }
     }
 }

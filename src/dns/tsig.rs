@@ -1,6 +1,9 @@
-//! TSIG-signed queries (RFC 8945). gslbd holds no TSIG keys yet, so every signed query gets
-//! NOTAUTH with TSIG error BADKEY, unsigned (§5.2.1), instead of an answer that a client would
-//! take as verified.
+//! TSIG-signed queries (RFC 8945) on the query path. With a transfer key configured a signed
+//! query is verified with it and its response signed (secondaries sign their SOA queries);
+//! otherwise, or with another key, it gets NOTAUTH with TSIG error BADKEY, unsigned (§5.2.1),
+//! instead of an answer a client would take as verified.
+
+use crate::xfr::tsig::{Key, Rejected, Request, Signer};
 
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -8,13 +11,51 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::scan::Tsig;
 
-/// TSIG error BADKEY (RFC 8945 §3).
-const BADKEY: u16 = 17;
+/// Room kept in a signed response for its TSIG record.
+pub const ROOM: u16 = 160;
 
-/// The unsigned TSIG record of a BADKEY response to the query `msg`: the query's key and
-/// algorithm names, its time signed and fudge, an empty MAC, its ID; `None` when the query's
-/// TSIG does not parse (the response then carries none).
-pub fn bad_key(msg: &[u8], tsig: &Tsig, id: u16) -> Option<Record> {
+/// Verifies a signed query with `key`.
+pub fn verify_query<'k>(
+    msg: &[u8],
+    t: &Tsig,
+    key: &'k Key,
+) -> Result<(&'k Key, Request), Rejected> {
+    crate::xfr::tsig::verify(
+        msg,
+        t.owner,
+        t.rdata,
+        t.rdata_len,
+        std::slice::from_ref(key),
+        crate::xfr::tsig::now(),
+    )
+}
+
+/// Signs the response in `out` when its query verified (error 0), or when it was too far off
+/// in time (BADTIME, with the server's time); otherwise leaves it as it is.
+pub fn sign_response(
+    signed: &Result<Option<(&Key, Request)>, Rejected>,
+    key: Option<&Key>,
+    out: &mut Vec<u8>,
+) {
+    let now = crate::xfr::tsig::now();
+    match (signed, key) {
+        (Ok(Some((k, req))), _) => Signer::response(k, req).sign(out, now, 0, &[]),
+        (Err(Rejected::BadTime { mac, original_id }), Some(k)) => {
+            let req = Request {
+                mac: mac.clone(),
+                original_id: *original_id,
+            };
+            let time = now.to_be_bytes();
+            Signer::response(k, &req).sign(out, now, crate::xfr::tsig::BADTIME, &time[2..]);
+        }
+        _ => {}
+    }
+}
+
+/// The unsigned TSIG record of a NOTAUTH response (`error`: BADKEY or BADSIG) to the query
+/// `msg`: the query's key and algorithm names, its time signed and fudge, an empty MAC, its
+/// ID; `None` when the query's TSIG does not parse (the response then carries none).
+pub fn unsigned_error(msg: &[u8], tsig: &Tsig, id: u16, error: u16) -> Option<Record> {
     let key = name_at(msg, tsig.owner)?;
     let rdata = msg.get(tsig.rdata..tsig.rdata + tsig.rdata_len)?;
     let algorithm = name_at(msg, tsig.rdata)?;
@@ -30,7 +71,7 @@ pub fn bad_key(msg: &[u8], tsig: &Tsig, id: u16) -> Option<Record> {
     out.extend_from_slice(times);
     out.extend_from_slice(&0u16.to_be_bytes()); // MAC size: no MAC
     out.extend_from_slice(&id.to_be_bytes()); // original ID
-    out.extend_from_slice(&BADKEY.to_be_bytes());
+    out.extend_from_slice(&error.to_be_bytes());
     out.extend_from_slice(&0u16.to_be_bytes()); // other data: none
     let mut record = Record::from_rdata(
         key,
@@ -45,7 +86,7 @@ pub fn bad_key(msg: &[u8], tsig: &Tsig, id: u16) -> Option<Record> {
 }
 
 /// The (possibly compressed) name at `at` in `msg`.
-fn name_at(msg: &[u8], at: usize) -> Option<Name> {
+pub(crate) fn name_at(msg: &[u8], at: usize) -> Option<Name> {
     let mut d = BinDecoder::new(msg);
     d.read_slice(at).ok()?;
     Name::read(&mut d).ok()

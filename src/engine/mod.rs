@@ -25,6 +25,7 @@ use crate::health::{
 use crate::probe::{Clients, ProbeResult, Probers, TaskKey};
 use crate::status::{self, Status, TransitionRecord, state_name};
 use crate::telemetry;
+use crate::xfr::Xfr;
 use crate::zone::{TargetId, ZoneSet};
 
 /// Requests to the engine (from the admin API and signal handlers).
@@ -117,6 +118,8 @@ pub struct Engine {
     history: VecDeque<TransitionRecord>,
     /// The consensus with the other instances, when `[cluster]` is configured.
     cluster: Option<Cluster>,
+    /// Versions for secondaries, when `[transfer]` is configured.
+    xfr: Option<Xfr>,
 }
 
 impl Engine {
@@ -129,6 +132,7 @@ impl Engine {
         overrides: Overrides,
         clients: Clients,
         cluster: Option<Arc<ClusterConfig>>,
+        xfr: Option<Xfr>,
     ) -> (Engine, mpsc::Receiver<ProbeResult>, Shared) {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let table = HealthTable::new(zones.clone(), None, Instant::now());
@@ -153,10 +157,10 @@ impl Engine {
             feeds,
             history: VecDeque::new(),
             cluster,
+            xfr,
         };
-        if engine.agree() {
-            engine.publish();
-        }
+        engine.agree();
+        engine.publish();
         (engine, results_rx, shared)
     }
 
@@ -170,12 +174,15 @@ impl Engine {
         loop {
             // Drills end by themselves; the wait is recomputed after every event.
             let drill_end = self.next_drill_end();
+            let version_due = self.xfr.as_ref().and_then(Xfr::due);
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(r) = results.recv() => self.on_result(r),
                 Some(c) = commands.recv() => self.on_command(c),
                 _ = tokio::time::sleep(drill_end.unwrap_or(std::time::Duration::from_secs(3600))),
                     if drill_end.is_some() => self.end_drills(),
+                _ = tokio::time::sleep_until(version_due.unwrap_or_else(Instant::now).into()),
+                    if version_due.is_some() => self.publish(),
             }
         }
         self.probers.stop().await;
@@ -187,9 +194,12 @@ impl Engine {
         (EngineHandle { tx }, rx)
     }
 
-    fn publish(&self) {
-        self.shared
-            .store(Arc::new(self.table.snapshot(&self.overrides)));
+    fn publish(&mut self) {
+        let mut snap = self.table.snapshot(&self.overrides);
+        if let Some(x) = self.xfr.as_mut() {
+            snap.serials = x.update(&snap.zones, &snap.live, Instant::now());
+        }
+        self.shared.store(Arc::new(snap));
     }
 
     fn on_result(&mut self, r: ProbeResult) {
@@ -250,7 +260,7 @@ impl Engine {
     fn load_again(&mut self) -> Result<usize, String> {
         let zones = match crate::config::load_dir(&self.zones_dir) {
             Ok(mut z) => {
-                z.timing = self.table.zones().timing;
+                z.timing = self.table.zones().timing.clone();
                 Arc::new(z)
             }
             Err(e) => {

@@ -222,6 +222,8 @@ pub struct Pool {
     pub topology: Option<PoolTopology>,
     /// Overrides that would leave fewer serving regions are refused unless forced (0: none).
     pub min_serving: usize,
+    /// Included in zone transfers to secondaries (`transfer = false` leaves it out).
+    pub transfer: bool,
 }
 
 /// A topology pool's steps: for each preference list of the map, the groups of region indexes

@@ -48,8 +48,10 @@ fn every_toml_example_is_a_valid_zone() {
         let file = dir.path().join(format!("readme-{i}.toml"));
         std::fs::write(&file, b).expect("write");
         // An instance file (gslbd.toml) is checked with the example zones and its token file.
-        let out = if b.contains("[cluster]") {
+        let out = if b.contains("[cluster]") || b.contains("[transfer]") {
             std::fs::write(dir.path().join("cluster.token"), "readme-token").expect("token");
+            let key = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+            std::fs::write(dir.path().join("xfr.key"), key).expect("key");
             let zones = zones.to_str().expect("utf8");
             let config = file.to_str().expect("utf8");
             run(&["check", "--config", config, "--zones", zones], dir.path())

@@ -1,0 +1,358 @@
+//! TSIG with HMAC-SHA256 (RFC 8945) on raw messages: verifying a signed request, signing
+//! responses (the first of a transfer with the request's MAC, each later one chained to the
+//! previous MAC, §5.3.1), and signing requests gslbd sends (NOTIFY). hickory-proto 0.26 has the
+//! TSIG record type but no signer; the HMAC is `ring`'s.
+
+use hickory_proto::rr::Name;
+use ring::hmac;
+
+/// The only algorithm gslbd accepts.
+pub const HMAC_SHA256: &str = "hmac-sha256.";
+/// The fudge gslbd signs with and accepts (RFC 8945 §10 recommends 300 s).
+pub const FUDGE: u16 = 300;
+/// TSIG errors (RFC 8945 §3).
+pub const BADSIG: u16 = 16;
+pub const BADKEY: u16 = 17;
+pub const BADTIME: u16 = 18;
+
+const TSIG_TYPE: u16 = 250;
+const CLASS_ANY: u16 = 255;
+
+/// A shared key.
+pub struct Key {
+    /// The key's name, lower case.
+    pub name: Name,
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        write!(f, "Key({})", self.name)
+    }
+}
+
+impl Key {
+    /// A key written as dig's `-y` takes it: `hmac-sha256:NAME:BASE64SECRET`.
+    pub fn parse(text: &str) -> Result<Key, String> {
+        use base64::Engine as _;
+        let mut parts = text.trim().splitn(3, ':');
+        let (alg, name, secret) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(n), Some(s)) => (a, n, s),
+            _ => return Err("expected hmac-sha256:NAME:BASE64SECRET".into()),
+        };
+        if !alg.eq_ignore_ascii_case("hmac-sha256") {
+            return Err(format!("algorithm {alg:?}: only hmac-sha256 is supported"));
+        }
+        let mut name = Name::from_ascii(name).map_err(|e| format!("key name {name:?}: {e}"))?;
+        name.set_fqdn(true);
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(secret.trim())
+            .map_err(|_| "the secret is not base64".to_string())?;
+        if secret.len() < 16 {
+            return Err("the secret is shorter than 16 bytes".into());
+        }
+        Ok(Key {
+            name: name.to_lowercase(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+        })
+    }
+}
+
+/// A verified request's TSIG: what the response is signed with.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub mac: Vec<u8>,
+    pub original_id: u16,
+}
+
+/// Why a signed request was not accepted, with what the response carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// NOTAUTH, unsigned, with this TSIG error (BADKEY, BADSIG).
+    Unsigned(u16),
+    /// NOTAUTH, signed, BADTIME with the server's time (§5.2.3).
+    BadTime { mac: Vec<u8>, original_id: u16 },
+}
+
+/// The parts of a TSIG record's RDATA.
+struct Fields {
+    key: Name,
+    algorithm: Name,
+    time: u64,
+    fudge: u16,
+    mac: Vec<u8>,
+    original_id: u16,
+    error: u16,
+    other: Vec<u8>,
+}
+
+/// Reads the TSIG record that starts at `owner` (its RDATA at `rdata`).
+fn fields(msg: &[u8], owner: usize, rdata: usize, rdata_len: usize) -> Option<Fields> {
+    let key = crate::dns::name_at(msg, owner)?;
+    let algorithm = crate::dns::name_at(msg, rdata)?;
+    let end = rdata + rdata_len;
+    let mut at = crate::dns::skip_name(msg, rdata)?;
+    let mut take = |n: usize| {
+        let s = msg.get(at..at + n).filter(|_| at + n <= end)?;
+        at += n;
+        Some(s)
+    };
+    let t = take(6)?;
+    let time = t.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+    let fudge = u16::from_be_bytes(take(2)?.try_into().ok()?);
+    let mac_len = usize::from(u16::from_be_bytes(take(2)?.try_into().ok()?));
+    let mac = take(mac_len)?.to_vec();
+    let original_id = u16::from_be_bytes(take(2)?.try_into().ok()?);
+    let error = u16::from_be_bytes(take(2)?.try_into().ok()?);
+    let other_len = usize::from(u16::from_be_bytes(take(2)?.try_into().ok()?));
+    let other = take(other_len)?.to_vec();
+    Some(Fields {
+        key,
+        algorithm,
+        time,
+        fudge,
+        mac,
+        original_id,
+        error,
+        other,
+    })
+}
+
+/// Canonical wire form of a name: lower case, uncompressed.
+fn wire_name(out: &mut Vec<u8>, name: &Name) {
+    for label in name.to_lowercase().iter() {
+        out.push(u8::try_from(label.len()).unwrap_or(63));
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+}
+
+fn time48(out: &mut Vec<u8>, time: u64) {
+    out.extend_from_slice(&time.to_be_bytes()[2..]);
+}
+
+/// The TSIG variables of §4.3.3 (key name … other data).
+fn variables(out: &mut Vec<u8>, key: &Name, time: u64, fudge: u16, error: u16, other: &[u8]) {
+    wire_name(out, key);
+    out.extend_from_slice(&CLASS_ANY.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    wire_name(out, &alg_name());
+    time48(out, time);
+    out.extend_from_slice(&fudge.to_be_bytes());
+    out.extend_from_slice(&error.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(other);
+}
+
+fn alg_name() -> Name {
+    Name::from_ascii(HMAC_SHA256).unwrap_or_else(|_| Name::root())
+}
+
+/// `msg` as it was before the TSIG record was added: cut at it, ARCOUNT one less, the ID the
+/// signer used.
+fn unsigned(msg: &[u8], owner: usize, original_id: u16) -> Option<Vec<u8>> {
+    let mut m = msg.get(..owner)?.to_vec();
+    let ar = u16::from_be_bytes([*m.get(10)?, *m.get(11)?]).checked_sub(1)?;
+    m[10..12].copy_from_slice(&ar.to_be_bytes());
+    m[..2].copy_from_slice(&original_id.to_be_bytes());
+    Some(m)
+}
+
+/// Verifies the TSIG of a request (`tsig`: where scan found it) with one of `keys`.
+pub fn verify<'k>(
+    msg: &[u8],
+    owner: usize,
+    rdata: usize,
+    rdata_len: usize,
+    keys: &'k [Key],
+    now: u64,
+) -> Result<(&'k Key, Request), Rejected> {
+    let f = fields(msg, owner, rdata, rdata_len).ok_or(Rejected::Unsigned(BADSIG))?;
+    let key = keys
+        .iter()
+        .find(|k| k.name == f.key.to_lowercase())
+        .filter(|_| f.algorithm.to_lowercase() == alg_name())
+        .ok_or(Rejected::Unsigned(BADKEY))?;
+    let mut data = unsigned(msg, owner, f.original_id).ok_or(Rejected::Unsigned(BADSIG))?;
+    variables(&mut data, &f.key, f.time, f.fudge, f.error, &f.other);
+    if hmac::verify(&key.key, &data, &f.mac).is_err() {
+        return Err(Rejected::Unsigned(BADSIG));
+    }
+    if now.abs_diff(f.time) > u64::from(f.fudge) {
+        return Err(Rejected::BadTime {
+            mac: f.mac,
+            original_id: f.original_id,
+        });
+    }
+    Ok((
+        key,
+        Request {
+            mac: f.mac,
+            original_id: f.original_id,
+        },
+    ))
+}
+
+/// Signs the messages of one response in order (or a request, with no `prior`).
+pub struct Signer<'k> {
+    key: &'k Key,
+    /// The MAC the next message chains to: the request's, then each message's own.
+    prior: Option<Vec<u8>>,
+    original_id: u16,
+    first: bool,
+}
+
+impl<'k> Signer<'k> {
+    /// For the response to a verified request.
+    pub fn response(key: &'k Key, request: &Request) -> Self {
+        Signer {
+            key,
+            prior: Some(request.mac.clone()),
+            original_id: request.original_id,
+            first: true,
+        }
+    }
+
+    /// For a request gslbd sends (NOTIFY), with ID `id`.
+    pub fn request(key: &'k Key, id: u16) -> Self {
+        Signer {
+            key,
+            prior: None,
+            original_id: id,
+            first: true,
+        }
+    }
+
+    /// Appends a TSIG record to `msg` (a complete message) and bumps its ARCOUNT. `error` and
+    /// `other` go in the record (BADTIME carries the server time in `other`).
+    pub fn sign(&mut self, msg: &mut Vec<u8>, now: u64, error: u16, other: &[u8]) {
+        let mut data = Vec::with_capacity(msg.len() + 128);
+        if let Some(prior) = &self.prior {
+            data.extend_from_slice(&u16::try_from(prior.len()).unwrap_or(0).to_be_bytes());
+            data.extend_from_slice(prior);
+        }
+        data.extend_from_slice(msg);
+        if self.first {
+            variables(&mut data, &self.key.name, now, FUDGE, error, other);
+        } else {
+            time48(&mut data, now);
+            data.extend_from_slice(&FUDGE.to_be_bytes());
+        }
+        let mac = hmac::sign(&self.key.key, &data).as_ref().to_vec();
+        append(
+            msg,
+            &self.key.name,
+            now,
+            &mac,
+            self.original_id,
+            error,
+            other,
+        );
+        self.prior = Some(mac);
+        self.first = false;
+    }
+}
+
+/// Appends a TSIG record (with `mac`, possibly empty) and bumps ARCOUNT.
+pub fn append(
+    msg: &mut Vec<u8>,
+    key: &Name,
+    now: u64,
+    mac: &[u8],
+    original_id: u16,
+    error: u16,
+    other: &[u8],
+) {
+    if msg.len() < 12 {
+        return;
+    }
+    wire_name(msg, key);
+    msg.extend_from_slice(&TSIG_TYPE.to_be_bytes());
+    msg.extend_from_slice(&CLASS_ANY.to_be_bytes());
+    msg.extend_from_slice(&0u32.to_be_bytes());
+    let mut rdata = Vec::with_capacity(64 + mac.len());
+    wire_name(&mut rdata, &alg_name());
+    time48(&mut rdata, now);
+    rdata.extend_from_slice(&FUDGE.to_be_bytes());
+    rdata.extend_from_slice(&u16::try_from(mac.len()).unwrap_or(0).to_be_bytes());
+    rdata.extend_from_slice(mac);
+    rdata.extend_from_slice(&original_id.to_be_bytes());
+    rdata.extend_from_slice(&error.to_be_bytes());
+    rdata.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
+    rdata.extend_from_slice(other);
+    msg.extend_from_slice(&u16::try_from(rdata.len()).unwrap_or(0).to_be_bytes());
+    msg.extend_from_slice(&rdata);
+    let ar = u16::from_be_bytes([msg[10], msg[11]]).saturating_add(1);
+    msg[10..12].copy_from_slice(&ar.to_be_bytes());
+}
+
+/// Seconds since the UNIX epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+
+    fn query(id: u16) -> Vec<u8> {
+        use hickory_proto::op::{Message, Query};
+        use hickory_proto::rr::RecordType;
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.add_query(Query::query(
+            Name::from_ascii("gslb.example.").expect("name"),
+            RecordType::AXFR,
+        ));
+        m.to_vec().expect("encode")
+    }
+
+    fn find(msg: &[u8]) -> crate::dns::TsigAt {
+        crate::dns::tsig_at(msg).expect("a tsig record")
+    }
+
+    #[test]
+    fn a_signed_request_verifies_and_tampering_or_a_wrong_key_is_refused() {
+        let key = Key::parse(KEY).expect("key");
+        let mut msg = query(7);
+        Signer::request(&key, 7).sign(&mut msg, 1_000_000, 0, &[]);
+        let t = find(&msg);
+        let keys = [key];
+        let (k, req) =
+            verify(&msg, t.owner, t.rdata, t.rdata_len, &keys, 1_000_010).expect("verifies");
+        assert_eq!(k.name.to_string(), "xfr-key.");
+        assert_eq!((req.mac.len(), req.original_id), (32, 7));
+        // Too far from the signing time.
+        let late = verify(&msg, t.owner, t.rdata, t.rdata_len, &keys, 1_000_400);
+        assert!(matches!(late, Err(Rejected::BadTime { .. })));
+        // One bit flipped in the question.
+        let mut bad = msg.clone();
+        bad[14] ^= 1;
+        assert_eq!(
+            verify(&bad, t.owner, t.rdata, t.rdata_len, &keys, 1_000_010).err(),
+            Some(Rejected::Unsigned(BADSIG))
+        );
+        let other = [
+            Key::parse("hmac-sha256:other:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=")
+                .expect("key"),
+        ];
+        assert_eq!(
+            verify(&msg, t.owner, t.rdata, t.rdata_len, &other, 1_000_010).err(),
+            Some(Rejected::Unsigned(BADKEY))
+        );
+    }
+
+    #[test]
+    fn keys_are_read_as_dig_writes_them_and_never_shown() {
+        assert!(Key::parse("hmac-md5:k:c2VjcmV0LXNlY3JldC1zZWNyZXQ=").is_err());
+        assert!(Key::parse("hmac-sha256:k:not base64!").is_err());
+        assert!(Key::parse("hmac-sha256:k:c2hvcnQ=").is_err());
+        let k = Key::parse(KEY).expect("key");
+        assert_eq!(format!("{k:?}"), "Key(xfr-key.)");
+    }
+}
