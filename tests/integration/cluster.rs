@@ -145,6 +145,12 @@ fn a_failure_seen_from_one_vantage_stays_in_the_answers_everywhere() {
         "{metrics}"
     );
     let admin = nodes[1].admin.clone().expect("admin");
+    let (_, page) = http(&admin, "GET", "/", None);
+    assert!(
+        page.contains("2 up, 1 down (quorum)"),
+        "the page shows the votes"
+    );
+    assert!(page.contains("cluster b"), "the page shows the cluster");
     let out = run(&["status", "--admin", &admin], Path::new("."));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
