@@ -59,11 +59,29 @@ impl TransferConfig {
     }
 }
 
-/// One published version of a zone: its serial and its records (the SOA apart), sorted.
+/// One published version of a zone: its serial and its records (the SOA apart).
 #[derive(Debug)]
 pub struct Version {
     pub serial: u32,
-    pub records: Arc<Vec<Record>>,
+    /// The static records, shared by every version of one zone load.
+    pub statics: Arc<Vec<Record>>,
+    /// The pools' records at this version.
+    pub pools: Vec<Record>,
+}
+
+impl Version {
+    /// Every record (the SOA apart).
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.statics.iter().chain(&self.pools)
+    }
+
+    pub fn len(&self) -> usize {
+        self.statics.len() + self.pools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A zone's published versions, oldest first, and its SOA (the serial set per version).
@@ -109,6 +127,8 @@ pub struct Xfr {
     pub config: Arc<TransferConfig>,
     shared: Shared,
     journals: HashMap<LowerName, Journal>,
+    /// Each zone's static records, rendered once per zone load.
+    statics: HashMap<LowerName, (Arc<Zone>, Arc<Vec<Record>>)>,
     /// When each zone last got a new serial.
     published_at: HashMap<LowerName, Instant>,
     /// Zones whose rendering changed within `coalesce` of their last serial.
@@ -122,6 +142,7 @@ impl Xfr {
             config,
             shared: Arc::new(ArcSwap::from_pointee(Published::default())),
             journals: HashMap::new(),
+            statics: HashMap::new(),
             published_at: HashMap::new(),
             pending: HashMap::new(),
             announce,
@@ -144,7 +165,8 @@ impl Xfr {
             if !self.config.covers(&zone.origin) {
                 continue;
             }
-            let records = render::zone(zone, live, now);
+            let statics = self.statics_of(zone);
+            let pools = render::pools(zone, live, now);
             let mut journal = self
                 .journals
                 .remove(&zone.origin)
@@ -153,7 +175,9 @@ impl Xfr {
                     versions: VecDeque::new(),
                 });
             journal.soa = zone.soa.clone();
-            let same = journal.current().is_some_and(|v| *v.records == records);
+            let same = journal
+                .current()
+                .is_some_and(|v| Arc::ptr_eq(&v.statics, &statics) && v.pools == pools);
             if !same {
                 let due = self
                     .published_at
@@ -164,7 +188,7 @@ impl Xfr {
                         self.pending.insert(zone.origin.clone(), due);
                     }
                     _ => {
-                        self.push(zone, &mut journal, records, now);
+                        self.push(zone, &mut journal, (statics, pools), now);
                         changed = true;
                     }
                 }
@@ -173,6 +197,7 @@ impl Xfr {
             kept.insert(zone.origin.clone(), journal);
         }
         self.journals = kept;
+        self.statics.retain(|z, _| self.journals.contains_key(z));
         self.pending.retain(|z, _| self.journals.contains_key(z));
         if changed {
             self.store();
@@ -180,7 +205,31 @@ impl Xfr {
         serials
     }
 
-    fn push(&mut self, zone: &Zone, journal: &mut Journal, records: Vec<Record>, now: Instant) {
+    /// The static records of `zone`: rendered again only when a reload changed them, so the
+    /// versions of a zone share one copy.
+    fn statics_of(&mut self, zone: &Arc<Zone>) -> Arc<Vec<Record>> {
+        if let Some((z, s)) = self.statics.get(&zone.origin)
+            && Arc::ptr_eq(z, zone)
+        {
+            return s.clone();
+        }
+        let fresh = render::statics(zone);
+        let shared = match self.statics.get(&zone.origin) {
+            Some((_, old)) if **old == fresh => old.clone(),
+            _ => Arc::new(fresh),
+        };
+        self.statics
+            .insert(zone.origin.clone(), (zone.clone(), shared.clone()));
+        shared
+    }
+
+    fn push(
+        &mut self,
+        zone: &Zone,
+        journal: &mut Journal,
+        (statics, pools): (Arc<Vec<Record>>, Vec<Record>),
+        now: Instant,
+    ) {
         let configured = match &zone.soa.data {
             RData::SOA(s) => s.serial,
             _ => 1,
@@ -189,7 +238,8 @@ impl Xfr {
         let serial = next_serial(last, configured, tsig::now());
         journal.versions.push_back(Arc::new(Version {
             serial,
-            records: Arc::new(records),
+            statics,
+            pools,
         }));
         while journal.versions.len() > self.config.journal {
             journal.versions.pop_front();

@@ -21,8 +21,8 @@ use crate::health::Live;
 use crate::select::Rule;
 use crate::zone::{Pool, Zone};
 
-/// Every record of `zone` as a secondary should serve it now, the SOA apart.
-pub fn zone(zone: &Zone, live: &Live, now: Instant) -> Vec<Record> {
+/// The static records of `zone`, the SOA apart: the same for every version of one load.
+pub fn statics(zone: &Zone) -> Vec<Record> {
     let mut records: Vec<Record> = zone
         .nodes
         .values()
@@ -30,9 +30,18 @@ pub fn zone(zone: &Zone, live: &Live, now: Instant) -> Vec<Record> {
         .filter(|s| s.rtype != RecordType::SOA)
         .flat_map(|s| s.records.iter().cloned())
         .collect();
-    for pool in zone.pools.iter().filter(|p| p.transfer) {
-        records.extend(pool_records(pool, live, now));
-    }
+    sort(&mut records);
+    records
+}
+
+/// The pools' records as a secondary should serve them now.
+pub fn pools(zone: &Zone, live: &Live, now: Instant) -> Vec<Record> {
+    let mut records: Vec<Record> = zone
+        .pools
+        .iter()
+        .filter(|p| p.transfer)
+        .flat_map(|p| pool_records(p, live, now))
+        .collect();
     sort(&mut records);
     records
 }

@@ -6,6 +6,7 @@
 //! BADSIG unsigned, BADTIME signed), as RFC 8945 §5.2 says.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::{Message, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
@@ -103,9 +104,9 @@ pub fn respond(
 /// SOA, every record, SOA.
 fn full(journal: &Journal, v: &Version) -> Vec<Record> {
     let soa = journal.soa(v.serial);
-    let mut all = Vec::with_capacity(v.records.len() + 2);
+    let mut all = Vec::with_capacity(v.len() + 2);
     all.push(soa.clone());
-    all.extend(v.records.iter().cloned());
+    all.extend(v.records().cloned());
     all.push(soa);
     all
 }
@@ -134,18 +135,30 @@ fn ixfr(journal: &Journal, current: &Version, client: Option<u32>) -> Vec<Record
     let versions: Vec<&Version> = journal.versions.iter().skip(start).map(|v| &**v).collect();
     for pair in versions.windows(2) {
         let (old, new) = (pair[0], pair[1]);
+        let same_statics = Arc::ptr_eq(&old.statics, &new.statics);
         out.push(journal.soa(old.serial));
-        out.extend(minus(&old.records, &new.records));
+        if !same_statics {
+            out.extend(minus(&old.statics, &new.statics));
+        }
+        out.extend(minus(&old.pools, &new.pools));
         out.push(journal.soa(new.serial));
-        out.extend(minus(&new.records, &old.records));
+        if !same_statics {
+            out.extend(minus(&new.statics, &old.statics));
+        }
+        out.extend(minus(&new.pools, &old.pools));
     }
     out.push(journal.soa(current.serial));
     out
 }
 
-/// The records of `a` not in `b` (both sorted the same way).
+/// The records of `a` not in `b`.
 fn minus(a: &[Record], b: &[Record]) -> Vec<Record> {
-    a.iter().filter(|r| !b.contains(r)).cloned().collect()
+    let wire = |r: &Record| r.to_bytes().unwrap_or_default();
+    let b: std::collections::HashSet<Vec<u8>> = b.iter().map(wire).collect();
+    a.iter()
+        .filter(|r| !b.contains(&wire(r)))
+        .cloned()
+        .collect()
 }
 
 /// The records in messages of at most [`MESSAGE_BYTES`]; the question in the first only.
@@ -223,7 +236,6 @@ fn first_answer(bytes: &[u8]) -> Option<Record> {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
-    use std::sync::Arc;
 
     fn rec(name: &str, ip: [u8; 4]) -> Record {
         Record::from_rdata(
@@ -247,10 +259,12 @@ mod tests {
                 1,
             )),
         );
+        let statics = Arc::new(vec![rec("mail.z.", [9, 9, 9, 9])]);
         let v = |serial, ips: &[[u8; 4]]| {
             Arc::new(Version {
                 serial,
-                records: Arc::new(ips.iter().map(|ip| rec("www.z.", *ip)).collect()),
+                statics: statics.clone(),
+                pools: ips.iter().map(|ip| rec("www.z.", *ip)).collect(),
             })
         };
         Journal {
@@ -291,7 +305,11 @@ mod tests {
         );
         assert_eq!(ixfr(&j, &cur, Some(12)).len(), 1);
         let unknown = ixfr(&j, &cur, Some(3));
-        assert_eq!(unknown.len(), 4, "SOA, two records, SOA");
+        assert_eq!(
+            unknown.len(),
+            5,
+            "SOA, the static record, two pool records, SOA"
+        );
     }
 
     #[test]

@@ -169,6 +169,13 @@ pub fn verify<'k>(
     now: u64,
 ) -> Result<(&'k Key, Request), Rejected> {
     let f = fields(msg, owner, rdata, rdata_len).ok_or(Rejected::Unsigned(BADSIG))?;
+    // Class ANY and TTL 0, as the MAC assumes (§4.2).
+    let fixed = crate::dns::skip_name(msg, owner)
+        .and_then(|at| msg.get(at + 2..at + 8))
+        .ok_or(Rejected::Unsigned(BADSIG))?;
+    if fixed[..2] != CLASS_ANY.to_be_bytes() || fixed[2..] != [0, 0, 0, 0] {
+        return Err(Rejected::Unsigned(BADSIG));
+    }
     let key = keys
         .iter()
         .find(|k| k.name == f.key.to_lowercase())
@@ -345,6 +352,33 @@ mod tests {
             verify(&msg, t.owner, t.rdata, t.rdata_len, &other, 1_000_010).err(),
             Some(Rejected::Unsigned(BADKEY))
         );
+    }
+
+    #[test]
+    fn truncated_or_mangled_signatures_are_refused_without_panicking() {
+        let key = Key::parse(KEY).expect("key");
+        let mut msg = query(9);
+        Signer::request(&key, 9).sign(&mut msg, 1_000_000, 0, &[]);
+        let t = find(&msg);
+        let keys = [key];
+        for cut in 0..msg.len() {
+            let short = &msg[..cut];
+            let _ = verify(short, t.owner, t.rdata, t.rdata_len, &keys, 1_000_000);
+        }
+        for at in 0..msg.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = msg.clone();
+                bad[at] ^= bit;
+                if let Some(t) = crate::dns::tsig_at(&bad) {
+                    let r = verify(&bad, t.owner, t.rdata, t.rdata_len, &keys, 1_000_000);
+                    // The ID is replaced by the original ID before the MAC is checked.
+                    assert!(
+                        r.is_err() || at < 2,
+                        "byte {at} bit {bit:#x} still verified"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -292,6 +292,9 @@ fn nsd_pulls_with_tsig_and_follows_a_failure_and_recovery() {
     let (g, nsd) = follows_a_failure_and_its_recovery(Secondary::nsd);
     let log = nsd.log();
     assert!(log.contains("TSIG verified with key xfr-key"), "{log}");
+    let ours = g.logs().join("\n");
+    assert!(ours.contains("kind=IXFR"), "NSD followed by IXFR:\n{ours}");
+    assert!(ours.contains("NOTIFY acknowledged"), "{ours}");
     same_records(&g, &nsd);
 }
 
