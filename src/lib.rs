@@ -80,6 +80,8 @@ pub struct ServeConfig {
     pub cluster: Option<config::instance::ClusterConfig>,
     /// Zone transfers to secondaries (`[transfer]` in `gslbd.toml`).
     pub transfer: Option<xfr::TransferConfig>,
+    /// DNS over TLS and QUIC (`--tls`, `--quic`).
+    pub encrypted: Option<dns::encrypted::EncryptedConfig>,
 }
 
 /// Why serving could not start.
@@ -114,6 +116,8 @@ pub enum ServeError {
     CookieSecret(String),
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error(transparent)]
+    Encrypted(#[from] dns::encrypted::EncryptedError),
 }
 
 /// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones, and so
@@ -200,6 +204,10 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
             config: config.clone(),
         });
     }
+    let encrypted = match &cfg.encrypted {
+        Some(e) => Some(dns::encrypted::start(handler.clone(), e).await?),
+        None => None,
+    };
     let server = dns::serve(handler, listeners, cfg.tcp).map_err(ServeError::Threads)?;
 
     let cancel = CancellationToken::new();
@@ -283,7 +291,12 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         if let Some(t) = admin_task {
             let _ = t.await;
         }
-        server.shutdown().await;
+        let encrypted = async {
+            if let Some(e) = encrypted {
+                e.shutdown(SHUTDOWN_GRACE).await;
+            }
+        };
+        tokio::join!(server.shutdown(), encrypted);
     };
     // Queries in flight are finished; nothing (a half-open admin connection, a hung client)
     // holds the exit longer than the grace period.

@@ -117,6 +117,26 @@ struct ServeArgs {
     /// loopback, which cannot be spoofed from the network.
     #[arg(long, value_name = "CIDR", value_parser = exempt_net)]
     rrl_exempt: Vec<Option<ipnet::IpNet>>,
+    /// Serve DNS over TLS (RFC 7858) here, e.g. 0.0.0.0:853 (RFC 9539: the port-53 address);
+    /// repeat for more. Needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR")]
+    tls: Vec<SocketAddr>,
+    /// Serve DNS over QUIC (RFC 9250) here, e.g. 0.0.0.0:853; repeat for more.
+    #[arg(long, value_name = "ADDR")]
+    quic: Vec<SocketAddr>,
+    /// PEM certificate chain for --tls and --quic (re-read when it changes).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// An encrypted connection's handshake, and the wait for its next query, must finish
+    /// within this.
+    #[arg(long, default_value = "10s", value_parser = tcp_duration)]
+    tls_timeout: Duration,
+    /// Queries answered at once over TLS and QUIC; more are answered REFUSED.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tls_max_in_flight: u32,
     /// Close a TCP connection between queries once it is this old.
     #[arg(long, default_value = "120s", value_parser = tcp_duration)]
     tcp_lifetime: Duration,
@@ -218,8 +238,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("gslbd: a task panicked; exiting so that a supervisor restarts gslbd");
         std::process::exit(EXIT_PANIC);
     }));
+    // hickory-server logs every encrypted query at info and a client's normal QUIC close as a
+    // warning: only its errors, unless the filter names it.
+    let log = if args.log.contains("hickory") {
+        args.log.clone()
+    } else {
+        format!("{},hickory_server=error", args.log)
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&args.log))
+        .or_else(|_| EnvFilter::try_new(&log))
         .context("invalid --log filter")?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -236,6 +263,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let instance =
         instance(args.config.as_deref(), Some(&args.zones)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listeners = (
+        args.tls.is_empty() && args.quic.is_empty(),
+        &args.tls_cert,
+        &args.tls_key,
+    );
+    let encrypted = match listeners {
+        (true, None, None) => None,
+        (false, Some(cert), Some(key)) => Some(gslbd::dns::encrypted::EncryptedConfig {
+            tls: args.tls.clone(),
+            quic: args.quic.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+            timeout: args.tls_timeout,
+            max_in_flight: args.tls_max_in_flight as usize,
+        }),
+        (false, _, _) => anyhow::bail!("--tls and --quic need --tls-cert and --tls-key"),
+        (true, _, _) => anyhow::bail!("--tls-cert and --tls-key need --tls or --quic"),
+    };
     let admin_token = args.admin_token_file.as_deref().map(token).transpose()?;
     let admin_read_token = args
         .admin_read_token_file
@@ -277,6 +322,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             cluster: instance.cluster,
             transfer: instance.transfer,
+            encrypted,
         };
         let stop = shutdown_signal();
         gslbd::serve(cfg, stop).await?;

@@ -24,6 +24,9 @@ pub const HISTORY: usize = 200;
 pub struct Status {
     /// Bumped by every successful reload.
     pub generation: u64,
+    /// Queries received since the start, by transport (udp, tcp, tls, quic).
+    #[serde(default)]
+    pub queries_by_transport: std::collections::BTreeMap<String, u64>,
     /// The cluster: its peers' freshness and whether this instance is isolated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::cluster::ClusterStatus>,
@@ -207,8 +210,11 @@ pub fn build(
             }
         })
         .collect();
+    let names = crate::dns::Transport::NAMES;
+    let counts = crate::telemetry::transport_queries();
     Status {
         generation,
+        queries_by_transport: names.into_iter().map(String::from).zip(counts).collect(),
         cluster: cluster.map(|c| c.status(now)),
         zones,
         transitions: history.iter().rev().cloned().collect(),

@@ -327,6 +327,7 @@ mod tests {
     #[test]
     fn names_are_escaped() {
         let status = Status {
+            queries_by_transport: Default::default(),
             cluster: None,
             generation: 0,
             orphaned_overrides: vec![],

@@ -38,6 +38,20 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 pub enum Transport {
     Udp,
     Tcp,
+    /// DNS over TLS (port 853).
+    Tls,
+    /// DNS over QUIC (port 853).
+    Quic,
+}
+
+impl Transport {
+    /// Its index in [`Transport::NAMES`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Every transport's name, as metrics and `/status` label it.
+    pub const NAMES: [&'static str; 4] = ["udp", "tcp", "tls", "quic"];
 }
 
 /// One query as it arrived: its bytes, its source and its transport.
@@ -127,8 +141,8 @@ fn response_edns(req: &Opt<'_>, ecs: Option<(Ecs, u8)>, cookie: Option<&cookie::
 /// at least 512 (RFC 1035) and at most what gslbd advertises; the TCP frame limit on TCP.
 pub(super) fn size_limit(transport: Transport, payload: Option<u16>) -> u16 {
     match transport {
-        Transport::Tcp => u16::MAX,
         Transport::Udp => payload.map_or(512, |p| p.clamp(512, MAX_UDP_PAYLOAD)),
+        Transport::Tcp | Transport::Tls | Transport::Quic => u16::MAX,
     }
 }
 
@@ -199,6 +213,7 @@ impl Handler {
             now: None,
             key: self.xfr.as_ref().and_then(|x| x.config.key.as_deref()),
         };
+        telemetry::transport_query(query.transport.index());
         let sent = match fast::respond(&ctx, query, rng, out) {
             Some(sent) => sent,
             None => match full(&ctx, query, rng, out) {

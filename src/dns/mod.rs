@@ -7,6 +7,7 @@
 
 pub mod cookie;
 mod encode;
+pub mod encrypted;
 mod fast;
 pub mod fuzzing;
 mod handler;

@@ -194,6 +194,7 @@ mod tests {
     #[test]
     fn regions_line_up_under_their_pool() {
         let s = Status {
+            queries_by_transport: Default::default(),
             cluster: None,
             generation: 2,
             orphaned_overrides: vec![],

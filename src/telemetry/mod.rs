@@ -60,9 +60,12 @@ pub const CONFIG_GENERATION: &str = "gslbd_config_generation";
 
 /// UDP responses that rate limiting held back, by `action` (`drop`, or `slip`: sent truncated).
 pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
+/// Queries received, by `transport` (`udp`, `tcp`, `tls`, `quic`).
+pub const DNS_TRANSPORT_QUERIES_TOTAL: &str = "gslbd_dns_transport_queries_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 22] = [
+    DNS_TRANSPORT_QUERIES_TOTAL,
     cluster::CLUSTER_PEER_FRESH,
     cluster::CLUSTER_PEER_AGE_SECONDS,
     cluster::CLUSTER_ISOLATED,
@@ -172,6 +175,11 @@ fn describe() {
     );
     describe_counter!(CONFIG_RELOADS_TOTAL, Unit::Count, "Zone reloads.");
     describe_gauge!(CONFIG_GENERATION, "Bumped by every successful reload.");
+    describe_counter!(
+        DNS_TRANSPORT_QUERIES_TOTAL,
+        Unit::Count,
+        "Queries received, by transport."
+    );
     describe_gauge!(
         cluster::CLUSTER_PEER_FRESH,
         "1 while the peer's verdicts are fresh."
@@ -210,6 +218,37 @@ pub fn refresh_probe_age() {
     let now = since_start_ms();
     let last = LAST_PROBE_MS.load(std::sync::atomic::Ordering::Relaxed);
     metrics::gauge!(PROBE_LAST_RESULT_AGE_SECONDS).set(now.saturating_sub(last) as f64 / 1000.0);
+}
+
+/// Queries received per transport (udp, tcp, tls, quic): one relaxed add per query; the
+/// counters are set from these at scrape.
+static TRANSPORT_QUERIES: [std::sync::atomic::AtomicU64; 4] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Counts one query on the transport with index `i` (see `dns::Transport::NAMES`).
+pub fn transport_query(i: usize) {
+    if let Some(c) = TRANSPORT_QUERIES.get(i) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Queries received so far, per transport, in `dns::Transport::NAMES` order.
+pub fn transport_queries() -> [u64; 4] {
+    TRANSPORT_QUERIES
+        .each_ref()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Sets the per-transport counters from [`TRANSPORT_QUERIES`].
+fn refresh_transports() {
+    let names = crate::dns::Transport::NAMES;
+    for (name, n) in names.into_iter().zip(transport_queries()) {
+        metrics::counter!(DNS_TRANSPORT_QUERIES_TOTAL, "transport" => name).absolute(n);
+    }
 }
 
 /// Rate-limiting counters, by action.
@@ -271,6 +310,7 @@ pub fn scrape(handle: &PrometheusHandle, snap: &Snapshot, now: Instant) -> Strin
     snap.metrics.refresh(&snap.zones, &snap.live, now);
     snap.metrics.touch();
     refresh_probe_age();
+    refresh_transports();
     RRL.iter().chain(&RELOADS).for_each(Lazy::touch);
     if let Some(g) = GENERATION.get() {
         g.increment(0.0);

@@ -130,12 +130,7 @@ fn a_failure_seen_from_one_vantage_stays_in_the_answers_everywhere() {
     assert_eq!(east_b["votes"]["up"].as_array().map(Vec::len), Some(2));
     assert_eq!(east_b["votes"]["how"], "quorum");
     // The disagreement is visible on the metrics and in `gslbd status`.
-    let (_, metrics) = http(
-        nodes[1].admin.as_deref().expect("admin"),
-        "GET",
-        "/metrics",
-        None,
-    );
+    let metrics = nodes[1].metrics();
     assert!(
         metrics
             .lines()

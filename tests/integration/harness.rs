@@ -349,6 +349,17 @@ impl Gslbd {
     }
 
     /// Sends a signal (e.g. "HUP") to the server.
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        http(
+            self.admin.as_deref().expect("admin"),
+            "GET",
+            "/metrics",
+            None,
+        )
+        .1
+    }
+
     pub fn signal(&self, sig: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{sig}"))

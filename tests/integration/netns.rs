@@ -6,13 +6,15 @@ use std::process::Command;
 use crate::harness::{Gslbd, zone_head};
 
 /// A network namespace that is deleted on drop.
-struct Netns(String);
+pub struct Netns(pub String);
 
 impl Netns {
     /// A fresh namespace with `lo` up and `extra` addresses on it; `None` (with the reason
     /// printed) where namespaces cannot be made here.
-    fn new(extra: &[&str]) -> Option<Netns> {
-        let name = format!("gslbd-test-{}", std::process::id());
+    pub fn new(extra: &[&str]) -> Option<Netns> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("gslbd-test-{}-{n}", std::process::id());
         let ok = |args: &[&str]| {
             Command::new("ip")
                 .args(args)
@@ -41,12 +43,12 @@ impl Netns {
         Some(ns)
     }
 
-    fn prefix(&self) -> [&str; 4] {
+    pub fn prefix(&self) -> [&str; 4] {
         ["ip", "netns", "exec", &self.0]
     }
 
     /// Runs a command in the namespace; its stdout.
-    fn exec(&self, cmd: &[&str]) -> String {
+    pub fn exec(&self, cmd: &[&str]) -> String {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.0])
             .args(cmd)
