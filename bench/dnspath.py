@@ -162,6 +162,12 @@ def med(xs):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--before", help="the previous build's gslbd binary, for the fast path ratio")
+    p.add_argument("--before-label", default="previous build (before #10)",
+                   help="how the report names the previous build")
+    p.add_argument("--why", default="the previous build ignored cookies; this one computes a "
+                   "SipHash server cookie into every reply",
+                   help="the reason given beside the fast path ratio")
+    p.add_argument("--out", default="DNSPATH.md", help="the report's file name in bench/")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--qps", type=int, default=40000)
@@ -220,7 +226,7 @@ def write(args, servers, cpu, shapes, fl, ir):
              "answered queries (median, min-max). Every server is gslbd on the same zone with "
              "unprobed regions, so only the DNS path differs.", "",
              "| server | plain `www A` | with a client cookie (`-E 10:…`) |", "|---|---|---|"]
-    names = {"before": "previous build (before #10)", "now": "this build (defaults)",
+    names = {"before": args.before_label, "now": "this build (defaults)",
              "rrl-off": "this build, `--rrl-rate 0`",
              "rrl-every-query": "this build, limiter on every query"}
     for n in [x for x in names if (x, "plain") in cpu]:
@@ -236,8 +242,7 @@ def write(args, servers, cpu, shapes, fl, ir):
 
     if ("before", "plain") in cpu:
         lines.append(f"- Fast path, this build / previous build: plain {ratio('now', 'before', 'plain'):.2f}×, "
-                     f"cookie {ratio('now', 'before', 'cookie'):.2f}× (the previous build ignored "
-                     "cookies; this one computes a SipHash server cookie into every reply).")
+                     f"cookie {ratio('now', 'before', 'cookie'):.2f}× ({args.why}).")
     lines.append(f"- Rate limiting's price, limiter on every query / off: plain "
                  f"{ratio('rrl-every-query', 'rrl-off', 'plain'):.2f}×, cookie "
                  f"{ratio('rrl-every-query', 'rrl-off', 'cookie'):.2f}× (with a valid server "
@@ -269,7 +274,7 @@ def write(args, servers, cpu, shapes, fl, ir):
               f"Two buckets (the name, and the zone's NXDOMAINs) at {rate}/s with a one-second "
               f"burst allow at most {bound:.0f} full answers in this time: "
               f"{'within' if fl['answers'] <= bound else 'OVER'} the configured rate."]
-    path = os.path.join(HERE, "DNSPATH.md")
+    path = os.path.join(HERE, args.out)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {path}", file=sys.stderr)
