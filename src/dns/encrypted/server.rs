@@ -1,5 +1,4 @@
-//! DNS over TLS (RFC 7858, ALPN `dot`) and over QUIC (RFC 9250) on hickory-server, for resolvers
-//! that probe an authoritative server's port 853 (RFC 9539).
+//! The encrypted listeners on hickory-server.
 //!
 //! hickory-server owns the encrypted connections (handshake, framing, its timeout); every query
 //! is answered by [`Adapter`] through the same [`Handler`] as UDP and TCP, so each transport gives
@@ -7,7 +6,6 @@
 //! when they change ([`Certs`]); a broken new pair keeps the old one and says why. At shutdown the
 //! queries in flight are counted down (bounded by the grace period) before hickory-server stops.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,33 +23,8 @@ use rustls::sign::CertifiedKey;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::handler::{Handler, Received, Transport};
-
-/// What `--tls`, `--quic` and their certificate configure.
-#[derive(Debug, Clone)]
-pub struct EncryptedConfig {
-    pub tls: Vec<SocketAddr>,
-    pub quic: Vec<SocketAddr>,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// Handshake and idle limit of a connection.
-    pub timeout: Duration,
-    /// Queries answered at once on the encrypted transports; more get REFUSED.
-    pub max_in_flight: usize,
-}
-
-/// Why the encrypted listeners could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EncryptedError {
-    #[error("certificate: {0}")]
-    Cert(String),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
+use super::{EncryptedConfig, EncryptedError};
+use crate::dns::handler::{Handler, Received, Transport};
 
 /// The certificate served, swapped when its files change.
 #[derive(Debug)]
