@@ -87,15 +87,18 @@ fn region<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .expect("region")
 }
 
-/// Waits until every instance has heard from every peer.
+/// Waits until every instance has heard from every peer and seen both regions up (`rise`
+/// successes, not just a first probe).
 fn settled(nodes: &[&Gslbd]) {
     for g in nodes {
         poll(Duration::from_secs(20), Duration::from_millis(100), || {
             let s = status(g);
             let peers = s["cluster"]["peers"].as_array()?.clone();
             let fresh = peers.iter().all(|p| p["fresh"] == true);
-            let probed = region(&s, "east")["last_probe"].is_object();
-            (fresh && probed).then_some(())
+            let up = ["east", "west"]
+                .iter()
+                .all(|r| region(&s, r)["state"] == "up");
+            (fresh && up).then_some(())
         })
         .expect("every peer heard from");
     }
