@@ -89,7 +89,8 @@ def gslbd(binary, workdir, port, backends, log, extra_args=(), **probe):
                   "--log", "warn", *extra_args], log)
 
 
-def gdnsd(workdir, port, backends, log, interval=2, fall=3, rise=2, timeout=1, multi=False):
+def gdnsd(workdir, port, backends, log, interval=2, fall=3, rise=2, timeout=1, multi=False,
+          extra=""):
     cases = "\n".join(f"  {addr}) port={p} ;;" for (_, addr, _), p in zip(REGIONS, backends))
     write(f"{workdir}/check.sh", f"#!/bin/sh\ncase \"$1\" in\n{cases}\n  *) exit 1 ;;\nesac\n"
           f"exec curl -fs -o /dev/null --max-time {timeout} http://127.0.0.1:$port/health\n")
@@ -124,7 +125,7 @@ def gdnsd(workdir, port, backends, log, interval=2, fall=3, rise=2, timeout=1, m
           }}
         }}
         """))
-    write(f"{workdir}/etc/zones/{ORIGIN}", STATIC_BIND + f"www 30 DYNA {plugin}!www\n")
+    write(f"{workdir}/etc/zones/{ORIGIN}", STATIC_BIND + extra + f"www 30 DYNA {plugin}!www\n")
     env = dict(os.environ, GDNSD_RUN_DIR=f"{workdir}/run", GDNSD_STATE_DIR=f"{workdir}/state")
     return spawn(["gdnsd", "-c", f"{workdir}/etc", "start"], log, env=env)
 
@@ -154,8 +155,8 @@ def static_zone():
     return STATIC_BIND + "".join(f"www 30 IN A {addr}\n" for _, addr, _ in REGIONS)
 
 
-def knot(workdir, port, log):
-    write(f"{workdir}/{ORIGIN}.zone", static_zone())
+def knot(workdir, port, log, extra=""):
+    write(f"{workdir}/{ORIGIN}.zone", static_zone() + extra)
     write(f"{workdir}/knot.conf", textwrap.dedent(f"""\
         server:
             listen: 127.0.0.1@{port}
@@ -174,8 +175,8 @@ def knot(workdir, port, log):
     return spawn(["knotd", "-c", f"{workdir}/knot.conf"], log)
 
 
-def nsd(workdir, port, log, threads):
-    write(f"{workdir}/{ORIGIN}.zone", static_zone())
+def nsd(workdir, port, log, threads, extra=""):
+    write(f"{workdir}/{ORIGIN}.zone", static_zone() + extra)
     write(f"{workdir}/nsd.conf", textwrap.dedent(f"""\
         server:
             ip-address: 127.0.0.1

@@ -225,7 +225,7 @@ fn answer_node<R: Rng + ?Sized>(
         }
     }
     let added: Vec<Record> = ans.answers[start..].to_vec();
-    add_glue(zone, &added, &mut ans.additional);
+    zone.glue(&added, &mut ans.additional);
     if ans.answers.len() == before {
         negative(zone, ans);
     }
@@ -280,9 +280,9 @@ fn referral(zone: &Zone, cut: &LowerName, ans: &mut Answer) {
             _ => false,
         });
     let start = ans.additional.len();
-    add_glue(zone, inside, &mut ans.additional);
+    zone.glue(inside, &mut ans.additional);
     ans.required_additional = ans.additional.len() - start;
-    add_glue(zone, outside, &mut ans.additional);
+    zone.glue(outside, &mut ans.additional);
 }
 
 /// The SOA in the authority section, with the negative-caching TTL (RFC 2308).
@@ -290,38 +290,6 @@ fn negative(zone: &Zone, ans: &mut Answer) {
     let mut soa = zone.soa.clone();
     soa.ttl = zone.negative_ttl;
     ans.authority.push(soa);
-}
-
-/// A and AAAA records, from this zone, for the names NS, MX and SRV records point at.
-fn add_glue<'r>(
-    zone: &Zone,
-    records: impl IntoIterator<Item = &'r Record>,
-    additional: &mut Vec<Record>,
-) {
-    for r in records {
-        let target = match &r.data {
-            RData::NS(ns) => &ns.0,
-            RData::MX(mx) => &mx.exchange,
-            RData::SRV(srv) => &srv.target,
-            _ => continue,
-        };
-        let target = LowerName::new(target);
-        if !zone.origin.zone_of(&target) {
-            continue;
-        }
-        let Some(node) = zone.nodes.get(&target) else {
-            continue;
-        };
-        for t in [RecordType::A, RecordType::AAAA] {
-            if let Some(set) = node.rrset(t) {
-                for rec in &set.records {
-                    if !additional.contains(rec) {
-                        additional.push(rec.clone());
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Answer owners equal to the question name take the question's case.

@@ -5,6 +5,7 @@
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
 //! decodes everything else.
 
+mod compress;
 pub mod cookie;
 mod encode;
 pub mod encrypted;

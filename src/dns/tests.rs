@@ -115,6 +115,12 @@ fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
         "ns1.sub.t.example.",
         "big.t.example.",
         "nothing.t.example.",
+        "NoThing.T.example.",
+        "a.b.www.t.example.",
+        "x.ns1.sub.t.example.",
+        "h.t.example.",
+        "x.h.T.EXAMPLE.",
+        "ns1.x.t.example.",
         "other.example.",
     ];
     let types = [
@@ -127,6 +133,8 @@ fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
         RecordType::SOA,
         RecordType::CNAME,
         RecordType::ANY,
+        RecordType::DS,
+        RecordType::PTR,
     ];
     let edns = [
         None,
@@ -162,18 +170,31 @@ fn fast_path_answers_plain_queries_exactly_as_the_full_path_does() {
         ("t.example.", RecordType::CAA),
         ("mail.t.example.", RecordType::AAAA),
         ("big.t.example.", RecordType::A),
+        // SOA, NS and MX with their names compressed and their glue.
+        ("t.example.", RecordType::SOA),
+        ("t.example.", RecordType::NS),
+        ("t.example.", RecordType::MX),
+        // Negative answers: NODATA at a name, NXDOMAIN below an origin.
+        ("www.t.example.", RecordType::TXT),
+        ("t.example.", RecordType::PTR),
+        ("nothing.t.example.", RecordType::A),
+        ("a.b.www.t.example.", RecordType::AAAA),
+        ("x.h.t.example.", RecordType::MX),
+        ("ns1.x.t.example.", RecordType::SOA),
     ] {
         let plain = (plain.0.to_string(), plain.1);
         assert!(fast_hits.contains(&plain), "{plain:?} took the fast path");
     }
     for declined in [
         ("dark.t.example.", RecordType::A),
-        ("t.example.", RecordType::MX),
-        ("t.example.", RecordType::NS),
         ("alias.t.example.", RecordType::A),
         ("ns1.sub.t.example.", RecordType::A),
-        ("nothing.t.example.", RecordType::A),
+        ("x.ns1.sub.t.example.", RecordType::TXT),
+        ("sub.t.example.", RecordType::TXT),
+        ("alias.t.example.", RecordType::TXT),
         ("www.t.example.", RecordType::ANY),
+        ("nothing.t.example.", RecordType::DS),
+        ("other.example.", RecordType::A),
     ] {
         let declined = (declined.0.to_string(), declined.1);
         assert!(
@@ -192,6 +213,8 @@ fn fast_path_answers_cookies_like_the_full_path() {
         ("www.t.example.", RecordType::A),
         ("sticky.t.example.", RecordType::A),
         ("t.example.", RecordType::TXT),
+        ("www.t.example.", RecordType::MX),
+        ("Random-1234.t.example.", RecordType::A),
     ] {
         for options in [vec![cookie.clone()], vec![cookie.clone(), padding.clone()]] {
             let q = query_with(name, qtype, 11, Some((1232, true, 0)), &options);
@@ -234,6 +257,8 @@ fn fast_path_answers_client_subnet_queries_exactly_as_the_full_path_does() {
         ("sticky.t.example.", RecordType::A),
         ("www.t.example.", RecordType::A),
         ("t.example.", RecordType::TXT),
+        ("near.t.example.", RecordType::TXT),
+        ("nowhere.T.example.", RecordType::AAAA),
     ] {
         for ecs in &subnets {
             for options in [vec![ecs.clone()], vec![ecs.clone(), cookie.clone()]] {
@@ -359,6 +384,25 @@ fn a_name_inside_a_child_zone_served_here_is_answered_by_the_child_and_ds_by_the
     let m = Message::from_vec(&full.expect("answered")).expect("parses");
     assert!(m.metadata.authoritative);
     assert_eq!(m.answers.len(), 1);
+
+    // Negative answers come from the child, fast or full, with the child's SOA.
+    for (id, (name, qtype)) in [
+        ("nope.kid.t.example.", RecordType::A),
+        ("kid.t.example.", RecordType::TXT),
+        ("www.kid.t.example.", RecordType::MX),
+        ("Deep.Nope.KID.t.example.", RecordType::AAAA),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let q = query(name, qtype, 20 + id as u16, Some((1232, true, 0)));
+        let (fast, full) = both(&snap, &q, Transport::Udp, 8);
+        assert!(fast.is_some(), "{name} {qtype} took the fast path");
+        assert_eq!(fast, full, "{name} {qtype}");
+        let m = Message::from_vec(&full.expect("answered")).expect("parses");
+        let soa: Vec<String> = m.authorities.iter().map(|r| r.name.to_string()).collect();
+        assert_eq!(soa, vec!["kid.t.example."], "{name} {qtype}");
+    }
 }
 
 #[test]

@@ -3,8 +3,10 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-pub fn select<R: Rng + ?Sized>(weights: &[u64], rng: &mut R) -> Vec<usize> {
-    let mut out: Vec<usize> = (0..weights.len()).filter(|i| weights[*i] > 0).collect();
+use super::Regions;
+
+pub fn select<R: Rng + ?Sized>(weights: &[u64], rng: &mut R) -> Regions {
+    let mut out: Regions = (0..weights.len()).filter(|i| weights[*i] > 0).collect();
     out.shuffle(rng);
     out
 }
@@ -23,7 +25,7 @@ mod tests {
             let mut got = select(&[1, 0, 7, 1], &mut rng);
             firsts[got[0]] += 1;
             got.sort();
-            assert_eq!(got, vec![0, 2, 3]);
+            assert_eq!(got.as_slice(), [0, 2, 3]);
         }
         // The order rotates: each serving region leads sometimes, weights do not matter.
         assert!(

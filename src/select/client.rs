@@ -57,10 +57,10 @@ impl ClientKey {
     }
 
     /// Bytes that identify the subnet, stable across instances and versions.
-    pub fn bytes(&self) -> Vec<u8> {
-        let mut out = match self.addr {
-            IpAddr::V4(v4) => v4.octets().to_vec(),
-            IpAddr::V6(v6) => v6.octets().to_vec(),
+    pub fn bytes(&self) -> smallvec::SmallVec<[u8; 17]> {
+        let mut out: smallvec::SmallVec<[u8; 17]> = match self.addr {
+            IpAddr::V4(v4) => v4.octets().into_iter().collect(),
+            IpAddr::V6(v6) => v6.octets().into_iter().collect(),
         };
         out.push(self.prefix);
         out

@@ -3,7 +3,7 @@
 
 use rand::Rng;
 
-use super::{Rule, Selection, weighted};
+use super::{Regions, Rule, Selection, Weights, weighted};
 use crate::zone::Pool;
 
 /// `None` when no tier has a serving region and there is no fallback tier.
@@ -17,7 +17,7 @@ pub fn select<R: Rng + ?Sized>(pool: &Pool, weights: &[u64], rng: &mut R) -> Opt
         .min();
     match tier {
         Some(tier) => {
-            let in_tier: Vec<u64> = pool
+            let in_tier: Weights = pool
                 .regions
                 .iter()
                 .zip(weights)
@@ -32,7 +32,7 @@ pub fn select<R: Rng + ?Sized>(pool: &Pool, weights: &[u64], rng: &mut R) -> Opt
             })
         }
         None if !pool.fallback.is_empty() => Some(Selection {
-            regions: Vec::new(),
+            regions: Regions::new(),
             rule: Rule::Fallback,
             tier: None,
             scope: None,

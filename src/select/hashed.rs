@@ -5,15 +5,16 @@
 //! move to their next-best region and nobody else moves, and every instance with the same zones
 //! and health gives the same answer (no per-process seed, no dependence on load order).
 
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::ClientKey;
+use super::{ClientKey, Regions};
 use crate::zone::Pool;
 
 /// The `count` best regions for `client` among those with weight.
-pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey, count: usize) -> Vec<usize> {
+pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey, count: usize) -> Regions {
     let key = client.bytes();
-    let mut scored: Vec<(f64, usize)> = pool
+    let mut scored: SmallVec<[(f64, usize); 8]> = pool
         .regions
         .iter()
         .zip(weights)
@@ -27,7 +28,7 @@ pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey, count: usize) ->
 
 /// Bucket position of a client for a region, in (0, 1): exposed for `/explain`.
 pub fn unit_hash(client_key: &[u8], region: &str) -> f64 {
-    let mut buf = Vec::with_capacity(client_key.len() + region.len() + 1);
+    let mut buf: SmallVec<[u8; 64]> = SmallVec::new();
     buf.extend_from_slice(client_key);
     buf.push(0);
     buf.extend_from_slice(region.as_bytes());

@@ -18,9 +18,15 @@ use std::time::Instant;
 
 use rand::Rng;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::health::Live;
 use crate::zone::{AllDown, Policy, Pool};
+
+/// Region indexes in answer order: inline up to eight, so a decision does not allocate.
+pub type Regions = SmallVec<[usize; 8]>;
+/// Live weights by region index, inline up to eight.
+pub type Weights = SmallVec<[u64; 8]>;
 
 /// Which rule produced an answer (for logs, metrics and `/explain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -42,7 +48,7 @@ pub enum Rule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     /// Indexes into `pool.regions`, in answer order.
-    pub regions: Vec<usize>,
+    pub regions: Regions,
     pub rule: Rule,
     /// The failover tier (priority) answered, when the policy is `failover`.
     pub tier: Option<u32>,
@@ -65,7 +71,7 @@ pub struct TopologyStep {
 impl Selection {
     fn of(rule: Rule) -> Self {
         Selection {
-            regions: Vec::new(),
+            regions: Regions::new(),
             rule,
             tier: None,
             scope: None,
@@ -83,7 +89,7 @@ pub fn decide<R: Rng + ?Sized>(
     rng: &mut R,
     now: Instant,
 ) -> Selection {
-    let weights: Vec<u64> = pool
+    let weights: Weights = pool
         .regions
         .iter()
         .map(|r| live.weight(pool, r, now))

@@ -53,11 +53,11 @@ fn failover_uses_the_lowest_healthy_tier_then_the_fallback() {
     assert_eq!((s.tier, s.rule), (Some(1), Rule::Policy));
     let mut r = s.regions.clone();
     r.sort();
-    assert_eq!(r, vec![0, 1], "both tier-1 regions, never tier 2");
+    assert_eq!(r.as_slice(), [0, 1], "both tier-1 regions, never tier 2");
     let s = select(p, &[0, 1, 5], || configured(p), &c, &mut rng);
-    assert_eq!((s.tier, s.regions), (Some(1), vec![1]));
+    assert_eq!((s.tier, s.regions.as_slice()), (Some(1), &[1][..]));
     let s = select(p, &[0, 0, 5], || configured(p), &c, &mut rng);
-    assert_eq!((s.tier, s.regions), (Some(2), vec![2]));
+    assert_eq!((s.tier, s.regions.as_slice()), (Some(2), &[2][..]));
     let s = select(p, &[0, 0, 0], || configured(p), &c, &mut rng);
     assert_eq!(s.rule, Rule::Fallback, "static fallback is the last tier");
 }
@@ -114,8 +114,8 @@ fn fail_open_follows_configured_weights_and_tiers() {
         &mut rng,
     );
     assert_eq!(
-        (s.rule, s.regions, s.tier),
-        (Rule::AllDownAll, vec![0], Some(1))
+        (s.rule, s.regions.as_slice(), s.tier),
+        (Rule::AllDownAll, &[0][..], Some(1))
     );
 }
 

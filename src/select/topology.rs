@@ -4,7 +4,7 @@
 //! subnet, so every instance gives the same client the same answer. The all-down rules are
 //! applied by the caller, as for every policy.
 
-use super::{ClientKey, Rule, Selection, TopologyStep, hashed};
+use super::{ClientKey, Rule, Selection, TopologyStep, Weights, hashed};
 use crate::zone::Pool;
 
 /// The first step of `steps` with a region of positive weight: its index and its regions. The
@@ -26,7 +26,7 @@ pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey) -> Option<Select
     let topo = pool.topology.as_ref()?;
     let m = topo.map.lookup(client.ip);
     let (step, group) = first_step(topo.steps.get(m.list)?, weights)?;
-    let mut in_step = vec![0; weights.len()];
+    let mut in_step: Weights = smallvec::smallvec![0; weights.len()];
     for r in group {
         in_step[*r] = weights[*r];
     }

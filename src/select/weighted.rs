@@ -1,12 +1,15 @@
 //! `weighted`: distinct regions drawn at random in proportion to their live weight.
 
 use rand::Rng;
+use smallvec::SmallVec;
+
+use super::Regions;
 
 /// Draws up to `count` distinct indexes with probability proportional to `weights` (without
 /// replacement). Zero-weight entries are never drawn.
-pub fn draw<R: Rng + ?Sized>(weights: &[u64], count: usize, rng: &mut R) -> Vec<usize> {
-    let mut taken = vec![false; weights.len()];
-    let mut out = Vec::with_capacity(count.min(weights.len()));
+pub fn draw<R: Rng + ?Sized>(weights: &[u64], count: usize, rng: &mut R) -> Regions {
+    let mut taken: SmallVec<[bool; 8]> = SmallVec::from_elem(false, weights.len());
+    let mut out = Regions::new();
     let mut total: u64 = weights.iter().sum();
     while out.len() < count && total > 0 {
         let mut pick = rng.random_range(0..total);
@@ -62,7 +65,7 @@ mod tests {
     #[test]
     fn fewer_regions_than_answers() {
         let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(draw(&[0, 4], 3, &mut rng), vec![1]);
+        assert_eq!(draw(&[0, 4], 3, &mut rng).as_slice(), [1]);
         assert!(draw(&[0, 0], 1, &mut rng).is_empty());
     }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 /// Index of a region in [`ZoneSet::regions`], dense over the whole set.
 pub type RegionId = usize;
@@ -111,6 +111,33 @@ impl Zone {
                 .get_key_value(&n)
                 .and_then(|(k, node)| node.delegation.then_some(k))
         })
+    }
+
+    /// Appends to `out` the glue for `records`: for each NS, MX or SRV target inside this
+    /// zone, its A then AAAA records, each record once.
+    pub fn glue<'r>(&self, records: impl IntoIterator<Item = &'r Record>, out: &mut Vec<Record>) {
+        for r in records {
+            let target = match &r.data {
+                RData::NS(ns) => &ns.0,
+                RData::MX(mx) => &mx.exchange,
+                RData::SRV(srv) => &srv.target,
+                _ => continue,
+            };
+            let target = LowerName::new(target);
+            if !self.origin.zone_of(&target) {
+                continue;
+            }
+            let Some(node) = self.nodes.get(&target) else {
+                continue;
+            };
+            for t in [RecordType::A, RecordType::AAAA] {
+                for rec in node.rrset(t).map_or(&[][..], |s| &s.records) {
+                    if !out.contains(rec) {
+                        out.push(rec.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// `name` and its ancestors, most specific first, down to but not including the apex

@@ -2,10 +2,15 @@
 //!
 //! A plain query is a standard QUERY with one IN question, no other records except an OPT
 //! (version 0, well-formed options; a Client Subnet is echoed with the scope the decision
-//! needed), for a name and type the index holds. Everything else, and every answer that would
-//! need more than records (all-down NODATA, SERVFAIL, truncation), returns `None` and goes the
-//! full way through `handler`. The response is byte for byte what the full path
-//! builds (the tests compare the two).
+//! needed). Its answer is the index's records for the name and type, or a negative answer:
+//! NODATA for a name the index holds without the type, NXDOMAIN for a name below a served
+//! origin that is not there (the zone's SOA in authority, compressed as hickory would).
+//! Everything else, and every answer that would need more than that (CNAME chains,
+//! referrals, glue, all-down NODATA, SERVFAIL, truncation), returns `None` and goes the full
+//! way through `handler`. The response is byte for byte what the full path builds (the tests
+//! compare the two).
+
+mod named;
 
 use std::time::Instant;
 
@@ -160,14 +165,27 @@ pub fn respond<R: Rng + ?Sized>(
         some => ctx.cookie(some, &received).ok()?,
     };
     let qtype = RecordType::from(plain.qtype);
-    let answer = snap.zones.wire.get(name.get(..plain.name_len)?, qtype)?;
+    let negative = |zone, rcode, out: &mut Vec<u8>| {
+        named::negative(ctx, &received, &plain, cookie, zone, rcode, out)
+    };
+    let answer = match snap.zones.wire.find(name.get(..plain.name_len)?, qtype)? {
+        wire::Found::Answer(answer) => answer,
+        wire::Found::NoData { zone } => return negative(zone, ResponseCode::NoError, out),
+        wire::Found::NxDomain { zone } => return negative(zone, ResponseCode::NXDomain, out),
+    };
     // The answer is `first` (static records or the fallback), then the selected regions.
     let (zone, first, regions, decision) = match answer {
-        // A transferred zone's SOA carries its published serial: the full path answers it.
-        wire::Answer::Static { zone, .. }
-            if qtype == RecordType::SOA && snap.serial(*zone).is_some() =>
-        {
-            return None;
+        wire::Answer::Named {
+            zone,
+            answers,
+            additional,
+        } => {
+            let records = named::Records {
+                zone: *zone,
+                answers,
+                additional,
+            };
+            return named::respond(ctx, &received, &plain, cookie, records, out);
         }
         wire::Answer::Static { zone, rrs } => (*zone, Some(rrs), &[][..], None),
         wire::Answer::Pool {
@@ -204,48 +222,22 @@ pub fn respond<R: Rng + ?Sized>(
         return None;
     }
     let limit = usize::from(size_limit(received.transport, plain.edns.map(|(p, _)| p)));
-    let cookie_len = if cookie.is_some() { COOKIE_LEN } else { 0 };
-    let ecs_len = plain.ecs.as_ref().map_or(0, ecs_option_len);
     let scope = match &decision {
         Some((_, sel)) => sel.scope.unwrap_or(0),
         None => 0,
     };
-    let opt_len = if plain.edns.is_some() {
-        OPT_LEN + ecs_len + cookie_len
-    } else {
-        0
-    };
-    let size = plain.question_end + parts().map(|r| r.bytes.len()).sum::<usize>() + opt_len;
+    let size = plain.question_end
+        + parts().map(|r| r.bytes.len()).sum::<usize>()
+        + opt_len(&plain, cookie.as_ref());
     if size > limit {
         return None;
     }
 
-    out.clear();
-    out.extend_from_slice(query.get(..plain.question_end)?);
-    out[2] = QR | AA | (query[2] & RD);
-    out[3] = query[3] & CD;
-    out[6..8].copy_from_slice(&count.to_be_bytes());
-    out[10..12].copy_from_slice(&u16::from(plain.edns.is_some()).to_be_bytes());
+    header(query, &plain, ResponseCode::NoError, [count, 0, 0], out)?;
     for r in parts() {
         out.extend_from_slice(&r.bytes);
     }
-    if let Some((_, dnssec_ok)) = plain.edns {
-        // Root owner, type OPT, our payload size, version 0, DO echoed, then the cookie.
-        out.push(0);
-        out.extend_from_slice(&OPT_TYPE.to_be_bytes());
-        out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
-        out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0]);
-        out.extend_from_slice(&((ecs_len + cookie_len) as u16).to_be_bytes());
-        // In the full path's order: Client Subnet, then the cookie.
-        if let Some(e) = &plain.ecs {
-            ecs_option(e, scope, out);
-        }
-        if let Some(c) = cookie {
-            out.extend_from_slice(&scan::OPTION_COOKIE.to_be_bytes());
-            out.extend_from_slice(&(cookie::OPTION_LEN as u16).to_be_bytes());
-            out.extend_from_slice(&c.option);
-        }
-    }
+    opt(&plain, scope, cookie.as_ref(), out);
     snap.metrics.query(Some(zone), qtype, ResponseCode::NoError);
     if let Some((pool, sel)) = &decision {
         snap.metrics.answer(zone, *pool, sel);
@@ -254,4 +246,57 @@ pub fn respond<R: Rng + ?Sized>(
         zone: Some(zone),
         cookie_valid: cookie.is_some_and(|c| c.valid),
     })
+}
+
+/// The response header and question, copied from the query: `aa`, `rd` and `cd` as the full
+/// path sets them, `rcode`, and `[answers, authority, additional]` records to follow (the OPT
+/// is counted here).
+fn header(
+    query: &[u8],
+    plain: &Plain<'_>,
+    rcode: ResponseCode,
+    counts: [u16; 3],
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    out.clear();
+    out.extend_from_slice(query.get(..plain.question_end)?);
+    out[2] = QR | AA | (query[2] & RD);
+    // Standard rcodes only: the fast path never answers an extended one.
+    out[3] = (query[3] & CD) | (u16::from(rcode) & 0x0F) as u8;
+    out[6..8].copy_from_slice(&counts[0].to_be_bytes());
+    out[8..10].copy_from_slice(&counts[1].to_be_bytes());
+    let additional = counts[2].checked_add(u16::from(plain.edns.is_some()))?;
+    out[10..12].copy_from_slice(&additional.to_be_bytes());
+    Some(())
+}
+
+/// The length of [`opt`]'s output.
+fn opt_len(plain: &Plain<'_>, cookie: Option<&cookie::Reply>) -> usize {
+    if plain.edns.is_none() {
+        return 0;
+    }
+    let cookie_len = if cookie.is_some() { COOKIE_LEN } else { 0 };
+    OPT_LEN + plain.ecs.as_ref().map_or(0, ecs_option_len) + cookie_len
+}
+
+/// The response's OPT record when the query had one: our payload size, version 0, DO echoed,
+/// then in the full path's order the Client Subnet (with `scope`) and the cookie.
+fn opt(plain: &Plain<'_>, scope: u8, cookie: Option<&cookie::Reply>, out: &mut Vec<u8>) {
+    let Some((_, dnssec_ok)) = plain.edns else {
+        return;
+    };
+    let len = opt_len(plain, cookie) - OPT_LEN;
+    out.push(0);
+    out.extend_from_slice(&OPT_TYPE.to_be_bytes());
+    out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
+    out.extend_from_slice(&[0, 0, if dnssec_ok { DO } else { 0 }, 0]);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    if let Some(e) = &plain.ecs {
+        ecs_option(e, scope, out);
+    }
+    if let Some(c) = cookie {
+        out.extend_from_slice(&scan::OPTION_COOKIE.to_be_bytes());
+        out.extend_from_slice(&(cookie::OPTION_LEN as u16).to_be_bytes());
+        out.extend_from_slice(&c.option);
+    }
 }
