@@ -293,7 +293,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         }
         let encrypted = async {
             if let Some(e) = encrypted {
-                e.shutdown(SHUTDOWN_GRACE).await;
+                e.shutdown().await;
             }
         };
         tokio::join!(server.shutdown(), encrypted);

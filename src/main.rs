@@ -134,9 +134,13 @@ struct ServeArgs {
     /// within this.
     #[arg(long, default_value = "10s", value_parser = tcp_duration)]
     tls_timeout: Duration,
-    /// Queries answered at once over TLS and QUIC; more are answered REFUSED.
+    /// Open connections at most on each --tls and --quic listener; when full, the one idle
+    /// longest is closed.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    tls_max_in_flight: u32,
+    tls_max_clients: u32,
+    /// Open connections at most from one source address on each --tls and --quic listener.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tls_max_per_source: u32,
     /// Close a TCP connection between queries once it is this old.
     #[arg(long, default_value = "120s", value_parser = tcp_duration)]
     tcp_lifetime: Duration,
@@ -238,15 +242,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("gslbd: a task panicked; exiting so that a supervisor restarts gslbd");
         std::process::exit(EXIT_PANIC);
     }));
-    // hickory-server logs every encrypted query at info and a client's normal QUIC close as a
-    // warning: only its errors, unless the filter names it.
-    let log = if args.log.contains("hickory") {
-        args.log.clone()
-    } else {
-        format!("{},hickory_server=error", args.log)
-    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log))
+        .or_else(|_| EnvFilter::try_new(&args.log))
         .context("invalid --log filter")?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -268,6 +265,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.tls_cert,
         &args.tls_key,
     );
+    let tcp = gslbd::dns::TcpLimits {
+        max_clients: args.tcp_max_clients as usize,
+        max_per_source: args.tcp_max_per_source as usize,
+        idle_timeout: args.tcp_idle_timeout,
+        io_timeout: args.tcp_io_timeout,
+        lifetime: args.tcp_lifetime,
+    };
     let encrypted = match listeners {
         (true, None, None) => None,
         (false, Some(cert), Some(key)) => Some(gslbd::dns::encrypted::EncryptedConfig {
@@ -275,8 +279,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             quic: args.quic.clone(),
             cert: cert.clone(),
             key: key.clone(),
-            timeout: args.tls_timeout,
-            max_in_flight: args.tls_max_in_flight as usize,
+            handshake_timeout: args.tls_timeout,
+            limits: gslbd::dns::TcpLimits {
+                max_clients: args.tls_max_clients as usize,
+                max_per_source: args.tls_max_per_source as usize,
+                idle_timeout: args.tls_timeout,
+                ..tcp
+            },
         }),
         (false, _, _) => anyhow::bail!("--tls and --quic need --tls-cert and --tls-key"),
         (true, _, _) => anyhow::bail!("--tls-cert and --tls-key need --tls or --quic"),
@@ -302,13 +311,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             state_file: args.state,
             watch: args.watch,
-            tcp: gslbd::dns::TcpLimits {
-                max_clients: args.tcp_max_clients as usize,
-                max_per_source: args.tcp_max_per_source as usize,
-                idle_timeout: args.tcp_idle_timeout,
-                io_timeout: args.tcp_io_timeout,
-                lifetime: args.tcp_lifetime,
-            },
+            tcp,
             cookie_secret_file: args.cookie_secret_file,
             require_cookies: args.require_cookies,
             rrl: gslbd::dns::RrlConfig {

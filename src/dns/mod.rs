@@ -6,6 +6,7 @@
 //! decodes everything else.
 
 mod compress;
+mod conns;
 pub mod cookie;
 mod encode;
 pub mod encrypted;
@@ -15,7 +16,7 @@ mod handler;
 pub mod lookup;
 mod rrl;
 mod scan;
-mod tcp;
+pub(crate) mod tcp;
 mod tsig;
 mod udp;
 
@@ -44,8 +45,8 @@ pub fn question_end(msg: &[u8]) -> Option<usize> {
 pub fn tsig_at(msg: &[u8]) -> Option<TsigAt> {
     scan::Scan::of(msg).tsig
 }
+pub use conns::TcpLimits;
 pub use rrl::{RrlConfig, loopback as rrl_loopback};
-pub use tcp::TcpLimits;
 
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;
@@ -130,6 +131,7 @@ pub fn serve(handler: Handler, listeners: Vec<Listener>, tcp: TcpLimits) -> io::
             l.tcp,
             handler.clone(),
             tcp,
+            tcp::Plain,
             server.stop_tcp.clone(),
         )));
     }

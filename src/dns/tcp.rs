@@ -13,122 +13,52 @@
 //! Shutdown is graceful: the listener stops accepting, idle connections close, and a
 //! connection in the middle of a query reads the rest of it, answers it, and then closes.
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::task::{Id, JoinSet};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::conns::TcpLimits;
+use super::conns::{Conn, Registry};
 use super::handler::{Handler, Received, Transport};
 
 /// How long shutdown waits for queries in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections the kernel queues before they are accepted.
 const LISTEN_BACKLOG: i32 = 1024;
+/// How long a closing connection may take to say so (a TLS close_notify).
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
 /// The first and the longest pause after a failed accept.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
-/// Connection limits and timeouts (`gslbd serve --tcp-*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpLimits {
-    /// Open connections at most, over every source.
-    pub max_clients: usize,
-    /// Open connections at most from one source address.
-    pub max_per_source: usize,
-    /// A connection with no message started for this long is closed.
-    pub idle_timeout: Duration,
-    /// Reading the rest of a started message, and each write, must finish within this.
-    pub io_timeout: Duration,
-    /// A connection is closed between messages once it is this old.
-    pub lifetime: Duration,
+/// What an accepted connection becomes before its first message: plain TCP, or a TLS session
+/// after its handshake (DoT, in `encrypted`).
+pub(crate) trait Upgrade: Clone + Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The transport its queries are answered as.
+    const TRANSPORT: Transport;
+    /// The stream to serve, or `None` when the connection is to be dropped.
+    fn upgrade(&self, tcp: TcpStream) -> impl Future<Output = Option<Self::Stream>> + Send;
 }
 
-impl Default for TcpLimits {
-    fn default() -> Self {
-        TcpLimits {
-            max_clients: 1024,
-            max_per_source: 64,
-            idle_timeout: Duration::from_secs(10),
-            io_timeout: Duration::from_secs(5),
-            lifetime: Duration::from_secs(120),
-        }
-    }
-}
+/// Plain TCP (port 53).
+#[derive(Clone, Copy)]
+pub(crate) struct Plain;
 
-/// What the accept loop knows of one open connection; the connection updates `idle` and
-/// `last_active` itself, without a lock.
-struct Conn {
-    src: IpAddr,
-    idle: AtomicBool,
-    /// Milliseconds since the loop's start at the connection's last message.
-    last_active: AtomicU64,
-    /// Accept order: of two connections last active in the same millisecond, the older goes.
-    seq: u64,
-    close: CancellationToken,
-}
-
-/// Every open connection, owned by the accept loop alone.
-struct Registry {
-    start: Instant,
-    conns: HashMap<Id, Arc<Conn>>,
-    per_source: HashMap<IpAddr, usize>,
-}
-
-impl Registry {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn add(&mut self, id: Id, conn: Arc<Conn>) {
-        *self.per_source.entry(conn.src).or_default() += 1;
-        self.conns.insert(id, conn);
-    }
-
-    fn remove(&mut self, id: Id) {
-        if let Some(c) = self.conns.remove(&id)
-            && let Some(n) = self.per_source.get_mut(&c.src)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.per_source.remove(&c.src);
-            }
-        }
-    }
-
-    /// Closes the connection idle longest (from `src` only, when given); false when none is
-    /// idle.
-    fn evict_idle(&mut self, src: Option<IpAddr>) -> bool {
-        let oldest = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.idle.load(Ordering::Relaxed) && src.is_none_or(|s| c.src == s))
-            .min_by_key(|(_, c)| (c.last_active.load(Ordering::Relaxed), c.seq))
-            .map(|(id, _)| *id);
-        let Some(id) = oldest else { return false };
-        if let Some(c) = self.conns.get(&id) {
-            c.close.cancel();
-        }
-        self.remove(id);
-        true
-    }
-
-    /// Makes room for a connection from `src`; false when it must be refused.
-    fn admit(&mut self, src: IpAddr, limits: &TcpLimits) -> bool {
-        let from_src = self.per_source.get(&src).copied().unwrap_or(0);
-        if from_src >= limits.max_per_source && !self.evict_idle(Some(src)) {
-            return false;
-        }
-        self.conns.len() < limits.max_clients || self.evict_idle(None)
+impl Upgrade for Plain {
+    type Stream = TcpStream;
+    const TRANSPORT: Transport = Transport::Tcp;
+    async fn upgrade(&self, tcp: TcpStream) -> Option<TcpStream> {
+        Some(tcp)
     }
 }
 
@@ -148,20 +78,16 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accepts connections until `stop` fires, then waits (bounded) for queries in flight.
-pub async fn serve(
+pub(crate) async fn serve<U: Upgrade>(
     listener: TcpListener,
     handler: Handler,
     limits: TcpLimits,
+    upgrade: U,
     stop: CancellationToken,
 ) {
     let mut tasks = JoinSet::new();
-    let mut reg = Registry {
-        start: Instant::now(),
-        conns: HashMap::new(),
-        per_source: HashMap::new(),
-    };
+    let mut reg = Registry::new();
     let mut backoff = ACCEPT_BACKOFF.0;
-    let mut seq = 0u64;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -172,16 +98,19 @@ pub async fn serve(
                         debug!(%src, "tcp connection refused: every connection is busy");
                         continue;
                     }
-                    seq += 1;
                     let _ = stream.set_nodelay(true);
-                    let conn = Arc::new(Conn {
-                        src: src.ip(),
-                        idle: AtomicBool::new(true),
-                        last_active: AtomicU64::new(reg.now_ms()),
-                        seq,
-                        close: stop.child_token(),
-                    });
-                    let task = connection(stream, src, handler.clone(), limits, conn.clone(), reg.start);
+                    let conn = reg.conn(src.ip(), stop.child_token());
+                    let (upgrade, handler, c) = (upgrade.clone(), handler.clone(), conn.clone());
+                    let task = async move {
+                        // A handshake counts as idle: a newcomer may close a stalled one.
+                        let stream = tokio::select! {
+                            _ = c.close.cancelled() => return,
+                            s = upgrade.upgrade(stream) => s,
+                        };
+                        if let Some(stream) = stream {
+                            connection(stream, src, handler, limits, c, U::TRANSPORT).await;
+                        }
+                    };
                     let id = tasks.spawn(task).id();
                     reg.add(id, conn);
                 }
@@ -216,13 +145,26 @@ pub async fn serve(
     }
 }
 
+/// Serves one connection until it closes, then ends it cleanly (a TLS close_notify).
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     src: SocketAddr,
     handler: Handler,
     limits: TcpLimits,
     conn: Arc<Conn>,
-    epoch: Instant,
+    transport: Transport,
+) {
+    messages(&mut stream, src, handler, limits, &conn, transport).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+}
+
+async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    src: SocketAddr,
+    handler: Handler,
+    limits: TcpLimits,
+    conn: &Conn,
+    transport: Transport,
 ) {
     let mut rng = SmallRng::from_os_rng();
     let mut msg = Vec::new();
@@ -232,7 +174,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         // Between messages a shutdown or an eviction closes the connection; once a message
         // has started, it is read and answered.
-        conn.idle.store(true, Ordering::Relaxed);
         let wait = limits
             .idle_timeout
             .min(end_of_life.saturating_duration_since(Instant::now()));
@@ -241,11 +182,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             r = tokio::time::timeout(wait, stream.read_u8()) => r,
         };
         let Ok(Ok(hi)) = first else { return };
-        conn.idle.store(false, Ordering::Relaxed);
-        let now_ms = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        conn.last_active.store(now_ms, Ordering::Relaxed);
-        match tokio::time::timeout(limits.io_timeout, read_message(&mut stream, hi, &mut msg)).await
-        {
+        let _busy = conn.start();
+        match tokio::time::timeout(limits.io_timeout, read_message(stream, hi, &mut msg)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 debug!(error = %e, %src, "tcp read failed");
@@ -259,11 +197,15 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         let query = Received {
             bytes: &msg,
             src,
-            transport: Transport::Tcp,
+            transport,
         };
-        if let Some(messages) = handler.transfer(&msg, src.ip()) {
+        // Zone transfers are served on port 53 only.
+        let transfer = (transport == Transport::Tcp)
+            .then(|| handler.transfer(&msg, src.ip()))
+            .flatten();
+        if let Some(messages) = transfer {
             for m in messages {
-                if !write_frame(&mut stream, &m, &mut frame, limits.io_timeout, src).await {
+                if !write_frame(stream, &m, &mut frame, limits.io_timeout, src).await {
                     return;
                 }
             }
@@ -272,7 +214,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         if !handler.respond(query, &mut rng, &mut out) {
             continue;
         }
-        if !write_frame(&mut stream, &out, &mut frame, limits.io_timeout, src).await {
+        if !write_frame(stream, &out, &mut frame, limits.io_timeout, src).await {
             return;
         }
         if Instant::now() >= end_of_life {
@@ -295,7 +237,11 @@ async fn write_frame<S: AsyncWrite + Unpin>(
     frame.clear();
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(msg);
-    match tokio::time::timeout(timeout, stream.write_all(frame)).await {
+    let write = async {
+        stream.write_all(frame).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {
             debug!(error = %e, %src, "tcp write failed");
@@ -315,22 +261,9 @@ pub(super) async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     src: SocketAddr,
     handler: Handler,
 ) {
-    let conn = Arc::new(Conn {
-        src: src.ip(),
-        idle: AtomicBool::new(true),
-        last_active: AtomicU64::new(0),
-        seq: 0,
-        close: CancellationToken::new(),
-    });
-    connection(
-        stream,
-        src,
-        handler,
-        TcpLimits::default(),
-        conn,
-        Instant::now(),
-    )
-    .await;
+    let conn = Conn::detached(src.ip());
+    let limits = TcpLimits::default();
+    connection(stream, src, handler, limits, conn, Transport::Tcp).await;
 }
 
 /// Reads the rest of the length prefix (its first byte is `hi`) and the message.
@@ -344,57 +277,4 @@ async fn read_message<S: AsyncRead + Unpin>(
     msg.resize(len, 0);
     stream.read_exact(msg).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conn(src: &str, idle: bool, last: u64) -> Arc<Conn> {
-        Arc::new(Conn {
-            src: src.parse().expect("ip"),
-            idle: AtomicBool::new(idle),
-            last_active: AtomicU64::new(last),
-            seq: last,
-            close: CancellationToken::new(),
-        })
-    }
-
-    #[tokio::test]
-    async fn full_registry_closes_the_longest_idle_connection_first() {
-        let limits = TcpLimits {
-            max_clients: 3,
-            max_per_source: 2,
-            ..TcpLimits::default()
-        };
-        let mut set = JoinSet::new();
-        let mut reg = Registry {
-            start: Instant::now(),
-            conns: HashMap::new(),
-            per_source: HashMap::new(),
-        };
-        let a = conn("192.0.2.1", true, 5);
-        let b = conn("192.0.2.1", true, 1);
-        let c = conn("192.0.2.2", false, 0);
-        for x in [&a, &b, &c] {
-            let id = set.spawn(std::future::pending::<()>()).id();
-            reg.add(id, x.clone());
-        }
-        // A third from 192.0.2.1: its own longest-idle (b) makes room.
-        assert!(reg.admit("192.0.2.1".parse().expect("ip"), &limits));
-        assert!(b.close.is_cancelled() && !a.close.is_cancelled());
-        assert_eq!(reg.conns.len(), 2);
-        // Room for one more in total without closing anything.
-        assert!(reg.admit("192.0.2.3".parse().expect("ip"), &limits));
-        let id = set.spawn(std::future::pending::<()>()).id();
-        reg.add(id, conn("192.0.2.3", false, 9));
-        // Full: the only idle one left (a) goes; then nothing is idle and a newcomer is refused.
-        assert!(reg.admit("192.0.2.4".parse().expect("ip"), &limits));
-        assert!(a.close.is_cancelled());
-        let id = set.spawn(std::future::pending::<()>()).id();
-        reg.add(id, conn("192.0.2.4", false, 10));
-        assert!(!reg.admit("192.0.2.5".parse().expect("ip"), &limits));
-        assert!(!c.close.is_cancelled(), "a busy connection is never closed");
-        set.abort_all();
-    }
 }

@@ -36,14 +36,19 @@ fn write_cert(dir: &Path) -> Vec<u8> {
     cert.cert.der().to_vec()
 }
 
-struct Encrypted {
-    g: Gslbd,
-    tls: u16,
-    quic: u16,
-    cert: Vec<u8>,
+pub(crate) struct Encrypted {
+    pub(crate) g: Gslbd,
+    pub(crate) tls: u16,
+    pub(crate) quic: u16,
+    pub(crate) cert: Vec<u8>,
 }
 
 fn start() -> Encrypted {
+    start_with(&[])
+}
+
+/// gslbd with a DoT and a DoQ listener on loopback and `extra` arguments.
+pub(crate) fn start_with(extra: &[&str]) -> Encrypted {
     let dir = tempfile::tempdir().expect("tempdir");
     let zones = dir.path().join("zones");
     std::fs::create_dir(&zones).expect("mkdir");
@@ -51,7 +56,7 @@ fn start() -> Encrypted {
     let cert = write_cert(dir.path());
     let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let (c, k) = (c.to_str().expect("utf8"), k.to_str().expect("utf8"));
-    let args = [
+    let mut args = vec![
         "--tls",
         "127.0.0.1:0",
         "--quic",
@@ -61,6 +66,7 @@ fn start() -> Encrypted {
         "--tls-key",
         k,
     ];
+    args.extend_from_slice(extra);
     let g = Gslbd::start_in(dir, &args);
     let port = |kind: &str| {
         g.logs()
@@ -148,7 +154,19 @@ fn dot_and_doq_answer_exactly_as_udp_and_are_counted_per_transport() {
 }
 
 /// A DoT client that trusts `cert` only.
-fn dot(port: u16, cert: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+pub(crate) fn dot(
+    port: u16,
+    cert: &[u8],
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    dot_from(port, cert, "127.0.0.1")
+}
+
+/// A DoT client that trusts `cert` only, connecting from the loopback address `src`.
+pub(crate) fn dot_from(
+    port: u16,
+    cert: &[u8],
+    src: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -160,14 +178,25 @@ fn dot(port: u16, cert: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection, 
     config.alpn_protocols = vec![b"dot".to_vec()];
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let tcp = connect_from(src, port);
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     rustls::StreamOwned::new(conn, tcp)
 }
 
+/// A TCP connection to 127.0.0.1:`port` from the loopback address `src`.
+fn connect_from(src: &str, port: u16) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let src: std::net::SocketAddr = format!("{src}:0").parse().expect("address");
+    socket.bind(&src.into()).expect("bind");
+    let dst: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    socket.connect(&dst.into()).expect("connect");
+    socket.into()
+}
+
 /// Framed queries for `www.gslb.example A` with IDs `ids`.
-fn queries(ids: std::ops::Range<u16>) -> Vec<u8> {
+pub(crate) fn queries(ids: std::ops::Range<u16>) -> Vec<u8> {
     use hickory_proto::op::{Message, Query};
     let mut out = Vec::new();
     for id in ids {
@@ -185,7 +214,7 @@ fn queries(ids: std::ops::Range<u16>) -> Vec<u8> {
 }
 
 /// Reads `n` framed responses; their IDs.
-fn answers<S: Read>(s: &mut S, n: usize) -> Vec<u16> {
+pub(crate) fn answers<S: Read>(s: &mut S, n: usize) -> Vec<u16> {
     let mut ids = Vec::new();
     for _ in 0..n {
         let mut len = [0u8; 2];

@@ -17,6 +17,7 @@ mod dns;
 mod docker;
 mod drills;
 mod encrypted;
+mod encryptedlimits;
 mod failover;
 mod harness;
 mod metrics;

@@ -1,16 +1,24 @@
 //! DNS over TLS (RFC 7858, ALPN `dot`) and over QUIC (RFC 9250), for resolvers that probe an
-//! authoritative server's port 853 (RFC 9539): the settings here, the listeners on
-//! hickory-server in `server` (the `encrypted` feature, on by default; the fuzz targets build
-//! without it).
+//! authoritative server's port 853 (RFC 9539): the settings here; the listeners in `server`
+//! (DoT on gslbd's TCP transport with tokio-rustls, DoQ on quinn in `quic`), the certificate in
+//! `certs`. They are the `encrypted` feature, on by default; the fuzz targets build without it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::TcpLimits;
+
+#[cfg(feature = "encrypted")]
+mod certs;
+#[cfg(feature = "encrypted")]
+mod quic;
 #[cfg(feature = "encrypted")]
 mod server;
 #[cfg(feature = "encrypted")]
-pub use server::{Certs, Encrypted, start};
+pub use certs::Certs;
+#[cfg(feature = "encrypted")]
+pub use server::{Encrypted, start};
 
 /// What `--tls`, `--quic` and their certificate configure.
 #[derive(Debug, Clone)]
@@ -19,10 +27,10 @@ pub struct EncryptedConfig {
     pub quic: Vec<SocketAddr>,
     pub cert: PathBuf,
     pub key: PathBuf,
-    /// Handshake and idle limit of a connection.
-    pub timeout: Duration,
-    /// Queries answered at once on the encrypted transports; more get REFUSED.
-    pub max_in_flight: usize,
+    /// The handshake limit of a connection.
+    pub handshake_timeout: Duration,
+    /// Connection caps and timeouts of each listener, as on TCP.
+    pub limits: TcpLimits,
 }
 
 /// Why the encrypted listeners could not start.
@@ -53,7 +61,7 @@ mod disabled {
     }
 
     impl Encrypted {
-        pub async fn shutdown(self, _grace: std::time::Duration) {}
+        pub async fn shutdown(self) {}
     }
 }
 #[cfg(not(feature = "encrypted"))]
