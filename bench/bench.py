@@ -158,6 +158,7 @@ def main():
             results["failover"] = scale.failover(BIN, tmp, backs, logdir, args)
         if "probes" in only:
             results["probes"] = scale.probes(BIN, tmp, logdir, args)
+            results["probes_ops"] = scale.probes(BIN, tmp, logdir, args, ops=True)
         if "zones" in only:
             results["zones"] = scale.zones(BIN, tmp, logdir, args)
     import report

@@ -122,18 +122,29 @@ def render(r):
                             f"{gd:.2f} s vs {got:.2f} s", got is not None and gd <= got))
 
     pr = r.get("probes")
+    po = r.get("probes_ops") or {}
     if pr:
+        cols = [pr] + ([po] if po else [])
+
+        def row(label, fmt):
+            return f"| {label} | " + " | ".join(fmt(c) for c in cols) + " |"
+
         out += ["## Probe scale: gslbd alone", "",
                 f"{pr['targets']} HTTP targets at `interval = \"1s\"` against one local backend, "
-                f"measured over {pr['seconds']} s after the first verdicts.", "",
-                "| figure | value |", "|---|---|",
-                f"| probe CPU (cores) | {pr['cores']:.3f} |",
-                f"| probes per second | {pr['probes_per_s']:.0f} |",
-                f"| schedule lateness p50 (histogram bucket bound) | ≤ {fmt_s(pr['lateness_p50'])} |",
-                f"| schedule lateness p99 | ≤ {fmt_s(pr['lateness_p99'])} |",
-                f"| false down transitions | {pr['false_down']:.0f} |",
-                f"| failed probes | {pr['failed_probes']:.0f} |",
-                f"| RSS | {pr['rss_mib']:.1f} MiB |", ""]
+                f"measured over {pr['seconds']} s after the first verdicts"
+                + ("; the second column with `hold_down = \"10s\"` on every probe, "
+                   "`slow_start = \"30s\"` on every pool and `POST /reload` every 10 s "
+                   f"({po.get('reloads', 0)} reloads in the window)." if po else "."), "",
+                "| figure | plain |" + (" hold-down, slow start, reloads |" if po else ""),
+                "|---|---|" + ("---|" if po else ""),
+                row("probe CPU (cores)", lambda c: f"{c['cores']:.3f}"),
+                row("probes per second", lambda c: f"{c['probes_per_s']:.0f}"),
+                row("schedule lateness p50 (histogram bucket bound)",
+                    lambda c: f"≤ {fmt_s(c['lateness_p50'])}"),
+                row("schedule lateness p99", lambda c: f"≤ {fmt_s(c['lateness_p99'])}"),
+                row("false down transitions", lambda c: f"{c['false_down']:.0f}"),
+                row("failed probes", lambda c: f"{c['failed_probes']:.0f}"),
+                row("RSS", lambda c: f"{c['rss_mib']:.1f} MiB"), ""]
         if pr["targets"] >= 10000:
             targets.append(("10,000 targets at 1 s: < 0.5 core", f"{pr['cores']:.3f}",
                             pr["cores"] < 0.5))
@@ -141,6 +152,11 @@ def render(r):
                             pr["lateness_p99"] is not None and pr["lateness_p99"] < 0.05))
             targets.append(("zero false transitions", f"{pr['false_down']:.0f}",
                             pr["false_down"] == 0))
+        if po and po["targets"] >= 10000:
+            targets.append(("… with hold-down, slow start, reloads every 10 s: < 0.35 core",
+                            f"{po['cores']:.3f}", po["cores"] < 0.35))
+            targets.append(("… and zero false transitions", f"{po['false_down']:.0f}",
+                            po["false_down"] == 0))
 
     zs = r.get("zones")
     if zs:

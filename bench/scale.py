@@ -180,24 +180,44 @@ def start_gslbd(binary, zdir):
     return proc, took, admin
 
 
-def probes(binary, tmp, logdir, args):
-    """gslbd alone, 10,000 HTTP targets at interval 1 s against one local backend."""
+def probes(binary, tmp, logdir, args, ops=False):
+    """gslbd alone, 10,000 HTTP targets at interval 1 s against one local backend; with `ops`,
+    every pool has slow start, every probe a hold-down, and the zones reload every 10 s."""
     n = 2000 if args.quick else 10000
     seconds = 10 if args.quick else 30
     back = hb.Backend()
-    zdir, _ = big_zone(tmp, "probes", (
-        f'[pools.p{i}]\ntype = "A"\npolicy = "all"\n'
+    extra_probe = 'hold_down = "10s"\n' if ops else ""
+    extra_pool = 'slow_start = "30s"\n' if ops else ""
+    zdir, _ = big_zone(tmp, "probes-ops" if ops else "probes", (
+        f'[pools.p{i}]\ntype = "A"\npolicy = "all"\n{extra_pool}'
         f'[pools.p{i}.probe]\ninterval = "1s"\ntimeout = "500ms"\nfall = 3\nrise = 2\n'
+        f'{extra_probe}'
         f'[pools.p{i}.regions.r]\naddresses = ["192.0.2.1"]\n'
         f'check = "http://127.0.0.1:{back.port}/h/{i}"\n' for i in range(n)))
     proc, _, admin = start_gslbd(binary, zdir)
+    stop = threading.Event()
+    reloads = []
+
+    def reload_every_10s():
+        while not stop.wait(10):
+            req = urllib.request.Request(f"http://{admin}/reload", method="POST",
+                                         headers={"X-Gslbd-Request": "1"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                reloads.append(r.status)
+
     try:
         time.sleep(3)  # every target probed at least once, first verdicts in
+        reloader = threading.Thread(target=reload_every_10s) if ops else None
+        if reloader:
+            reloader.start()
         before_cpu, before_t = cpu_ticks(proc.pid), time.time()
         m0 = metrics(admin)
         time.sleep(seconds)
         cores = (cpu_ticks(proc.pid) - before_cpu) / CLK_TCK / (time.time() - before_t)
         m1 = metrics(admin)
+        stop.set()
+        if reloader:
+            reloader.join()
         down = counter_sum(m1, "gslbd_health_transitions_total", 'kind="down"')
         probes_done = (counter_sum(m1, "gslbd_probe_results_total")
                        - counter_sum(m0, "gslbd_probe_results_total"))
@@ -207,8 +227,9 @@ def probes(binary, tmp, logdir, args):
         return {"targets": n, "seconds": seconds, "cores": cores,
                 "probes_per_s": probes_done / seconds, "lateness_p50": q[0.5],
                 "lateness_p99": q[0.99], "false_down": down, "failed_probes": failed,
-                "rss_mib": rss_kib(proc.pid, "VmRSS") / 1024}
+                "rss_mib": rss_kib(proc.pid, "VmRSS") / 1024, "reloads": len(reloads)}
     finally:
+        stop.set()
         proc.terminate()
         proc.wait()
         back.kill()
