@@ -172,7 +172,8 @@ async fn cluster_verdicts(State(state): State<AdminState>) -> Response {
 
 async fn reload(State(state): State<AdminState>) -> Response {
     match state.engine.reload().await {
-        Ok(zones) => Json(json!({ "reloaded": true, "zones": zones })).into_response(),
+        Ok(r) => Json(json!({ "reloaded": true, "zones": r.zones, "changed": r.changed }))
+            .into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({ "reloaded": false, "error": e, "errors": e.lines().collect::<Vec<_>>() })),

@@ -137,13 +137,19 @@ fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> ConfigError {
     )
 }
 
-/// Loads every zone in a directory, and its topology map when it has one.
-pub fn load_dir(dir: &Path) -> Result<ZoneSet, ConfigErrors> {
-    let mut files = zone_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
+/// The files [`load_dir`] reads: the zone files, then the topology map when there is one.
+pub fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = zone_files(dir)?;
     let map = dir.join(topology::FILE);
     if map.exists() {
         files.push(map);
     }
+    Ok(files)
+}
+
+/// Loads every zone in a directory, and its topology map when it has one.
+pub fn load_dir(dir: &Path) -> Result<ZoneSet, ConfigErrors> {
+    let files = dir_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
     load_files(&files)
 }
 
@@ -198,10 +204,14 @@ pub fn from_sources(sources: &[(PathBuf, String)]) -> Result<ZoneSet, ConfigErro
     let mut errors = Vec::new();
     let mut loaded = Vec::new();
     let mut map = None;
+    let mut extra = Vec::new();
     for (path, text) in sources {
         if path.file_name().is_some_and(|n| n == topology::FILE) {
             match topology::load(path, text) {
-                Ok(m) => map = Some(m),
+                Ok(mut m) => {
+                    extra.append(&mut m.inputs);
+                    map = Some(m);
+                }
                 Err(mut e) => errors.append(&mut e),
             }
             continue;
@@ -237,7 +247,15 @@ pub fn from_sources(sources: &[(PathBuf, String)]) -> Result<ZoneSet, ConfigErro
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    Ok(assemble(zones, map.map(Arc::new)))
+    let mut set = assemble(zones, map.map(Arc::new));
+    set.inputs = crate::zone::inputs::Inputs {
+        files: sources
+            .iter()
+            .map(|(p, t)| (p.clone(), crate::zone::inputs::hash(t.as_bytes())))
+            .collect(),
+        extra,
+    };
+    Ok(set)
 }
 
 /// Orders zones for longest-suffix lookup and assigns region and target ids.

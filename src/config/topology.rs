@@ -25,6 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{ConfigError, Source};
+use crate::zone::inputs::hash;
 use crate::zone::topology::{ClientLocation, Network, TopologyMap};
 
 /// The map file's name in the zones directory.
@@ -96,6 +97,8 @@ impl NameUse {
 pub struct Loaded {
     pub map: TopologyMap,
     pub names: Vec<NameUse>,
+    /// The files the map named, with the hash of what was read ([`crate::zone::inputs`]).
+    pub inputs: Vec<(PathBuf, u64)>,
 }
 
 /// Parses the map file `path` with text `text` (CSV files are read relative to it).
@@ -185,20 +188,24 @@ pub fn load(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
             format!("the shares add up to {share_sum}, more than 1"),
         ));
     }
+    let mut inputs = Vec::new();
     for file in &raw.csv {
         let csv_path = path.parent().unwrap_or(Path::new(".")).join(file.get_ref());
         match std::fs::read_to_string(&csv_path) {
-            Ok(text) => csv(
-                &csv_path,
-                &text,
-                &mut locations,
-                &mut index,
-                &mut networks,
-                &mut seen,
-                &mut list_of,
-                &mut names,
-                &mut errors,
-            ),
+            Ok(text) => {
+                inputs.push((csv_path.clone(), hash(text.as_bytes())));
+                csv(
+                    &csv_path,
+                    &text,
+                    &mut locations,
+                    &mut index,
+                    &mut networks,
+                    &mut seen,
+                    &mut list_of,
+                    &mut names,
+                    &mut errors,
+                )
+            }
             Err(e) => errors.push(src.error(
                 file.span(),
                 format!("cannot read {}: {e}", csv_path.display()),
@@ -239,7 +246,13 @@ pub fn load(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
             .parent()
             .unwrap_or(Path::new("."))
             .join(geo.database.get_ref());
-        match read_database(&db_path, &countries, &continents) {
+        let read = std::fs::read(&db_path)
+            .map_err(maxminddb::MaxMindDbError::from)
+            .and_then(|bytes: Vec<u8>| {
+                inputs.push((db_path.clone(), hash(&bytes)));
+                read_database(bytes, &countries, &continents)
+            });
+        match read {
             Ok(nets) => database = nets,
             Err(e) => errors.push(src.error(
                 geo.database.span(),
@@ -253,17 +266,18 @@ pub fn load(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
     Ok(Loaded {
         map: TopologyMap::with_database(lists, default, locations, &networks, &database),
         names,
+        inputs,
     })
 }
 
 /// Every network of a MaxMind-format database whose country (or else continent) maps to a
 /// location.
 fn read_database(
-    path: &Path,
+    bytes: Vec<u8>,
     countries: &HashMap<&str, usize>,
     continents: &HashMap<&str, usize>,
 ) -> Result<Vec<Network>, maxminddb::MaxMindDbError> {
-    let reader = maxminddb::Reader::open_readfile(path)?;
+    let reader = maxminddb::Reader::from_source(bytes)?;
     let mut out = Vec::new();
     for item in reader.networks(Default::default())? {
         let item = item?;

@@ -31,7 +31,7 @@ use crate::zone::{TargetId, ZoneSet};
 /// Requests to the engine (from the admin API and signal handlers).
 pub enum Command {
     /// Reload the zones directory; replies with the number of zones or every error.
-    Reload(oneshot::Sender<Result<usize, String>>),
+    Reload(oneshot::Sender<Result<Reloaded, String>>),
     /// Set or clear an override. Replies with the region's canonical key.
     Override(
         RegionKey,
@@ -59,6 +59,15 @@ pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
 }
 
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Zones serving after it.
+    pub zones: usize,
+    /// False when every file read as before and the serving set was kept.
+    pub changed: bool,
+}
+
 impl EngineHandle {
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
         let (tx, rx) = oneshot::channel();
@@ -66,7 +75,7 @@ impl EngineHandle {
         rx.await.ok()
     }
 
-    pub async fn reload(&self) -> Result<usize, String> {
+    pub async fn reload(&self) -> Result<Reloaded, String> {
         self.ask(Command::Reload)
             .await
             .unwrap_or_else(|| Err("engine stopped".into()))
@@ -248,7 +257,7 @@ impl Engine {
 
     /// Loads the zones again; on any error the old zones keep serving. systemd hears
     /// RELOADING before and READY after (`Type=notify-reload`).
-    fn reload(&mut self) -> Result<usize, String> {
+    fn reload(&mut self) -> Result<Reloaded, String> {
         let mut reloading = vec![sd_notify::NotifyState::Reloading];
         reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
         crate::notify(&reloading);
@@ -257,7 +266,23 @@ impl Engine {
         result
     }
 
-    fn load_again(&mut self) -> Result<usize, String> {
+    fn load_again(&mut self) -> Result<Reloaded, String> {
+        // Every file reads as it did for the set that serves: nothing to rebuild.
+        let current = self.table.zones().clone();
+        let same = crate::config::dir_files(&self.zones_dir)
+            .is_ok_and(|files| current.inputs.unchanged(&files));
+        if same {
+            telemetry::reload(true, self.generation);
+            info!(
+                zones = current.zones.len(),
+                generation = self.generation,
+                "reload: no file changed; the zones serving are kept"
+            );
+            return Ok(Reloaded {
+                zones: current.zones.len(),
+                changed: false,
+            });
+        }
         let zones = match crate::config::load_dir(&self.zones_dir) {
             Ok(mut z) => {
                 z.timing = self.table.zones().timing.clone();
@@ -290,7 +315,10 @@ impl Engine {
             generation = self.generation,
             "reloaded"
         );
-        Ok(count)
+        Ok(Reloaded {
+            zones: count,
+            changed: true,
+        })
     }
 
     fn remember(&mut self, rec: TransitionRecord) {

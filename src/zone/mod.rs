@@ -5,6 +5,7 @@
 //! get dense numeric ids so that the health table can be a plain vector indexed by them.
 //! [`wire`] holds the same answers pre-encoded, built once per load for the DNS fast path.
 
+pub mod inputs;
 pub mod topology;
 pub mod wire;
 
@@ -37,6 +38,8 @@ pub struct ZoneSet {
     /// What the deployment (a cluster) adds to the cutover figures; set by whoever loads the
     /// zones for an instance.
     pub timing: crate::cutover::Timing,
+    /// The files this set was loaded from, to tell an unchanged reload.
+    pub inputs: inputs::Inputs,
 }
 
 /// Where a region lives in the set.

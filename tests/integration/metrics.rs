@@ -182,17 +182,36 @@ fn every_documented_metric_is_in_the_readme() {
 }
 
 #[test]
-fn a_reload_is_counted_and_bumps_the_generation() {
+fn a_reload_is_counted_and_bumps_the_generation_when_a_file_changed() {
     let g = Gslbd::start(&[(
         "z.toml",
         &zone("http://127.0.0.1:9/", "http://127.0.0.1:9/"),
     )]);
-    let (code, _) = g.api("POST", "/reload", None);
+    // Nothing changed: counted, and the serving set (generation 0) is kept.
+    let (code, body) = g.api("POST", "/reload", None);
     assert_eq!(code, 200);
+    assert_eq!(body["changed"], false, "{body}");
     let s = scrape(&g);
     assert_eq!(
         value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
         1.0
+    );
+    assert_eq!(value(&s, telemetry::CONFIG_GENERATION, &[]), 0.0);
+    assert!(
+        g.logs().iter().any(|l| l.contains("no file changed")),
+        "{:?}",
+        g.logs()
+    );
+    // One byte more: a new generation.
+    let text = zone("http://127.0.0.1:9/", "http://127.0.0.1:9/") + "\n";
+    std::fs::write(g.dir.path().join("zones/z.toml"), text).expect("write");
+    let (code, body) = g.api("POST", "/reload", None);
+    assert_eq!(code, 200);
+    assert_eq!(body["changed"], true, "{body}");
+    let s = scrape(&g);
+    assert_eq!(
+        value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
+        2.0
     );
     assert_eq!(value(&s, telemetry::CONFIG_GENERATION, &[]), 1.0);
 }

@@ -127,8 +127,9 @@ fn reloads_under_dnsperf_load_lose_no_query() {
             let mut done = 0usize;
             let end = Instant::now() + Duration::from_millis(2500);
             while Instant::now() < end {
-                // Alternate the TTL so every reload swaps in a different zone set.
-                std::fs::write(zones.join("z.toml"), zone(30 + (done % 2) as u32))
+                // Alternate the TTL (31, 30, 31, ...: the first differs from the set
+                // started with) so every reload swaps in a different zone set.
+                std::fs::write(zones.join("z.toml"), zone(31 - (done % 2) as u32))
                     .expect("rewrite");
                 let (code, body) = crate::harness::http(&admin, "POST", "/reload", None);
                 assert_eq!(code, 200, "{body}");

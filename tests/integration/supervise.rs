@@ -58,6 +58,12 @@ fn zones_without_probes_are_ready_at_once() {
 
 #[test]
 fn a_panicking_prober_stops_the_process_with_status_70() {
+    // The switch that makes a prober panic exists only in debug builds (what `tests/run`
+    // builds); a `--release` run of the suite has nothing to trigger.
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: release builds have no GSLBD_TEST_PANIC_PROBER switch");
+        return;
+    }
     let b = Backend::http();
     let dir = tempfile::tempdir().expect("tempdir");
     let zones = dir.path().join("zones");

@@ -343,3 +343,35 @@ fn the_map_reloads_with_the_zones_and_a_bad_map_keeps_the_old_one() {
     );
     assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.1"]);
 }
+
+/// `POST /reload`'s `changed` flag (the status must be 200).
+fn reload_changed(g: &Gslbd) -> Option<bool> {
+    let (code, body) = g.api("POST", "/reload", None);
+    assert_eq!(code, 200, "{body}");
+    body["changed"].as_bool()
+}
+
+#[test]
+fn a_reload_sees_a_change_to_the_csv_alone_and_skips_nothing_else() {
+    let (g, _east, _others) = start();
+    let dir = g.zones_dir();
+    std::fs::write(dir.join("nets.csv"), "192.0.2.128/25,west\n").expect("csv");
+    let with_csv = MAP.replacen("default", "csv = [\"nets.csv\"]\ndefault", 1);
+    std::fs::write(dir.join("topology.toml"), &with_csv).expect("map");
+    assert_eq!(reload_changed(&g), Some(true));
+    assert_eq!(
+        ask(&g, "192.0.2.200/32").0,
+        ["192.0.2.2"],
+        "the CSV's network"
+    );
+    // Nothing touched: the serving set is kept.
+    assert_eq!(reload_changed(&g), Some(false));
+    // Only the CSV changes (the map and the zones are the same bytes): the reload sees it.
+    std::fs::write(dir.join("nets.csv"), "192.0.2.128/25,east\n").expect("csv");
+    assert_eq!(reload_changed(&g), Some(true));
+    assert_eq!(
+        ask(&g, "192.0.2.200/32").0,
+        ["192.0.2.1"],
+        "the new location"
+    );
+}
