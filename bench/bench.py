@@ -159,6 +159,7 @@ def main():
         if "probes" in only:
             results["probes"] = scale.probes(BIN, tmp, logdir, args)
             results["probes_ops"] = scale.probes(BIN, tmp, logdir, args, ops=True)
+            results["probes_edit"] = scale.probes(BIN, tmp, logdir, args, ops=True, edit=True)
         if "zones" in only:
             results["zones"] = scale.zones(BIN, tmp, logdir, args)
     import report

@@ -180,15 +180,18 @@ def start_gslbd(binary, zdir):
     return proc, took, admin
 
 
-def probes(binary, tmp, logdir, args, ops=False):
+def probes(binary, tmp, logdir, args, ops=False, edit=False):
     """gslbd alone, 10,000 HTTP targets at interval 1 s against one local backend; with `ops`,
-    every pool has slow start, every probe a hold-down, and the zones reload every 10 s."""
+    every pool has slow start, every probe a hold-down, and the zones reload every 10 s; with
+    `edit` as well, the zone file gains a comment line before every reload, so each one parses
+    and rebuilds the whole set (without it the files are unchanged and the reload keeps the
+    serving set)."""
     n = 2000 if args.quick else 10000
     seconds = 10 if args.quick else 30
     back = hb.Backend()
     extra_probe = 'hold_down = "10s"\n' if ops else ""
     extra_pool = 'slow_start = "30s"\n' if ops else ""
-    zdir, _ = big_zone(tmp, "probes-ops" if ops else "probes", (
+    zdir, zfile = big_zone(tmp, "probes-edit" if edit else "probes-ops" if ops else "probes", (
         f'[pools.p{i}]\ntype = "A"\npolicy = "all"\n{extra_pool}'
         f'[pools.p{i}.probe]\ninterval = "1s"\ntimeout = "500ms"\nfall = 3\nrise = 2\n'
         f'{extra_probe}'
@@ -200,6 +203,9 @@ def probes(binary, tmp, logdir, args, ops=False):
 
     def reload_every_10s():
         while not stop.wait(10):
+            if edit:
+                with open(zfile, "a") as f:
+                    f.write(f"# edit {len(reloads) + 1}\n")
             req = urllib.request.Request(f"http://{admin}/reload", method="POST",
                                          headers={"X-Gslbd-Request": "1"})
             with urllib.request.urlopen(req, timeout=60) as r:
@@ -224,7 +230,12 @@ def probes(binary, tmp, logdir, args, ops=False):
         failed = (counter_sum(m1, "gslbd_probe_results_total")
                   - counter_sum(m1, "gslbd_probe_results_total", 'outcome="ok"'))
         q = histogram_quantiles(m1, "gslbd_probe_lateness_seconds", [0.5, 0.99])
-        return {"targets": n, "seconds": seconds, "cores": cores,
+        outcomes = {}
+        for line in m1.splitlines():
+            if line.startswith("gslbd_probe_results_total") and 'outcome="ok"' not in line:
+                kind = line.split('outcome="')[1].split('"')[0]
+                outcomes[kind] = outcomes.get(kind, 0) + float(line.rsplit(" ", 1)[1])
+        return {"failed_by_outcome": outcomes, "targets": n, "seconds": seconds, "cores": cores,
                 "probes_per_s": probes_done / seconds, "lateness_p50": q[0.5],
                 "lateness_p99": q[0.99], "false_down": down, "failed_probes": failed,
                 "rss_mib": rss_kib(proc.pid, "VmRSS") / 1024, "reloads": len(reloads)}

@@ -14,8 +14,10 @@ use tracing::{error, info, warn};
 
 mod consensus;
 mod overrides;
+mod reload;
 
 pub use overrides::{OverrideError, OverrideRequest, unix_now};
+pub use reload::Reloaded;
 
 use crate::cluster::{Cluster, Verdicts};
 use crate::config::instance::ClusterConfig;
@@ -31,7 +33,7 @@ use crate::zone::{TargetId, ZoneSet};
 /// Requests to the engine (from the admin API and signal handlers).
 pub enum Command {
     /// Reload the zones directory; replies with the number of zones or every error.
-    Reload(oneshot::Sender<Result<Reloaded, String>>),
+    Reload(reload::Reply),
     /// Set or clear an override. Replies with the region's canonical key.
     Override(
         RegionKey,
@@ -57,15 +59,6 @@ pub struct Applied {
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
-}
-
-/// What a reload did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reloaded {
-    /// Zones serving after it.
-    pub zones: usize,
-    /// False when every file read as before and the serving set was kept.
-    pub changed: bool,
 }
 
 impl EngineHandle {
@@ -180,14 +173,33 @@ impl Engine {
         mut commands: mpsc::Receiver<Command>,
         cancel: CancellationToken,
     ) {
+        let mut loading: Option<reload::Loading> = None;
+        let mut queued: Vec<reload::Reply> = Vec::new();
         loop {
+            if loading.is_none() && !queued.is_empty() {
+                loading = Some(self.start_reload(std::mem::take(&mut queued)));
+            }
             // Drills end by themselves; the wait is recomputed after every event.
             let drill_end = self.next_drill_end();
             let version_due = self.xfr.as_ref().and_then(Xfr::due);
+            let loaded = async {
+                match loading.as_mut() {
+                    Some(l) => (&mut l.task).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(r) = results.recv() => self.on_result(r),
-                Some(c) = commands.recv() => self.on_command(c),
+                Some(c) = commands.recv() => match c {
+                    Command::Reload(reply) => queued.push(reply),
+                    c => self.on_command(c),
+                },
+                outcome = loaded => {
+                    if let Some(l) = loading.take() {
+                        self.finish_reload(outcome, l.replies);
+                    }
+                }
                 _ = tokio::time::sleep(drill_end.unwrap_or(std::time::Duration::from_secs(3600))),
                     if drill_end.is_some() => self.end_drills(),
                 _ = tokio::time::sleep_until(version_due.unwrap_or_else(Instant::now).into()),
@@ -229,8 +241,9 @@ impl Engine {
 
     fn on_command(&mut self, c: Command) {
         match c {
+            // Reloads are started by the loop in `run`, never here.
             Command::Reload(reply) => {
-                let _ = reply.send(self.reload());
+                let _ = reply.send(Err("reload requested outside the engine loop".into()));
             }
             Command::Override(key, action, reply) => {
                 let _ = reply.send(self.set_override(key, action));
@@ -255,40 +268,56 @@ impl Engine {
         }
     }
 
-    /// Loads the zones again; on any error the old zones keep serving. systemd hears
-    /// RELOADING before and READY after (`Type=notify-reload`).
-    fn reload(&mut self) -> Result<Reloaded, String> {
+    /// Starts reading the zones again on a blocking thread. systemd hears RELOADING now and
+    /// READY when the load is done (`Type=notify-reload`).
+    fn start_reload(&self, replies: Vec<reload::Reply>) -> reload::Loading {
         let mut reloading = vec![sd_notify::NotifyState::Reloading];
         reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
         crate::notify(&reloading);
-        let result = self.load_again();
-        crate::notify(&[sd_notify::NotifyState::Ready]);
-        result
+        reload::start(self.zones_dir.clone(), self.table.zones().clone(), replies)
     }
 
-    fn load_again(&mut self) -> Result<Reloaded, String> {
-        // Every file reads as it did for the set that serves: nothing to rebuild.
-        let current = self.table.zones().clone();
-        let same = crate::config::dir_files(&self.zones_dir)
-            .is_ok_and(|files| current.inputs.unchanged(&files));
-        if same {
-            telemetry::reload(true, self.generation);
-            info!(
-                zones = current.zones.len(),
-                generation = self.generation,
-                "reload: no file changed; the zones serving are kept"
-            );
-            return Ok(Reloaded {
-                zones: current.zones.len(),
-                changed: false,
-            });
-        }
-        let zones = match crate::config::load_dir(&self.zones_dir) {
-            Ok(mut z) => {
-                z.timing = self.table.zones().timing.clone();
-                Arc::new(z)
-            }
+    /// Applies a finished load (on any error the old zones keep serving) and answers every
+    /// request it was for.
+    fn finish_reload(
+        &mut self,
+        outcome: Result<reload::Outcome, tokio::task::JoinError>,
+        replies: Vec<reload::Reply>,
+    ) {
+        let result = match outcome {
+            Ok(o) => self.apply(o),
             Err(e) => {
+                error!(error = %e, "the reload task failed; the previous zones keep serving");
+                telemetry::reload(false, self.generation);
+                Err(format!("reload task failed: {e}"))
+            }
+        };
+        crate::notify(&[sd_notify::NotifyState::Ready]);
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    fn apply(&mut self, outcome: reload::Outcome) -> Result<Reloaded, String> {
+        let zones = match outcome {
+            reload::Outcome::Unchanged => {
+                let zones = self.table.zones().zones.len();
+                telemetry::reload(true, self.generation);
+                info!(
+                    zones,
+                    generation = self.generation,
+                    "reload: no file changed; the zones serving are kept"
+                );
+                return Ok(Reloaded {
+                    zones,
+                    changed: false,
+                });
+            }
+            reload::Outcome::New(mut z) => {
+                z.timing = self.table.zones().timing.clone();
+                Arc::new(*z)
+            }
+            reload::Outcome::Failed(e) => {
                 error!(errors = %e, "reload failed; the previous zones keep serving");
                 telemetry::reload(false, self.generation);
                 return Err(e.to_string());

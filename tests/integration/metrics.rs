@@ -301,3 +301,54 @@ fn reloads_that_rename_regions_and_targets_leave_no_ghost_series() {
         "one pool's detection, cutover, readmission and recovery"
     );
 }
+
+/// `(probes, probes at most 250 ms late)` from the lateness histogram of a raw scrape.
+fn lateness_within_250ms(text: &str) -> (f64, f64) {
+    let find = |prefix: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    (
+        find("gslbd_probe_lateness_seconds_count"),
+        find("gslbd_probe_lateness_seconds_bucket{kind=\"http\",le=\"0.25\"}"),
+    )
+}
+
+#[test]
+fn a_large_scrape_does_not_hold_up_the_probes() {
+    let b = Backend::http();
+    let probed = format!(
+        "{}[pools.w]\ntype = \"A\"\n[pools.w.probe]\ninterval = \"100ms\"\ntimeout = \"50ms\"\n\
+         [pools.w.regions.r]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n",
+        zone_head("gslb.example."),
+        b.url("/")
+    );
+    // 20,000 static pools: a scrape of their gauges is most of a second of CPU in a debug build.
+    let mut big = zone_head("big.example.");
+    for i in 0..20_000 {
+        big += &format!(
+            "[pools.p{i}]\ntype = \"A\"\n[pools.p{i}.regions.r]\naddresses = [\"192.0.2.1\"]\n"
+        );
+    }
+    let g = Gslbd::start(&[("z.toml", &probed), ("big.toml", &big)]);
+    let admin = g.admin.clone().expect("admin");
+    let start = std::time::Instant::now();
+    for _ in 0..4 {
+        let (code, _) = http(&admin, "GET", "/metrics", None);
+        assert_eq!(code, 200);
+    }
+    let (_, text) = http(&admin, "GET", "/metrics", None);
+    let (probes, on_time) = lateness_within_250ms(&text);
+    let expected = start.elapsed().as_secs_f64() / 0.1;
+    assert!(
+        probes >= expected * 0.7,
+        "{probes} probes in {:?} at a 100 ms interval",
+        start.elapsed()
+    );
+    assert_eq!(
+        on_time, probes,
+        "probes started over 250 ms late during scrapes"
+    );
+}

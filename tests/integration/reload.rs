@@ -1,6 +1,7 @@
 //! The health promise under reloads: a reload that changes a target's probe settings keeps its
 //! verdict (a dead region stays out), and reloads in quick succession do not delay detection
-//! (unchanged targets keep their prober and schedule).
+//! (unchanged targets keep their prober and schedule), and a slow reload of a large set holds
+//! nothing up: a region that fails during the parse leaves the answers within its detection.
 
 use std::time::{Duration, Instant};
 
@@ -130,5 +131,56 @@ fn reloads_every_300ms_do_not_delay_detection() {
     assert!(
         gone <= Duration::from_millis(2500 + 150),
         "detected after {gone:?} under reloads; the worst case is 2.5 s"
+    );
+}
+
+/// A zone `big.example.` with `n` unprobed pools: seconds of parsing in a debug build.
+fn big_zone(n: usize, edit: u32) -> String {
+    let mut z = zone_head("big.example.");
+    for i in 0..n {
+        z += &format!(
+            "[pools.p{i}]\ntype = \"A\"\n[pools.p{i}.regions.r]\naddresses = [\"192.0.2.{}\"]\n",
+            i % 250 + 1
+        );
+    }
+    z + &format!("# edit {edit}\n")
+}
+
+#[test]
+fn a_region_failing_during_a_slow_reload_leaves_within_its_detection() {
+    let mut a = Backend::http();
+    let b = Backend::http();
+    // Detection: fall 1 × 100 ms + 50 ms = 150 ms.
+    let probe = "interval = \"100ms\"\ntimeout = \"50ms\"\nfall = 1\nrise = 1";
+    let g = Gslbd::start(&[
+        ("z.toml", &zone(probe, &a.url("/"), &b.url("/"), 300)),
+        ("big.toml", &big_zone(8000, 0)),
+    ]);
+    wait_logged(&g, "region up", "a");
+    std::fs::write(g.zones_dir().join("big.toml"), big_zone(8000, 1)).expect("edit");
+    let admin = g.admin.clone().expect("admin");
+    let t0 = Instant::now();
+    let reloader = std::thread::spawn(move || {
+        let (code, body) = crate::harness::http(&admin, "POST", "/reload", None);
+        assert_eq!(code, 200, "{body}");
+        t0.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let t1 = Instant::now();
+    a.set(Mode::Refuse);
+    let gone = poll(Duration::from_secs(30), POLL, || {
+        (!has_a(&g)).then(|| t1.elapsed())
+    })
+    .expect("the region never left the answers");
+    let reload_took = reloader.join().expect("reloader");
+    assert!(
+        gone <= Duration::from_millis(150 + 300),
+        "left after {gone:?} while the reload took {reload_took:?}; detection is 150 ms"
+    );
+    // The reload swapped in after the failure: the region stays out.
+    assert!(!has_a(&g), "the reload put the dead region back");
+    assert!(
+        g.logs().iter().any(|l| l.contains("reloaded")),
+        "the reload was applied"
     );
 }
