@@ -262,6 +262,9 @@ def zones(binary, tmp, logdir, args):
     proc, out["load_s"], admin = start_gslbd(binary, zdir)
     try:
         out["rss_mib"] = rss_kib(proc.pid, "VmRSS") / 1024
+        # An unchanged file would keep the serving set: edit it so the reload parses it all.
+        with open(path, "a") as f:
+            f.write("# edited\n")
         t = time.time()
         req = urllib.request.Request(f"http://{admin}/reload", method="POST",
                                      headers={"X-Gslbd-Request": "1"})

@@ -37,18 +37,47 @@ pub(super) struct Built {
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
-/// Per-name bookkeeping while building, with the span that first put something there.
-#[derive(Default)]
-struct NodeBuild {
-    node: Node,
-    span: Range<usize>,
+/// The names of a zone being built. The nodes become the model's as they are; the spans
+/// (kept apart, so that no second table is built at the end) become [`Built::spans`].
+struct Names {
+    nodes: HashMap<LowerName, Node>,
+    /// The byte offset that first put something at each name with data.
+    spans: HashMap<LowerName, usize>,
 }
 
+impl Names {
+    /// Sized once: growing by doubling held both tables (30 MiB for 100k names).
+    fn with_capacity(n: usize) -> Names {
+        Names {
+            nodes: HashMap::with_capacity(n),
+            spans: HashMap::with_capacity(n),
+        }
+    }
+
+    /// Where `name` was first written (the file's start for a name without data).
+    fn at(&self, name: &LowerName) -> Range<usize> {
+        let at = self.spans.get(name).copied().unwrap_or(0);
+        at..at
+    }
+}
+
+/// Validates one zone file. A large file is parsed a piece at a time (`pieces`); when that
+/// cannot be done or the result does not build, the whole-file parse decides and its errors
+/// are the ones reported.
 pub(super) fn zone(src: &Source) -> Result<Built> {
+    if let Some(built) = super::pieces::parse(src.text).and_then(|raw| from_raw(src, raw).ok()) {
+        return Ok(built);
+    }
     let raw: RawZone = toml::from_str(src.text).map_err(|e| {
         let message = e.message().trim().to_string();
         src.error(e.span().unwrap_or(0..0), message)
     })?;
+    from_raw(src, raw)
+}
+
+/// The model of a parsed file; each raw record and pool is dropped once it is built, so the
+/// new model grows into their memory.
+fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
     let origin = parse_origin(src, &raw.origin)?;
     let ttl = raw.ttl.as_ref().map_or(DEFAULT_TTL, |t| t.get_ref().0);
     let failure_ttl = match &raw.resolver_failure_ttl {
@@ -87,16 +116,17 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
         )),
     );
 
-    let mut nodes: HashMap<LowerName, NodeBuild> = HashMap::new();
-    add_rrset(&mut nodes, &origin, vec![soa.clone()], origin_span.clone());
-    for rec in &raw.records {
-        static_records(src, &origin, ttl, rec, &mut nodes)?;
+    let mut names = Names::with_capacity(raw.records.len() + raw.pools.len() + 1);
+    add_rrset(&mut names, &origin, vec![soa.clone()], origin_span.start);
+    for rec in std::mem::take(&mut raw.records) {
+        static_records(src, &origin, ttl, &rec, &mut names)?;
     }
 
     let apex = LowerName::new(&origin);
-    if nodes
+    if names
+        .nodes
         .get(&apex)
-        .and_then(|n| n.node.rrset(RecordType::NS))
+        .and_then(|n| n.rrset(RecordType::NS))
         .is_none()
     {
         return Err(src.error(
@@ -105,15 +135,18 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
         ));
     }
 
-    let mut pools_raw: Vec<_> = raw.pools.iter().collect();
+    let mut pools_raw: Vec<_> = std::mem::take(&mut raw.pools).into_iter().collect();
     pools_raw.sort_by_key(|(k, _)| k.span().start);
     let mut pools = Vec::new();
     for (key, pool) in pools_raw {
-        let built = super::pool::pool_of(src, &origin, ttl, key, pool)?;
+        let built = super::pool::pool_of(src, &origin, ttl, &key, &pool)?;
+        drop(pool);
+        let key = &key;
         let lname = LowerName::new(&built.name);
-        let entry = nodes.entry(lname).or_default();
-        if !entry.node.rrsets.is_empty() {
-            let (line, _) = src.line_col(entry.span.start);
+        let first_at = names.at(&lname).start;
+        let entry = names.nodes.entry(lname.clone()).or_default();
+        if !entry.rrsets.is_empty() {
+            let (line, _) = src.line_col(first_at);
             return Err(src.error(
                 key.span(),
                 format!(
@@ -123,7 +156,7 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
                 ),
             ));
         }
-        if entry.node.pool(built.rtype).is_some() {
+        if entry.pool(built.rtype).is_some() {
             return Err(src.error(
                 key.span(),
                 format!(
@@ -134,25 +167,24 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
                 ),
             ));
         }
-        if entry.node.pools.is_empty() {
-            entry.span = key.span();
+        if entry.pools.is_empty() {
+            names.spans.insert(lname, key.span().start);
         }
-        entry.node.pools.push((built.rtype, pools.len()));
+        entry.pools.push((built.rtype, pools.len()));
         pools.push(built);
     }
 
-    add_empty_non_terminals(&mut nodes, &origin);
-    let has_delegations = mark_delegations(src, &mut nodes, &apex)?;
-    for (name, n) in &nodes {
-        for set in &n.node.rrsets {
-            check_fits_a_message(src, name, set, n.span.clone())?;
+    add_empty_non_terminals(&mut names.nodes, &origin);
+    let has_delegations = mark_delegations(src, &mut names, &apex)?;
+    for (name, n) in &names.nodes {
+        for set in &n.rrsets {
+            check_fits_a_message(src, name, set, names.at(name))?;
         }
     }
-    let spans = nodes
-        .iter()
-        .filter(|(_, n)| !n.node.is_empty())
-        .map(|(k, n)| (k.clone(), n.span.start))
-        .collect();
+    let Names { mut nodes, spans } = names;
+    for node in nodes.values_mut() {
+        node.shrink();
+    }
 
     Ok(Built {
         spans,
@@ -165,10 +197,7 @@ pub(super) fn zone(src: &Source) -> Result<Built> {
             negative_ttl: minimum.min(soa.ttl),
             failure_ttl,
             soa,
-            nodes: nodes
-                .into_iter()
-                .map(|(k, v)| (k, v.node.shrunk()))
-                .collect(),
+            nodes,
             pools,
             has_delegations,
         },
@@ -232,22 +261,14 @@ fn resolve_name(text: &str, origin: &Name) -> std::result::Result<Name, String> 
     }
 }
 
-fn add_rrset(
-    nodes: &mut HashMap<LowerName, NodeBuild>,
-    name: &Name,
-    records: Vec<Record>,
-    span: Range<usize>,
-) {
-    let entry = nodes
-        .entry(LowerName::new(name))
-        .or_insert_with(|| NodeBuild {
-            span,
-            ..Default::default()
-        });
+fn add_rrset(names: &mut Names, name: &Name, records: Vec<Record>, at: usize) {
+    let lname = LowerName::new(name);
+    names.spans.entry(lname.clone()).or_insert(at);
+    let entry = names.nodes.entry(lname).or_default();
     let rtype = records[0].record_type();
-    match entry.node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
+    match entry.rrsets.iter_mut().find(|s| s.rtype == rtype) {
         Some(set) => set.records.extend(records),
-        None => entry.node.rrsets.push(RrSet { rtype, records }),
+        None => entry.rrsets.push(RrSet { rtype, records }),
     }
 }
 
@@ -256,7 +277,7 @@ fn static_records(
     origin: &Name,
     zone_ttl: u32,
     rec: &Spanned<super::raw::RawRecord>,
-    nodes: &mut HashMap<LowerName, NodeBuild>,
+    names: &mut Names,
 ) -> Result<()> {
     let r = rec.get_ref();
     let name = owner(src, origin, &r.name)?;
@@ -280,16 +301,17 @@ fn static_records(
         records.push(Record::from_rdata(name.clone(), ttl, rdata));
     }
 
-    if let Some(existing) = nodes.get(&LowerName::new(&name)) {
-        let (line, _) = src.line_col(existing.span.start);
-        let has_cname = existing.node.rrset(RecordType::CNAME).is_some();
-        if has_cname || (rtype == RecordType::CNAME && !existing.node.rrsets.is_empty()) {
+    let lname = LowerName::new(&name);
+    if let Some(existing) = names.nodes.get(&lname) {
+        let (line, _) = src.line_col(names.at(&lname).start);
+        let has_cname = existing.rrset(RecordType::CNAME).is_some();
+        if has_cname || (rtype == RecordType::CNAME && !existing.rrsets.is_empty()) {
             return Err(src.error(
                 r.rtype.span(),
                 format!("CNAME at \"{name}\" cannot stand beside other data (line {line})"),
             ));
         }
-        if let Some(set) = existing.node.rrset(rtype) {
+        if let Some(set) = existing.rrset(rtype) {
             if set.records[0].ttl != ttl {
                 return Err(src.error(
                     r.name.span(),
@@ -313,7 +335,7 @@ fn static_records(
             }
         }
     }
-    add_rrset(nodes, &name, records, rec.span());
+    add_rrset(names, &name, records, rec.span().start);
     Ok(())
 }
 
@@ -460,41 +482,43 @@ fn check_fits_a_message(
 
 /// Every ancestor of a name up to the origin exists (possibly empty), so that a query for it
 /// answers NODATA instead of NXDOMAIN (RFC 8020).
-fn add_empty_non_terminals(nodes: &mut HashMap<LowerName, NodeBuild>, origin: &Name) {
-    let names: Vec<LowerName> = nodes.keys().cloned().collect();
+fn add_empty_non_terminals(nodes: &mut HashMap<LowerName, Node>, origin: &Name) {
     let apex_labels = origin.num_labels();
-    for name in names {
+    let mut missing = std::collections::HashSet::new();
+    for name in nodes.keys() {
         let mut n = name.base_name();
-        while n.num_labels() >= apex_labels && !nodes.contains_key(&n) {
-            nodes.insert(n.clone(), NodeBuild::default());
+        while n.num_labels() >= apex_labels && !nodes.contains_key(&n) && !missing.contains(&n) {
+            missing.insert(n.clone());
             n = n.base_name();
         }
+    }
+    for n in missing {
+        nodes.insert(n, Node::default());
     }
 }
 
 /// Flags NS sets below the apex as delegations and rejects anything but glue beneath them.
-fn mark_delegations(
-    src: &Source,
-    nodes: &mut HashMap<LowerName, NodeBuild>,
-    apex: &LowerName,
-) -> Result<bool> {
-    let cuts: Vec<LowerName> = nodes
+fn mark_delegations(src: &Source, names: &mut Names, apex: &LowerName) -> Result<bool> {
+    let cuts: Vec<LowerName> = names
+        .nodes
         .iter()
-        .filter(|(name, n)| *name != apex && n.node.rrset(RecordType::NS).is_some())
+        .filter(|(name, n)| *name != apex && n.rrset(RecordType::NS).is_some())
         .map(|(name, _)| name.clone())
         .collect();
-    let sorted: BTreeMap<_, _> = nodes
+    // The names at or below a cut, in order, so that the first error is the same every time.
+    let sorted: BTreeMap<_, _> = names
+        .nodes
         .iter()
-        .map(|(k, v)| (k.clone(), v.span.clone()))
+        .filter(|(name, _)| cuts.iter().any(|cut| cut.zone_of(name)))
+        .map(|(k, node)| (k, (names.at(k), node)))
         .collect();
-    for (name, span) in &sorted {
+    for (name, (span, node)) in &sorted {
         for cut in &cuts {
             if !cut.zone_of(name) {
                 continue;
             }
-            let node = &nodes[name].node;
             let glue_only = |t: RecordType| matches!(t, RecordType::A | RecordType::AAAA);
-            let at_cut = name == cut;
+            let at_cut = *name == cut;
             let bad = node.rrsets.iter().find(|s| {
                 if at_cut {
                     !matches!(s.rtype, RecordType::NS) && !glue_only(s.rtype)
@@ -520,8 +544,8 @@ fn mark_delegations(
         }
     }
     for cut in &cuts {
-        if let Some(n) = nodes.get_mut(cut) {
-            n.node.delegation = true;
+        if let Some(n) = names.nodes.get_mut(cut) {
+            n.delegation = true;
         }
     }
     Ok(!cuts.is_empty())

@@ -1,6 +1,6 @@
 //! Zone files (`zones/*.toml`) to the validated model, with `path:line:col` errors.
 //!
-//! `raw` mirrors the TOML with spans, `build` validates one file into a [`Zone`] (`pool` each
+//! `raw` mirrors the TOML with spans (`pieces` parses a large file a piece at a time), `build` validates one file into a [`Zone`] (`pool` each
 //! of its pools, `probe` each region's probe), and
 //! `set` checks the set as a whole (one origin per file, nothing hidden by a child zone, no
 //! CNAME loop), and [`load_dir`] assigns the dense region and
@@ -8,6 +8,7 @@
 
 mod build;
 pub mod instance;
+mod pieces;
 mod pool;
 mod probe;
 mod raw;

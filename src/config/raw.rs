@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
@@ -64,7 +65,7 @@ pub struct RawPool {
     pub transfer: Option<bool>,
     pub probe: Option<Spanned<Box<RawProbe>>>,
     #[serde(default)]
-    pub regions: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
+    pub regions: IndexMap<Spanned<String>, Spanned<RawRegion>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,13 +30,13 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn load_text(text: &str) -> Result<ZoneSet, ConfigErrors> {
+pub(super) fn load_text(text: &str) -> Result<ZoneSet, ConfigErrors> {
     let dir = tempfile::tempdir().expect("tempdir");
     load_files(&[write(&dir, "z.toml", text)])
 }
 
 /// Asserts that `marked` (with one `§`) fails with `message` at the marker's line:col.
-fn bad(marked: &str, message: &str) {
+pub(super) fn bad(marked: &str, message: &str) {
     let at = marked.find('§').expect("case needs a § marker");
     let text = marked.replacen('§', "", 1);
     let before = &text[..at];

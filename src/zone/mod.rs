@@ -175,14 +175,13 @@ impl Node {
             .map(|(_, p)| *p)
     }
 
-    /// The node with no spare capacity: a large zone holds many small ones.
-    pub fn shrunk(mut self) -> Node {
+    /// Drops spare capacity: a large zone holds many small nodes.
+    pub fn shrink(&mut self) {
         for set in &mut self.rrsets {
             set.records.shrink_to_fit();
         }
         self.rrsets.shrink_to_fit();
         self.pools.shrink_to_fit();
-        self
     }
 
     /// True when nothing at all is at this name (an empty non-terminal).
