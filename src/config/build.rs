@@ -140,8 +140,6 @@ fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
     let mut pools = Vec::new();
     for (key, pool) in pools_raw {
         let built = super::pool::pool_of(src, &origin, ttl, &key, &pool)?;
-        drop(pool);
-        let key = &key;
         let lname = LowerName::new(&built.name);
         let first_at = names.at(&lname).start;
         let entry = names.nodes.entry(lname.clone()).or_default();

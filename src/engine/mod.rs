@@ -32,7 +32,7 @@ use crate::zone::{TargetId, ZoneSet};
 
 /// Requests to the engine (from the admin API and signal handlers).
 pub enum Command {
-    /// Reload the zones directory; replies with the number of zones or every error.
+    /// Reload the zones directory; replies with what the reload did or every error.
     Reload(reload::Reply),
     /// Set or clear an override. Replies with the region's canonical key.
     Override(
@@ -122,6 +122,8 @@ pub struct Engine {
     cluster: Option<Cluster>,
     /// Versions for secondaries, when `[transfer]` is configured.
     xfr: Option<Xfr>,
+    /// Reload requests the next load answers (`run` starts it when none is in progress).
+    reloads: Vec<reload::Reply>,
 }
 
 impl Engine {
@@ -160,6 +162,7 @@ impl Engine {
             history: VecDeque::new(),
             cluster,
             xfr,
+            reloads: Vec::new(),
         };
         engine.agree();
         engine.publish();
@@ -174,10 +177,9 @@ impl Engine {
         cancel: CancellationToken,
     ) {
         let mut loading: Option<reload::Loading> = None;
-        let mut queued: Vec<reload::Reply> = Vec::new();
         loop {
-            if loading.is_none() && !queued.is_empty() {
-                loading = Some(self.start_reload(std::mem::take(&mut queued)));
+            if loading.is_none() && !self.reloads.is_empty() {
+                loading = Some(self.start_reload());
             }
             // Drills end by themselves; the wait is recomputed after every event.
             let drill_end = self.next_drill_end();
@@ -191,10 +193,7 @@ impl Engine {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(r) = results.recv() => self.on_result(r),
-                Some(c) = commands.recv() => match c {
-                    Command::Reload(reply) => queued.push(reply),
-                    c => self.on_command(c),
-                },
+                Some(c) = commands.recv() => self.on_command(c),
                 outcome = loaded => {
                     if let Some(l) = loading.take() {
                         self.finish_reload(outcome, l.replies);
@@ -241,10 +240,7 @@ impl Engine {
 
     fn on_command(&mut self, c: Command) {
         match c {
-            // Reloads are started by the loop in `run`, never here.
-            Command::Reload(reply) => {
-                let _ = reply.send(Err("reload requested outside the engine loop".into()));
-            }
+            Command::Reload(reply) => self.reloads.push(reply),
             Command::Override(key, action, reply) => {
                 let _ = reply.send(self.set_override(key, action));
             }
@@ -270,10 +266,11 @@ impl Engine {
 
     /// Starts reading the zones again on a blocking thread. systemd hears RELOADING now and
     /// READY when the load is done (`Type=notify-reload`).
-    fn start_reload(&self, replies: Vec<reload::Reply>) -> reload::Loading {
+    fn start_reload(&mut self) -> reload::Loading {
         let mut reloading = vec![sd_notify::NotifyState::Reloading];
         reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
         crate::notify(&reloading);
+        let replies = std::mem::take(&mut self.reloads);
         reload::start(self.zones_dir.clone(), self.table.zones().clone(), replies)
     }
 

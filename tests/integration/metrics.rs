@@ -187,16 +187,19 @@ fn a_reload_is_counted_and_bumps_the_generation_when_a_file_changed() {
         "z.toml",
         &zone("http://127.0.0.1:9/", "http://127.0.0.1:9/"),
     )]);
+    // A reload that says whether it `changed` anything: (reloads counted ok, generation).
+    let reload = |changed: bool| {
+        let (code, body) = g.api("POST", "/reload", None);
+        assert_eq!(code, 200);
+        assert_eq!(body["changed"], changed, "{body}");
+        let s = scrape(&g);
+        (
+            value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
+            value(&s, telemetry::CONFIG_GENERATION, &[]),
+        )
+    };
     // Nothing changed: counted, and the serving set (generation 0) is kept.
-    let (code, body) = g.api("POST", "/reload", None);
-    assert_eq!(code, 200);
-    assert_eq!(body["changed"], false, "{body}");
-    let s = scrape(&g);
-    assert_eq!(
-        value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
-        1.0
-    );
-    assert_eq!(value(&s, telemetry::CONFIG_GENERATION, &[]), 0.0);
+    assert_eq!(reload(false), (1.0, 0.0));
     assert!(
         g.logs().iter().any(|l| l.contains("no file changed")),
         "{:?}",
@@ -205,15 +208,7 @@ fn a_reload_is_counted_and_bumps_the_generation_when_a_file_changed() {
     // One byte more: a new generation.
     let text = zone("http://127.0.0.1:9/", "http://127.0.0.1:9/") + "\n";
     std::fs::write(g.dir.path().join("zones/z.toml"), text).expect("write");
-    let (code, body) = g.api("POST", "/reload", None);
-    assert_eq!(code, 200);
-    assert_eq!(body["changed"], true, "{body}");
-    let s = scrape(&g);
-    assert_eq!(
-        value(&s, telemetry::CONFIG_RELOADS_TOTAL, &[("kind", "ok")]),
-        2.0
-    );
-    assert_eq!(value(&s, telemetry::CONFIG_GENERATION, &[]), 1.0);
+    assert_eq!(reload(true), (2.0, 1.0));
 }
 
 /// The label values of `label` over the samples of `name`.
