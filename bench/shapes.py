@@ -6,7 +6,12 @@ gslbd.
 Every server holds the same names: www (gslbd: weighted pool over three probed regions), h
 (gslbd: hashed pool), t (gslbd: topology pool; the Client Subnet 198.51.100.0/24 is located
 at us-east), static SOA, NS with glue, MX, TXT. The peers answer www, h and t with the same
-three static addresses."""
+three static addresses.
+
+Beside them runs `floor` (bench/floor.rs): the same threads, sockets and system calls as gslbd
+with an answer that costs nothing (header, question and one fixed A record). Its CPU per query
+is what the kernel charges any server on the sockets API for one query and one reply; a
+server's distance from it is all that the server's own code can still win."""
 
 import argparse
 import os
@@ -24,6 +29,7 @@ from bench import BIN, Server, dnsperf, wait_answering
 from host import CLK_TCK, cpu_ticks, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+FLOOR = os.path.join(os.path.dirname(HERE), "target", "release", "examples", "bench-floor")
 ORIGIN = peers.ORIGIN
 ECS = "8:00011800c63364"  # family 1, source /24, scope 0, 198.51.100.0
 COOKIE = "10:0102030405060708"  # an 8-byte client cookie
@@ -85,8 +91,12 @@ def start(tmp, backend_ports, logdir, threads, before=None):
         port = free_port()
         servers["nsd"] = Server("nsd", peers.nsd(f"{tmp}/nsd", port, log("nsd"), threads,
                                                  extra=static_extra()), port, False)
+    if os.path.exists(FLOOR):
+        proc = subprocess.Popen([FLOOR, "0", str(threads)], stdout=subprocess.PIPE, text=True,
+                                stderr=log("floor"))
+        servers["floor"] = Server("floor", proc, int(proc.stdout.readline()), False)
     for s in list(servers.values()):
-        if not wait_answering(s.port, want=3):
+        if not wait_answering(s.port, want=1 if s.name == "floor" else 3):
             print(f"shapes: {s.name} did not answer; left out", file=sys.stderr)
             s.stop()
             del servers[s.name]
@@ -151,17 +161,22 @@ def med(xs):
 
 
 def render(order, cpu, sat, args):
-    peers_in = [n for n in order if not n.startswith("gslbd")]
+    peers_in = [n for n in order if not n.startswith("gslbd") and n != "floor"]
     out = ["<!-- shapes -->", "## Query shapes: gslbd beside gdnsd, Knot and NSD", "",
            f"Written by `bench/run --shapes` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
            f": {args.reps} interleaved repetitions, dnsperf runs of {args.seconds} s, `-c 4 -T 2`. "
            "Medians. CPU is the server's process tree (utime + stime) per million answered "
            f"queries at {args.qps // 1000}k q/s offered; saturation is q/s without a limit. "
            "`best peer` is the most efficient (lowest CPU) or fastest peer of the shape in "
-           "this run; the targets are CPU ≤ 0.9× and throughput ≥ 1.0× of it.", "",
+           "this run; the targets are CPU ≤ 0.9× and throughput ≥ 1.0× of it. `floor` "
+           "(bench/floor.rs) answers every query with one fixed record through the same "
+           "sockets and system calls as gslbd: the kernel's share of a query, which no server "
+           "on the sockets API goes below; `floor / best peer` is the lowest CPU ratio any "
+           "server could reach on that shape.", "",
            "| shape | " + " | ".join(f"{n} CPU-s/M" for n in order) + " | gslbd / best peer CPU "
-           "| " + " | ".join(f"{n} q/s" for n in order) + " | gslbd / best peer q/s |",
-           "|---|" + "---|" * (2 * len(order) + 2)]
+           "| " + " | ".join(f"{n} q/s" for n in order) + " | gslbd / best peer q/s |"
+           + (" floor / best peer CPU |" if "floor" in order else ""),
+           "|---|" + "---|" * (2 * len(order) + 2 + ("floor" in order))]
     for shape in cpu:
         c = {n: med(cpu[shape][n]) for n in order}
         q = {n: med(sat[shape][n]) for n in order}
@@ -171,8 +186,10 @@ def render(order, cpu, sat, args):
         rq = f"{q['gslbd'] / best_q:.2f}×" if best_q else "–"
         rc += "" if not best_c or c["gslbd"] <= 0.9 * best_c else " (missed)"
         rq += "" if not best_q or q["gslbd"] >= best_q else " (missed)"
+        floor = (f" {c['floor'] / best_c:.2f}× |" if best_c and c.get("floor") else " – |") \
+            if "floor" in order else ""
         out.append(f"| {shape} | " + " | ".join(f"{c[n]:.2f}" for n in order) + f" | {rc} | "
-                   + " | ".join(f"{q[n]:.0f}" for n in order) + f" | {rq} |")
+                   + " | ".join(f"{q[n]:.0f}" for n in order) + f" | {rq} |" + floor)
     out += ["", "<!-- /shapes -->"]
     return "\n".join(out)
 
@@ -193,7 +210,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="gslbd-shapes-") as tmp, hb.Backends(3) as backs:
         servers = start(tmp, backs.ports, logdir, threads, args.before)
         try:
-            order = [n for n in ("gslbd", "gslbd-before", "gdnsd", "knot", "nsd")
+            order = [n for n in ("gslbd", "gslbd-before", "gdnsd", "knot", "nsd", "floor")
                      if n in servers]
             cpu, sat = measure(servers, order, query_files(tmp), args)
         finally:

@@ -185,7 +185,9 @@ pub fn load_files(files: &[PathBuf]) -> Result<ZoneSet, ConfigErrors> {
 
 /// Hands the pages freed by parsing back to the system. A large zone's TOML tree takes several
 /// times the model's memory while it is parsed; glibc's allocator would keep those pages, and
-/// the process's resident size with them, until the next load reused them.
+/// the process's resident size with them, until the next load reused them. (The `gslbd` binary
+/// allocates with mimalloc, which returns freed pages by itself; this covers the library under
+/// the system allocator: tests, fuzzing, embedders.)
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own heap under its own locks; it has no

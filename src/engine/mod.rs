@@ -101,6 +101,9 @@ impl EngineHandle {
 
 /// How many probe results may wait for the engine before probers wait.
 const RESULT_QUEUE: usize = 4096;
+/// How many queued probe results the engine takes at once: one snapshot (and one consensus
+/// round) covers every transition among them.
+const RESULT_BATCH: usize = 256;
 
 pub struct Engine {
     zones_dir: PathBuf,
@@ -177,6 +180,7 @@ impl Engine {
         cancel: CancellationToken,
     ) {
         let mut loading: Option<reload::Loading> = None;
+        let mut batch = Vec::with_capacity(RESULT_BATCH);
         loop {
             if loading.is_none() && !self.reloads.is_empty() {
                 loading = Some(self.start_reload());
@@ -192,7 +196,7 @@ impl Engine {
             };
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                Some(r) = results.recv() => self.on_result(r),
+                1.. = results.recv_many(&mut batch, RESULT_BATCH) => self.on_results(&mut batch),
                 Some(c) = commands.recv() => self.on_command(c),
                 outcome = loaded => {
                     if let Some(l) = loading.take() {
@@ -222,20 +226,34 @@ impl Engine {
         self.shared.store(Arc::new(snap));
     }
 
-    fn on_result(&mut self, r: ProbeResult) {
+    /// Feeds every result of `batch` into the table (emptying it); publishes once if any
+    /// region changed.
+    fn on_results(&mut self, batch: &mut Vec<ProbeResult>) {
+        let mut changed = false;
+        for r in batch.drain(..) {
+            changed |= self.on_result(r);
+        }
+        if changed {
+            self.agree();
+            self.publish();
+        }
+    }
+
+    /// Feeds one result into the table; true if a region changed.
+    fn on_result(&mut self, r: ProbeResult) -> bool {
         // A prober stopped by a reload may still have had a result queued.
         let Some(&target) = self.feeds.get(&r.task) else {
-            return;
+            return false;
         };
         self.table
             .metrics()
             .probes
             .record(target, r.outcome, r.latency, r.lateness);
-        if let Some(t) = self.table.observe(target, r.outcome, r.latency, r.at) {
-            self.log_transition(target, &t);
-            self.agree();
-            self.publish();
-        }
+        let Some(t) = self.table.observe(target, r.outcome, r.latency, r.at) else {
+            return false;
+        };
+        self.log_transition(target, &t);
+        true
     }
 
     fn on_command(&mut self, c: Command) {
