@@ -8,8 +8,8 @@ Every server holds the same names: www (gslbd: weighted pool over three probed r
 at us-east), static SOA, NS with glue, MX, TXT. The peers answer www, h and t with the same
 three static addresses.
 
-Beside them runs `floor` (bench/floor.rs): the same threads, sockets and system calls as gslbd
-with an answer that costs nothing (header, question and one fixed A record). Its CPU per query
+Beside them runs `floor` (bench/floor.rs): gslbd's own UDP transport with an answer that costs
+nothing (header, question and one fixed A record). Its CPU per query
 is what the kernel charges any server on the sockets API for one query and one reply; a
 server's distance from it is all that the server's own code can still win."""
 

@@ -18,7 +18,7 @@ mod rrl;
 mod scan;
 pub(crate) mod tcp;
 mod tsig;
-mod udp;
+pub mod udp;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -63,28 +63,17 @@ fn udp_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Binds `n` UDP sockets sharing one port; with port 0, the first picks it.
-fn bind_udp(addr: SocketAddr, n: usize) -> io::Result<(Vec<UdpSocket>, SocketAddr)> {
-    let first = udp::bind(addr)?;
-    let local = first.local_addr()?;
-    let mut all = vec![first];
-    for _ in 1..n {
-        all.push(udp::bind(local)?);
-    }
-    Ok((all, local))
-}
-
 /// Binds UDP and TCP on `addr`; with port 0, one free port shared by both.
 pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
     let n = udp_threads();
     if addr.port() != 0 {
-        let (udp, addr) = bind_udp(addr, n)?;
+        let (udp, addr) = udp::bind_shared(addr, n)?;
         let tcp = tcp::bind(addr)?;
         return Ok(Listener { udp, tcp, addr });
     }
     let mut last = None;
     for _ in 0..PORT_TRIES {
-        let (udp, local) = bind_udp(addr, n)?;
+        let (udp, local) = udp::bind_shared(addr, n)?;
         match tcp::bind(local) {
             Ok(tcp) => {
                 return Ok(Listener {

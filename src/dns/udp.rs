@@ -1,8 +1,8 @@
 //! The UDP path: one blocking thread per socket, and one `SO_REUSEPORT` socket per core, so the
 //! kernel spreads queries across threads with no lock and no task switch. Each thread keeps its
 //! buffers and RNG. It waits for one query, takes every other one already queued in the same
-//! `recvmmsg`, answers them all with [`Handler::respond`] and sends the responses with one
-//! `sendmmsg`: under load, a system call serves many queries.
+//! `recvmmsg`, answers them all with [`Respond::respond`] ([`Handler`] in the server) and sends
+//! the responses with one `sendmmsg`: under load, a system call serves many queries.
 //!
 //! A socket bound to a wildcard address (`0.0.0.0`, `[::]`) asks the kernel for each query's
 //! destination address (`IP_PKTINFO`, `IPV6_RECVPKTINFO`) and answers from that address, so a
@@ -28,6 +28,19 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tracing::debug;
 
 use super::handler::{Handler, Received, Transport};
+
+/// What a UDP thread asks of each query: the response written into `out` (cleared first), or
+/// `false` when nothing is to be sent. gslbd's [`Handler`]; `bench/floor.rs` plugs in an answer
+/// that costs nothing to measure this transport alone.
+pub trait Respond: Send + 'static {
+    fn respond(&self, query: Received<'_>, rng: &mut SmallRng, out: &mut Vec<u8>) -> bool;
+}
+
+impl Respond for Handler {
+    fn respond(&self, query: Received<'_>, rng: &mut SmallRng, out: &mut Vec<u8>) -> bool {
+        Handler::respond(self, query, rng, out)
+    }
+}
 
 /// How often a blocked thread looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -59,10 +72,22 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// Binds `n` sockets sharing one port on `addr` (with port 0, the first picks it); returns them
+/// and the address they share.
+pub fn bind_shared(addr: SocketAddr, n: usize) -> io::Result<(Vec<UdpSocket>, SocketAddr)> {
+    let first = bind(addr)?;
+    let local = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..n {
+        all.push(bind(local)?);
+    }
+    Ok((all, local))
+}
+
 /// Serves `socket` on its own thread until `stop` is set.
-pub fn spawn(
+pub fn spawn<H: Respond>(
     socket: UdpSocket,
-    handler: Handler,
+    handler: H,
     stop: Arc<AtomicBool>,
     n: usize,
 ) -> io::Result<JoinHandle<()>> {
@@ -71,7 +96,7 @@ pub fn spawn(
         .spawn(move || run(&socket, &handler, &stop))
 }
 
-fn run(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
+fn run<H: Respond>(socket: &UdpSocket, handler: &H, stop: &AtomicBool) {
     let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut batch = Batch::new(wildcard);
     let mut rng = SmallRng::from_os_rng();
@@ -211,7 +236,7 @@ impl Batch {
     }
 
     /// Answers the first `n` queries received.
-    fn answer<R: rand::Rng>(&mut self, n: usize, handler: &Handler, rng: &mut R) {
+    fn answer<H: Respond>(&mut self, n: usize, handler: &H, rng: &mut SmallRng) {
         let slots = self
             .responses
             .iter_mut()
