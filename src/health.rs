@@ -307,6 +307,10 @@ pub struct RegionLive {
     /// Set while a `slow_start` ramp may apply.
     pub recovered_at: Option<Instant>,
     pub override_: Option<Override>,
+    /// Its target has no verdict yet and its latest probe failed (nothing else decided it):
+    /// DNS still answers it (as `initial`), but a transferred version, which cannot be taken
+    /// back, leaves it out.
+    pub unproven_failing: bool,
 }
 
 /// Share of full weight a region gets at the start of its slow-start ramp.
@@ -342,6 +346,20 @@ impl Live {
             }
             _ => full,
         }
+    }
+
+    /// The live view as secondaries get it: a region whose target has no verdict yet and
+    /// whose latest probe failed is not serving.
+    pub fn for_transfer(&self) -> Live {
+        let regions = self
+            .regions
+            .iter()
+            .map(|r| RegionLive {
+                serving: r.serving && !r.unproven_failing,
+                ..*r
+            })
+            .collect();
+        Live { regions }
     }
 
     /// The weight a region gets when every region is down and the pool fails open: its
@@ -481,11 +499,18 @@ impl HealthTable {
                 } else {
                     overrides.get(&RegionKey::of(zone, pool, region)).copied()
                 };
-                let (probed, recovered_at) = match region.target.and_then(|t| self.targets.get(t)) {
+                let target = region.target.and_then(|t| self.targets.get(t));
+                let (probed, recovered_at) = match target {
                     Some(t) => (t.serving(), t.recovered_at),
                     None => (true, None),
                 };
-                let probed = self.agreed.get(id).copied().flatten().unwrap_or(probed);
+                let agreed = self.agreed.get(id).copied().flatten();
+                let unproven_failing = override_.is_none()
+                    && agreed.is_none()
+                    && target.is_some_and(|t| {
+                        t.state == State::Unknown && t.last.is_some_and(|(o, _, _)| !o.is_ok())
+                    });
+                let probed = agreed.unwrap_or(probed);
                 let serving = match override_ {
                     Some(o) => !o.takes_out(),
                     None => probed,
@@ -494,10 +519,16 @@ impl HealthTable {
                     serving,
                     recovered_at,
                     override_,
+                    unproven_failing,
                 }
             })
             .collect();
         Live { regions }
+    }
+
+    /// By target id: whether it has had a probe result since it was first seen.
+    pub fn heard(&self) -> Vec<bool> {
+        self.targets.iter().map(|t| t.last.is_some()).collect()
     }
 
     /// A fresh snapshot to publish.

@@ -118,6 +118,11 @@ pub enum ServeError {
     Cluster(String),
     #[error(transparent)]
     Encrypted(#[from] dns::encrypted::EncryptedError),
+    #[error("[transfer] notify_source {addr}: not an address of this host")]
+    NotifySource {
+        addr: std::net::IpAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones, and so
@@ -158,7 +163,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         .clone()
         .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
     let state_lock = state::lock(&state_file)?;
-    let overrides = state::load_or_set_aside(&state_file);
+    let saved = state::load_or_set_aside(&state_file);
     // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
     // and every handle is a no-op).
     let metrics = cfg.admin.map(|_| telemetry::install());
@@ -180,17 +185,21 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         None => None,
     };
     let clients = probe::Clients::new(cluster.as_ref().map(|c| c.name.as_str()))?;
+    if let Some(addr) = cfg.transfer.as_ref().and_then(|t| t.notify_source) {
+        std::net::UdpSocket::bind((addr, 0))
+            .map_err(|source| ServeError::NotifySource { addr, source })?;
+    }
     let transfer = cfg.transfer.clone().map(Arc::new);
     let (announce, announced) = tokio::sync::mpsc::unbounded_channel();
     let xfr = transfer
         .as_ref()
-        .map(|t| xfr::Xfr::new(t.clone(), announce.clone()));
+        .map(|t| xfr::Xfr::new(t.clone(), announce.clone(), saved.serials.clone()));
     let published = xfr.as_ref().map(xfr::Xfr::shared);
     let (engine, results, shared) = engine::Engine::start(
         cfg.zones.clone(),
         state_file,
         zones.clone(),
-        overrides,
+        saved,
         clients,
         cluster.clone(),
         xfr,
@@ -212,10 +221,12 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
 
     let cancel = CancellationToken::new();
     if let Some(t) = &transfer {
-        xfr::notify::spawn(t.clone(), announced, cancel.clone());
+        let sources = xfr::notify::sources(t, &cfg.listen);
+        xfr::notify::spawn(t.clone(), sources.clone(), announced, cancel.clone());
         info!(
             secondaries = t.secondaries.len(),
             signed = t.key.is_some(),
+            notify_from = ?sources,
             "transfer: serving AXFR/IXFR and sending NOTIFY"
         );
     }

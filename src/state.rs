@@ -1,4 +1,6 @@
-//! The operator state file: overrides (drain, force-up, force-down) that survive a restart.
+//! The state file: what must survive a restart — operator overrides (drain, force-up,
+//! force-down, drills) and, for zone transfers, the last SOA serial published per zone (so a
+//! restart never publishes a serial the secondaries already passed).
 //!
 //! JSON, written atomically (a temp file in the same directory, fsync, rename, fsync of the
 //! directory), so a crash mid-write leaves the previous state intact. A file that cannot be
@@ -6,6 +8,7 @@
 //! and gslbd starts with no overrides rather than not at all. One gslbd at a time uses a state
 //! file: a lock (`FILE.lock`, flock) refuses a second.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +48,17 @@ struct StateFile {
     #[serde(default = "version_one")]
     version: u32,
     overrides: Vec<Entry>,
+    /// The last serial published per transferred zone (origin, lower case, with the dot).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    serials: BTreeMap<String, u32>,
+}
+
+/// Everything the state file keeps.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Saved {
+    pub overrides: Overrides,
+    /// The last serial published per transferred zone, by origin.
+    pub serials: BTreeMap<String, u32>,
 }
 
 /// Only the version, read first: a newer file may have fields this gslbd does not know.
@@ -63,11 +77,11 @@ struct Entry {
     action: Override,
 }
 
-/// The overrides in `path`; a missing file means none.
-pub fn load(path: &Path) -> Result<Overrides, StateError> {
+/// The state in `path`; a missing file means none.
+pub fn load(path: &Path) -> Result<Saved, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Overrides::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Saved::default()),
         Err(source) => {
             return Err(StateError::Io {
                 path: path.to_path_buf(),
@@ -89,7 +103,7 @@ pub fn load(path: &Path) -> Result<Overrides, StateError> {
         });
     }
     let file: StateFile = serde_json::from_str(&text).map_err(parse)?;
-    Ok(file
+    let overrides = file
         .overrides
         .into_iter()
         .map(|e| {
@@ -102,18 +116,23 @@ pub fn load(path: &Path) -> Result<Overrides, StateError> {
                 e.action,
             )
         })
-        .collect())
+        .collect();
+    Ok(Saved {
+        overrides,
+        serials: file.serials,
+    })
 }
 
-/// Writes `overrides` to `path` atomically.
-pub fn save(path: &Path, overrides: &Overrides) -> Result<(), StateError> {
+/// Writes `saved` to `path` atomically.
+pub fn save(path: &Path, saved: &Saved) -> Result<(), StateError> {
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = StateFile {
         version: VERSION,
-        overrides: overrides
+        overrides: saved
+            .overrides
             .iter()
             .map(|(k, a)| Entry {
                 zone: k.zone.clone(),
@@ -122,6 +141,7 @@ pub fn save(path: &Path, overrides: &Overrides) -> Result<(), StateError> {
                 action: *a,
             })
             .collect(),
+        serials: saved.serials.clone(),
     };
     let text = serde_json::to_string_pretty(&file).map_err(|e| io(std::io::Error::other(e)))?;
     let dir = path
@@ -139,9 +159,9 @@ pub fn save(path: &Path, overrides: &Overrides) -> Result<(), StateError> {
     Ok(())
 }
 
-/// The overrides in `path`, or none when it cannot be used: a corrupt or newer file is moved
+/// The state in `path`, or none when it cannot be used: a corrupt or newer file is moved
 /// aside (`FILE.bad-UNIXTIME`) and logged as an error; DNS starts either way.
-pub fn load_or_set_aside(path: &Path) -> Overrides {
+pub fn load_or_set_aside(path: &Path) -> Saved {
     match load(path) {
         Ok(o) => o,
         Err(e @ (StateError::Parse { .. } | StateError::Newer { .. })) => {
@@ -157,11 +177,11 @@ pub fn load_or_set_aside(path: &Path) -> Overrides {
                 Err(m) => tracing::error!(error = %e, move_error = %m,
                     "the state file cannot be used nor moved aside; starting with no overrides"),
             }
-            Overrides::new()
+            Saved::default()
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot read the state file; starting with no overrides");
-            Overrides::new()
+            Saved::default()
         }
     }
 }
@@ -213,7 +233,7 @@ mod tests {
     fn round_trip_and_missing_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
-        assert!(load(&path).expect("missing is empty").is_empty());
+        assert_eq!(load(&path).expect("missing is empty"), Saved::default());
         let mut o = Overrides::new();
         let key = RegionKey {
             zone: "g.example.".into(),
@@ -221,8 +241,12 @@ mod tests {
             region: "us-east".into(),
         };
         o.insert(key.clone(), Override::Drain);
-        save(&path, &o).expect("save");
-        assert_eq!(load(&path).expect("load").get(&key), Some(&Override::Drain));
+        let saved = Saved {
+            overrides: o,
+            serials: [("g.example.".to_string(), 2026120404)].into(),
+        };
+        save(&path, &saved).expect("save");
+        assert_eq!(load(&path).expect("load"), saved);
         std::fs::write(&path, "{").expect("write");
         assert!(matches!(load(&path), Err(StateError::Parse { .. })));
         std::fs::write(&path, r#"{"version": 3, "overrides": [], "new": 1}"#).expect("write");
@@ -232,6 +256,6 @@ mod tests {
         ));
         // A file from before versions were written is version 1.
         std::fs::write(&path, r#"{"overrides": []}"#).expect("write");
-        assert!(load(&path).expect("old file").is_empty());
+        assert_eq!(load(&path).expect("old file"), Saved::default());
     }
 }

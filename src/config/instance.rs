@@ -19,6 +19,7 @@
 //! coalesce = "1s"                            # at most one new serial per this
 //! journal = 64                               # versions kept for IXFR
 //! transfer_time = "2s"                       # NOTIFY → transfer done, for the figures
+//! notify_source = "192.0.2.10"               # default: the --listen address (not a wildcard)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -118,6 +119,7 @@ struct RawTransfer {
     coalesce: Option<Spanned<HumanDuration>>,
     journal: Option<Spanned<u32>>,
     transfer_time: Option<Spanned<HumanDuration>>,
+    notify_source: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +355,21 @@ fn transfer(
     };
     let coalesce = duration(&raw.coalesce, Duration::from_secs(1), "coalesce");
     let transfer_time = duration(&raw.transfer_time, Duration::from_secs(2), "transfer_time");
+    let notify_source = raw.notify_source.as_ref().and_then(|n| {
+        match n.get_ref().trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(ip),
+            _ => {
+                errors.push(src.error(
+                    n.span(),
+                    format!(
+                        "notify_source {:?}: an IP address of this host (NOTIFY leaves from it)",
+                        n.get_ref()
+                    ),
+                ));
+                None
+            }
+        }
+    });
     let journal = match &raw.journal {
         Some(j) if !(1..=10_000).contains(j.get_ref()) => {
             errors.push(src.error(j.span(), "journal must keep 1 to 10000 versions"));
@@ -371,6 +388,7 @@ fn transfer(
         coalesce,
         journal,
         transfer_time,
+        notify_source,
     })
 }
 

@@ -113,6 +113,8 @@ pub struct Engine {
     overrides: Overrides,
     /// Overrides naming regions no longer served: listed and clearable, never applied.
     orphaned: Overrides,
+    /// The state file's last published serials, kept as they were when nothing is transferred.
+    serials: std::collections::BTreeMap<String, u32>,
     shared: Shared,
     generation: u64,
     clients: Clients,
@@ -136,7 +138,7 @@ impl Engine {
         zones_dir: PathBuf,
         state_file: PathBuf,
         zones: Arc<ZoneSet>,
-        overrides: Overrides,
+        saved: crate::state::Saved,
         clients: Clients,
         cluster: Option<Arc<ClusterConfig>>,
         xfr: Option<Xfr>,
@@ -144,7 +146,7 @@ impl Engine {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let table = HealthTable::new(zones.clone(), None, Instant::now());
         let cluster = cluster.map(|c| Cluster::new(c, &zones));
-        let (overrides, orphaned) = canonical_overrides(&overrides, &zones);
+        let (overrides, orphaned) = canonical_overrides(&saved.overrides, &zones);
         warn_orphaned(&orphaned);
         let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&overrides)));
         let mut probers = Probers::new(CancellationToken::new());
@@ -156,6 +158,7 @@ impl Engine {
             table,
             overrides,
             orphaned,
+            serials: saved.serials,
             shared: shared.clone(),
             generation: 0,
             clients,
@@ -220,8 +223,19 @@ impl Engine {
 
     fn publish(&mut self) {
         let mut snap = self.table.snapshot(&self.overrides);
+        let mut new_serials = false;
         if let Some(x) = self.xfr.as_mut() {
-            snap.serials = x.update(&snap.zones, &snap.live, Instant::now());
+            let heard = self.table.heard();
+            snap.serials = x.update(&snap.zones, &snap.live, &heard, Instant::now());
+            new_serials = x.unsaved();
+        }
+        // New serials are saved before a secondary or a SOA answer can see them, so a
+        // restart never publishes one again.
+        if new_serials {
+            let _ = self.persist();
+        }
+        if let Some(x) = self.xfr.as_mut() {
+            x.commit();
         }
         self.shared.store(Arc::new(snap));
     }
@@ -235,6 +249,8 @@ impl Engine {
         }
         if changed {
             self.agree();
+            self.publish();
+        } else if self.xfr.as_ref().is_some_and(Xfr::awaits_first_results) {
             self.publish();
         }
     }

@@ -119,18 +119,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Saves every override (the orphaned ones too); the error says why it could not.
-    fn persist(&self) -> Result<(), String> {
-        let mut all = self.overrides.clone();
-        all.extend(self.orphaned.iter().map(|(k, a)| (k.clone(), *a)));
-        // The override applies whether or not it could be kept: an operator in an incident
+    /// Saves every override (the orphaned ones too) and the last published serials; the
+    /// error says why it could not.
+    pub(super) fn persist(&self) -> Result<(), String> {
+        let mut overrides = self.overrides.clone();
+        overrides.extend(self.orphaned.iter().map(|(k, a)| (k.clone(), *a)));
+        let serials = self
+            .xfr
+            .as_ref()
+            .map_or_else(|| self.serials.clone(), |x| x.last_serials().clone());
+        // An override applies whether or not it could be kept: an operator in an incident
         // needs it now. The reply says when it will not survive a restart.
-        crate::state::save(&self.state_file, &all).map_err(|e| {
+        let saved = crate::state::Saved { overrides, serials };
+        crate::state::save(&self.state_file, &saved).map_err(|e| {
             let e = format!(
                 "{e}: {}",
                 std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
             );
-            error!(error = %e, "the override applies but could not be saved");
+            error!(error = %e, "the state file could not be saved (overrides and serials apply but do not survive a restart)");
             e
         })
     }

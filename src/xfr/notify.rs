@@ -1,9 +1,11 @@
 //! NOTIFY (RFC 1996) to every secondary on each new version, over UDP, TSIG-signed when a key
-//! is configured, retried with back-off (1 s, 2 s, 4 s, 8 s, 16 s) until the secondary answers.
-//! A newer version for the same zone replaces the retries of an older one.
+//! is configured, from the address transfers are served on (secondaries accept NOTIFY only
+//! from their primary's address), tried at +0, 1, 3, 7 and 15 s until the secondary
+//! acknowledges it; a refusal is logged with the secondary's rcode and tried again on the same
+//! schedule. A newer version for the same zone replaces the retries of an older one.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +29,38 @@ pub const BACKOFF: [Duration; 5] = [
     Duration::from_secs(16),
 ];
 
-/// Sends the NOTIFYs for every announced version until `cancel`.
+/// The address NOTIFY to `to` leaves from: the first of `sources` in its family, else the
+/// wildcard (the kernel's choice).
+pub fn source_for(sources: &[IpAddr], to: SocketAddr) -> SocketAddr {
+    let ip = sources
+        .iter()
+        .copied()
+        .find(|s| s.is_ipv4() == to.is_ipv4())
+        .unwrap_or(if to.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        });
+    (ip, 0).into()
+}
+
+/// The addresses NOTIFY may leave from: `notify_source` when set, else every listen address
+/// that is not a wildcard.
+pub fn sources(config: &TransferConfig, listen: &[SocketAddr]) -> Vec<IpAddr> {
+    match config.notify_source {
+        Some(ip) => vec![ip],
+        None => listen
+            .iter()
+            .map(SocketAddr::ip)
+            .filter(|ip| !ip.is_unspecified())
+            .collect(),
+    }
+}
+
+/// Sends the NOTIFYs for every announced version, from `sources`, until `cancel`.
 pub fn spawn(
     config: Arc<TransferConfig>,
+    sources: Vec<IpAddr>,
     mut announced: mpsc::UnboundedReceiver<Announce>,
     cancel: CancellationToken,
 ) {
@@ -41,7 +72,8 @@ pub fn spawn(
                 a = announced.recv() => match a { Some(a) => a, None => break },
             };
             for &to in &config.secondaries {
-                let task = tokio::spawn(notify(a.clone(), to, config.key.clone()));
+                let from = source_for(&sources, to);
+                let task = tokio::spawn(notify(a.clone(), from, to, config.key.clone()));
                 if let Some(old) = running.insert((a.zone.clone(), to), task) {
                     old.abort();
                 }
@@ -54,35 +86,39 @@ pub fn spawn(
     });
 }
 
-/// Notifies one secondary of one version, retrying until it answers.
-async fn notify(a: Announce, to: SocketAddr, key: Option<Arc<tsig::Key>>) {
-    let bind: SocketAddr = if to.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = match UdpSocket::bind(bind).await {
+/// Notifies one secondary of one version from `from`, trying again until it acknowledges.
+async fn notify(a: Announce, from: SocketAddr, to: SocketAddr, key: Option<Arc<tsig::Key>>) {
+    let sock = match UdpSocket::bind(from).await {
         Ok(s) => s,
         Err(e) => {
-            warn!(error = %e, zone = %a.zone, secondary = %to, "NOTIFY: cannot open a socket");
+            warn!(error = %e, zone = %a.zone, secondary = %to, source = %from.ip(),
+                "NOTIFY: cannot open a socket on the source address");
             return;
         }
     };
     for (attempt, wait) in BACKOFF.iter().enumerate() {
+        let tried = tokio::time::Instant::now();
         let id: u16 = rand::random();
         let msg = message(&a.zone, id, key.as_deref());
         if let Err(e) = sock.send_to(&msg, to).await {
             debug!(error = %e, zone = %a.zone, secondary = %to, "NOTIFY not sent");
-        } else if let Ok(Some(rcode)) = tokio::time::timeout(*wait, answer(&sock, to, id)).await {
-            if rcode == ResponseCode::NoError {
-                info!(zone = %a.zone, serial = a.serial, secondary = %to, attempt = attempt + 1, "NOTIFY acknowledged");
-            } else {
-                warn!(zone = %a.zone, serial = a.serial, secondary = %to, %rcode, "NOTIFY refused by the secondary");
-            }
-            return;
+            tokio::time::sleep_until(tried + *wait).await;
+            continue;
         }
-        if attempt + 1 < BACKOFF.len() {
-            debug!(zone = %a.zone, secondary = %to, "NOTIFY unanswered; retrying");
+        match tokio::time::timeout(*wait, answer(&sock, to, id)).await {
+            Ok(Some(ResponseCode::NoError)) => {
+                info!(zone = %a.zone, serial = a.serial, secondary = %to, attempt = attempt + 1,
+                    "NOTIFY acknowledged");
+                return;
+            }
+            Ok(Some(rcode)) => {
+                warn!(zone = %a.zone, serial = a.serial, secondary = %to, source = %from.ip(),
+                    %rcode, code = u16::from(rcode), attempt = attempt + 1,
+                    "NOTIFY refused by the secondary");
+                // The next try keeps to the schedule.
+                tokio::time::sleep_until(tried + *wait).await;
+            }
+            _ => debug!(zone = %a.zone, secondary = %to, "NOTIFY unanswered"),
         }
     }
     warn!(zone = %a.zone, serial = a.serial, secondary = %to, tries = BACKOFF.len(),

@@ -5,8 +5,11 @@
 //!   a secondary's round robin spreads the load; topology and hashing need the live server);
 //! - `failover`: the serving regions of the current tier;
 //! - no region serving: the all-down rule's result — every region not drained (`all`), the
-//!   fallback records (`fallback`, and a failover pool's last tier), or no record at all
-//!   (`none` and `servfail`: the name answers NODATA from a secondary);
+//!   fallback records (`fallback`, and a failover pool's last tier), or no address at all
+//!   (`none` and `servfail`): the name must then answer NODATA from a secondary, not
+//!   NXDOMAIN (cached for every type and, under RFC 8020, every name below), so when nothing
+//!   else is at that owner it keeps a [`PLACEHOLDER`] record, of a private-use type no client
+//!   asks for;
 //! - a pool with `transfer = false` is left out.
 //!
 //! The SOA is apart (each version sets its serial); everything is sorted and deduplicated, so
@@ -14,7 +17,8 @@
 
 use std::time::Instant;
 
-use hickory_proto::rr::{Record, RecordType};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
 use crate::health::Live;
@@ -34,14 +38,37 @@ pub fn statics(zone: &Zone) -> Vec<Record> {
     records
 }
 
+/// The type of the record that keeps a pool's owner name in a transferred zone while the
+/// pool renders no record: the first private-use type (RFC 6895 §3.1), empty RDATA (RFC 3597).
+pub const PLACEHOLDER: RecordType = RecordType::Unknown(65280);
+
 /// The pools' records as a secondary should serve them now.
 pub fn pools(zone: &Zone, live: &Live, now: Instant) -> Vec<Record> {
-    let mut records: Vec<Record> = zone
-        .pools
-        .iter()
-        .filter(|p| p.transfer)
-        .flat_map(|p| pool_records(p, live, now))
-        .collect();
+    let mut records = Vec::new();
+    let mut empty = Vec::new();
+    for pool in zone.pools.iter().filter(|p| p.transfer) {
+        let rendered = pool_records(pool, live, now);
+        if rendered.is_empty() {
+            empty.push(pool);
+        }
+        records.extend(rendered);
+    }
+    for pool in empty {
+        let statics = zone
+            .nodes
+            .get(&LowerName::new(&pool.name))
+            .is_some_and(|n| n.rrsets.iter().any(|s| s.rtype != RecordType::SOA));
+        if !statics && !records.iter().any(|r| r.name == pool.name) {
+            records.push(Record::from_rdata(
+                pool.name.clone(),
+                pool.ttl,
+                RData::Unknown {
+                    code: PLACEHOLDER,
+                    rdata: NULL::new(),
+                },
+            ));
+        }
+    }
     sort(&mut records);
     records
 }

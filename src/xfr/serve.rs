@@ -263,18 +263,17 @@ mod tests {
         let v = |serial, ips: &[[u8; 4]]| {
             Arc::new(Version {
                 serial,
+                soa: crate::xfr::journal::with_serial(&soa, serial),
                 statics: statics.clone(),
                 pools: ips.iter().map(|ip| rec("www.z.", *ip)).collect(),
             })
         };
-        Journal {
-            soa,
-            versions: VecDeque::from([
-                v(10, &[[1, 1, 1, 1], [2, 2, 2, 2]]),
-                v(11, &[[1, 1, 1, 1]]),
-                v(12, &[[1, 1, 1, 1], [3, 3, 3, 3]]),
-            ]),
-        }
+        let versions = VecDeque::from([
+            v(10, &[[1, 1, 1, 1], [2, 2, 2, 2]]),
+            v(11, &[[1, 1, 1, 1]]),
+            v(12, &[[1, 1, 1, 1], [3, 3, 3, 3]]),
+        ]);
+        Journal { soa, versions }
     }
 
     fn serial(r: &Record) -> Option<u32> {

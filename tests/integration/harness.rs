@@ -222,6 +222,23 @@ impl Gslbd {
         Self::start_in(tmp, &[])
     }
 
+    /// Starts `gslbd serve ARGS` in `dir` (the args name the listeners and the zones), with
+    /// `prefix` before the binary (e.g. `faketime`).
+    pub fn start_dir(dir: tempfile::TempDir, prefix: &[&str], args: &[String]) -> Gslbd {
+        let mut all = vec!["serve".to_string()];
+        all.extend(args.iter().cloned());
+        Self::launch_with(prefix, &all, dir, None)
+    }
+
+    /// Stops the server (SIGTERM) and starts `gslbd serve ARGS` again in the same directory
+    /// (zones, gslbd.toml, state file), as a restart of the same service would.
+    pub fn restart_in_place(mut self, prefix: &[&str], args: &[String]) -> Gslbd {
+        self.terminate();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        drop(self);
+        Self::start_dir(dir, prefix, args)
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

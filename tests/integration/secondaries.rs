@@ -3,19 +3,16 @@
 //! NOTIFY + IXFR within the computed bound, serve exactly the records gslbd renders, and catch
 //! up after missed notifications; untrusted transfers are refused.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Mode};
-use crate::harness::{Dig, Gslbd, dig, free_port, poll, zone_head};
-
-const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
-const KEY: &str = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+use crate::harness::{Dig, Gslbd, free_port, poll, zone_head};
+pub(crate) use crate::secondary::{KEY, SECRET, Secondary};
 
 /// Pool `www` (all, TTL 5): east 192.0.2.1 and west 192.0.2.2 probed at the backends; pool
 /// `private` (not transferred); 1000 TXT records so a full transfer takes several messages.
-fn zone(east: &Backend, west: &Backend) -> String {
+pub(crate) fn zone(east: &Backend, west: &Backend) -> String {
     let mut z = format!(
         "{}\n[pools.www]\ntype = \"A\"\nttl = 5\npolicy = \"all\"\non_all_down = \"none\"\n\
          [pools.www.probe]\ninterval = \"300ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 2\n\
@@ -36,7 +33,7 @@ fn zone(east: &Backend, west: &Backend) -> String {
 }
 
 /// gslbd transferring to `secondaries` (ports on 127.0.0.1), signed with [`KEY`].
-fn primary(zone: &str, secondaries: &[u16], journal: usize) -> Gslbd {
+pub(crate) fn primary(zone: &str, secondaries: &[u16], journal: usize) -> Gslbd {
     let dir = tempfile::tempdir().expect("tempdir");
     let zones = dir.path().join("zones");
     std::fs::create_dir(&zones).expect("mkdir");
@@ -55,122 +52,20 @@ fn primary(zone: &str, secondaries: &[u16], journal: usize) -> Gslbd {
         ),
     )
     .expect("gslbd.toml");
-    Gslbd::start_in(dir, &[])
+    let g = Gslbd::start_in(dir, &[]);
+    // The first version waits for the first probe results; transfers get SERVFAIL until then.
+    crate::transfers::first_version(&g);
+    g
 }
 
-/// A daemon from /usr/sbin (which may not be on PATH), else by name.
-fn sbin(name: &str) -> String {
-    let path = format!("/usr/sbin/{name}");
-    if Path::new(&path).exists() {
-        path
-    } else {
-        name.to_string()
-    }
-}
-
-/// A secondary server process, killed on drop.
-struct Secondary {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    log: &'static str,
-}
-
-impl Drop for Secondary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Secondary {
-    /// Knot as a secondary of gslbd on `primary`, keeping its data in `dir` (a restart
-    /// passes the old one); it allows AXFR out to loopback with the key, for comparisons.
-    fn knot(primary: u16, port: u16, dir: Option<tempfile::TempDir>) -> Secondary {
-        let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
-        let d = dir.path().display();
-        let conf = format!(
-            "server:\n  listen: 127.0.0.1@{port}\n  rundir: {d}\n  user: root:root\n\
-             log:\n  - target: {d}/knot.log\n    any: info\n\
-             database:\n  storage: {d}/db\n\
-             key:\n  - id: xfr-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-             remote:\n  - id: primary\n    address: 127.0.0.1@{primary}\n    key: xfr-key\n\
-             acl:\n  - id: from_primary\n    address: 127.0.0.1\n    key: xfr-key\n    action: [notify, transfer]\n\
-             zone:\n  - domain: gslb.example\n    storage: {d}\n    master: primary\n    acl: from_primary\n    \
-             zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n"
-        );
-        std::fs::create_dir_all(dir.path().join("db")).expect("db dir");
-        std::fs::write(dir.path().join("knot.conf"), conf).expect("conf");
-        let child = Command::new(sbin("knotd"))
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("knotd (apt-get install knot)");
-        Secondary {
-            child,
-            port,
-            dir,
-            log: "knot.log",
-        }
-    }
-
-    /// NSD as a secondary of gslbd on `primary`.
-    fn nsd(primary: u16, port: u16) -> Secondary {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path().display();
-        let conf = format!(
-            "server:\n  ip-address: 127.0.0.1@{port}\n  zonesdir: {d}\n  database: \"\"\n\
-             pidfile: {d}/nsd.pid\n  username: \"\"\n  xfrdfile: {d}/xfrd.state\n\
-             zonelistfile: {d}/zone.list\n  logfile: {d}/nsd.log\n  verbosity: 2\n  rrl-ratelimit: 0\n\
-             remote-control:\n  control-enable: no\n\
-             key:\n  name: xfr-key\n  algorithm: hmac-sha256\n  secret: \"{SECRET}\"\n\
-             zone:\n  name: gslb.example\n  zonefile: gslb.example.zone\n\
-             request-xfr: 127.0.0.1@{primary} xfr-key\n  allow-notify: 127.0.0.1 xfr-key\n\
-             provide-xfr: 127.0.0.1 xfr-key\n"
-        );
-        std::fs::write(dir.path().join("nsd.conf"), conf).expect("conf");
-        let child = Command::new(sbin("nsd"))
-            .args(["-d", "-c"])
-            .arg(dir.path().join("nsd.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nsd (apt-get install nsd)");
-        Secondary {
-            child,
-            port,
-            dir,
-            log: "nsd.log",
-        }
-    }
-
-    fn dig(&self, args: &str) -> Dig {
-        dig(self.port, args)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join(self.log)).unwrap_or_default()
-    }
-
-    /// Stops it and hands back its data directory.
-    fn stop(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::mem::replace(&mut self.dir, dir)
-    }
-}
-
-fn www(s: &Secondary) -> Vec<String> {
+pub(crate) fn www(s: &Secondary) -> Vec<String> {
     let mut a = s.dig("www.gslb.example A").answers("A");
     a.sort();
     a
 }
 
 /// Polls until the secondary answers `www` with `want`; the seconds it took.
-fn until_www(s: &Secondary, want: &[&str], limit: Duration) -> Option<f64> {
+pub(crate) fn until_www(s: &Secondary, want: &[&str], limit: Duration) -> Option<f64> {
     let t0 = Instant::now();
     poll(limit, Duration::from_millis(50), || {
         (www(s) == want).then(|| t0.elapsed().as_secs_f64())
@@ -178,7 +73,7 @@ fn until_www(s: &Secondary, want: &[&str], limit: Duration) -> Option<f64> {
 }
 
 /// The sorted record lines of an AXFR from `port`, signed with the key (TSIG lines dropped).
-fn axfr(port: u16) -> Vec<String> {
+pub(crate) fn axfr(port: u16) -> Vec<String> {
     let out = Command::new("dig")
         .args(["@127.0.0.1", "-p", &port.to_string(), "-y", KEY])
         .args(["gslb.example", "AXFR", "+nocmd", "+nostats", "+nocomments"])
@@ -195,7 +90,7 @@ fn axfr(port: u16) -> Vec<String> {
 }
 
 /// Bounds from gslbd's /status: (detection, readmission) + coalesce + transfer time.
-fn bounds(g: &Gslbd) -> (f64, f64) {
+pub(crate) fn bounds(g: &Gslbd) -> (f64, f64) {
     let s = g.api("GET", "/status", None).1;
     let pool = s["zones"][0]["pools"]
         .as_array()
@@ -216,7 +111,7 @@ fn bounds(g: &Gslbd) -> (f64, f64) {
     (detection + added, readmission + added)
 }
 
-const BOTH: [&str; 2] = ["192.0.2.1", "192.0.2.2"];
+pub(crate) const BOTH: [&str; 2] = ["192.0.2.1", "192.0.2.2"];
 
 fn follows_a_failure_and_its_recovery(make: impl Fn(u16, u16) -> Secondary) -> (Gslbd, Secondary) {
     let (mut east, west) = (Backend::http(), Backend::http());
@@ -248,7 +143,7 @@ fn follows_a_failure_and_its_recovery(make: impl Fn(u16, u16) -> Secondary) -> (
 }
 
 /// Waits until the secondary serves gslbd's current serial; then both transfers must match.
-fn same_records(g: &Gslbd, s: &Secondary) {
+pub(crate) fn same_records(g: &Gslbd, s: &Secondary) {
     let serial = |d: Dig| d.answers("SOA").first().cloned().unwrap_or_default();
     poll(Duration::from_secs(15), Duration::from_millis(100), || {
         (serial(g.dig("gslb.example SOA")) == serial(s.dig("gslb.example SOA"))).then_some(())
