@@ -296,11 +296,13 @@ impl fmt::Display for Report {
             {
                 writeln!(
                     out,
-                    "  via secondaries (+ coalesce {} + NOTIFY/transfer {}): cutover {}, recovery {}",
+                    "  via secondaries (+ coalesce {} + NOTIFY/transfer {}): cutover {}, recovery {}; \
+                     after a start the first version waits up to {} for first probe results",
                     secs(coalesce),
                     secs(transfer),
                     secs(v.cutover),
-                    secs(v.recovery)
+                    secs(v.recovery),
+                    secs(v.first_version)
                 )?;
             }
             for t in &z.topology {

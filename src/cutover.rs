@@ -93,6 +93,7 @@ impl Figures {
                 (Some(a), Some(b)) => Some(ViaSecondary {
                     cutover: a.cutover.max(b.cutover),
                     recovery: a.recovery.max(b.recovery),
+                    first_version: a.first_version.max(b.first_version),
                 }),
                 (a, b) => a.or(b),
             },
@@ -148,6 +149,10 @@ pub struct ViaSecondary {
     pub cutover: f64,
     /// recovery + coalesce + transfer_time.
     pub recovery: f64,
+    /// After a start, the first version waits for every target's first probe result: at
+    /// most interval + timeout (secondaries keep their last version meanwhile).
+    #[serde(default)]
+    pub first_version: f64,
 }
 
 /// The figures for one probe at one TTL, with `cache` the longest answer resolvers keep.
@@ -217,6 +222,7 @@ pub fn pool(zone: &Zone, pool: &Pool, timing: &Timing) -> PoolCutover {
                     f.via_secondary = Some(ViaSecondary {
                         cutover: f.cutover + delay,
                         recovery: f.recovery + delay,
+                        first_version: (p.interval + p.timeout).as_secs_f64(),
                     });
                 }
                 f
@@ -395,6 +401,7 @@ mod tests {
             via_secondary: Some(ViaSecondary {
                 cutover: 9.0,
                 recovery: 8.0,
+                first_version: 1.5,
             }),
         };
         assert_eq!(
@@ -408,6 +415,7 @@ mod tests {
                 via_secondary: Some(ViaSecondary {
                     cutover: 9.0,
                     recovery: 8.0,
+                    first_version: 1.5,
                 }),
             }
         );

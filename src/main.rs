@@ -217,6 +217,18 @@ fn main() -> ExitCode {
         )
     };
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve(_)) {
+        // `gslbd check | head`: a reader that went away ends the command as it ends cat or
+        // grep (SIGPIPE), not with a panic on the failed write. `serve` keeps SIGPIPE ignored:
+        // its sockets report a closed peer as an error.
+        // SAFETY: SIG_DFL installs no handler code; no other thread exists yet.
+        let _ = unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+        };
+    }
     match cli.cmd {
         Cmd::Serve(args) => exit(serve(*args)),
         Cmd::Check(args) => check(args),

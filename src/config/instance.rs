@@ -485,4 +485,22 @@ mod tests {
             "{e:?}"
         );
     }
+
+    #[test]
+    fn notify_source_is_an_address_of_this_host() {
+        let (_d, r) = with_token(
+            "[transfer]\nsecondaries = [\"127.0.0.1\"]\nnotify_source = \"127.0.0.2\"\n",
+        );
+        let t = r.expect("valid").transfer.expect("transfer");
+        assert_eq!(t.notify_source, Some("127.0.0.2".parse().expect("ip")));
+        for bad in ["\"ns1\"", "\"0.0.0.0\""] {
+            let e = errors(&format!(
+                "[transfer]\nsecondaries = [\"127.0.0.1\"]\nnotify_source = {bad}\n"
+            ));
+            assert!(
+                e[0].contains(":3:17") && e[0].contains("an IP address of this host"),
+                "{e:?}"
+            );
+        }
+    }
 }

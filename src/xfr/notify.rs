@@ -153,3 +153,38 @@ async fn answer(sock: &UdpSocket, from: SocketAddr, id: u16) -> Option<ResponseC
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_leaves_from_a_listen_address_of_the_secondarys_family() {
+        let config = |source: Option<&str>| TransferConfig {
+            secondaries: Vec::new(),
+            key: None,
+            zones: None,
+            coalesce: Duration::from_secs(1),
+            journal: 1,
+            transfer_time: Duration::from_secs(1),
+            notify_source: source.map(|s| s.parse().expect("ip")),
+        };
+        let listen: Vec<SocketAddr> =
+            ["0.0.0.0:53", "[::]:53", "192.0.2.10:53", "[2001:db8::1]:53"]
+                .iter()
+                .map(|a| a.parse().expect("addr"))
+                .collect();
+        let from = sources(&config(None), &listen);
+        let to4: SocketAddr = "192.0.2.53:53".parse().expect("addr");
+        let to6: SocketAddr = "[2001:db8::53]:53".parse().expect("addr");
+        assert_eq!(source_for(&from, to4).to_string(), "192.0.2.10:0");
+        assert_eq!(source_for(&from, to6).to_string(), "[2001:db8::1]:0");
+        // Only wildcards: the kernel chooses.
+        let wild = sources(&config(None), &listen[..2]);
+        assert_eq!(source_for(&wild, to4).to_string(), "0.0.0.0:0");
+        // notify_source wins; a secondary of the other family gets the wildcard.
+        let set = sources(&config(Some("192.0.2.99")), &listen);
+        assert_eq!(source_for(&set, to4).to_string(), "192.0.2.99:0");
+        assert_eq!(source_for(&set, to6).to_string(), "[::]:0");
+    }
+}

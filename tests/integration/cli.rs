@@ -168,3 +168,25 @@ fn status_watch_rejects_periods_that_are_not_finite_seconds() {
         );
     }
 }
+
+#[test]
+fn check_into_a_closed_pipe_exits_without_a_panic() {
+    // `gslbd check | head`: the reader is gone before gslbd writes.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    for args in [
+        &["check", "--zones"][..],
+        &["check", "--json", "--zones"][..],
+    ] {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args(args)
+            .arg(repo().join("zones"))
+            .stdout(writer.try_clone().expect("clone"))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run gslbd check");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}

@@ -387,3 +387,24 @@ fn the_first_version_after_a_start_waits_for_the_first_probe_results() {
         "{records:?}"
     );
 }
+
+#[test]
+fn check_says_how_long_the_first_version_waits_after_a_start() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let zones = dir.path().join("zones");
+    let out = crate::harness::run(&["check", "--zones", &zones.to_string_lossy()], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // interval 300 ms + timeout 150 ms.
+    assert!(
+        text.contains("after a start the first version waits up to 0.45s for first probe results"),
+        "{text}"
+    );
+    let out = crate::harness::run(
+        &["check", "--json", "--zones", &zones.to_string_lossy()],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let via = &json["zones"][0]["worst"]["via_secondary"];
+    assert_eq!(via["first_version"].as_f64(), Some(0.45), "{via}");
+}
