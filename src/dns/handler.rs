@@ -22,7 +22,7 @@ use super::encode::{self, Sections};
 use super::lookup::{self, Question};
 use super::rrl::{self, Class, Limiter, RrlConfig, Verdict};
 use super::scan::{self, Ecs, Opt, Scan};
-use super::{cookie, fast, tsig};
+use super::{cookie, fast, padding, tsig};
 use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
 use crate::telemetry;
@@ -221,6 +221,11 @@ impl Handler {
                 None => return false,
             },
         };
+        if matches!(query.transport, Transport::Tls | Transport::Quic)
+            && padding::requested(query.bytes)
+        {
+            padding::pad(out, usize::from(size_limit(query.transport, None)));
+        }
         match &self.rrl {
             Some(rrl)
                 if query.transport == Transport::Udp
@@ -510,6 +515,7 @@ mod tests {
                 version: 0,
                 dnssec_ok: true,
                 options: &[],
+                end: 0,
             }),
             cookie: None,
             limit: 1232,

@@ -14,6 +14,7 @@ mod fast;
 pub mod fuzzing;
 mod handler;
 pub mod lookup;
+mod padding;
 mod rrl;
 mod scan;
 pub(crate) mod tcp;
