@@ -289,6 +289,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 idle_timeout: args.tls_timeout,
                 ..tcp
             },
+            dot_max_clients: args.tls_max_clients as usize,
         }),
         (false, _, _) => anyhow::bail!("--tls and --quic need --tls-cert and --tls-key"),
         (true, _, _) => anyhow::bail!("--tls-cert and --tls-key need --tls or --quic"),

@@ -5,6 +5,7 @@
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
 //! decodes everything else.
 
+pub mod budget;
 mod compress;
 mod conns;
 pub mod cookie;
@@ -60,7 +61,7 @@ pub struct Listener {
 }
 
 /// How many UDP sockets (and threads) to serve each address with.
-fn udp_threads() -> usize {
+pub fn udp_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
