@@ -98,7 +98,7 @@ struct ServeArgs {
     #[arg(long, default_value = "10s", value_parser = tcp_duration)]
     tcp_idle_timeout: Duration,
     /// Reading a started TCP message, and each write, must finish within this.
-    #[arg(long, default_value = "5s", value_parser = tcp_duration)]
+    #[arg(long, default_value = "500ms", value_parser = tcp_duration)]
     tcp_io_timeout: Duration,
     /// DNS Cookie secret: 32 hex digits, then optionally the previous secret on a second line
     /// (share it across the NS set; gslbd re-reads it when it changes). Default: random, rotated

@@ -20,6 +20,14 @@ use tokio::task::Id;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The default bound on reading the rest of a started message and on each write (Knot's
+/// `tcp-io-timeout`). A started message holds its connection busy, where no newcomer may close
+/// it, so this is how long a slow-read (slowloris) client holds a slot: holding all 1,024 takes
+/// 1,024 ÷ 0.5 s = 2,048 new partial queries a second from at least 16 addresses (the per-source
+/// cap is 64), where 5 s took ~205 a second. A real query arrives in one or two segments and
+/// its answer fits the socket buffer, well within it.
+pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Connection limits and timeouts (`gslbd serve --tcp-*`, and `--tls-*` for DoT and DoQ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpLimits {
@@ -41,7 +49,7 @@ impl Default for TcpLimits {
             max_clients: 1024,
             max_per_source: 64,
             idle_timeout: Duration::from_secs(10),
-            io_timeout: Duration::from_secs(5),
+            io_timeout: IO_TIMEOUT,
             lifetime: Duration::from_secs(120),
         }
     }

@@ -183,6 +183,17 @@ impl Handler {
         ))
     }
 
+    /// True when `src` is a configured secondary (its transfers' writes get longer).
+    pub fn is_secondary(&self, src: std::net::IpAddr) -> bool {
+        let src = src.to_canonical();
+        self.xfr.as_ref().is_some_and(|x| {
+            x.config
+                .secondaries
+                .iter()
+                .any(|s| s.ip().to_canonical() == src)
+        })
+    }
+
     /// Limits UDP responses by `config` (none when its rate is 0).
     pub fn with_rrl(mut self, config: RrlConfig) -> Self {
         self.rrl = Limiter::new(config).map(Arc::new);

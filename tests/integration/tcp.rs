@@ -271,3 +271,21 @@ fn connection_caps_are_clamped_to_the_open_files_limit_and_probes_keep_their_des
     });
     assert!(served.is_some(), "TCP answers again");
 }
+
+#[test]
+fn a_started_query_that_stalls_holds_its_slot_half_a_second_by_default() {
+    let g = Gslbd::start(&[("z.toml", &zone())]);
+    // Half a length prefix, then nothing: a slow-read (slowloris) client.
+    let mut s = connect_from(&g, "127.0.0.1");
+    let started = Instant::now();
+    s.write_all(&[0]).expect("write");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(6)),
+        "closed at the I/O timeout"
+    );
+    let held = started.elapsed();
+    assert!(
+        held < Duration::from_millis(1200),
+        "a stalled query held its connection for {held:?}"
+    );
+}
