@@ -87,6 +87,7 @@ impl Conn {
     }
 
     /// The handshake finished: the client has proved its address.
+    #[cfg_attr(not(feature = "encrypted"), allow(dead_code))]
     pub fn established(&self) {
         self.pending.store(false, Ordering::Release);
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -140,6 +141,7 @@ impl Registry {
 
     /// A new QUIC connection from `src` whose handshake has yet to finish (see
     /// [`Conn::established`]).
+    #[cfg_attr(not(feature = "encrypted"), allow(dead_code))]
     pub fn pending(&mut self, src: IpAddr, close: CancellationToken) -> Arc<Conn> {
         self.new_conn(src, close, true)
     }
@@ -195,6 +197,7 @@ impl Registry {
     }
 
     /// True when a connection from `src` fits under both caps without closing another.
+    #[cfg_attr(not(feature = "encrypted"), allow(dead_code))]
     pub fn has_room(&self, src: IpAddr, limits: &TcpLimits) -> bool {
         let from_src = self.per_source.get(&src).copied().unwrap_or(0);
         from_src < limits.max_per_source && self.conns.len() < limits.max_clients
