@@ -143,7 +143,7 @@ pub async fn serve(
             admin::guard::check_token(t).map_err(|source| ServeError::Token { which, source })?;
         }
     }
-    let open_files = raise_open_files_limit();
+    let open_files = dns::budget::raise_limit();
     let secrets =
         dns::cookie::load(cfg.cookie_secret_file.as_ref()).map_err(ServeError::CookieSecret)?;
     let cookies: dns::cookie::Shared = Arc::new(arc_swap::ArcSwap::from_pointee(secrets));
@@ -344,38 +344,11 @@ async fn reload_on_sighup(
     }
 }
 
-/// Raises the soft limit on open files to the hard limit: every TCP connection, probe and
-/// admin connection takes a descriptor, and the usual soft limit (1024) is far below what the
-/// connection caps allow. Returns the limit in force, when it can be read.
-fn raise_open_files_limit() -> Option<u64> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => {
-                tracing::info!(from = soft, to = hard, "raised the open files limit");
-                Some(hard)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit");
-                Some(soft)
-            }
-        },
-        Ok((soft, _)) => {
-            tracing::info!(limit = soft, "open files limit");
-            Some(soft)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the open files limit");
-            None
-        }
-    }
-}
-
 /// Fits the TCP and DoT connection caps under `limit` open files, keeping descriptors for the
 /// probes of `targets`, the admin API, the sockets and the process itself (see
-/// [`dns::budget`]); logs the reservation and the caps chosen.
+/// [`dns::budget`], which logs the reservation and the caps chosen).
 fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
-    use dns::budget::{Reserve, Streams, fit};
+    use dns::budget::{Reserve, Streams};
     let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     let (tls, quic) = cfg
         .encrypted
@@ -393,44 +366,17 @@ fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
                 + cfg.transfer.as_ref().map_or(0, |t| t.secondaries.len()),
         ),
     };
-    let reserved = reserve.total();
-    let dot = cfg.encrypted.as_ref().map_or(0, |e| e.dot_max_clients);
-    let wanted = (cfg.tcp.max_clients, dot);
-    let chosen = fit(
-        limit,
-        reserved,
-        Streams {
-            listeners: listen,
-            max_clients: cfg.tcp.max_clients,
-        },
-        Streams {
-            listeners: tls,
-            max_clients: dot,
-        },
-    );
+    let tcp = Streams {
+        listeners: listen,
+        max_clients: cfg.tcp.max_clients,
+    };
+    let dot = Streams {
+        listeners: tls,
+        max_clients: cfg.encrypted.as_ref().map_or(0, |e| e.dot_max_clients),
+    };
+    let chosen = dns::budget::choose(limit, &reserve, tcp, dot);
     cfg.tcp.max_clients = chosen.tcp;
     if let Some(e) = cfg.encrypted.as_mut() {
         e.dot_max_clients = chosen.tls;
-    }
-    let tls_max_clients = (tls > 0).then_some(chosen.tls);
-    if chosen.clamped {
-        warn!(
-            limit,
-            reserved,
-            tcp_max_clients = chosen.tcp,
-            tls_max_clients,
-            tcp_asked = wanted.0,
-            tls_asked = (tls > 0).then_some(wanted.1),
-            "open files budget: connection caps lowered to fit the open files limit \
-             (raise it with ulimit -n or LimitNOFILE= to keep them)"
-        );
-    } else {
-        info!(
-            limit,
-            reserved,
-            tcp_max_clients = chosen.tcp,
-            tls_max_clients,
-            "open files budget: connection caps fit, descriptors reserved for probes and the admin API"
-        );
     }
 }

@@ -9,8 +9,10 @@
 //! descriptor limit, "set this below the file descriptor limit"), the server starts whatever
 //! the limit: a cap that does not fit is clamped (both in proportion, at least one connection
 //! per listener), never refused, so that a lower limit than planned (a container, a unit's
-//! `LimitNOFILE=`) still serves; the caller logs what was chosen. DoQ connections share their
+//! `LimitNOFILE=`) still serves, and what was chosen is logged. DoQ connections share their
 //! listener's UDP socket and need no descriptor of their own.
+
+use tracing::{info, warn};
 
 /// Descriptors the process needs besides connections, probes and sockets: standard streams,
 /// the runtime's epoll and wakers, signal and inotify handles, zone files read at a reload, the
@@ -88,6 +90,61 @@ pub fn fit(limit: u64, reserved: u64, tcp: Streams, tls: Streams) -> Fit {
         tls: tls.scaled(room, want),
         clamped: true,
     }
+}
+
+/// Raises the soft limit on open files to the hard limit (the usual soft limit, 1024, is far
+/// below what the connection caps allow) and logs both; the limit in force, when it can be read.
+pub fn raise_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => {
+                info!(from = soft, to = hard, "raised the open files limit");
+                Some(hard)
+            }
+            Err(e) => {
+                warn!(error = %e, soft, hard, "cannot raise the open files limit");
+                Some(soft)
+            }
+        },
+        Ok((soft, _)) => {
+            info!(limit = soft, "open files limit");
+            Some(soft)
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot read the open files limit");
+            None
+        }
+    }
+}
+
+/// [`fit`] under `limit` with `reserve` kept back, logged: a warning when a cap was lowered.
+pub fn choose(limit: u64, reserve: &Reserve, tcp: Streams, tls: Streams) -> Fit {
+    let reserved = reserve.total();
+    let chosen = fit(limit, reserved, tcp, tls);
+    let dot = tls.listeners > 0;
+    let tls_max_clients = dot.then_some(chosen.tls);
+    if chosen.clamped {
+        warn!(
+            limit,
+            reserved,
+            tcp_max_clients = chosen.tcp,
+            tls_max_clients,
+            tcp_asked = tcp.max_clients,
+            tls_asked = dot.then_some(tls.max_clients),
+            "open files budget: connection caps lowered to fit the open files limit \
+             (raise it with ulimit -n or LimitNOFILE= to keep them)"
+        );
+    } else {
+        info!(
+            limit,
+            reserved,
+            tcp_max_clients = chosen.tcp,
+            tls_max_clients,
+            "open files budget: connection caps fit, descriptors reserved for probes and the admin API"
+        );
+    }
+    chosen
 }
 
 #[cfg(test)]
