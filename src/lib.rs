@@ -127,7 +127,10 @@ pub enum ServeError {
 
 /// Serves the zones in `cfg.zones` until `shutdown` completes. SIGHUP reloads the zones, and so
 /// does a change to a zone file with `cfg.watch`.
-pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+pub async fn serve(
+    mut cfg: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     if let Some(addr) = cfg.admin
         && !addr.ip().is_loopback()
         && cfg.admin_token.is_none()
@@ -145,7 +148,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
             admin::guard::check_token(t).map_err(|source| ServeError::Token { which, source })?;
         }
     }
-    raise_open_files_limit();
+    let open_files = dns::budget::raise_limit();
     let secrets =
         dns::cookie::load(cfg.cookie_secret_file.as_ref()).map_err(ServeError::CookieSecret)?;
     let cookies: dns::cookie::Shared = Arc::new(arc_swap::ArcSwap::from_pointee(secrets));
@@ -158,6 +161,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Resu
         secondary: cfg.transfer.as_ref().map(xfr::TransferConfig::timing),
     };
     let zones = Arc::new(zones);
+    if let Some(limit) = open_files {
+        fit_open_files(&mut cfg, limit, zones.targets.len());
+    }
     let state_file = cfg
         .state_file
         .clone()
@@ -349,17 +355,39 @@ async fn reload_on_sighup(
     }
 }
 
-/// Raises the soft limit on open files to the hard limit: every TCP connection, probe and
-/// admin connection takes a descriptor, and the usual soft limit (1024) is far below what the
-/// connection caps allow.
-fn raise_open_files_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open files limit"),
-            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit"),
-        },
-        Ok((soft, _)) => tracing::info!(limit = soft, "open files limit"),
-        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
+/// Fits the TCP and DoT connection caps under `limit` open files, keeping descriptors for the
+/// probes of `targets`, the admin API, the sockets and the process itself (see
+/// [`dns::budget`], which logs the reservation and the caps chosen).
+fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
+    use dns::budget::{Reserve, Streams};
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let (tls, quic) = cfg
+        .encrypted
+        .as_ref()
+        .map_or((0, 0), |e| (e.tls.len(), e.quic.len()));
+    let listen = cfg.listen.len();
+    let reserve = Reserve {
+        sockets: count(listen * (dns::udp_threads() + 1) + tls + quic + 1),
+        admin: cfg
+            .admin
+            .map_or(0, |_| count(cfg.admin_limits.max_connections)),
+        targets: count(targets),
+        peers: count(
+            cfg.cluster.as_ref().map_or(0, |c| c.peers.len())
+                + cfg.transfer.as_ref().map_or(0, |t| t.secondaries.len()),
+        ),
+    };
+    let tcp = Streams {
+        listeners: listen,
+        max_clients: cfg.tcp.max_clients,
+    };
+    let dot = Streams {
+        listeners: tls,
+        max_clients: cfg.encrypted.as_ref().map_or(0, |e| e.dot_max_clients),
+    };
+    let chosen = dns::budget::choose(limit, &reserve, tcp, dot);
+    cfg.tcp.max_clients = chosen.tcp;
+    if let Some(e) = cfg.encrypted.as_mut() {
+        e.dot_max_clients = chosen.tls;
     }
 }

@@ -98,7 +98,7 @@ struct ServeArgs {
     #[arg(long, default_value = "10s", value_parser = tcp_duration)]
     tcp_idle_timeout: Duration,
     /// Reading a started TCP message, and each write, must finish within this.
-    #[arg(long, default_value = "5s", value_parser = tcp_duration)]
+    #[arg(long, default_value = "500ms", value_parser = tcp_duration)]
     tcp_io_timeout: Duration,
     /// DNS Cookie secret: 32 hex digits, then optionally the previous secret on a second line
     /// (share it across the NS set; gslbd re-reads it when it changes). Default: random, rotated
@@ -301,6 +301,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 idle_timeout: args.tls_timeout,
                 ..tcp
             },
+            dot_max_clients: args.tls_max_clients as usize,
         }),
         (false, _, _) => anyhow::bail!("--tls and --quic need --tls-cert and --tls-key"),
         (true, _, _) => anyhow::bail!("--tls-cert and --tls-key need --tls or --quic"),

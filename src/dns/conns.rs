@@ -3,18 +3,30 @@
 //! a newcomer is refused when none is idle (RFC 7766 §6.2, RFC 9210; Knot's `tcp-max-clients`,
 //! NSD's `tcp-count`).
 //!
+//! A QUIC connection whose handshake is still going is *pending*: its address is not validated
+//! yet (RFC 9000 §8.1), so it is the first to be closed to make room, and it may close nobody
+//! else's ([`Registry::has_room`] tells the listener when to answer with a Retry instead).
+//!
 //! The registry is owned by the accept loop alone; each connection updates its own activity
 //! through atomics, without a lock.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::task::Id;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// The default bound on reading the rest of a started message and on each write (Knot's
+/// `tcp-io-timeout`). A started message holds its connection busy, where no newcomer may close
+/// it, so this is how long a slow-read (slowloris) client holds a slot: holding all 1,024 takes
+/// 1,024 ÷ 0.5 s = 2,048 new partial queries a second from at least 16 addresses (the per-source
+/// cap is 64), where 5 s took ~205 a second. A real query arrives in one or two segments and
+/// its answer fits the socket buffer, well within it.
+pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Connection limits and timeouts (`gslbd serve --tcp-*`, and `--tls-*` for DoT and DoQ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +49,7 @@ impl Default for TcpLimits {
             max_clients: 1024,
             max_per_source: 64,
             idle_timeout: Duration::from_secs(10),
-            io_timeout: Duration::from_secs(5),
+            io_timeout: IO_TIMEOUT,
             lifetime: Duration::from_secs(120),
         }
     }
@@ -55,6 +67,8 @@ pub(crate) struct Conn {
     /// Cancelled to close the connection (eviction or shutdown).
     pub close: CancellationToken,
     epoch: Instant,
+    /// A QUIC handshake still in progress (the address not validated): closed first.
+    pending: AtomicBool,
 }
 
 impl Conn {
@@ -68,7 +82,16 @@ impl Conn {
             seq: 0,
             close: CancellationToken::new(),
             epoch: Instant::now(),
+            pending: AtomicBool::new(false),
         })
+    }
+
+    /// The handshake finished: the client has proved its address.
+    #[cfg_attr(not(feature = "encrypted"), allow(dead_code))]
+    pub fn established(&self) {
+        self.pending.store(false, Ordering::Release);
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active.store(now, Ordering::Relaxed);
     }
 
     /// A message started: the connection is busy until the guard drops.
@@ -113,6 +136,17 @@ impl Registry {
 
     /// A new connection from `src`, idle from now, closed by `close`.
     pub fn conn(&mut self, src: IpAddr, close: CancellationToken) -> Arc<Conn> {
+        self.new_conn(src, close, false)
+    }
+
+    /// A new QUIC connection from `src` whose handshake has yet to finish (see
+    /// [`Conn::established`]).
+    #[cfg_attr(not(feature = "encrypted"), allow(dead_code))]
+    pub fn pending(&mut self, src: IpAddr, close: CancellationToken) -> Arc<Conn> {
+        self.new_conn(src, close, true)
+    }
+
+    fn new_conn(&mut self, src: IpAddr, close: CancellationToken, pending: bool) -> Arc<Conn> {
         self.seq += 1;
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         Arc::new(Conn {
@@ -122,6 +156,7 @@ impl Registry {
             seq: self.seq,
             close,
             epoch: self.start,
+            pending: AtomicBool::new(pending),
         })
     }
 
@@ -141,14 +176,17 @@ impl Registry {
         }
     }
 
-    /// Closes the connection idle longest (from `src` only, when given); false when none is
-    /// idle.
+    /// Closes a pending connection (the oldest) or else the one idle longest (from `src` only,
+    /// when given); false when none is idle.
     pub fn evict_idle(&mut self, src: Option<IpAddr>) -> bool {
         let oldest = self
             .conns
             .iter()
             .filter(|(_, c)| c.idle() && src.is_none_or(|s| c.src == s))
-            .min_by_key(|(_, c)| (c.last_active.load(Ordering::Relaxed), c.seq))
+            .min_by_key(|(_, c)| {
+                let established = !c.pending.load(Ordering::Acquire);
+                (established, c.last_active.load(Ordering::Relaxed), c.seq)
+            })
             .map(|(id, _)| *id);
         let Some(id) = oldest else { return false };
         if let Some(c) = self.conns.get(&id) {
@@ -156,6 +194,13 @@ impl Registry {
         }
         self.remove(id);
         true
+    }
+
+    /// True when a connection from `src` fits under both caps without closing another.
+    #[cfg_attr(not(feature = "encrypted"), allow(dead_code))]
+    pub fn has_room(&self, src: IpAddr, limits: &TcpLimits) -> bool {
+        let from_src = self.per_source.get(&src).copied().unwrap_or(0);
+        from_src < limits.max_per_source && self.conns.len() < limits.max_clients
     }
 
     /// Makes room for a connection from `src`; false when it must be refused.
@@ -181,6 +226,7 @@ mod tests {
             seq: last,
             close: CancellationToken::new(),
             epoch: Instant::now(),
+            pending: AtomicBool::new(false),
         })
     }
 
@@ -215,6 +261,31 @@ mod tests {
         reg.add(id, conn("192.0.2.4", true, 10));
         assert!(!reg.admit("192.0.2.5".parse().expect("ip"), &limits));
         assert!(!c.close.is_cancelled(), "a busy connection is never closed");
+        set.abort_all();
+    }
+
+    #[tokio::test]
+    async fn a_pending_handshake_goes_before_any_established_connection() {
+        let limits = TcpLimits {
+            max_clients: 2,
+            ..TcpLimits::default()
+        };
+        let mut set = JoinSet::new();
+        let mut reg = Registry::new();
+        let idle = conn("192.0.2.1", false, 0);
+        let id = set.spawn(std::future::pending::<()>()).id();
+        reg.add(id, idle.clone());
+        let src = "192.0.2.2".parse().expect("ip");
+        let handshake = reg.pending(src, CancellationToken::new());
+        let id = set.spawn(std::future::pending::<()>()).id();
+        reg.add(id, handshake.clone());
+        assert!(!reg.has_room("192.0.2.3".parse().expect("ip"), &limits));
+        assert!(reg.admit("192.0.2.3".parse().expect("ip"), &limits));
+        assert!(
+            handshake.close.is_cancelled(),
+            "the newer, pending one goes"
+        );
+        assert!(!idle.close.is_cancelled());
         set.abort_all();
     }
 

@@ -6,12 +6,17 @@
 //!   response is header, question and OPT with TC set;
 //! - additional records go by whole RRsets; one that does not fit is left out without TC,
 //!   unless it is referral glue that must fit (then TC);
-//! - the buffer holds exactly the message: nothing that was rolled back stays behind it.
+//! - the buffer holds exactly the message: nothing that was rolled back stays behind it;
+//! - sizes are those of the compressed message (hickory's own bound would count a name as
+//!   written out in full before it is compressed).
 
 use hickory_proto::ProtoError;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, Query};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+/// The length of a DNS header.
+const HEADER_LEN: usize = 12;
 
 /// The records of a response, by section.
 #[derive(Clone, Copy, Default)]
@@ -81,27 +86,29 @@ fn attempt(
         Some(r) => encoded_len(r)?,
         None => 0,
     };
-    let Some(body_limit) = usize::from(limit)
-        .checked_sub(opt_len)
-        .and_then(|l| u16::try_from(l).ok())
-    else {
+    let Some(body_limit) = usize::from(limit).checked_sub(opt_len) else {
         return Ok(Fit::Truncated);
     };
+    let limit = usize::from(limit);
+    // hickory writes a name whole before it replaces its tail with a pointer, so its own size
+    // check would refuse a name whose compressed form fits: the limits are checked here, on
+    // what each group takes once compressed, with the encoder's bound only the frame's.
     let mut enc = BinEncoder::new(out);
-    enc.set_max_size(body_limit);
-    let header = match enc.place::<Header>() {
-        Ok(p) => p,
-        Err(ProtoError::MaxBufferSizeExceeded(_)) => return Ok(Fit::Truncated),
-        Err(e) => return Err(EncodeError(e)),
-    };
+    enc.set_max_size(u16::MAX);
+    if body_limit < HEADER_LEN {
+        return Ok(Fit::Truncated);
+    }
+    let header = enc.place::<Header>().map_err(EncodeError)?;
     let mut counts = HeaderCounts::default();
     if let Some(q) = query {
-        if !group(&mut enc, std::slice::from_ref(q))? {
+        if !group(&mut enc, std::slice::from_ref(q), body_limit)? {
             return Ok(Fit::Truncated);
         }
         counts.queries = 1;
     }
-    if !group(&mut enc, sections.answers)? || !group(&mut enc, sections.authority)? {
+    if !group(&mut enc, sections.answers, body_limit)?
+        || !group(&mut enc, sections.authority, body_limit)?
+    {
         return Ok(Fit::Truncated);
     }
     counts.answers = count(sections.answers.len())?;
@@ -109,21 +116,20 @@ fn attempt(
     let mut additional = 0;
     for (start, end) in rrsets(sections.additional) {
         let set = &sections.additional[start..end];
-        if group(&mut enc, set)? {
+        if group(&mut enc, set, body_limit)? {
             additional += set.len();
         } else if start < sections.required_additional {
             return Ok(Fit::Truncated);
         }
     }
-    enc.set_max_size(limit);
     if let Some(opt) = opt {
-        if !group(&mut enc, std::slice::from_ref(opt))? {
+        if !group(&mut enc, std::slice::from_ref(opt), limit)? {
             return Ok(Fit::Truncated);
         }
         additional += 1;
     }
     if let Some(tsig) = sections.signature {
-        if !group(&mut enc, std::slice::from_ref(tsig))? {
+        if !group(&mut enc, std::slice::from_ref(tsig), limit)? {
             return Ok(Fit::Truncated);
         }
         additional += 1;
@@ -144,13 +150,18 @@ fn attempt(
     Ok(Fit::Whole)
 }
 
-/// Emits every item or none: `false`, with the encoder rolled back, when they do not fit.
-fn group<T: BinEncodable>(enc: &mut BinEncoder<'_>, items: &[T]) -> Result<bool, EncodeError> {
+/// Emits every item or none: `false`, with the encoder rolled back, when they do not end
+/// within `limit` bytes of the message (compressed).
+fn group<T: BinEncodable>(
+    enc: &mut BinEncoder<'_>,
+    items: &[T],
+    limit: usize,
+) -> Result<bool, EncodeError> {
     let at = enc.offset();
     for item in items {
         match item.emit(enc) {
-            Ok(()) => {}
-            Err(ProtoError::MaxBufferSizeExceeded(_)) => {
+            Ok(()) if enc.offset() <= limit => {}
+            Ok(()) | Err(ProtoError::MaxBufferSizeExceeded(_)) => {
                 enc.set_offset(at);
                 enc.trim();
                 return Ok(false);
@@ -291,6 +302,29 @@ mod tests {
             vec!["ns2.t.example."],
             "the big set left whole, the small one in"
         );
+    }
+
+    #[test]
+    fn names_are_sized_compressed_against_the_limit() {
+        // A CNAME to a 255-octet name, then that name's A record: its owner is a pointer
+        // (2 octets), though written out it would take 255 and pass 512.
+        // 3 × 64 + 52 + 11 octets: 255 (one more is refused as too long).
+        let long = format!("{0}.{0}.{0}.{1}.t.example.", "a".repeat(63), "a".repeat(51));
+        let answers = vec![
+            Record::from_rdata(
+                name("t.example."),
+                60,
+                RData::CNAME(hickory_proto::rr::rdata::CNAME(name(&long))),
+            ),
+            Record::from_rdata(name(&long), 60, RData::A(A::new(192, 0, 2, 1))),
+        ];
+        let sections = Sections {
+            answers: &answers,
+            ..Default::default()
+        };
+        let m = encode(sections, None, 512);
+        assert!(!m.metadata.truncation);
+        assert_eq!(m.answers.len(), 2);
     }
 
     #[test]

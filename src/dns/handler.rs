@@ -22,7 +22,7 @@ use super::encode::{self, Sections};
 use super::lookup::{self, Question};
 use super::rrl::{self, Class, Limiter, RrlConfig, Verdict};
 use super::scan::{self, Ecs, Opt, Scan};
-use super::{cookie, fast, tsig};
+use super::{cookie, fast, padding, tsig};
 use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
 use crate::telemetry;
@@ -183,6 +183,17 @@ impl Handler {
         ))
     }
 
+    /// True when `src` is a configured secondary (its transfers' writes get longer).
+    pub fn is_secondary(&self, src: std::net::IpAddr) -> bool {
+        let src = src.to_canonical();
+        self.xfr.as_ref().is_some_and(|x| {
+            x.config
+                .secondaries
+                .iter()
+                .any(|s| s.ip().to_canonical() == src)
+        })
+    }
+
     /// Limits UDP responses by `config` (none when its rate is 0).
     pub fn with_rrl(mut self, config: RrlConfig) -> Self {
         self.rrl = Limiter::new(config).map(Arc::new);
@@ -221,6 +232,11 @@ impl Handler {
                 None => return false,
             },
         };
+        if matches!(query.transport, Transport::Tls | Transport::Quic)
+            && padding::requested(query.bytes)
+        {
+            padding::pad(out, usize::from(size_limit(query.transport, None)));
+        }
         match &self.rrl {
             Some(rrl)
                 if query.transport == Transport::Udp
@@ -510,6 +526,7 @@ mod tests {
                 version: 0,
                 dnssec_ok: true,
                 options: &[],
+                end: 0,
             }),
             cookie: None,
             limit: 1232,

@@ -5,6 +5,7 @@
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
 //! decodes everything else.
 
+pub mod budget;
 mod compress;
 mod conns;
 pub mod cookie;
@@ -14,6 +15,7 @@ mod fast;
 pub mod fuzzing;
 mod handler;
 pub mod lookup;
+mod padding;
 mod rrl;
 mod scan;
 pub(crate) mod tcp;
@@ -59,7 +61,7 @@ pub struct Listener {
 }
 
 /// How many UDP sockets (and threads) to serve each address with.
-fn udp_threads() -> usize {
+pub fn udp_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

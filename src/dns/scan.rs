@@ -11,6 +11,7 @@ const TSIG: u16 = 250;
 /// EDNS option codes gslbd reads.
 pub const OPTION_ECS: u16 = 8;
 pub const OPTION_COOKIE: u16 = 10;
+pub const OPTION_PADDING: u16 = 12;
 /// The DO bit in the OPT TTL's flags (its third byte).
 const DO: u8 = 0x80;
 
@@ -22,6 +23,8 @@ pub struct Opt<'a> {
     pub dnssec_ok: bool,
     /// The options, still encoded.
     pub options: &'a [u8],
+    /// Where the record ends in the message.
+    pub end: usize,
 }
 
 /// A TSIG record in a query: where its owner (the key name) and RDATA start.
@@ -93,6 +96,7 @@ impl<'a> Scan<'a> {
                             version: f[5],
                             dnssec_ok: f[6] & DO != 0,
                             options: data,
+                            end: rdata + rdlen,
                         });
                     }
                     TSIG => {
@@ -128,6 +132,8 @@ pub struct Options<'a> {
     pub ecs: Option<Ecs>,
     /// The whole COOKIE option: 8 bytes of client cookie, then 0 or 8 to 32 of server cookie.
     pub cookie: Option<&'a [u8]>,
+    /// The query carries the Padding option (RFC 7830).
+    pub padding: bool,
 }
 
 /// Walks the options and validates the ones gslbd reads.
@@ -146,6 +152,7 @@ pub fn options(mut raw: &[u8]) -> Result<Options<'_>, BadOption> {
                 }
                 found.cookie = Some(data);
             }
+            OPTION_PADDING => found.padding = true,
             _ => {}
         }
         raw = &raw[4 + len..];

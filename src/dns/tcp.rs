@@ -37,6 +37,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const LISTEN_BACKLOG: i32 = 1024;
 /// How long a closing connection may take to say so (a TLS close_notify).
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
+/// The least a zone transfer's message gets to be written: up to 64 KiB each, to a secondary
+/// that may be far away, where a slow start can take several round trips. Only a configured
+/// secondary's address gets it (a refusal to anyone else is written within the I/O timeout),
+/// so this gives a slow-read flood nothing.
+const TRANSFER_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first and the longest pause after a failed accept.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
@@ -204,8 +209,12 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
             .then(|| handler.transfer(&msg, src.ip()))
             .flatten();
         if let Some(messages) = transfer {
+            let timeout = match handler.is_secondary(src.ip()) {
+                true => limits.io_timeout.max(TRANSFER_WRITE_TIMEOUT),
+                false => limits.io_timeout,
+            };
             for m in messages {
-                if !write_frame(stream, &m, &mut frame, limits.io_timeout, src).await {
+                if !write_frame(stream, &m, &mut frame, timeout, src).await {
                     return;
                 }
             }

@@ -286,3 +286,54 @@ fn a_doq_query_in_flight_when_sigterm_comes_is_answered() {
         );
     });
 }
+
+/// True when `datagram` is a QUIC v1 Retry (long header, type 3).
+fn is_retry(datagram: &[u8]) -> bool {
+    datagram.first().is_some_and(|b| b & 0xf0 == 0xf0)
+}
+
+#[test]
+fn unvalidated_initials_close_no_connection_and_get_a_retry_when_full() {
+    let e = start_with(&["--tls-max-clients", "20"]);
+    runtime().block_on(async {
+        let one = doq_client(&e.cert, "127.0.0.1");
+        let legit = doq_answered(&one, e.quic).await;
+        // 30 one-packet Initials from 30 addresses that never go on (RFC 9000 §8.1: their
+        // addresses are not validated).
+        let to: SocketAddr = ([127, 0, 0, 1], e.quic).into();
+        let mut flood = Vec::new();
+        for i in 0..30u8 {
+            let initial = stalled_initial(&e.cert).await;
+            let s = tokio::net::UdpSocket::bind(format!("127.0.0.{}:0", 10 + i))
+                .await
+                .expect("bind");
+            s.send_to(&initial, to).await.expect("send");
+            flood.push(s);
+        }
+        // What each address got back first.
+        let mut retries = 0;
+        for s in &flood {
+            let mut buf = vec![0u8; 4096];
+            let got = tokio::time::timeout(Duration::from_secs(2), s.recv(&mut buf)).await;
+            if let Ok(Ok(n)) = got {
+                retries += usize::from(is_retry(&buf[..n]));
+            }
+        }
+        assert_eq!(
+            doq_query(&legit).await,
+            Ok(1),
+            "the idle connection is still open"
+        );
+        assert!(
+            retries >= 10,
+            "past the cap an unvalidated Initial gets a Retry ({retries} of 30 did)"
+        );
+        // A real client past the cap answers the Retry, is validated, and gets in.
+        let two = doq_client(&e.cert, "127.0.0.2");
+        let c = doq_connect(&two, e.quic)
+            .await
+            .expect("connect after a Retry");
+        assert_eq!(doq_query(&c).await, Ok(1));
+        drop(flood);
+    });
+}

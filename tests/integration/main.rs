@@ -24,6 +24,7 @@ mod metrics;
 mod netns;
 mod ops;
 mod overrides;
+mod padding;
 mod page;
 mod policies;
 mod readme;

@@ -31,11 +31,17 @@ fn parent() -> String {
         ("dangling", "nothing.gslb.example."),
         ("alias", "www.gslb.example."),
         ("into-cut", "host.sub.gslb.example."),
+        ("long-out", &long_name("example.net.")),
+        ("long-in", &long_name("gslb.example.")),
     ] {
         z.push_str(&format!(
             "[[records]]\nname = \"{name}\"\ntype = \"CNAME\"\ndata = [\"{target}\"]\n"
         ));
     }
+    z.push_str(&format!(
+        "[[records]]\nname = \"{}\"\ntype = \"A\"\ndata = [\"192.0.2.255\"]\n",
+        long_name("gslb.example.")
+    ));
     z.push_str(
         r#"[[records]]
 name = "www"
@@ -69,6 +75,20 @@ addresses = ["2001:db8::61"]
 "#,
     );
     z
+}
+
+/// A name of 255 octets on the wire (the longest there is) ending in `suffix`.
+fn long_name(suffix: &str) -> String {
+    let mut name = String::new();
+    // Each label of n characters takes n + 1 octets; the root one more.
+    let mut left = 255 - (suffix.len() + 1);
+    while left > 0 {
+        let n = (left - 1).min(63);
+        name.push_str(&"a".repeat(n));
+        name.push('.');
+        left -= n + 1;
+    }
+    name + suffix
 }
 
 fn start() -> Gslbd {
@@ -225,6 +245,31 @@ fn cname_chains_restart_in_the_closest_zone_and_end_by_rfc_6604() {
     assert_eq!(d.authority.len(), 1, "{}", d.raw);
     assert_eq!(d.authority[0].rtype, "NS");
     assert_eq!(d.additional[0].name, "ns.sub.gslb.example.");
+}
+
+#[test]
+fn a_cname_to_the_longest_name_is_sized_compressed_and_fits_512_octets() {
+    let g = start();
+    // Uncompressed, the A record's owner (the CNAME's target again) would pass 512 octets.
+    for (name, a) in [("long-out", None), ("long-in", Some("192.0.2.255"))] {
+        let target = long_name(if name == "long-out" {
+            "example.net."
+        } else {
+            "gslb.example."
+        });
+        for args in ["+noedns", "+bufsize=512", "+tcp"] {
+            let d = g.dig(&format!("{name}.gslb.example A +ignore {args}"));
+            clean(&d);
+            assert_eq!(d.status, "NOERROR", "{name} {args}: {}", d.raw);
+            assert!(!d.has_flag("tc"), "{name} {args}: it fits: {}", d.raw);
+            assert_eq!(d.answers("CNAME"), vec![target.clone()], "{name} {args}");
+            assert_eq!(
+                d.answers("A"),
+                Vec::from_iter(a.map(String::from)),
+                "{name}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -208,3 +208,84 @@ fn the_open_files_limit_is_raised_to_the_hard_limit_at_start() {
         .expect("listed");
     assert!(line.contains("4096                 4096"), "{line}");
 }
+
+/// A zone whose pool `www` has two regions probed by TCP connects every 200 ms (fall 2).
+fn probed_zone(a: &crate::backend::Backend, b: &crate::backend::Backend) -> String {
+    format!(
+        "{}\n[pools.www]\ntype = \"A\"\nttl = 1\npolicy = \"all\"\non_all_down = \"none\"\n\
+         [pools.www.probe]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 2\nrise = 2\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n\
+         [pools.www.regions.b]\naddresses = [\"192.0.2.2\"]\ncheck = \"{}\"\n",
+        zone_head("gslb.example."),
+        a.addr,
+        b.addr
+    )
+}
+
+#[test]
+fn connection_caps_are_clamped_to_the_open_files_limit_and_probes_keep_their_descriptors() {
+    use crate::backend::Backend;
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    // 256 descriptors, hard: the default cap of 1,024 TCP connections does not fit.
+    let g = Gslbd::start_limited(
+        &[("z.toml", &probed_zone(&a, &b))],
+        &["--tcp-io-timeout", "5s"],
+        (256, 256),
+    );
+    let logs = g.logs().join("\n");
+    let budget = logs
+        .lines()
+        .find(|l| l.contains("open files budget"))
+        .unwrap_or_else(|| panic!("the reservation is logged:\n{logs}"));
+    assert!(
+        budget.contains("limit=256") && budget.contains("tcp_max_clients="),
+        "{budget}"
+    );
+    let both = || g.dig("www.gslb.example A").answers("A").len() == 2;
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        both().then_some(())
+    })
+    .expect("both regions up");
+    // 320 connections from five addresses (64 each, the per-source cap), each in the middle of
+    // a query (busy: none can be closed to make room) for the 5 s I/O timeout.
+    let mut flood = Vec::new();
+    for i in 0..320 {
+        let mut s = connect_from(&g, &format!("127.0.0.{}", 10 + i / 64));
+        let _ = s.write_all(&[0]);
+        flood.push(s);
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        assert!(
+            both(),
+            "a healthy region stayed in the answers while 320 TCP clients waited"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs = g.logs().join("\n");
+    assert!(!logs.contains("region down"), "{logs}");
+    // Every connection the cap allows is busy: a newcomer waits for the flood to end.
+    drop(flood);
+    let served = poll(Duration::from_secs(10), Duration::from_millis(200), || {
+        answered_from(&g, "127.0.0.2").then_some(())
+    });
+    assert!(served.is_some(), "TCP answers again");
+}
+
+#[test]
+fn a_started_query_that_stalls_holds_its_slot_half_a_second_by_default() {
+    let g = Gslbd::start(&[("z.toml", &zone())]);
+    // Half a length prefix, then nothing: a slow-read (slowloris) client.
+    let mut s = connect_from(&g, "127.0.0.1");
+    let started = Instant::now();
+    s.write_all(&[0]).expect("write");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(6)),
+        "closed at the I/O timeout"
+    );
+    let held = started.elapsed();
+    assert!(
+        held < Duration::from_millis(1200),
+        "a stalled query held its connection for {held:?}"
+    );
+}

@@ -31,6 +31,9 @@ pub struct EncryptedConfig {
     pub handshake_timeout: Duration,
     /// Connection caps and timeouts of each listener, as on TCP.
     pub limits: TcpLimits,
+    /// The cap of each DoT listener: `limits.max_clients`, unless lowered to fit the open-files
+    /// limit (DoQ connections take no descriptor of their own).
+    pub dot_max_clients: usize,
 }
 
 /// Why the encrypted listeners could not start.

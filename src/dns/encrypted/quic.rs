@@ -1,9 +1,11 @@
 //! DNS over QUIC (RFC 9250) on quinn: each query on its own bidirectional stream, two-octet
 //! length first, message ID 0; the answer on the same stream, which is then finished.
 //!
-//! Connections are limited as on TCP ([`Registry`]): a cap in total and per source, where the
-//! connection idle longest (no stream in progress) makes room and a newcomer is refused when
-//! every connection is busy. Handshakes run in their own tasks, bounded by the handshake
+//! Connections are limited as on TCP ([`Registry`]): a cap in total and per source, where a
+//! handshake in progress, or else the connection idle longest (no stream in progress), makes
+//! room and a newcomer is refused when every connection is busy. Only a validated address
+//! (RFC 9000 §8.1) may make room: past a cap, an Initial without a Retry token gets a Retry, so
+//! one-packet Initials from spoofed or throwaway addresses close no established connection. Handshakes run in their own tasks, bounded by the handshake
 //! timeout, so one that never finishes holds up nobody else; a connection with no stream for
 //! the idle timeout is closed, and one past its lifetime closes between queries. Shutdown stops
 //! accepting, lets the streams in progress be answered (bounded), and closes every connection
@@ -80,12 +82,22 @@ pub async fn serve(
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let src = incoming.remote_address();
+                // RFC 9000 §8.1: an address not proven yet closes nobody's connection. When a
+                // cap is reached, its Initial gets a Retry (stateless); a client that returns
+                // the token has proved its address and may make room like any other.
+                if !incoming.remote_address_validated() && !reg.has_room(src.ip(), &limits) {
+                    debug!(%src, "quic caps reached: Retry to validate the address");
+                    if let Err(e) = incoming.retry() {
+                        e.into_incoming().refuse();
+                    }
+                    continue;
+                }
                 if !reg.admit(src.ip(), &limits) {
                     debug!(%src, "quic connection refused: every connection is busy");
                     incoming.refuse();
                     continue;
                 }
-                let conn = reg.conn(src.ip(), stop.child_token());
+                let conn = reg.pending(src.ip(), stop.child_token());
                 let task = connection(incoming, src, handler.clone(), limits, handshake, conn.clone());
                 let id = tasks.spawn(task).id();
                 reg.add(id, conn);
@@ -129,7 +141,7 @@ async fn connection(
             return;
         }
     };
-    // A handshake counts as idle: a newcomer may close a stalled one.
+    // A handshake in progress is the first a newcomer closes to make room.
     let quic = tokio::select! {
         _ = conn.close.cancelled() => return,
         r = tokio::time::timeout(handshake, connecting) => match r {
@@ -144,6 +156,7 @@ async fn connection(
             }
         },
     };
+    conn.established();
     let end_of_life = Instant::now() + limits.lifetime;
     let mut streams = JoinSet::new();
     let mut idle_since = Instant::now();

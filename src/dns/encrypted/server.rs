@@ -66,7 +66,11 @@ pub async fn start(handler: Handler, cfg: &EncryptedConfig) -> Result<Encrypted,
         for &addr in &cfg.tls {
             let l = tcp::bind(addr).map_err(bind_err(addr))?;
             let local = l.local_addr().map_err(bind_err(addr))?;
-            let task = tcp::serve(l, handler.clone(), cfg.limits, tls.clone(), stop.clone());
+            let limits = crate::dns::TcpLimits {
+                max_clients: cfg.dot_max_clients,
+                ..cfg.limits
+            };
+            let task = tcp::serve(l, handler.clone(), limits, tls.clone(), stop.clone());
             tasks.push(tokio::spawn(task));
             info!("listening on tls {local}");
         }
