@@ -158,6 +158,7 @@ impl Xfr {
             self.dirty = false;
         }
         for a in self.fresh.drain(..) {
+            info!(zone = %a.zone, serial = a.serial, "transfer: published a new version");
             let _ = self.announce.send(a);
         }
     }
@@ -248,7 +249,6 @@ impl Xfr {
         self.pending.remove(&zone.origin);
         self.last.insert(key, serial);
         self.dirty = true;
-        info!(zone = %zone.origin_name, serial, "transfer: published a new version");
         self.fresh.push(Announce {
             zone: zone.origin_name.clone(),
             serial,
