@@ -183,4 +183,47 @@ mod tests {
         assert_eq!(msg.len(), question_end);
         assert_eq!(&msg[4..12], &[0, 1, 0, 0, 0, 0, 0, 0]);
     }
+
+    /// A response to `label`.sub.t. A: a referral to sub.t. (its NS owner compressed into
+    /// the question), or an answer.
+    fn response(label: &[u8], referral: bool) -> Vec<u8> {
+        let mut msg = if referral {
+            header(0, 0, [1, 0, 1, 0])
+        } else {
+            header(AA, 0, [1, 1, 0, 0])
+        };
+        msg.push(u8::try_from(label.len()).expect("short"));
+        msg.extend_from_slice(label);
+        let sub = u8::try_from(msg.len()).expect("short");
+        msg.extend_from_slice(b"\x03sub\x01t\x00\x00\x01\x00\x01");
+        if referral {
+            msg.extend_from_slice(&[0xC0, sub, 0, 2, 0, 1, 0, 0, 0, 60, 0, 2, 0xC0, sub]);
+        } else {
+            msg.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        }
+        msg
+    }
+
+    #[test]
+    fn referrals_are_counted_per_delegation_point_and_answers_per_name() {
+        let l = Limiter::keyed(
+            super::super::RrlConfig {
+                rate: 1,
+                slip: 0,
+                exempt: vec![],
+            },
+            (3, 4),
+        )
+        .expect("on");
+        let client: IpAddr = "192.0.2.1".parse().expect("ip");
+        let sent = |referral: bool| {
+            [&b"r1"[..], b"R2", b"r3", b"r4"]
+                .iter()
+                .filter(|label| limit(&l, client, Some(0), &mut response(label, referral)))
+                .count()
+        };
+        // A bucket at 1/s sends two at once (the burst and the first), then drops.
+        assert_eq!(sent(true), 2, "one bucket for the delegation");
+        assert_eq!(sent(false), 4, "a bucket per name");
+    }
 }
