@@ -51,7 +51,7 @@ def cpu_per_million(server, qfile, seconds, qps, options=()):
     return used / max(r["completed"], 1) * 1e6, r
 
 
-def instructions(binary, tmp, name, opts, counts=(2000, 10000)):
+def instructions(binary, tmp, name, opts, extra=(), counts=(2000, 10000)):
     """Instructions per query (callgrind, user space): the slope between two runs with
     different query counts, so start-up and shutdown cancel out. Independent of machine noise."""
     totals = []
@@ -66,7 +66,8 @@ def instructions(binary, tmp, name, opts, counts=(2000, 10000)):
         log = open(os.path.join(tmp, f"cg-{name}-{n}.log"), "w")
         proc = peers.spawn(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                             binary, "serve", "--zones", os.path.join(work, "zones"), "--listen",
-                            f"127.0.0.1:{port}", "--admin", "off", "--log", "warn"], log)
+                            f"127.0.0.1:{port}", "--admin", "off", "--log", "warn", *extra],
+                           log)
         s = Server(name, proc, port, False)
         if not wait_answering(port, want=1, limit=120):
             raise RuntimeError(f"{name} under valgrind did not answer")
@@ -172,6 +173,9 @@ def main():
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--qps", type=int, default=40000)
     p.add_argument("--flood-rate", type=int, default=20)
+    p.add_argument("--before-limiter", action="store_true",
+                   help="also run the previous build with the limiter on every query, for the "
+                   "limiter's own ratio between the builds")
     p.add_argument("--instructions", action="store_true",
                    help="also count instructions per query under callgrind (needs valgrind)")
     args = p.parse_args()
@@ -185,8 +189,11 @@ def main():
             servers["before"] = start(args.before, tmp, "before", [])
         servers["now"] = start(BIN, tmp, "now", [])
         servers["rrl-off"] = start(BIN, tmp, "rrl-off", ["--rrl-rate", "0"])
-        servers["rrl-every-query"] = start(
-            BIN, tmp, "rrl-every-query", ["--rrl-rate", "100000000", "--rrl-exempt", "none"])
+        every_query = ["--rrl-rate", "100000000", "--rrl-exempt", "none"]
+        servers["rrl-every-query"] = start(BIN, tmp, "rrl-every-query", every_query)
+        if args.before and args.before_limiter:
+            servers["before-rrl-every-query"] = start(
+                args.before, tmp, "before-rrl-every-query", every_query)
         shapes = {"plain": (), "cookie": ("-E", COOKIE)}
         cpu = {(n, shape): [] for n in servers for shape in shapes}
         try:
@@ -199,12 +206,15 @@ def main():
                               f"({r['qps']:.0f} q/s, lost {r.get('lost', 0)})", file=sys.stderr)
             ir = {}
             if args.instructions:
-                binaries = {"now": BIN}
+                binaries = {"now": (BIN, ())}
                 if args.before:
-                    binaries["before"] = args.before
-                for n, binary in binaries.items():
+                    binaries["before"] = (args.before, ())
+                if args.before and args.before_limiter:
+                    binaries["rrl-every-query"] = (BIN, every_query)
+                    binaries["before-rrl-every-query"] = (args.before, every_query)
+                for n, (binary, extra) in binaries.items():
                     for shape, opts in shapes.items():
-                        ir[(n, shape)] = instructions(binary, tmp, f"{n}-{shape}", opts)
+                        ir[(n, shape)] = instructions(binary, tmp, f"{n}-{shape}", opts, extra)
                         print(f"instructions {n} {shape}: {ir[(n, shape)]:.0f}/query",
                               file=sys.stderr)
             flooded = start(BIN, tmp, "flooded", ["--rrl-rate", str(args.flood_rate),
@@ -228,7 +238,8 @@ def write(args, servers, cpu, shapes, fl, ir):
              "| server | plain `www A` | with a client cookie (`-E 10:…`) |", "|---|---|---|"]
     names = {"before": args.before_label, "now": "this build (defaults)",
              "rrl-off": "this build, `--rrl-rate 0`",
-             "rrl-every-query": "this build, limiter on every query"}
+             "rrl-every-query": "this build, limiter on every query",
+             "before-rrl-every-query": f"{args.before_label}, limiter on every query"}
     for n in [x for x in names if (x, "plain") in cpu]:
         cells = []
         for shape in shapes:
@@ -247,12 +258,19 @@ def write(args, servers, cpu, shapes, fl, ir):
                  f"{ratio('rrl-every-query', 'rrl-off', 'plain'):.2f}×, cookie "
                  f"{ratio('rrl-every-query', 'rrl-off', 'cookie'):.2f}× (with a valid server "
                  "cookie a query skips the limiter; dnsperf's fixed client cookie never has one).")
+    if ("before-rrl-every-query", "plain") in cpu:
+        lines.append(f"- The limiter between the builds, limiter on every query, this build / "
+                     f"previous build: plain "
+                     f"{ratio('rrl-every-query', 'before-rrl-every-query', 'plain'):.2f}×, cookie "
+                     f"{ratio('rrl-every-query', 'before-rrl-every-query', 'cookie'):.2f}×.")
     if ir:
         lines += ["", "Instructions per query in gslbd's user space, counted by callgrind (the slope "
                   "between 2,000 and 10,000 queries at 2,000 q/s, so start-up cancels out). Unlike "
                   "CPU time these counts do not move with the machine's load:", "",
                   "| build | plain `www A` | with a client cookie |", "|---|---|---|"]
-        for n, label in [("before", "previous build"), ("now", "this build (defaults)")]:
+        for n, label in [("before", "previous build"), ("now", "this build (defaults)"),
+                         ("before-rrl-every-query", "previous build, limiter on every query"),
+                         ("rrl-every-query", "this build, limiter on every query")]:
             if (n, "plain") in ir:
                 lines.append(f"| {label} | {ir[(n, 'plain')]:.0f} | {ir[(n, 'cookie')]:.0f} |")
         if ("before", "plain") in ir:
@@ -260,6 +278,11 @@ def write(args, servers, cpu, shapes, fl, ir):
             lines.append(f"- This build / previous build: plain "
                          f"{ir[('now', 'plain')] / ir[('before', 'plain')]:.2f}×, cookie "
                          f"{ir[('now', 'cookie')] / ir[('before', 'cookie')]:.2f}×.")
+        if ("before-rrl-every-query", "plain") in ir:
+            a, b = "rrl-every-query", "before-rrl-every-query"
+            lines.append(f"- Limiter on every query, this build / previous build: plain "
+                         f"{ir[(a, 'plain')] / ir[(b, 'plain')]:.2f}×, cookie "
+                         f"{ir[(a, 'cookie')] / ir[(b, 'cookie')]:.2f}×.")
     rate = args.flood_rate
     secs = fl["seconds"]
     bound = 2 * rate * (secs + 1)

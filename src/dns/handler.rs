@@ -20,7 +20,7 @@ use tracing::warn;
 
 use super::encode::{self, Sections};
 use super::lookup::{self, Question};
-use super::rrl::{self, Class, Limiter, RrlConfig, Verdict};
+use super::rrl::{self, Limiter, RrlConfig};
 use super::scan::{self, Ecs, Opt, Scan};
 use super::{cookie, fast, padding, tsig};
 use crate::health::{Shared, Snapshot};
@@ -243,52 +243,9 @@ impl Handler {
                     && !sent.cookie_valid
                     && !rrl.exempt(query.src.ip()) =>
             {
-                limit(rrl, &query, &sent, out)
+                rrl::response::limit(rrl, query.src.ip(), sent.zone, out)
             }
             _ => true,
-        }
-    }
-}
-
-/// Applies rate limiting to the response in `out`; `false` when it is dropped.
-fn limit(rrl: &Limiter, query: &Received<'_>, sent: &Sent, out: &mut Vec<u8>) -> bool {
-    let Some(header) = out.get(..HEADER_LEN) else {
-        return true;
-    };
-    let rcode = header[3] & 0x0f;
-    let answers = u16::from_be_bytes([header[6], header[7]]);
-    let authority = u16::from_be_bytes([header[8], header[9]]);
-    let aa = header[2] & 0x04 != 0;
-    let class = match rcode {
-        0 if answers > 0 => Class::Answer,
-        0 if !aa && authority > 0 => Class::Referral,
-        0 => Class::NoData,
-        3 => Class::NxDomain,
-        _ => Class::Error,
-    };
-    let question_end = scan::skip_name(out, HEADER_LEN).filter(|e| *e + 4 <= out.len());
-    let key = match (class, question_end) {
-        (Class::NxDomain, _) => sent.zone.map_or(0, |z| z as u64),
-        (_, Some(end)) => rrl::name_key(
-            &out[HEADER_LEN..end],
-            u16::from_be_bytes([out[end], out[end + 1]]),
-        ),
-        (_, None) => 0,
-    };
-    match rrl.check(query.src.ip(), class, key) {
-        Verdict::Send => true,
-        Verdict::Drop => {
-            telemetry::rrl("drop");
-            false
-        }
-        Verdict::Slip => {
-            telemetry::rrl("slip");
-            // Header and question only, TC set: a real client retries over TCP.
-            let end = question_end.map_or(HEADER_LEN, |e| e + 4);
-            out.truncate(end);
-            out[2] |= 0x02;
-            out[6..12].fill(0);
-            true
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct Scan<'a> {
     /// The end of the first question, when the query has one that is complete.
     pub question_end: Option<usize>,
     pub opt: Option<Opt<'a>>,
+    /// Where the OPT record starts and ends (its owner to the end of its RDATA).
+    pub opt_record: Option<(usize, usize)>,
     pub tsig: Option<Tsig>,
 }
 
@@ -98,6 +100,7 @@ impl<'a> Scan<'a> {
                             options: data,
                             end: rdata + rdlen,
                         });
+                        scan.opt_record = Some((owner, rdata + rdlen));
                     }
                     TSIG => {
                         scan.tsig = Some(Tsig {
@@ -274,6 +277,7 @@ mod tests {
         assert_eq!(scan.question_end, Some(q_end));
         let opt = scan.opt.expect("opt");
         assert_eq!((opt.payload, opt.dnssec_ok, opt.version), (1024, true, 0));
+        assert_eq!(scan.opt_record, Some((q_end, owner)));
         let tsig = scan.tsig.expect("tsig");
         assert_eq!(tsig.owner, owner);
         assert_eq!(tsig.rdata_len, 2);

@@ -34,6 +34,7 @@ mod resolver;
 mod rfc;
 mod rfc9539;
 mod rrl;
+mod rrl_buckets;
 mod schedule;
 mod secondaries;
 mod secondary;

@@ -19,14 +19,21 @@ fn zone() -> String {
 }
 
 /// A query for `name` A with ID `id`, with an OPT carrying `cookie` when given.
-fn query(name: &str, id: u16, cookie: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn query(name: &str, id: u16, cookie: Option<&[u8]>) -> Vec<u8> {
+    query_type(name, 1, id, cookie)
+}
+
+/// A query for `name` of type `qtype` with ID `id`, with an OPT carrying `cookie` when given.
+pub(crate) fn query_type(name: &str, qtype: u16, id: u16, cookie: Option<&[u8]>) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
     q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(cookie.is_some())]);
     for label in name.split('.').filter(|l| !l.is_empty()) {
         q.push(u8::try_from(label.len()).expect("short label"));
         q.extend_from_slice(label.as_bytes());
     }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
     if let Some(c) = cookie {
         let len = u16::try_from(c.len() + 4).expect("short");
         q.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0]);
@@ -39,7 +46,7 @@ fn query(name: &str, id: u16, cookie: Option<&[u8]>) -> Vec<u8> {
 }
 
 /// What came back on `sock` until it was quiet for `quiet`: (answers, truncated, bytes).
-fn drain(sock: &UdpSocket, quiet: Duration) -> (usize, usize, usize) {
+pub(crate) fn drain(sock: &UdpSocket, quiet: Duration) -> (usize, usize, usize) {
     sock.set_read_timeout(Some(quiet)).expect("timeout");
     let mut buf = [0u8; 1500];
     let (mut answers, mut truncated, mut bytes) = (0, 0, 0);
@@ -54,7 +61,7 @@ fn drain(sock: &UdpSocket, quiet: Duration) -> (usize, usize, usize) {
     (answers, truncated, bytes)
 }
 
-fn socket(from: &str, port: u16) -> UdpSocket {
+pub(crate) fn socket(from: &str, port: u16) -> UdpSocket {
     let s = UdpSocket::bind((from, 0)).expect("bind");
     s.connect(("127.0.0.1", port)).expect("connect");
     s
@@ -202,4 +209,69 @@ fn any_over_udp_is_one_rrset_and_over_tcp_everything() {
         types.into_iter().collect::<Vec<_>>(),
         vec!["A", "MX", "TXT"]
     );
+}
+
+/// The truncated responses among what came back on `sock` until it was quiet for `quiet`.
+fn slips(sock: &UdpSocket, quiet: Duration) -> Vec<Vec<u8>> {
+    sock.set_read_timeout(Some(quiet)).expect("timeout");
+    let mut buf = [0u8; 1500];
+    let mut found = Vec::new();
+    while let Ok(n) = sock.recv(&mut buf) {
+        if buf[2] & 0x02 != 0 {
+            found.push(buf[..n].to_vec());
+        }
+    }
+    found
+}
+
+#[test]
+fn a_slip_is_a_proper_truncated_response_with_the_question_and_opt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    std::fs::write(dir.path().join("zones/z.toml"), zone()).expect("zone");
+    let g = Gslbd::start_in(
+        dir,
+        &["--rrl-rate", "1", "--rrl-slip", "1", "--rrl-exempt", "none"],
+    );
+    // An EDNS query with a client cookie: header, question, OPT with the client cookie and a
+    // fresh server cookie (RFC 6891 §7, RFC 7873 §5.2.3), nothing after it.
+    let sock = socket("127.0.6.1", g.port);
+    let client = [7u8; 8];
+    let q = query("www.gslb.example", 1, Some(&client));
+    for _ in 0..10 {
+        sock.send(&q).expect("send");
+    }
+    let got = slips(&sock, Duration::from_millis(500));
+    assert!(!got.is_empty(), "slips");
+    let question_end = 12 + "www.gslb.example".len() + 2 + 4;
+    for s in &got {
+        assert_eq!(&s[4..12], &[0, 1, 0, 0, 0, 0, 0, 1], "counts: {s:?}");
+        assert_eq!(&s[12..question_end], &q[12..question_end], "question");
+        let opt = &s[question_end..];
+        assert_eq!(&opt[..3], &[0, 0, 41], "an OPT: {s:?}");
+        assert_eq!(
+            opt.len(),
+            11 + 4 + 24,
+            "one cookie option, nothing after: {s:?}"
+        );
+        assert_eq!(&opt[11..15], &[0, 10, 0, 24], "a server cookie: {s:?}");
+        assert_eq!(&opt[15..23], &client, "the client cookie echoed");
+        let m = hickory_proto::op::Message::from_vec(s).expect("parses");
+        assert!(m.metadata.truncation, "TC");
+    }
+    // A query without a question gets FORMERR with an OPT; its slip is header and OPT.
+    let sock = socket("127.0.6.2", g.port);
+    let mut bare = vec![0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    bare.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+    for _ in 0..10 {
+        sock.send(&bare).expect("send");
+    }
+    let got = slips(&sock, Duration::from_millis(500));
+    assert!(!got.is_empty(), "slips");
+    for s in &got {
+        assert_eq!(s[3] & 0x0f, 1, "FORMERR: {s:?}");
+        assert_eq!(&s[4..12], &[0, 0, 0, 0, 0, 0, 0, 1], "counts: {s:?}");
+        assert_eq!(s.len(), 12 + 11, "header and OPT, nothing after: {s:?}");
+        assert_eq!(&s[12..15], &[0, 0, 41], "an OPT: {s:?}");
+    }
 }
