@@ -118,6 +118,10 @@ pub enum ServeError {
     Cluster(String),
     #[error(transparent)]
     Encrypted(#[from] dns::encrypted::EncryptedError),
+    #[error(
+        "[transfer] keeps the last serial of each zone in the state file, which cannot be written: {0}"
+    )]
+    SerialsNotSaved(String),
     #[error("[transfer] notify_source {addr}: not an address of this host")]
     NotifySource {
         addr: std::net::IpAddr,
@@ -170,6 +174,19 @@ pub async fn serve(
         .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
     let state_lock = state::lock(&state_file)?;
     let saved = state::load_or_set_aside(&state_file);
+    if let Some(t) = &cfg.transfer {
+        // Serials must survive a restart: a state file that cannot be written would let a
+        // restart publish a serial twice.
+        state::save(&state_file, &saved).map_err(|e| {
+            ServeError::SerialsNotSaved(format!(
+                "{e}: {}",
+                std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+            ))
+        })?;
+        for z in t.unknown_zones(&zones) {
+            warn!(zone = %z, "[transfer] zones names a zone that no zone file serves");
+        }
+    }
     // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
     // and every handle is a no-op).
     let metrics = cfg.admin.map(|_| telemetry::install());

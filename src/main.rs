@@ -516,7 +516,18 @@ fn check(args: CheckArgs) -> ExitCode {
     });
     match loaded {
         Ok(set) if !args.fail.is_empty() => drill(&set, &args),
-        Ok(set) => print_report(&gslbd::check::report(&set), args.json),
+        Ok(set) => {
+            if let Ok(inst) = instance(args.config.as_deref(), zones_dir.as_deref())
+                && let Some(t) = &inst.transfer
+            {
+                for z in t.unknown_zones(&set) {
+                    eprintln!(
+                        "gslbd: warning: [transfer] zones names {z}, which no zone file serves"
+                    );
+                }
+            }
+            print_report(&gslbd::check::report(&set), args.json)
+        }
         Err(errors) => {
             if args.json {
                 let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();

@@ -223,19 +223,24 @@ impl Engine {
 
     fn publish(&mut self) {
         let mut snap = self.table.snapshot(&self.overrides);
+        let now = Instant::now();
         let mut new_serials = false;
         if let Some(x) = self.xfr.as_mut() {
             let heard = self.table.heard();
-            snap.serials = x.update(&snap.zones, &snap.live, &heard, Instant::now());
+            x.update(&snap.zones, &snap.live, &heard, now);
             new_serials = x.unsaved();
         }
         // New serials are saved before a secondary or a SOA answer can see them, so a
-        // restart never publishes one again.
-        if new_serials {
-            let _ = self.persist();
-        }
+        // restart never publishes one again; versions whose serials could not be saved are
+        // taken back and tried again.
+        let saved = !new_serials || self.persist().is_ok();
         if let Some(x) = self.xfr.as_mut() {
+            if !saved {
+                warn!("transfer: new versions held back until their serials can be saved");
+                x.rollback(now);
+            }
             x.commit();
+            snap.serials = x.serials(&snap.zones);
         }
         self.shared.store(Arc::new(snap));
     }
@@ -265,8 +270,16 @@ impl Engine {
             .metrics()
             .probes
             .record(target, r.outcome, r.latency, r.lateness);
+        // Without a verdict, what secondaries get follows the latest probe (`for_transfer`).
+        let unproven = |table: &HealthTable| {
+            table
+                .target(target)
+                .filter(|t| t.state == State::Unknown)
+                .and_then(|t| t.last.map(|(o, _, _)| o.is_ok()))
+        };
+        let before = unproven(&self.table);
         let Some(t) = self.table.observe(target, r.outcome, r.latency, r.at) else {
-            return false;
+            return self.xfr.is_some() && unproven(&self.table) != before;
         };
         self.log_transition(target, &t);
         true
@@ -366,6 +379,11 @@ impl Engine {
         self.feeds = self.probers.sync(&zones, &self.clients, &self.results_tx);
         if let Some(c) = self.cluster.as_mut() {
             c.zones_changed(&zones);
+        }
+        if let Some(x) = &self.xfr {
+            for z in x.config.unknown_zones(&zones) {
+                warn!(zone = %z, "[transfer] zones names a zone that no zone file serves");
+            }
         }
         self.agree();
         self.publish();

@@ -51,6 +51,18 @@ impl TransferConfig {
         }
     }
 
+    /// The names in `zones` that no zone of `set` has (a typo transfers nothing).
+    pub fn unknown_zones<'a>(&'a self, set: &crate::zone::ZoneSet) -> Vec<&'a Name> {
+        self.zones
+            .iter()
+            .flatten()
+            .filter(|n| {
+                let n = LowerName::new(n);
+                !set.zones.iter().any(|z| z.origin == n)
+            })
+            .collect()
+    }
+
     /// Whether `origin` is transferred.
     pub fn covers(&self, origin: &LowerName) -> bool {
         self.zones

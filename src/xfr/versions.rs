@@ -29,13 +29,16 @@ pub struct Xfr {
     published_at: HashMap<LowerName, Instant>,
     /// Zones with a change that waits (for the coalescing window, or for first results).
     pending: HashMap<LowerName, Instant>,
-    /// When each zone was first rendered by this process.
-    seen_at: HashMap<LowerName, Instant>,
+    /// Since when a zone renders a target that has had no probe result yet (a start, or a
+    /// reload that added a check).
+    unheard_since: HashMap<LowerName, Instant>,
+    /// The zone file's serial each zone's current version was made under.
+    configured: HashMap<LowerName, u32>,
     /// The last serial published per zone origin: this process's, or (before its first
     /// version) the one the state file kept.
     last: BTreeMap<String, u32>,
     /// Versions made since the last [`Xfr::commit`].
-    fresh: Vec<Announce>,
+    fresh: Vec<Fresh>,
     /// The journals changed since the last [`Xfr::commit`].
     dirty: bool,
     announce: mpsc::UnboundedSender<Announce>,
@@ -55,7 +58,8 @@ impl Xfr {
             statics: HashMap::new(),
             published_at: HashMap::new(),
             pending: HashMap::new(),
-            seen_at: HashMap::new(),
+            unheard_since: HashMap::new(),
+            configured: HashMap::new(),
             last,
             fresh: Vec::new(),
             dirty: false,
@@ -79,32 +83,22 @@ impl Xfr {
         !self.fresh.is_empty()
     }
 
-    /// True while some zone's first version waits for its targets' first probe results.
+    /// True while some zone's changes wait for a target's first probe result.
     pub fn awaits_first_results(&self) -> bool {
-        self.pending
-            .keys()
-            .any(|z| self.journals.get(z).is_none_or(|j| j.versions.is_empty()))
+        !self.unheard_since.is_empty()
     }
 
     /// Renders every transferred zone from `live` (`heard`: by target id, whether it has had
     /// a probe result); a zone whose records or SOA changed gets a new version now, or when
-    /// its wait ends. Returns the live serial per zone index (for gslbd's own SOA answers).
-    /// Nothing is served or announced before [`Xfr::commit`].
-    pub fn update(
-        &mut self,
-        zones: &ZoneSet,
-        live: &Live,
-        heard: &[bool],
-        now: Instant,
-    ) -> Vec<Option<u32>> {
-        let mut serials = vec![None; zones.zones.len()];
+    /// its wait ends. Nothing is served or announced before [`Xfr::commit`].
+    pub fn update(&mut self, zones: &ZoneSet, live: &Live, heard: &[bool], now: Instant) {
         let mut kept = HashMap::new();
         let live = live.for_transfer();
-        for (zi, zone) in zones.zones.iter().enumerate() {
+        for zone in &zones.zones {
             if !self.config.covers(&zone.origin) {
                 continue;
             }
-            let seen = *self.seen_at.entry(zone.origin.clone()).or_insert(now);
+            self.listen(zone, heard, now);
             let statics = self.statics_of(zone);
             let pools = render::pools(zone, &live, now);
             let mut journal = self.journals.remove(&zone.origin).unwrap_or_else(|| {
@@ -117,25 +111,21 @@ impl Xfr {
             });
             journal.soa = zone.soa.clone();
             let current = journal.current();
-            let soa_same = current.is_some_and(|v| same_soa(&v.soa, &zone.soa));
+            let soa_same = current.is_some_and(|v| same_soa(&v.soa, &zone.soa))
+                && self.configured.get(&zone.origin) == Some(&configured_serial(zone));
             let same = soa_same
                 && current.is_some_and(|v| Arc::ptr_eq(&v.statics, &statics) && v.pools == pools);
             if same {
                 // Nothing to publish, including a change that reverted inside its window.
                 self.pending.remove(&zone.origin);
             } else {
-                match self.wait_until(zone, &journal, soa_same, heard, seen) {
+                match self.wait_until(zone, &journal, soa_same) {
                     Some(due) if due > now => {
                         self.pending.insert(zone.origin.clone(), due);
                     }
                     _ => self.push(zone, &mut journal, (statics, pools), now),
                 }
             }
-            // Before its first version, SOA answers keep the last serial published.
-            serials[zi] = journal
-                .current()
-                .map(|v| v.serial)
-                .or_else(|| self.last.get(&zone.origin.to_string()).copied());
             kept.insert(zone.origin.clone(), journal);
         }
         // What is left was removed or is no longer transferred: it stops being served now.
@@ -147,8 +137,23 @@ impl Xfr {
         self.statics.retain(|z, _| journals.contains_key(z));
         self.pending.retain(|z, _| journals.contains_key(z));
         self.published_at.retain(|z, _| journals.contains_key(z));
-        self.seen_at.retain(|z, _| journals.contains_key(z));
-        serials
+        self.unheard_since.retain(|z, _| journals.contains_key(z));
+        self.configured.retain(|z, _| journals.contains_key(z));
+    }
+
+    /// The serial gslbd's own SOA answers carry, per zone index: the current version's, or
+    /// before a zone's first version the last one published (state file).
+    pub fn serials(&self, zones: &ZoneSet) -> Vec<Option<u32>> {
+        zones
+            .zones
+            .iter()
+            .map(|z| {
+                let j = self.journals.get(&z.origin)?;
+                j.current()
+                    .map(|v| v.serial)
+                    .or_else(|| self.last.get(&z.origin.to_string()).copied())
+            })
+            .collect()
     }
 
     /// Serves what [`Xfr::update`] made and announces its new versions.
@@ -157,43 +162,73 @@ impl Xfr {
             self.store();
             self.dirty = false;
         }
-        for a in self.fresh.drain(..) {
+        for Fresh { announce: a, .. } in self.fresh.drain(..) {
             info!(zone = %a.zone, serial = a.serial, "transfer: published a new version");
             let _ = self.announce.send(a);
         }
     }
 
-    /// When a change of `zone` may become a version (`None`: now). A zone's first version
-    /// waits until every target it renders has had a probe result (at most one interval and
-    /// timeout after the zone was first seen), so a start never re-advertises a region the
-    /// secondaries already dropped; a SOA change goes out at once (gslbd's SOA answers must
-    /// equal the SOA transferred under their serial); any other waits out `coalesce`.
-    fn wait_until(
-        &self,
-        zone: &Zone,
-        journal: &Journal,
-        soa_same: bool,
-        heard: &[bool],
-        seen: Instant,
-    ) -> Option<Instant> {
-        if journal.current().is_none() {
-            let regions = || {
-                zone.pools
-                    .iter()
-                    .filter(|p| p.transfer)
-                    .flat_map(|p| &p.regions)
+    /// Takes back the versions [`Xfr::update`] made (their serials could not be saved, so a
+    /// restart could publish them again with other contents); they are tried again after
+    /// [`RETRY`].
+    pub fn rollback(&mut self, now: Instant) {
+        for f in self.fresh.drain(..).rev() {
+            if let Some(j) = self.journals.get_mut(&f.origin)
+                && j.current().is_some_and(|v| v.serial == f.announce.serial)
+            {
+                j.versions.pop_back();
+            }
+            let key = f.origin.to_string();
+            match f.last {
+                Some(s) => self.last.insert(key, s),
+                None => self.last.remove(&key),
             };
-            let all_heard = regions()
-                .filter_map(|r| r.target)
-                .all(|t| heard.get(t).copied().unwrap_or(true));
-            let bound = regions()
+            match f.configured {
+                Some(c) => self.configured.insert(f.origin.clone(), c),
+                None => self.configured.remove(&f.origin),
+            };
+            self.pending.insert(f.origin, now + RETRY);
+        }
+    }
+
+    /// Notes whether `zone` renders a target with no probe result yet.
+    fn listen(&mut self, zone: &Zone, heard: &[bool], now: Instant) {
+        let all_heard = zone
+            .pools
+            .iter()
+            .filter(|p| p.transfer)
+            .flat_map(|p| &p.regions)
+            .filter_map(|r| r.target)
+            .all(|t| heard.get(t).copied().unwrap_or(true));
+        if all_heard {
+            self.unheard_since.remove(&zone.origin);
+        } else {
+            self.unheard_since.entry(zone.origin.clone()).or_insert(now);
+        }
+    }
+
+    /// When a change of `zone` may become a version (`None`: now). While the zone renders a
+    /// target that has had no probe result (after a start, or a reload that added a check),
+    /// changes wait for it (at most one interval and timeout), so a restart or a reload never
+    /// re-advertises a region the secondaries already dropped; a SOA change (any field, the
+    /// zone file's serial included) goes out at once otherwise, so gslbd's SOA answers equal
+    /// the SOA transferred under their serial; any other change waits out `coalesce`.
+    fn wait_until(&self, zone: &Zone, journal: &Journal, soa_same: bool) -> Option<Instant> {
+        if let Some(since) = self.unheard_since.get(&zone.origin)
+            && (soa_same || journal.current().is_none())
+        {
+            let bound = zone
+                .pools
+                .iter()
+                .filter(|p| p.transfer)
+                .flat_map(|p| &p.regions)
                 .filter_map(|r| r.probe.as_ref())
                 .map(|p| p.interval + p.timeout)
                 .max()
                 .unwrap_or(Duration::ZERO);
-            return (!all_heard).then_some(seen + bound);
+            return Some(*since + bound);
         }
-        if !soa_same {
+        if journal.current().is_none() || !soa_same {
             return None;
         }
         self.published_at
@@ -226,15 +261,10 @@ impl Xfr {
         (statics, pools): (Arc<Vec<Record>>, Vec<Record>),
         now: Instant,
     ) {
-        let configured = match &zone.soa.data {
-            RData::SOA(s) => s.serial,
-            _ => 1,
-        };
+        let configured = configured_serial(zone);
         let key = zone.origin.to_string();
-        let last = journal
-            .current()
-            .map(|v| v.serial)
-            .or_else(|| self.last.get(&key).copied());
+        let before = self.last.get(&key).copied();
+        let last = journal.current().map(|v| v.serial).or(before);
         let serial = next_serial(last, configured, tsig::now());
         journal.versions.push_back(Arc::new(Version {
             serial,
@@ -248,10 +278,16 @@ impl Xfr {
         self.published_at.insert(zone.origin.clone(), now);
         self.pending.remove(&zone.origin);
         self.last.insert(key, serial);
+        let was = self.configured.insert(zone.origin.clone(), configured);
         self.dirty = true;
-        self.fresh.push(Announce {
-            zone: zone.origin_name.clone(),
-            serial,
+        self.fresh.push(Fresh {
+            announce: Announce {
+                zone: zone.origin_name.clone(),
+                serial,
+            },
+            origin: zone.origin.clone(),
+            last: before,
+            configured: was,
         });
     }
 
@@ -275,6 +311,27 @@ impl Xfr {
     /// When the next waiting version is due, if any.
     pub fn due(&self) -> Option<Instant> {
         self.pending.values().min().copied()
+    }
+}
+
+/// A version made but not yet announced, with what [`Xfr::rollback`] restores.
+struct Fresh {
+    announce: Announce,
+    origin: LowerName,
+    /// The zone's last serial before it.
+    last: Option<u32>,
+    /// The zone file serial its previous version was made under.
+    configured: Option<u32>,
+}
+
+/// How soon versions whose serials could not be saved are tried again.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// The serial in the zone file.
+fn configured_serial(zone: &Zone) -> u32 {
+    match &zone.soa.data {
+        RData::SOA(s) => s.serial,
+        _ => 1,
     }
 }
 

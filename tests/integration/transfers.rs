@@ -408,3 +408,144 @@ fn check_says_how_long_the_first_version_waits_after_a_start() {
     let via = &json["zones"][0]["worst"]["via_secondary"];
     assert_eq!(via["first_version"].as_f64(), Some(0.45), "{via}");
 }
+
+#[test]
+fn a_serial_that_cannot_be_saved_is_not_published_and_never_reused() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let sd = dir.path().join("sd");
+    std::fs::create_dir(&sd).expect("mkdir");
+    let mut run = args(dir.path(), &format!("127.0.0.1:{}", free_port()));
+    run.extend([
+        "--state".into(),
+        sd.join("state.json").to_string_lossy().into_owned(),
+    ]);
+    let g = Gslbd::start_dir(dir, &[], &run);
+    first_version(&g);
+    let s1 = serial(g.dig("gslb.example SOA")).expect("serial");
+    // The state file's directory goes away (a full disk, a lost mount).
+    let aside = g.dir.path().join("sd.real");
+    std::fs::rename(&sd, &aside).expect("rename");
+    std::fs::write(&sd, "").expect("a file where the directory was");
+    set(&g, "east", "drain");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        serial(g.dig("gslb.example SOA")),
+        Some(s1),
+        "a serial that could not be saved was published"
+    );
+    assert!(axfr(g.port).iter().any(|l| l.contains("192.0.2.1")));
+    assert!(g.logs().iter().any(|l| l.contains("held back")));
+    // Saved again: the version goes out.
+    std::fs::remove_file(&sd).expect("rm");
+    std::fs::rename(&aside, &sd).expect("rename back");
+    let s2 = poll(Duration::from_secs(5), Duration::from_millis(100), || {
+        serial(g.dig("gslb.example SOA")).filter(|s| newer(*s, s1))
+    })
+    .expect("the held version is published once it can be saved");
+    assert!(!axfr(g.port).iter().any(|l| l.contains("192.0.2.1")));
+    // A restart continues above it.
+    let g = g.restart_in_place(&[], &run);
+    set(&g, "east", "undrain");
+    let s3 = serial(g.dig("gslb.example SOA")).expect("serial");
+    assert!(newer(s3, s2), "{s3} after {s2}");
+}
+
+#[test]
+fn transfers_refuse_to_start_without_a_writable_state_file() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    std::fs::write(dir.path().join("sd"), "").expect("a file, not a directory");
+    let mut run = args(dir.path(), "127.0.0.1:0");
+    run.insert(0, "serve".into());
+    run.extend([
+        "--state".into(),
+        dir.path()
+            .join("sd/state.json")
+            .to_string_lossy()
+            .into_owned(),
+    ]);
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(&run)
+        .output()
+        .expect("run gslbd");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("keeps the last serial of each zone"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn raising_the_zone_file_serial_publishes_it_at_once() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let text = zone(&east, &west).replacen("[soa]\n", "[soa]\nserial = 2026120401\n", 1);
+    let dir = setup(&text, &[free_port()], "");
+    let run = args(dir.path(), "127.0.0.1:0");
+    let g = Gslbd::start_dir(dir, &[], &run);
+    first_version(&g);
+    assert_eq!(serial(g.dig("gslb.example SOA")), Some(2026120401));
+    std::thread::sleep(Duration::from_millis(1100));
+    let raised = text.replace("serial = 2026120401", "serial = 2026120450");
+    std::fs::write(g.zones_dir().join("z.toml"), raised).expect("write");
+    g.signal("HUP");
+    let got = poll(Duration::from_secs(5), Duration::from_millis(100), || {
+        serial(g.dig("gslb.example SOA")).filter(|s| *s == 2026120450)
+    });
+    assert!(
+        got.is_some(),
+        "the raised serial was not published: {:?}",
+        serial(g.dig("gslb.example SOA"))
+    );
+}
+
+#[test]
+fn a_reload_that_points_a_dead_region_at_another_dead_check_does_not_readvertise_it() {
+    let (mut east, west, mut other) = (Backend::http(), Backend::http(), Backend::http());
+    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let run = args(dir.path(), "127.0.0.1:0");
+    let g = Gslbd::start_dir(dir, &[], &run);
+    first_version(&g);
+    east.set(Mode::Status(503));
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (!axfr(g.port).iter().any(|l| l.contains("192.0.2.1"))).then_some(())
+    })
+    .expect("east leaves the transferred zone");
+    // Past the coalescing window, so a change would go out at once.
+    std::thread::sleep(Duration::from_millis(1200));
+    other.set(Mode::Status(503));
+    std::fs::write(g.zones_dir().join("z.toml"), zone(&other, &west)).expect("write");
+    let reloads = |g: &Gslbd| g.logs().iter().filter(|l| l.contains("reloaded")).count();
+    let before = reloads(&g);
+    g.signal("HUP");
+    poll(Duration::from_secs(10), Duration::from_millis(20), || {
+        (reloads(&g) > before).then_some(())
+    })
+    .expect("reloaded");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        let records = axfr(g.port);
+        assert!(
+            !records.iter().any(|l| l.contains("192.0.2.1")),
+            "the reload re-advertised the dead region: {records:?}"
+        );
+    }
+}
+
+#[test]
+fn check_warns_about_a_transferred_zone_no_file_serves() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let dir = setup(
+        &zone(&east, &west),
+        &[free_port()],
+        "zones = [\"w.exmaple.\"]",
+    );
+    let zones = dir.path().join("zones");
+    let out = crate::harness::run(&["check", "--zones", &zones.to_string_lossy()], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[transfer] zones names w.exmaple., which no zone file serves"),
+        "{stderr}"
+    );
+}
