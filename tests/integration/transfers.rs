@@ -465,12 +465,14 @@ fn transfers_refuse_to_start_without_a_writable_state_file() {
             .to_string_lossy()
             .into_owned(),
     ]);
-    let out = std::process::Command::new(crate::harness::BIN)
+    let child = std::process::Command::new(crate::harness::BIN)
         .args(&run)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run gslbd");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let (status, stderr) = crate::harness::finish_within(child, Duration::from_secs(10));
+    assert!(status.is_some_and(|s| !s.success()), "it served:\n{stderr}");
     assert!(
         stderr.contains("keeps the last serial of each zone"),
         "{stderr}"
