@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Message, Metadata, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{LowerName, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
 use super::tsig::{self, Rejected, Signer};
@@ -51,6 +51,12 @@ pub fn respond(
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.recursion_desired = request.metadata.recursion_desired;
     let refuse = |rcode: ResponseCode| vec![header_only(meta, &query, rcode)];
+    // Knot and NSD serve QCLASS ANY from the IN zone; a class gslbd has no zone in (CH, HS,
+    // ...) is refused as NSD does.
+    if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
+        tracing::info!(zone = %query.name(), %src, class = %query.query_class(), "transfer refused: class");
+        return refuse(ResponseCode::Refused);
+    }
     let origin = LowerName::new(query.name());
     let Some(journal) = published.zones.get(&origin) else {
         tracing::info!(zone = %query.name(), %src, "transfer refused: not a transferred zone");

@@ -41,4 +41,5 @@ mod supervise;
 mod systemd;
 mod tcp;
 mod topology;
+mod transfers;
 mod viaresolver;
