@@ -312,6 +312,7 @@ pub(super) fn full<R: Rng + ?Sized>(
     // A signed query is verified with the transfer key (without one: BADKEY), and its
     // response signed, so room is kept for the TSIG record.
     let signed = match (scan.tsig, ctx.key) {
+        _ if scan.tsig_misplaced => Ok(None),
         (None, _) => Ok(None),
         (Some(t), Some(key)) => tsig::verify_query(bytes, &t, key).map(Some),
         (Some(_), None) => Err(crate::xfr::tsig::Rejected::Unsigned(
@@ -333,6 +334,8 @@ pub(super) fn full<R: Rng + ?Sized>(
         Some(ResponseCode::FormErr)
     } else if cookie.is_err() {
         Some(ResponseCode::BADCOOKIE)
+    } else if scan.tsig_misplaced || matches!(signed, Err(crate::xfr::tsig::Rejected::Malformed)) {
+        Some(ResponseCode::FormErr)
     } else if signed.is_err() {
         Some(ResponseCode::NotAuth)
     } else if question

@@ -45,6 +45,11 @@ pub fn question_end(msg: &[u8]) -> Option<usize> {
 pub fn tsig_at(msg: &[u8]) -> Option<TsigAt> {
     scan::Scan::of(msg).tsig
 }
+
+/// Whether `msg` has a TSIG record that is not its last record, or two (FORMERR).
+pub fn tsig_misplaced(msg: &[u8]) -> bool {
+    scan::Scan::of(msg).tsig_misplaced
+}
 pub use conns::TcpLimits;
 pub use rrl::{RrlConfig, loopback as rrl_loopback};
 

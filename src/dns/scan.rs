@@ -46,6 +46,9 @@ pub struct Scan<'a> {
     pub question_end: Option<usize>,
     pub opt: Option<Opt<'a>>,
     pub tsig: Option<Tsig>,
+    /// A TSIG record somewhere other than last in the additional section, or more than one:
+    /// FORMERR (RFC 8945 §5.1).
+    pub tsig_misplaced: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -85,6 +88,9 @@ impl<'a> Scan<'a> {
             let Some(data) = msg.get(rdata..rdata + rdlen) else {
                 return scan;
             };
+            if rtype == TSIG && i + 1 != records + additional {
+                scan.tsig_misplaced = true;
+            }
             if i >= records {
                 match rtype {
                     OPT if scan.opt.is_none() => {

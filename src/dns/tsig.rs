@@ -31,7 +31,8 @@ pub fn verify_query<'k>(
 }
 
 /// Signs the response in `out` when its query verified (error 0), or when it was too far off
-/// in time (BADTIME, with the server's time); otherwise leaves it as it is.
+/// in time (BADTIME, the query's time signed echoed and the server's time as other data);
+/// otherwise leaves it as it is.
 pub fn sign_response(
     signed: &Result<Option<(&Key, Request)>, Rejected>,
     key: Option<&Key>,
@@ -40,13 +41,21 @@ pub fn sign_response(
     let now = crate::xfr::tsig::now();
     match (signed, key) {
         (Ok(Some((k, req))), _) => Signer::response(k, req).sign(out, now, 0, &[]),
-        (Err(Rejected::BadTime { mac, original_id }), Some(k)) => {
+        (
+            Err(Rejected::BadTime {
+                mac,
+                original_id,
+                time,
+            }),
+            Some(k),
+        ) => {
             let req = Request {
                 mac: mac.clone(),
                 original_id: *original_id,
             };
-            let time = now.to_be_bytes();
-            Signer::response(k, &req).sign(out, now, crate::xfr::tsig::BADTIME, &time[2..]);
+            // The request's time signed echoed, the server's time as other data (§5.2.3).
+            let server = now.to_be_bytes();
+            Signer::response(k, &req).sign(out, *time, crate::xfr::tsig::BADTIME, &server[2..]);
         }
         _ => {}
     }

@@ -2,8 +2,9 @@
 //! (a configured secondary's address, and the TSIG key when one is configured), and the
 //! messages, each at most [`MESSAGE_BYTES`] and each TSIG-signed in a chain (RFC 8945 §5.3.1).
 //!
-//! Unauthorized requests get REFUSED; a bad signature NOTAUTH with the TSIG error (BADKEY and
-//! BADSIG unsigned, BADTIME signed), as RFC 8945 §5.2 says.
+//! Unauthorized requests get REFUSED; a bad signature NOTAUTH with the TSIG error (BADKEY,
+//! BADSIG and BADTRUNC unsigned, BADTIME signed), a MAC too short or a misplaced TSIG FORMERR,
+//! as RFC 8945 §5 says; every answer to a validly signed request is signed.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -35,6 +36,9 @@ pub fn is_transfer(msg: &[u8]) -> bool {
 }
 
 /// The response messages to a transfer request from `src` (empty when it is not one).
+///
+/// The signature is checked first, so that every answer to a validly signed request is signed,
+/// refusals included (RFC 8945 §5.3).
 pub fn respond(
     published: &Published,
     config: &TransferConfig,
@@ -50,17 +54,60 @@ pub fn respond(
     };
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.recursion_desired = request.metadata.recursion_desired;
-    let refuse = |rcode: ResponseCode| vec![header_only(meta, &query, rcode)];
+    let refused = |reason: &str| {
+        tracing::warn!(zone = %query.name(), %src, reason, "transfer refused");
+    };
+    if crate::dns::tsig_misplaced(msg) {
+        refused("TSIG not the last record");
+        return vec![header_only(meta, &query, ResponseCode::FormErr)];
+    }
+    let tsig_at = crate::dns::tsig_at(msg);
+    let mut signer = match (&config.key, tsig_at) {
+        (_, None) => None,
+        (None, Some(t)) => {
+            refused("TSIG without a transfer key");
+            return vec![not_auth(
+                meta,
+                &query,
+                msg,
+                &t,
+                Rejected::Unsigned(tsig::BADKEY),
+                None,
+            )];
+        }
+        (Some(key), Some(t)) => {
+            let keys = std::slice::from_ref(key.as_ref());
+            match tsig::verify(msg, t.owner, t.rdata, t.rdata_len, keys, now) {
+                Ok((k, req)) => Some(Signer::response(k, &req)),
+                Err(Rejected::Malformed) => {
+                    refused("TSIG MAC length");
+                    return vec![header_only(meta, &query, ResponseCode::FormErr)];
+                }
+                Err(rejected) => {
+                    refused("TSIG");
+                    return vec![not_auth(meta, &query, msg, &t, rejected, Some(key))];
+                }
+            }
+        }
+    };
+    let signed = signer.is_some();
+    let mut answer = |rcode: ResponseCode| {
+        let mut m = header_only(meta, &query, rcode);
+        if let Some(s) = signer.as_mut() {
+            s.sign(&mut m, now, 0, &[]);
+        }
+        vec![m]
+    };
     // Knot and NSD serve QCLASS ANY from the IN zone; a class gslbd has no zone in (CH, HS,
     // ...) is refused as NSD does.
     if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
-        tracing::info!(zone = %query.name(), %src, class = %query.query_class(), "transfer refused: class");
-        return refuse(ResponseCode::Refused);
+        refused("class");
+        return answer(ResponseCode::Refused);
     }
     let origin = LowerName::new(query.name());
     let Some(journal) = published.zones.get(&origin) else {
-        tracing::info!(zone = %query.name(), %src, "transfer refused: not a transferred zone");
-        return refuse(ResponseCode::Refused);
+        refused("not a transferred zone");
+        return answer(ResponseCode::Refused);
     };
     let unsigned_src = src.to_canonical();
     if !config
@@ -68,32 +115,23 @@ pub fn respond(
         .iter()
         .any(|s| s.ip().to_canonical() == unsigned_src)
     {
-        tracing::warn!(zone = %query.name(), %src, "transfer refused: not a configured secondary");
-        return refuse(ResponseCode::Refused);
+        refused("not a configured secondary");
+        return answer(ResponseCode::Refused);
     }
-    let tsig_at = crate::dns::tsig_at(msg);
-    let signer = match (&config.key, tsig_at) {
-        (None, _) => None,
-        (Some(_), None) => {
-            tracing::warn!(zone = %query.name(), %src, "transfer refused: not signed with the transfer key");
-            return refuse(ResponseCode::Refused);
-        }
-        (Some(key), Some(t)) => {
-            let keys = std::slice::from_ref(key.as_ref());
-            match tsig::verify(msg, t.owner, t.rdata, t.rdata_len, keys, now) {
-                Ok((k, req)) => Some(Signer::response(k, &req)),
-                Err(rejected) => {
-                    tracing::warn!(zone = %query.name(), %src, ?rejected, "transfer refused: TSIG");
-                    return vec![not_auth(meta, &query, msg, rejected, key, now)];
-                }
-            }
-        }
-    };
+    if config.key.is_some() && !signed {
+        refused("not signed with the transfer key");
+        return answer(ResponseCode::Refused);
+    }
+    let client = client_serial(&request, &origin);
+    if query.query_type() == RecordType::IXFR && client.is_none() {
+        refused("IXFR without the zone's SOA in authority");
+        return answer(ResponseCode::FormErr);
+    }
     let Some(current) = journal.current() else {
-        return refuse(ResponseCode::ServFail);
+        return answer(ResponseCode::ServFail);
     };
-    let records = match query.query_type() {
-        RecordType::IXFR => ixfr(journal, current, client_serial(&request)),
+    let records = match (query.query_type(), client) {
+        (RecordType::IXFR, Some(serial)) => ixfr(journal, current, serial),
         _ => full(journal, current),
     };
     tracing::info!(zone = %query.name(), %src, kind = %query.query_type(), serial = current.serial,
@@ -117,20 +155,17 @@ fn full(journal: &Journal, v: &Version) -> Vec<Record> {
     all
 }
 
-/// The serial in the request's authority SOA (RFC 1995 §3).
-fn client_serial(request: &Message) -> Option<u32> {
+/// The serial in the request's authority SOA for the zone (RFC 1995 §3).
+fn client_serial(request: &Message, origin: &LowerName) -> Option<u32> {
     request.authorities.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
+        RData::SOA(s) if LowerName::new(&r.name) == *origin => Some(s.serial),
         _ => None,
     })
 }
 
 /// The IXFR answer: the current SOA alone when the client is up to date, the differences
 /// from its serial when the journal still has it, else the whole zone (RFC 1995 §4).
-fn ixfr(journal: &Journal, current: &Version, client: Option<u32>) -> Vec<Record> {
-    let Some(client) = client else {
-        return full(journal, current);
-    };
+fn ixfr(journal: &Journal, current: &Version, client: u32) -> Vec<Record> {
     if !super::newer(current.serial, client) {
         return vec![journal.soa(current.serial)];
     }
@@ -205,29 +240,35 @@ fn header_only(meta: Metadata, query: &Query, rcode: ResponseCode) -> Vec<u8> {
     m.to_vec().unwrap_or_default()
 }
 
-/// NOTAUTH with the TSIG error: unsigned for BADKEY and BADSIG, signed for BADTIME (with the
-/// server's time as other data).
+/// NOTAUTH with the TSIG error: unsigned for BADKEY, BADSIG and BADTRUNC (the request's key,
+/// algorithm and time echoed, §5.3.2), signed for BADTIME (the request's time signed echoed,
+/// the server's time as other data, §5.2.3).
 fn not_auth(
     meta: Metadata,
     query: &Query,
     msg: &[u8],
+    t: &crate::dns::TsigAt,
     rejected: Rejected,
-    key: &tsig::Key,
-    now: u64,
+    key: Option<&tsig::Key>,
 ) -> Vec<u8> {
     let mut out = header_only(meta, query, ResponseCode::NotAuth);
-    let key_name = crate::dns::tsig_at(msg)
-        .and_then(|t| crate::dns::name_at(msg, t.owner))
-        .unwrap_or_else(|| key.name.clone());
-    match rejected {
-        Rejected::Unsigned(error) => {
-            tsig::append(&mut out, &key_name, now, &[], meta.id, error, &[])
-        }
-        Rejected::BadTime { mac, original_id } => {
+    match (rejected, key) {
+        (
+            Rejected::BadTime {
+                mac,
+                original_id,
+                time,
+            },
+            Some(key),
+        ) => {
             let req = tsig::Request { mac, original_id };
-            let time = now.to_be_bytes();
-            Signer::response(key, &req).sign(&mut out, now, tsig::BADTIME, &time[2..]);
+            let server = tsig::now().to_be_bytes();
+            Signer::response(key, &req).sign(&mut out, time, tsig::BADTIME, &server[2..]);
         }
+        (Rejected::Unsigned(error), _) => {
+            tsig::append_error(&mut out, msg, t.owner, t.rdata, t.rdata_len, error)
+        }
+        _ => tsig::append_error(&mut out, msg, t.owner, t.rdata, t.rdata_len, tsig::BADSIG),
     }
     out
 }
@@ -294,7 +335,7 @@ mod tests {
     fn ixfr_sends_each_difference_or_the_whole_zone_or_just_the_soa() {
         let j = journal();
         let cur = j.current().expect("current").clone();
-        let diff = ixfr(&j, &cur, Some(10));
+        let diff = ixfr(&j, &cur, 10);
         let serials: Vec<Option<u32>> = diff.iter().map(serial).collect();
         assert_eq!(
             serials,
@@ -309,8 +350,8 @@ mod tests {
                 Some(12)
             ]
         );
-        assert_eq!(ixfr(&j, &cur, Some(12)).len(), 1);
-        let unknown = ixfr(&j, &cur, Some(3));
+        assert_eq!(ixfr(&j, &cur, 12).len(), 1);
+        let unknown = ixfr(&j, &cur, 3);
         assert_eq!(
             unknown.len(),
             5,

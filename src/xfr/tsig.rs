@@ -14,6 +14,11 @@ pub const FUDGE: u16 = 300;
 pub const BADSIG: u16 = 16;
 pub const BADKEY: u16 = 17;
 pub const BADTIME: u16 = 18;
+pub const BADTRUNC: u16 = 22;
+/// The HMAC-SHA256 output length, and the shortest truncation RFC 8945 §5.2.2.1 allows
+/// (10 bytes or half the hash, whichever is longer).
+const MAC_LEN: usize = 32;
+const MAC_MIN: usize = 16;
 
 const TSIG_TYPE: u16 = 250;
 const CLASS_ANY: u16 = 255;
@@ -71,8 +76,15 @@ pub struct Request {
 pub enum Rejected {
     /// NOTAUTH, unsigned, with this TSIG error (BADKEY, BADSIG).
     Unsigned(u16),
-    /// NOTAUTH, signed, BADTIME with the server's time (§5.2.3).
-    BadTime { mac: Vec<u8>, original_id: u16 },
+    /// NOTAUTH, signed, BADTIME: the request's time signed echoed, the server's time as other
+    /// data (§5.2.3).
+    BadTime {
+        mac: Vec<u8>,
+        original_id: u16,
+        time: u64,
+    },
+    /// FORMERR: a MAC shorter than [`MAC_MIN`] or longer than the hash (§5.2.2.1).
+    Malformed,
 }
 
 /// The parts of a TSIG record's RDATA.
@@ -181,8 +193,22 @@ pub fn verify<'k>(
         .find(|k| k.name == f.key.to_lowercase())
         .filter(|_| f.algorithm.to_lowercase() == alg_name())
         .ok_or(Rejected::Unsigned(BADKEY))?;
+    if !(MAC_MIN..=MAC_LEN).contains(&f.mac.len()) {
+        return Err(Rejected::Malformed);
+    }
     let mut data = unsigned(msg, owner, f.original_id).ok_or(Rejected::Unsigned(BADSIG))?;
     variables(&mut data, &f.key, f.time, f.fudge, f.error, &f.other);
+    if f.mac.len() < MAC_LEN {
+        // A truncated MAC that is right is refused as BADTRUNC (gslbd's policy is the whole
+        // MAC, as BIND's default), a wrong one as BADSIG.
+        let full = hmac::sign(&key.key, &data);
+        let same = full.as_ref()[..f.mac.len()]
+            .iter()
+            .zip(&f.mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+        return Err(Rejected::Unsigned(if same { BADTRUNC } else { BADSIG }));
+    }
     if hmac::verify(&key.key, &data, &f.mac).is_err() {
         return Err(Rejected::Unsigned(BADSIG));
     }
@@ -190,6 +216,7 @@ pub fn verify<'k>(
         return Err(Rejected::BadTime {
             mac: f.mac,
             original_id: f.original_id,
+            time: f.time,
         });
     }
     Ok((
@@ -271,6 +298,49 @@ pub fn append(
     error: u16,
     other: &[u8],
 ) {
+    let mut rdata = Vec::with_capacity(64 + mac.len());
+    wire_name(&mut rdata, &alg_name());
+    time48(&mut rdata, now);
+    rdata.extend_from_slice(&FUDGE.to_be_bytes());
+    tail(&mut rdata, mac, original_id, error, other);
+    append_rdata(msg, key, &rdata);
+}
+
+/// Appends the unsigned TSIG record of an error response (BADKEY, BADSIG, BADTRUNC) to the
+/// request `req` whose TSIG is at `owner`/`rdata`: its key and algorithm names, time signed,
+/// fudge and original ID echoed, no MAC (§5.3.2). Nothing when the request's TSIG does not
+/// parse.
+pub fn append_error(
+    msg: &mut Vec<u8>,
+    req: &[u8],
+    owner: usize,
+    rdata: usize,
+    rdata_len: usize,
+    error: u16,
+) {
+    let Some(f) = fields(req, owner, rdata, rdata_len) else {
+        return;
+    };
+    let mut r = Vec::with_capacity(64);
+    wire_name(&mut r, &f.algorithm);
+    time48(&mut r, f.time);
+    r.extend_from_slice(&f.fudge.to_be_bytes());
+    tail(&mut r, &[], f.original_id, error, &[]);
+    append_rdata(msg, &f.key, &r);
+}
+
+/// MAC size, MAC, original ID, error, other length, other data.
+fn tail(rdata: &mut Vec<u8>, mac: &[u8], original_id: u16, error: u16, other: &[u8]) {
+    rdata.extend_from_slice(&u16::try_from(mac.len()).unwrap_or(0).to_be_bytes());
+    rdata.extend_from_slice(mac);
+    rdata.extend_from_slice(&original_id.to_be_bytes());
+    rdata.extend_from_slice(&error.to_be_bytes());
+    rdata.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
+    rdata.extend_from_slice(other);
+}
+
+/// Appends a TSIG record with `rdata` owned by `key` and bumps ARCOUNT.
+fn append_rdata(msg: &mut Vec<u8>, key: &Name, rdata: &[u8]) {
     if msg.len() < 12 {
         return;
     }
@@ -278,18 +348,8 @@ pub fn append(
     msg.extend_from_slice(&TSIG_TYPE.to_be_bytes());
     msg.extend_from_slice(&CLASS_ANY.to_be_bytes());
     msg.extend_from_slice(&0u32.to_be_bytes());
-    let mut rdata = Vec::with_capacity(64 + mac.len());
-    wire_name(&mut rdata, &alg_name());
-    time48(&mut rdata, now);
-    rdata.extend_from_slice(&FUDGE.to_be_bytes());
-    rdata.extend_from_slice(&u16::try_from(mac.len()).unwrap_or(0).to_be_bytes());
-    rdata.extend_from_slice(mac);
-    rdata.extend_from_slice(&original_id.to_be_bytes());
-    rdata.extend_from_slice(&error.to_be_bytes());
-    rdata.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
-    rdata.extend_from_slice(other);
     msg.extend_from_slice(&u16::try_from(rdata.len()).unwrap_or(0).to_be_bytes());
-    msg.extend_from_slice(&rdata);
+    msg.extend_from_slice(rdata);
     let ar = u16::from_be_bytes([msg[10], msg[11]]).saturating_add(1);
     msg[10..12].copy_from_slice(&ar.to_be_bytes());
 }

@@ -77,3 +77,78 @@ fn a_transfer_in_class_ch_is_refused_and_in_class_any_served_as_knot_and_nsd_do(
     let any = kdig(g.port, &["-y", KEY, "-c", "ANY", "gslb.example", "AXFR"]);
     assert!(any.contains("h2.gslb.example"), "{any}");
 }
+
+/// What `xfr_tsig.py CASE` got back from gslbd on `port`, as `key=value` pairs.
+fn crafted(port: u16, case: &str) -> std::collections::HashMap<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/xfr_tsig.py");
+    let secret = KEY.rsplit(':').next().expect("secret");
+    let out = Command::new("/usr/bin/python3")
+        .args([script, &port.to_string(), case, secret])
+        .output()
+        .expect("python3 (apt-get install python3-dnspython)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{case}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn tsig_errors_are_answered_as_rfc_8945_says() {
+    let g = primary(&bulk(3), true, "");
+    let get = |case: &str| crafted(g.port, case);
+    // BADTIME: signed, the request's time signed echoed (§5.2.3), on transfers and queries.
+    for case in ["badtime", "soa_badtime_udp"] {
+        let r = get(case);
+        assert_eq!(
+            (
+                r["rcode"].as_str(),
+                r["tsig_error"].as_str(),
+                r["maclen"].as_str()
+            ),
+            ("NOTAUTH", "BADTIME", "32"),
+            "{case}: {r:?}"
+        );
+        assert_eq!(r["time"], r["reqtime"], "{case}: {r:?}");
+    }
+    // BADKEY: unsigned, the request's algorithm echoed.
+    let r = get("badkey_alg");
+    assert_eq!(
+        (
+            r["rcode"].as_str(),
+            r["tsig_error"].as_str(),
+            r["alg"].as_str()
+        ),
+        ("NOTAUTH", "BADKEY", "hmac-sha512."),
+        "{r:?}"
+    );
+    assert_eq!(r["maclen"], "0");
+    // A MAC under half the hash is FORMERR; a right but truncated one BADTRUNC (§5.2.2.1).
+    assert_eq!(get("short_mac")["rcode"], "FORMERR");
+    let r = get("truncated_mac");
+    assert_eq!(
+        (r["rcode"].as_str(), r["tsig_error"].as_str()),
+        ("NOTAUTH", "BADTRUNC"),
+        "{r:?}"
+    );
+    // A refusal of a validly signed request is signed (§5.3).
+    let r = get("refused_signed");
+    assert_eq!(r["rcode"], "REFUSED", "{r:?}");
+    assert_eq!(
+        (
+            r["tsig_error"].as_str(),
+            r.get("verified").map(String::as_str)
+        ),
+        ("NOERROR", Some("True")),
+        "{r:?}"
+    );
+    // TSIG twice or not last; an IXFR without the zone's SOA in authority: FORMERR.
+    for case in ["twice", "not_last", "ixfr_no_soa", "ixfr_other_soa"] {
+        assert_eq!(get(case)["rcode"], "FORMERR", "{case}");
+    }
+}
