@@ -183,6 +183,30 @@ impl Handler {
         ))
     }
 
+    /// An IXFR over UDP answered in `out` (RFC 1995 §2); `None` for any other query, or without
+    /// transfers (the full path then refuses it).
+    fn ixfr_over_udp(&self, query: Received<'_>, out: &mut Vec<u8>) -> Option<Sent> {
+        let x = self.xfr.as_ref()?;
+        if query.transport != Transport::Udp || !crate::xfr::serve::is_ixfr(query.bytes) {
+            return None;
+        }
+        let limit = size_limit(Transport::Udp, Scan::of(query.bytes).opt.map(|o| o.payload));
+        let m = crate::xfr::serve::respond_udp(
+            &x.published.load(),
+            &x.config,
+            query.bytes,
+            query.src.ip(),
+            crate::xfr::tsig::now(),
+            usize::from(limit),
+        )?;
+        out.clear();
+        out.extend_from_slice(&m);
+        Some(Sent {
+            zone: None,
+            cookie_valid: false,
+        })
+    }
+
     /// Limits UDP responses by `config` (none when its rate is 0).
     pub fn with_rrl(mut self, config: RrlConfig) -> Self {
         self.rrl = Limiter::new(config).map(Arc::new);
@@ -214,12 +238,16 @@ impl Handler {
             key: self.xfr.as_ref().and_then(|x| x.config.key.as_deref()),
         };
         telemetry::transport_query(query.transport.index());
-        let sent = match fast::respond(&ctx, query, rng, out) {
-            Some(sent) => sent,
-            None => match full(&ctx, query, rng, out) {
+        let sent = if let Some(sent) = self.ixfr_over_udp(query, out) {
+            sent
+        } else {
+            match fast::respond(&ctx, query, rng, out) {
                 Some(sent) => sent,
-                None => return false,
-            },
+                None => match full(&ctx, query, rng, out) {
+                    Some(sent) => sent,
+                    None => return false,
+                },
+            }
         };
         match &self.rrl {
             Some(rrl)

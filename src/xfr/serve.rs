@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::{Message, Metadata, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, LowerName, RData, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 
 use super::tsig::{self, Rejected, Signer};
 use super::{Published, TransferConfig};
@@ -25,23 +25,30 @@ pub use build::MESSAGE_BYTES;
 /// Whether `msg` asks for a zone transfer (a query, opcode QUERY, whose first question is of
 /// type AXFR or IXFR), read from the raw bytes.
 pub fn is_transfer(msg: &[u8]) -> bool {
-    let Some(&flags) = msg.get(2) else {
-        return false;
-    };
-    // QR clear and opcode 0.
-    if flags & 0xf8 != 0 {
-        return false;
-    }
-    let qtype = crate::dns::question_end(msg)
-        .and_then(|end| msg.get(end - 4..end - 2))
-        .map(|t| u16::from_be_bytes([t[0], t[1]]));
-    matches!(qtype, Some(251 | 252))
+    matches!(transfer_type(msg), Some(AXFR | IXFR))
 }
 
-/// The response messages to a transfer request from `src` (empty when it is not one).
-///
-/// The signature is checked first, so that every answer to a validly signed request is signed,
-/// refusals included (RFC 8945 §5.3).
+/// Whether `msg` asks for an incremental transfer (IXFR).
+pub fn is_ixfr(msg: &[u8]) -> bool {
+    transfer_type(msg) == Some(IXFR)
+}
+
+const AXFR: u16 = 252;
+const IXFR: u16 = 251;
+
+/// The first question's type of a query with opcode QUERY.
+fn transfer_type(msg: &[u8]) -> Option<u16> {
+    let flags = *msg.get(2)?;
+    // QR clear and opcode 0.
+    if flags & 0xf8 != 0 {
+        return None;
+    }
+    crate::dns::question_end(msg)
+        .and_then(|end| msg.get(end - 4..end - 2))
+        .map(|t| u16::from_be_bytes([t[0], t[1]]))
+}
+
+/// The response messages to a transfer request over TCP from `src` (empty when it is not one).
 pub fn respond(
     published: &Published,
     config: &TransferConfig,
@@ -49,12 +56,74 @@ pub fn respond(
     src: IpAddr,
     now: u64,
 ) -> Vec<Vec<u8>> {
-    let Ok(request) = Message::from_vec(msg) else {
-        return Vec::new();
+    match plan(published, config, msg, src, now, false) {
+        None => Vec::new(),
+        Some(Plan::Done(m)) => vec![m],
+        Some(Plan::Records(r)) => {
+            let mut out = messages(r.meta, &r.query, r.records);
+            if let Some(mut s) = r.signer {
+                for m in &mut out {
+                    s.sign(m, now, 0, &[]);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The response to a transfer request over UDP (RFC 1995 §2): an IXFR's answer when it fits in
+/// one message of `limit` bytes, its signature included; else the current SOA alone, and the
+/// client retries over TCP (as Knot does). AXFR over UDP is refused (RFC 5936 §4.2).
+pub fn respond_udp(
+    published: &Published,
+    config: &TransferConfig,
+    msg: &[u8],
+    src: IpAddr,
+    now: u64,
+    limit: usize,
+) -> Option<Vec<u8>> {
+    let r = match plan(published, config, msg, src, now, true)? {
+        Plan::Done(m) => return Some(m),
+        Plan::Records(r) => r,
     };
-    let Some(query) = request.queries.first().cloned() else {
-        return Vec::new();
+    let one = |records: Vec<Record>| {
+        let mut out = messages(r.meta, &r.query, records);
+        let mut m = (out.len() == 1).then(|| out.pop()).flatten()?;
+        if let Some(mut s) = r.signer.clone() {
+            s.sign(&mut m, now, 0, &[]);
+        }
+        (m.len() <= limit).then_some(m)
     };
+    let soa = r.records.first().cloned();
+    one(r.records.clone()).or_else(|| one(soa.into_iter().collect()))
+}
+
+/// What a transfer request gets: one finished message (a refusal, an error), or records.
+enum Plan<'k> {
+    Done(Vec<u8>),
+    Records(Records<'k>),
+}
+
+/// The records answering a transfer, and what their messages carry.
+struct Records<'k> {
+    meta: Metadata,
+    query: Query,
+    records: Vec<Record>,
+    signer: Option<Signer<'k>>,
+}
+
+/// Checks the request (its signature first, so that every answer to a validly signed request
+/// is signed, refusals included, RFC 8945 §5.3), then who asks and for what.
+fn plan<'k>(
+    published: &Published,
+    config: &'k TransferConfig,
+    msg: &[u8],
+    src: IpAddr,
+    now: u64,
+    udp: bool,
+) -> Option<Plan<'k>> {
+    let request = Message::from_vec(msg).ok()?;
+    let query = request.queries.first().cloned()?;
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.recursion_desired = request.metadata.recursion_desired;
     let refused = |reason: &str| {
@@ -62,21 +131,15 @@ pub fn respond(
     };
     if crate::dns::tsig_misplaced(msg) {
         refused("TSIG not the last record");
-        return vec![header_only(meta, &query, ResponseCode::FormErr)];
+        return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
     }
     let tsig_at = crate::dns::tsig_at(msg);
     let mut signer = match (&config.key, tsig_at) {
         (_, None) => None,
         (None, Some(t)) => {
             refused("TSIG without a transfer key");
-            return vec![not_auth(
-                meta,
-                &query,
-                msg,
-                &t,
-                Rejected::Unsigned(tsig::BADKEY),
-                None,
-            )];
+            let bad_key = Rejected::Unsigned(tsig::BADKEY);
+            return Some(Plan::Done(not_auth(meta, &query, msg, &t, bad_key, None)));
         }
         (Some(key), Some(t)) => {
             let keys = std::slice::from_ref(key.as_ref());
@@ -84,11 +147,18 @@ pub fn respond(
                 Ok((k, req)) => Some(Signer::response(k, &req)),
                 Err(Rejected::Malformed) => {
                     refused("TSIG MAC length");
-                    return vec![header_only(meta, &query, ResponseCode::FormErr)];
+                    return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
                 }
                 Err(rejected) => {
                     refused("TSIG");
-                    return vec![not_auth(meta, &query, msg, &t, rejected, Some(key))];
+                    return Some(Plan::Done(not_auth(
+                        meta,
+                        &query,
+                        msg,
+                        &t,
+                        rejected,
+                        Some(key),
+                    )));
                 }
             }
         }
@@ -99,7 +169,7 @@ pub fn respond(
         if let Some(s) = signer.as_mut() {
             s.sign(&mut m, now, 0, &[]);
         }
-        vec![m]
+        Some(Plan::Done(m))
     };
     // Knot and NSD serve QCLASS ANY from the IN zone; a class gslbd has no zone in (CH, HS,
     // ...) is refused as NSD does.
@@ -130,6 +200,10 @@ pub fn respond(
         refused("IXFR without the zone's SOA in authority");
         return answer(ResponseCode::FormErr);
     }
+    if udp && query.query_type() == RecordType::AXFR {
+        refused("AXFR over UDP");
+        return answer(ResponseCode::Refused);
+    }
     let Some(current) = journal.current() else {
         return answer(ResponseCode::ServFail);
     };
@@ -138,14 +212,13 @@ pub fn respond(
         _ => full(journal, current),
     };
     tracing::info!(zone = %query.name(), %src, kind = %query.query_type(), serial = current.serial,
-        records = records.len(), "transfer");
-    let mut out = messages(meta, &query, records);
-    if let Some(mut s) = signer {
-        for m in &mut out {
-            s.sign(m, now, 0, &[]);
-        }
-    }
-    out
+        records = records.len(), udp, "transfer");
+    Some(Plan::Records(Records {
+        meta,
+        query,
+        records,
+        signer,
+    }))
 }
 
 /// The serial in the request's authority SOA for the zone (RFC 1995 §3).

@@ -229,6 +229,7 @@ pub fn verify<'k>(
 }
 
 /// Signs the messages of one response in order (or a request, with no `prior`).
+#[derive(Clone)]
 pub struct Signer<'k> {
     key: &'k Key,
     /// The MAC the next message chains to: the request's, then each message's own.

@@ -3,8 +3,10 @@
 //! (compression, concurrent transfers) and records as large as a message allows.
 
 use std::process::Command;
+use std::time::Duration;
 
-use crate::harness::{Gslbd, free_port, zone_head};
+use crate::backend::{Backend, Mode};
+use crate::harness::{Gslbd, dig, free_port, poll, zone_head};
 
 const KEY: &str = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 
@@ -151,4 +153,76 @@ fn tsig_errors_are_answered_as_rfc_8945_says() {
     for case in ["twice", "not_last", "ixfr_no_soa", "ixfr_other_soa"] {
         assert_eq!(get(case)["rcode"], "FORMERR", "{case}");
     }
+}
+
+/// The serial of gslbd's SOA answer.
+fn serial(port: u16) -> Option<u32> {
+    let soa = dig(port, "gslb.example SOA").answers("SOA");
+    soa.first()?.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The SOA serials and other records of an IXFR from `serial` over UDP.
+fn ixfr_udp(port: u16, serial: u32) -> (Vec<String>, String) {
+    let out = kdig(
+        port,
+        &[
+            "-y",
+            KEY,
+            "+notcp",
+            "+bufsize=1232",
+            "gslb.example",
+            &format!("IXFR={serial}"),
+        ],
+    );
+    let soas = out
+        .lines()
+        .filter(|l| l.contains("\tSOA\t") || l.split_whitespace().nth(3) == Some("SOA"))
+        .filter_map(|l| l.split_whitespace().nth(6).map(str::to_string))
+        .collect();
+    (soas, out)
+}
+
+#[test]
+fn ixfr_over_udp_answers_the_differences_when_they_fit_else_the_soa() {
+    let (mut east, west) = (Backend::http(), Backend::http());
+    let mut z = bulk(100);
+    z.push_str(&format!(
+        "[pools.www]\ntype = \"A\"\nttl = 5\npolicy = \"all\"\n\
+         [pools.www.probe]\ninterval = \"300ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 2\n\
+         [pools.www.regions.east]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n\
+         [pools.www.regions.west]\naddresses = [\"192.0.2.2\"]\ncheck = \"{}\"\n",
+        east.url("/"),
+        west.url("/")
+    ));
+    let g = primary(&z, true, "coalesce = \"1s\"\n");
+    let both = || {
+        let mut a = dig(g.port, "www.gslb.example A").answers("A");
+        a.sort();
+        (a == ["192.0.2.1", "192.0.2.2"]).then_some(())
+    };
+    poll(Duration::from_secs(10), Duration::from_millis(100), both).expect("both regions up");
+    let first = poll(Duration::from_secs(5), Duration::from_millis(100), || {
+        serial(g.port)
+    })
+    .expect("a serial");
+    // Up to date: the SOA alone.
+    let (soas, out) = ixfr_udp(g.port, first);
+    assert_eq!(soas, [first.to_string()], "{out}");
+    assert!(out.contains("(UDP)"), "{out}");
+    east.set(Mode::Status(503));
+    let second = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        serial(g.port).filter(|s| *s != first)
+    })
+    .expect("a new serial");
+    // The differences fit in one datagram: current, old, new, current SOA, the east record
+    // deleted.
+    let (soas, out) = ixfr_udp(g.port, first);
+    let (a, b) = (first.to_string(), second.to_string());
+    assert_eq!(soas, [&*b, &*a, &*b, &*b], "{out}");
+    assert!(out.contains("192.0.2.1") && !out.contains("h99."), "{out}");
+    // A serial the journal does not have: the whole zone does not fit, so the SOA alone and
+    // the client retries over TCP.
+    let (soas, out) = ixfr_udp(g.port, 1);
+    assert_eq!(soas, [&*b], "{out}");
+    assert!(!out.contains("REFUSED"), "{out}");
 }
