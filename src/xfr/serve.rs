@@ -16,9 +16,11 @@ use super::{Published, TransferConfig};
 
 mod build;
 mod diff;
+pub mod refusals;
 
 use build::{header_only, messages};
 use diff::{full, ixfr};
+use refusals::Reason;
 
 pub use build::MESSAGE_BYTES;
 
@@ -126,18 +128,16 @@ fn plan<'k>(
     let query = request.queries.first().cloned()?;
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.recursion_desired = request.metadata.recursion_desired;
-    let refused = |reason: &str| {
-        tracing::warn!(zone = %query.name(), %src, reason, "transfer refused");
-    };
+    let refused = |reason: Reason| refusals::refused(reason, query.name(), src);
     if crate::dns::tsig_misplaced(msg) {
-        refused("TSIG not the last record");
+        refused(Reason::Malformed);
         return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
     }
     let tsig_at = crate::dns::tsig_at(msg);
     let mut signer = match (&config.key, tsig_at) {
         (_, None) => None,
         (None, Some(t)) => {
-            refused("TSIG without a transfer key");
+            refused(Reason::Tsig);
             let bad_key = Rejected::Unsigned(tsig::BADKEY);
             return Some(Plan::Done(not_auth(meta, &query, msg, &t, bad_key, None)));
         }
@@ -146,11 +146,11 @@ fn plan<'k>(
             match tsig::verify(msg, t.owner, t.rdata, t.rdata_len, keys, now) {
                 Ok((k, req)) => Some(Signer::response(k, &req)),
                 Err(Rejected::Malformed) => {
-                    refused("TSIG MAC length");
+                    refused(Reason::Malformed);
                     return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
                 }
                 Err(rejected) => {
-                    refused("TSIG");
+                    refused(Reason::Tsig);
                     return Some(Plan::Done(not_auth(
                         meta,
                         &query,
@@ -174,12 +174,12 @@ fn plan<'k>(
     // Knot and NSD serve QCLASS ANY from the IN zone; a class gslbd has no zone in (CH, HS,
     // ...) is refused as NSD does.
     if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
-        refused("class");
+        refused(Reason::Class);
         return answer(ResponseCode::Refused);
     }
     let origin = LowerName::new(query.name());
     let Some(journal) = published.zones.get(&origin) else {
-        refused("not a transferred zone");
+        refused(Reason::Zone);
         return answer(ResponseCode::Refused);
     };
     let unsigned_src = src.to_canonical();
@@ -188,20 +188,20 @@ fn plan<'k>(
         .iter()
         .any(|s| s.ip().to_canonical() == unsigned_src)
     {
-        refused("not a configured secondary");
+        refused(Reason::Address);
         return answer(ResponseCode::Refused);
     }
     if config.key.is_some() && !signed {
-        refused("not signed with the transfer key");
+        refused(Reason::Unsigned);
         return answer(ResponseCode::Refused);
     }
     let client = client_serial(&request, &origin);
     if query.query_type() == RecordType::IXFR && client.is_none() {
-        refused("IXFR without the zone's SOA in authority");
+        refused(Reason::Malformed);
         return answer(ResponseCode::FormErr);
     }
     if udp && query.query_type() == RecordType::AXFR {
-        refused("AXFR over UDP");
+        refused(Reason::Udp);
         return answer(ResponseCode::Refused);
     }
     let Some(current) = journal.current() else {

@@ -226,3 +226,62 @@ fn ixfr_over_udp_answers_the_differences_when_they_fit_else_the_soa() {
     assert_eq!(soas, [&*b], "{out}");
     assert!(!out.contains("REFUSED"), "{out}");
 }
+
+/// `n` copies of `query` on one TCP connection to `port`; the responses read back.
+fn pipelined(port: u16, query: &[u8], n: usize) -> usize {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let mut frame = (query.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(query);
+    let writer = std::thread::spawn(move || {
+        for _ in 0..n {
+            if w.write_all(&frame).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = 0;
+    let mut len = [0u8; 2];
+    while got < n && s.read_exact(&mut len).is_ok() {
+        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if s.read_exact(&mut m).is_err() {
+            break;
+        }
+        got += 1;
+    }
+    writer.join().expect("writer");
+    got
+}
+
+#[test]
+fn a_flood_of_refused_transfers_is_counted_and_logged_once_per_source_and_interval() {
+    let g = primary(&bulk(3), true, "");
+    let mut q = hickory_proto::op::Message::query();
+    q.add_query(hickory_proto::op::Query::query(
+        hickory_proto::rr::Name::from_ascii("gslb.example.").expect("name"),
+        hickory_proto::rr::RecordType::AXFR,
+    ));
+    let n = 20_000;
+    let t0 = std::time::Instant::now();
+    assert_eq!(pipelined(g.port, &q.to_vec().expect("encode"), n), n);
+    eprintln!("{n} refused AXFRs in {:?}", t0.elapsed());
+    let metrics = g.metrics();
+    assert!(
+        metrics.contains(&format!("gslbd_xfr_refused_total{{reason=\"unsigned\"}} {n}")),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("xfr"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let lines = g
+        .logs()
+        .iter()
+        .filter(|l| l.contains("transfer refused"))
+        .count();
+    assert!(lines <= 2, "{lines} log lines for {n} refusals");
+}
