@@ -51,6 +51,12 @@ impl Key {
         }
         let mut name = Name::from_ascii(name).map_err(|e| format!("key name {name:?}: {e}"))?;
         name.set_fqdn(true);
+        if name.len() + 1 > crate::zone::wire::TSIG_KEY_NAME {
+            return Err(format!(
+                "key name {name:?}: longer than {} bytes, so a signature might not fit",
+                crate::zone::wire::TSIG_KEY_NAME
+            ));
+        }
         let secret = base64::engine::general_purpose::STANDARD
             .decode(secret.trim())
             .map_err(|_| "the secret is not base64".to_string())?;
@@ -447,6 +453,11 @@ mod tests {
         assert!(Key::parse("hmac-md5:k:c2VjcmV0LXNlY3JldC1zZWNyZXQ=").is_err());
         assert!(Key::parse("hmac-sha256:k:not base64!").is_err());
         assert!(Key::parse("hmac-sha256:k:c2hvcnQ=").is_err());
+        let long = format!(
+            "hmac-sha256:{}:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=",
+            "k".repeat(90)
+        );
+        assert!(Key::parse(&long).is_err());
         let k = Key::parse(KEY).expect("key");
         assert_eq!(format!("{k:?}"), "Key(xfr-key.)");
     }

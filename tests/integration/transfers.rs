@@ -270,7 +270,9 @@ fn a_flood_of_refused_transfers_is_counted_and_logged_once_per_source_and_interv
     eprintln!("{n} refused AXFRs in {:?}", t0.elapsed());
     let metrics = g.metrics();
     assert!(
-        metrics.contains(&format!("gslbd_xfr_refused_total{{reason=\"unsigned\"}} {n}")),
+        metrics.contains(&format!(
+            "gslbd_xfr_refused_total{{reason=\"unsigned\"}} {n}"
+        )),
         "{}",
         metrics
             .lines()
@@ -284,4 +286,43 @@ fn a_flood_of_refused_transfers_is_counted_and_logged_once_per_source_and_interv
         .filter(|l| l.contains("transfer refused"))
         .count();
     assert!(lines <= 2, "{lines} log lines for {n} refusals");
+}
+
+/// A zone with one TXT record at `big` whose RDATA is `rdata` bytes (one value, which gslbd
+/// splits into character-strings of 255 bytes, each with its length byte).
+fn big_txt(rdata: usize) -> String {
+    let len = rdata / 256 * 255 + (rdata % 256).saturating_sub(1);
+    format!(
+        "{}[[records]]\nname = \"big\"\ntype = \"TXT\"\ndata = [\"{}\"]\n",
+        zone_head("gslb.example."),
+        "x".repeat(len)
+    )
+}
+
+#[test]
+fn the_largest_record_check_accepts_can_be_transferred_with_tsig() {
+    // A message with the question and the record alone: 46 bytes and the RDATA.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    let check = |rdata: usize| {
+        std::fs::write(dir.path().join("zones/z.toml"), big_txt(rdata)).expect("zone");
+        crate::harness::run(&["check", "--zones", "zones"], dir.path())
+    };
+    // 65,480 bytes fit in 64 KiB but leave no room for a signature (its AXFR message with
+    // TSIG would be 65,605 bytes: the write failed and the connection dropped).
+    let out = check(65_480);
+    assert!(!out.status.success(), "check accepted it");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TSIG"), "{err}");
+    // The largest it accepts transfers signed.
+    assert!(check(65_329).status.success());
+    let g = primary(&big_txt(65_329), true, "");
+    let out = kdig(g.port, &["-y", KEY, "gslb.example", "AXFR"]);
+    assert!(
+        out.contains("big.gslb.example")
+            && out.contains(";; Received")
+            && !out.contains(";; ERROR"),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
 }
