@@ -5,7 +5,6 @@
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
 //! decodes everything else.
 
-mod compress;
 mod conns;
 pub mod cookie;
 mod encode;

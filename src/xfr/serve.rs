@@ -211,8 +211,8 @@ fn plan<'k>(
         (RecordType::IXFR, Some(serial)) => ixfr(journal, current, serial),
         _ => full(journal, current),
     };
-    tracing::info!(zone = %query.name(), %src, kind = %query.query_type(), serial = current.serial,
-        records = records.len(), udp, "transfer");
+    tracing::info!(zone = %query.name(), %src, udp, kind = %query.query_type(),
+        serial = current.serial, records = records.len(), "transfer");
     Some(Plan::Records(Records {
         meta,
         query,

@@ -21,6 +21,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{Node, Zone};
 
+pub mod compress;
 mod named;
 pub use named::{Piece, Template};
 
