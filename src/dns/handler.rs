@@ -70,6 +70,17 @@ pub struct Handler {
     require_cookies: bool,
     rrl: Option<Arc<Limiter>>,
     xfr: Option<XfrAccess>,
+    /// Slots for transfers in progress ([`MAX_TRANSFERS`]).
+    transfers: Arc<tokio::sync::Semaphore>,
+}
+
+/// Zone transfers built and sent at once (each holds its whole rendering until it is sent).
+pub const MAX_TRANSFERS: usize = 8;
+
+/// A transfer's messages, holding one of the [`MAX_TRANSFERS`] slots until dropped.
+pub struct Transfer {
+    pub messages: Vec<Vec<u8>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Zone transfers: the published versions and who may take them.
@@ -157,6 +168,7 @@ impl Handler {
             require_cookies: false,
             rrl: None,
             xfr: None,
+            transfers: Arc::new(tokio::sync::Semaphore::new(MAX_TRANSFERS)),
         }
     }
 
@@ -168,19 +180,31 @@ impl Handler {
 
     /// The messages answering a zone transfer request over TCP; `None` when `msg` is not one
     /// or transfers are off (the full path then refuses it).
-    pub fn transfer(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Vec<Vec<u8>>> {
+    ///
+    /// At most [`MAX_TRANSFERS`] are built and sent at once; one over the cap waits for a slot
+    /// (as Knot's TCP workers queue them; the TCP connection limits bound the queue). Each is
+    /// built on a blocking thread, so the async workers keep answering other queries.
+    pub async fn transfer(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Transfer> {
         let x = self.xfr.as_ref()?;
         if !crate::xfr::serve::is_transfer(msg) {
             return None;
         }
-        let published = x.published.load();
-        Some(crate::xfr::serve::respond(
-            &published,
-            &x.config,
-            msg,
-            src,
-            crate::xfr::tsig::now(),
-        ))
+        let slot = self.transfers.clone().acquire_owned().await.ok()?;
+        let (published, config, msg) = (x.published.load_full(), x.config.clone(), msg.to_vec());
+        let build = move || {
+            let now = crate::xfr::tsig::now();
+            crate::xfr::serve::respond(&published, &config, &msg, src, now)
+        };
+        let messages = tokio::task::spawn_blocking(build)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "building a transfer failed");
+                Vec::new()
+            });
+        Some(Transfer {
+            messages,
+            _slot: slot,
+        })
     }
 
     /// An IXFR over UDP answered in `out` (RFC 1995 §2); `None` for any other query, or without

@@ -200,12 +200,13 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
             transport,
         };
         // Zone transfers are served on port 53 only.
-        let transfer = (transport == Transport::Tcp)
-            .then(|| handler.transfer(&msg, src.ip()))
-            .flatten();
-        if let Some(messages) = transfer {
-            for m in messages {
-                if !write_frame(stream, &m, &mut frame, limits.io_timeout, src).await {
+        let transfer = match transport {
+            Transport::Tcp => handler.transfer(&msg, src.ip()).await,
+            _ => None,
+        };
+        if let Some(t) = transfer {
+            for m in &t.messages {
+                if !write_frame(stream, m, &mut frame, limits.io_timeout, src).await {
                     return;
                 }
             }

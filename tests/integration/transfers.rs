@@ -326,3 +326,90 @@ fn the_largest_record_check_accepts_can_be_transferred_with_tsig() {
         &out[..out.len().min(2000)]
     );
 }
+
+/// One whole AXFR over TCP, read to its closing SOA (or to `expect` messages, without
+/// decoding them); the messages it took.
+fn axfr_messages(port: u16, query: &[u8], expect: Option<usize>) -> usize {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut frame = (query.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(query);
+    if s.write_all(&frame).is_err() {
+        return 0;
+    }
+    let (mut messages, mut soas) = (0, 0);
+    let mut len = [0u8; 2];
+    while soas < 2 && s.read_exact(&mut len).is_ok() {
+        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if s.read_exact(&mut m).is_err() {
+            break;
+        }
+        messages += 1;
+        if let Some(n) = expect {
+            if messages == n {
+                break;
+            }
+            continue;
+        }
+        let Ok(msg) = hickory_proto::op::Message::from_vec(&m) else {
+            break;
+        };
+        soas += msg
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == hickory_proto::rr::RecordType::SOA)
+            .count();
+    }
+    messages
+}
+
+#[test]
+fn concurrent_transfers_of_a_large_zone_do_not_delay_other_tcp_queries() {
+    let g = primary(&bulk(20_000), false, "");
+    let mut q = hickory_proto::op::Message::query();
+    q.add_query(hickory_proto::op::Query::query(
+        hickory_proto::rr::Name::from_ascii("gslb.example.").expect("name"),
+        hickory_proto::rr::RecordType::AXFR,
+    ));
+    let query = q.to_vec().expect("encode");
+    let single = axfr_messages(g.port, &query, None);
+    assert!(single > 10, "{single} messages");
+    let port = g.port;
+    // More than the 8 built at once: the ones over the cap wait for a slot, and all complete.
+    let pullers: Vec<_> = (0..24)
+        .map(|_| {
+            let query = query.clone();
+            std::thread::spawn(move || axfr_messages(port, &query, Some(single)))
+        })
+        .collect();
+    // Unrelated TCP queries while the transfers are built and sent.
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(50));
+        let t0 = std::time::Instant::now();
+        let d = dig(g.port, "+tcp h7.gslb.example A");
+        worst = worst.max(t0.elapsed());
+        assert_eq!(
+            d.answers("A"),
+            ["10.0.0.7"],
+            "no answer to an unrelated TCP query within dig's timeout ({:?})",
+            t0.elapsed()
+        );
+    }
+    for p in pullers {
+        assert_eq!(
+            p.join().expect("puller"),
+            single,
+            "every transfer completes"
+        );
+    }
+    eprintln!("worst unrelated TCP query during 24 transfers: {worst:?}");
+    // dig itself takes ~15 ms to start here.
+    assert!(
+        worst < Duration::from_millis(300),
+        "an unrelated TCP query took {worst:?}"
+    );
+}
