@@ -118,6 +118,15 @@ impl Secondary {
 
     /// NSD as a secondary of gslbd on `primary`.
     fn nsd(primary: u16, port: u16) -> Secondary {
+        Self::nsd_with(primary, port, "")
+    }
+
+    /// NSD asking for IXFR over UDP first (`request-xfr: UDP`).
+    fn nsd_udp(primary: u16, port: u16) -> Secondary {
+        Self::nsd_with(primary, port, "UDP ")
+    }
+
+    fn nsd_with(primary: u16, port: u16, transport: &str) -> Secondary {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display();
         let conf = format!(
@@ -127,7 +136,7 @@ impl Secondary {
              remote-control:\n  control-enable: no\n\
              key:\n  name: xfr-key\n  algorithm: hmac-sha256\n  secret: \"{SECRET}\"\n\
              zone:\n  name: gslb.example\n  zonefile: gslb.example.zone\n\
-             request-xfr: 127.0.0.1@{primary} xfr-key\n  allow-notify: 127.0.0.1 xfr-key\n\
+             request-xfr: {transport}127.0.0.1@{primary} xfr-key\n  allow-notify: 127.0.0.1 xfr-key\n\
              provide-xfr: 127.0.0.1 xfr-key\n"
         );
         std::fs::write(dir.path().join("nsd.conf"), conf).expect("conf");
@@ -295,6 +304,17 @@ fn nsd_pulls_with_tsig_and_follows_a_failure_and_recovery() {
     let ours = g.logs().join("\n");
     assert!(ours.contains("kind=IXFR"), "NSD followed by IXFR:\n{ours}");
     assert!(ours.contains("NOTIFY acknowledged"), "{ours}");
+    same_records(&g, &nsd);
+}
+
+#[test]
+fn nsd_asking_for_ixfr_over_udp_follows_a_failure_and_recovery() {
+    let (g, nsd) = follows_a_failure_and_its_recovery(Secondary::nsd_udp);
+    let ours = g.logs().join("\n");
+    assert!(
+        ours.contains("udp=true kind=IXFR"),
+        "NSD followed by IXFR over UDP:\n{ours}"
+    );
     same_records(&g, &nsd);
 }
 
