@@ -410,6 +410,10 @@ pub(super) fn full<R: Rng + ?Sized>(
             (Err(crate::xfr::tsig::Rejected::Unsigned(e)), Some(t)) => {
                 tsig::unsigned_error(bytes, &t, header.metadata.id, *e)
             }
+            // A MAC too short: FORMERR with an unsigned BADSIG, as BIND answers it.
+            (Err(crate::xfr::tsig::Rejected::Malformed), Some(t)) => {
+                tsig::unsigned_error(bytes, &t, header.metadata.id, crate::xfr::tsig::BADSIG)
+            }
             _ => None,
         };
         let sent = reply.refuse(rcode, unsigned.as_ref(), out);

@@ -30,9 +30,9 @@ pub fn verify_query<'k>(
     )
 }
 
-/// Signs the response in `out` when its query verified (error 0), or when it was too far off
-/// in time (BADTIME, the query's time signed echoed and the server's time as other data);
-/// otherwise leaves it as it is.
+/// Signs the response in `out` when its query verified (error 0), or when its error is
+/// answered signed (BADTIME: the query's time signed echoed and the server's time as other
+/// data; BADTRUNC); otherwise leaves it as it is.
 pub fn sign_response(
     signed: &Result<Option<(&Key, Request)>, Rejected>,
     key: Option<&Key>,
@@ -41,21 +41,10 @@ pub fn sign_response(
     let now = crate::xfr::tsig::now();
     match (signed, key) {
         (Ok(Some((k, req))), _) => Signer::response(k, req).sign(out, now, 0, &[]),
-        (
-            Err(Rejected::BadTime {
-                mac,
-                original_id,
-                time,
-            }),
-            Some(k),
-        ) => {
-            let req = Request {
-                mac: mac.clone(),
-                original_id: *original_id,
-            };
-            // The request's time signed echoed, the server's time as other data (§5.2.3).
-            let server = now.to_be_bytes();
-            Signer::response(k, &req).sign(out, *time, crate::xfr::tsig::BADTIME, &server[2..]);
+        (Err(rejected), Some(k)) => {
+            if let Some((req, time, error, other)) = rejected.signed_error(now) {
+                Signer::response(k, &req).sign(out, time, error, &other);
+            }
         }
         _ => {}
     }

@@ -146,8 +146,11 @@ fn plan<'k>(
             match tsig::verify(msg, t.owner, t.rdata, t.rdata_len, keys, now) {
                 Ok((k, req)) => Some(Signer::response(k, &req)),
                 Err(Rejected::Malformed) => {
+                    // FORMERR with an unsigned BADSIG, as BIND answers it.
                     refused(Reason::Malformed);
-                    return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
+                    let mut m = header_only(meta, &query, ResponseCode::FormErr);
+                    tsig::append_error(&mut m, msg, t.owner, t.rdata, t.rdata_len, tsig::BADSIG);
+                    return Some(Plan::Done(m));
                 }
                 Err(rejected) => {
                     refused(Reason::Tsig);
@@ -228,9 +231,9 @@ fn client_serial(request: &Message, origin: &LowerName) -> Option<u32> {
         _ => None,
     })
 }
-/// NOTAUTH with the TSIG error: unsigned for BADKEY, BADSIG and BADTRUNC (the request's key,
-/// algorithm and time echoed, §5.3.2), signed for BADTIME (the request's time signed echoed,
-/// the server's time as other data, §5.2.3).
+/// NOTAUTH with the TSIG error: unsigned for BADKEY and BADSIG (the request's key, algorithm
+/// and time echoed, §5.3.2), signed for BADTIME (the request's time signed echoed, the server's
+/// time as other data, §5.2.3) and BADTRUNC (as BIND does).
 fn not_auth(
     meta: Metadata,
     query: &Query,
@@ -240,20 +243,12 @@ fn not_auth(
     key: Option<&tsig::Key>,
 ) -> Vec<u8> {
     let mut out = header_only(meta, query, ResponseCode::NotAuth);
-    match (rejected, key) {
-        (
-            Rejected::BadTime {
-                mac,
-                original_id,
-                time,
-            },
-            Some(key),
-        ) => {
-            let req = tsig::Request { mac, original_id };
-            let server = tsig::now().to_be_bytes();
-            Signer::response(key, &req).sign(&mut out, time, tsig::BADTIME, &server[2..]);
+    let now = tsig::now();
+    match (rejected.signed_error(now), key, rejected) {
+        (Some((req, time, error, other)), Some(key), _) => {
+            Signer::response(key, &req).sign(&mut out, time, error, &other);
         }
-        (Rejected::Unsigned(error), _) => {
+        (_, _, Rejected::Unsigned(error)) => {
             tsig::append_error(&mut out, msg, t.owner, t.rdata, t.rdata_len, error)
         }
         _ => tsig::append_error(&mut out, msg, t.owner, t.rdata, t.rdata_len, tsig::BADSIG),

@@ -89,8 +89,40 @@ pub enum Rejected {
         original_id: u16,
         time: u64,
     },
+    /// NOTAUTH, signed, BADTRUNC: a MAC that is right but truncated, which gslbd's policy (the
+    /// whole MAC, BIND's default) does not accept (§5.2.2.1); signed as BIND signs it.
+    BadTrunc { mac: Vec<u8>, original_id: u16 },
     /// FORMERR: a MAC shorter than [`MAC_MIN`] or longer than the hash (§5.2.2.1).
     Malformed,
+}
+
+impl Rejected {
+    /// For the errors answered signed (BADTIME, BADTRUNC): the request to chain to, the time
+    /// signed (BADTIME echoes the request's), the error and the other data (BADTIME: the
+    /// server's time).
+    pub fn signed_error(&self, now: u64) -> Option<(Request, u64, u16, Vec<u8>)> {
+        match self {
+            Rejected::BadTime {
+                mac,
+                original_id,
+                time,
+            } => {
+                let req = Request {
+                    mac: mac.clone(),
+                    original_id: *original_id,
+                };
+                Some((req, *time, BADTIME, now.to_be_bytes()[2..].to_vec()))
+            }
+            Rejected::BadTrunc { mac, original_id } => {
+                let req = Request {
+                    mac: mac.clone(),
+                    original_id: *original_id,
+                };
+                Some((req, now, BADTRUNC, Vec::new()))
+            }
+            Rejected::Unsigned(_) | Rejected::Malformed => None,
+        }
+    }
 }
 
 /// The parts of a TSIG record's RDATA.
@@ -213,7 +245,14 @@ pub fn verify<'k>(
             .zip(&f.mac)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
-        return Err(Rejected::Unsigned(if same { BADTRUNC } else { BADSIG }));
+        return Err(if same {
+            Rejected::BadTrunc {
+                mac: f.mac,
+                original_id: f.original_id,
+            }
+        } else {
+            Rejected::Unsigned(BADSIG)
+        });
     }
     if hmac::verify(&key.key, &data, &f.mac).is_err() {
         return Err(Rejected::Unsigned(BADSIG));

@@ -130,12 +130,18 @@ fn tsig_errors_are_answered_as_rfc_8945_says() {
         "{r:?}"
     );
     assert_eq!(r["maclen"], "0");
-    // A MAC under half the hash is FORMERR; a right but truncated one BADTRUNC (§5.2.2.1).
-    assert_eq!(get("short_mac")["rcode"], "FORMERR");
+    // A MAC under half the hash is FORMERR (with an unsigned BADSIG); a right but truncated
+    // one BADTRUNC, signed (§5.2.2.1; both as BIND 9.18 answers them).
+    let r = get("short_mac");
+    assert_eq!(
+        (r["rcode"].as_str(), r["tsig_error"].as_str(), r["maclen"].as_str()),
+        ("FORMERR", "BADSIG", "0"),
+        "{r:?}"
+    );
     let r = get("truncated_mac");
     assert_eq!(
-        (r["rcode"].as_str(), r["tsig_error"].as_str()),
-        ("NOTAUTH", "BADTRUNC"),
+        (r["rcode"].as_str(), r["tsig_error"].as_str(), r["maclen"].as_str()),
+        ("NOTAUTH", "BADTRUNC", "32"),
         "{r:?}"
     );
     // A refusal of a validly signed request is signed (§5.3).
