@@ -1,10 +1,12 @@
-//! AXFR (RFC 5936) and IXFR (RFC 1995) over TCP from the published journal: who may transfer
-//! (a configured secondary's address, and the TSIG key when one is configured), and the
-//! messages, each at most [`MESSAGE_BYTES`] and each TSIG-signed in a chain (RFC 8945 §5.3.1).
+//! AXFR (RFC 5936) and IXFR (RFC 1995) from the published journal: who may transfer (a
+//! configured secondary's address, and the TSIG key when one is configured), and the messages,
+//! each at most [`MESSAGE_BYTES`] and each TSIG-signed in a chain (RFC 8945 §5.3.1). Over TCP;
+//! an IXFR over UDP gets its answer when it fits one datagram, else the current SOA.
 //!
-//! Unauthorized requests get REFUSED; a bad signature NOTAUTH with the TSIG error (BADKEY,
-//! BADSIG and BADTRUNC unsigned, BADTIME signed), a MAC too short or a misplaced TSIG FORMERR,
-//! as RFC 8945 §5 says; every answer to a validly signed request is signed.
+//! Unauthorized requests get REFUSED ([`refusals`] counts them and rate-limits their logging);
+//! a bad signature NOTAUTH with the TSIG error (BADKEY and BADSIG unsigned, BADTIME and
+//! BADTRUNC signed), a MAC too short or a misplaced TSIG FORMERR, as RFC 8945 §5 says; every
+//! answer to a validly signed request is signed.
 
 use std::net::IpAddr;
 

@@ -134,13 +134,21 @@ fn tsig_errors_are_answered_as_rfc_8945_says() {
     // one BADTRUNC, signed (§5.2.2.1; both as BIND 9.18 answers them).
     let r = get("short_mac");
     assert_eq!(
-        (r["rcode"].as_str(), r["tsig_error"].as_str(), r["maclen"].as_str()),
+        (
+            r["rcode"].as_str(),
+            r["tsig_error"].as_str(),
+            r["maclen"].as_str()
+        ),
         ("FORMERR", "BADSIG", "0"),
         "{r:?}"
     );
     let r = get("truncated_mac");
     assert_eq!(
-        (r["rcode"].as_str(), r["tsig_error"].as_str(), r["maclen"].as_str()),
+        (
+            r["rcode"].as_str(),
+            r["tsig_error"].as_str(),
+            r["maclen"].as_str()
+        ),
         ("NOTAUTH", "BADTRUNC", "32"),
         "{r:?}"
     );
