@@ -1,6 +1,7 @@
 """Zone transfers (issue #24): gslbd and Knot serve the same 50,000-record zone and each is
 pulled by AXFR over TCP, interleaved: bytes, messages and wall time per transfer (kdig's
-count, the client's clock), and the server's CPU time per transfer (utime + stime from /proc).
+count, the client's clock), and the server's CPU time per transfer (utime + stime from /proc);
+then many AXFRs at once while an unrelated TCP query's latency is measured.
 gslbd serves the benchmark zone (its `www` pool rendered as the three region addresses) plus
 the records; Knot the same records from a zone file. Replaces the "Zone transfers" section of
 bench/RESULTS.md. Started by ``bench/run --xfr`` after it built gslbd; ``--before BIN`` adds a
@@ -9,9 +10,12 @@ previous gslbd build beside them."""
 import argparse
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import peers
@@ -71,6 +75,59 @@ def axfr(port):
     return int(m.group(1)), int(m.group(2)), int(m.group(3)), took
 
 
+def query_wire(name, qtype, qid=1):
+    """A DNS query in wire format."""
+    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", qtype, 1)
+
+
+def read_frame(s):
+    n = s.recv(2, socket.MSG_WAITALL)
+    if len(n) < 2:
+        return None
+    return s.recv(struct.unpack("!H", n)[0], socket.MSG_WAITALL)
+
+
+def pull(port, frames):
+    """One AXFR over TCP, read as `frames` length-prefixed messages without decoding them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        q = query_wire(ORIGIN, 252)
+        s.sendall(struct.pack("!H", len(q)) + q)
+        for _ in range(frames):
+            if read_frame(s) is None:
+                return False
+    return True
+
+
+def tcp_latency(port):
+    """Seconds for one `www A` query over a new TCP connection."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        q = query_wire(f"www.{ORIGIN}", 1)
+        s.sendall(struct.pack("!H", len(q)) + q)
+        read_frame(s)
+    return time.monotonic() - t0
+
+
+def concurrent(port, frames, pullers, probes=20):
+    """`pullers` AXFRs at once; the latencies of unrelated TCP queries meanwhile, and whether
+    every transfer completed."""
+    done = []
+    threads = [threading.Thread(target=lambda: done.append(pull(port, frames)))
+               for _ in range(pullers)]
+    for t in threads:
+        t.start()
+    lat = []
+    for _ in range(probes):
+        time.sleep(0.05)
+        lat.append(tcp_latency(port))
+    for t in threads:
+        t.join()
+    return lat, sum(done) == pullers
+
+
 def wait_transfer(port, want, limit=120):
     end = time.time() + limit
     while time.time() < end:
@@ -81,7 +138,7 @@ def wait_transfer(port, want, limit=120):
     return None
 
 
-def render(order, results, args, counts):
+def render(order, results, args, counts, busy):
     ref = "Knot"
     out = ["<!-- xfr -->", f"## Zone transfers: AXFR of a {args.records // 1000}k-record zone", "",
            f"Written by `bench/run --xfr` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
@@ -98,6 +155,14 @@ def render(order, results, args, counts):
         kb, kt = med(results[ref]["bytes"]), med(results[ref]["time"])
         out.append(f"| {n} | {b:,.0f} | {msgs:.0f} | {b / counts[n]:.1f} | {t:.3f} | {c:.3f} | "
                    f"{b / kb:.2f}× | {t / kt:.2f}× |")
+    out += ["", f"{args.pullers} AXFRs of the zone at once (read without decoding) while an "
+            "unrelated `www A` query goes over a new TCP connection every 50 ms, 20 times: its "
+            "latency (median / max, ms), and whether every transfer completed.", "",
+            "| server | median | max | transfers completed |", "|---|---|---|---|"]
+    for n in order:
+        lat, ok = busy[n]
+        out.append(f"| {n} | {med(lat) * 1000:.1f} | {max(lat) * 1000:.1f} | "
+                   f"{'all' if ok else 'not all'} |")
     out += ["", "<!-- /xfr -->"]
     return "\n".join(out)
 
@@ -108,6 +173,7 @@ def main():
     ap.add_argument("--records", type=int, default=RECORDS)
     ap.add_argument("--before", help="a previous gslbd build to run beside")
     ap.add_argument("--bin", default=BIN, help="the gslbd build measured")
+    ap.add_argument("--pullers", type=int, default=60, help="concurrent transfers")
     ap.add_argument("--quick", action="store_true", help="two transfers each")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     args = ap.parse_args()
@@ -146,6 +212,13 @@ def main():
                         results[n][k].append(v)
                     print(f"xfr rep {rep + 1} {n}: {b} B in {msgs} messages, {took:.3f} s, "
                           f"cpu {cpu:.3f} s", file=sys.stderr)
+            busy = {}
+            for n in order:
+                frames = results[n]["messages"][0]
+                busy[n] = concurrent(procs[n][1], frames, args.pullers)
+                print(f"xfr {args.pullers} at once {n}: query latency median "
+                      f"{med(busy[n][0]) * 1000:.1f} ms max {max(busy[n][0]) * 1000:.1f} ms, "
+                      f"all completed: {busy[n][1]}", file=sys.stderr)
         finally:
             for proc, _ in procs.values():
                 proc.terminate()
@@ -153,7 +226,7 @@ def main():
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    section = render(order, results, args, counts)
+    section = render(order, results, args, counts, busy)
     text = open(args.out).read() if os.path.exists(args.out) else ""
     pattern = re.compile(r"<!-- xfr -->.*<!-- /xfr -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else \
