@@ -421,9 +421,11 @@ fn concurrent_transfers_of_a_large_zone_do_not_delay_other_tcp_queries() {
         );
     }
     eprintln!("worst unrelated TCP query during 24 transfers: {worst:?}");
-    // dig itself takes ~15 ms to start here.
+    // dig itself takes ~15 ms to start here; 0.14-0.19 s alone on this 2-core machine (1.5 s,
+    // or no answer within dig's 1 s, when transfers were built on the async workers), more
+    // when other tests share the cores.
     assert!(
-        worst < Duration::from_millis(300),
+        worst < Duration::from_millis(600),
         "an unrelated TCP query took {worst:?}"
     );
 }
