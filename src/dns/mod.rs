@@ -45,6 +45,11 @@ pub fn tsig_at(msg: &[u8]) -> Option<TsigAt> {
     scan::Scan::of(msg).tsig
 }
 
+/// `Some(DO bit)` when `msg` has an OPT record.
+pub fn opt_dnssec_ok(msg: &[u8]) -> Option<bool> {
+    scan::Scan::of(msg).opt.map(|o| o.dnssec_ok)
+}
+
 /// Whether `msg` has a TSIG record that is not its last record, or two (FORMERR).
 pub fn tsig_misplaced(msg: &[u8]) -> bool {
     scan::Scan::of(msg).tsig_misplaced

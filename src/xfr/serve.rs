@@ -90,9 +90,14 @@ pub fn respond_udp(
         Plan::Done(m) => return Some(m),
         Plan::Records(r) => r,
     };
+    let edns = crate::dns::opt_dnssec_ok(msg);
     let one = |records: Vec<Record>| {
         let mut out = messages(r.meta, &r.query, records);
         let mut m = (out.len() == 1).then(|| out.pop()).flatten()?;
+        if let Some(dnssec_ok) = edns {
+            // An OPT answers an OPT (RFC 6891 §7), before the TSIG.
+            append_opt(&mut m, dnssec_ok);
+        }
         if let Some(mut s) = r.signer.clone() {
             s.sign(&mut m, now, 0, &[]);
         }
@@ -100,6 +105,20 @@ pub fn respond_udp(
     };
     let soa = r.records.first().cloned();
     one(r.records.clone()).or_else(|| one(soa.into_iter().collect()))
+}
+
+/// Appends an OPT record (gslbd's UDP payload size, version 0, the DO bit echoed) to `m` and
+/// bumps its ARCOUNT.
+fn append_opt(m: &mut Vec<u8>, dnssec_ok: bool) {
+    let Some(ar) = m.get(10..12).map(|c| u16::from_be_bytes([c[0], c[1]])) else {
+        return;
+    };
+    m.push(0);
+    m.extend_from_slice(&41u16.to_be_bytes());
+    m.extend_from_slice(&crate::dns::MAX_UDP_PAYLOAD.to_be_bytes());
+    m.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+    m.extend_from_slice(&0u16.to_be_bytes());
+    m[10..12].copy_from_slice(&ar.saturating_add(1).to_be_bytes());
 }
 
 /// What a transfer request gets: one finished message (a refusal, an error), or records.

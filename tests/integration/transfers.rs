@@ -81,17 +81,18 @@ fn a_transfer_in_class_ch_is_refused_and_in_class_any_served_as_knot_and_nsd_do(
 }
 
 /// What `xfr_tsig.py CASE` got back from gslbd on `port`, as `key=value` pairs.
-fn crafted(port: u16, case: &str) -> std::collections::HashMap<String, String> {
+fn crafted(port: u16, case: &[&str]) -> std::collections::HashMap<String, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/xfr_tsig.py");
     let secret = KEY.rsplit(':').next().expect("secret");
     let out = Command::new("/usr/bin/python3")
-        .args([script, &port.to_string(), case, secret])
+        .args([script, &port.to_string(), case[0], secret])
+        .args(&case[1..])
         .output()
         .expect("python3 (apt-get install python3-dnspython)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{case}: {text}{}",
+        "{case:?}: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     text.split_whitespace()
@@ -103,7 +104,7 @@ fn crafted(port: u16, case: &str) -> std::collections::HashMap<String, String> {
 #[test]
 fn tsig_errors_are_answered_as_rfc_8945_says() {
     let g = primary(&bulk(3), true, "");
-    let get = |case: &str| crafted(g.port, case);
+    let get = |case: &str| crafted(g.port, &[case]);
     // BADTIME: signed, the request's time signed echoed (§5.2.3), on transfers and queries.
     for case in ["badtime", "soa_badtime_udp"] {
         let r = get(case);
@@ -223,6 +224,14 @@ fn ixfr_over_udp_answers_the_differences_when_they_fit_else_the_soa() {
     let (soas, out) = ixfr_udp(g.port, first);
     assert_eq!(soas, [first.to_string()], "{out}");
     assert!(out.contains("(UDP)"), "{out}");
+    // An OPT in the query gets one in the answer (RFC 6891 §7), before the TSIG.
+    let r = crafted(g.port, &["ixfr_udp_edns", &first.to_string()]);
+    assert_eq!(
+        (r["rcode"].as_str(), r.get("opt").map(String::as_str)),
+        ("NOERROR", Some("True")),
+        "{r:?}"
+    );
+    assert_eq!(r.get("verified").map(String::as_str), Some("True"), "{r:?}");
     east.set(Mode::Status(503));
     let second = poll(Duration::from_secs(10), Duration::from_millis(100), || {
         serial(g.port).filter(|s| *s != first)

@@ -1,7 +1,7 @@
 """Crafted TSIG requests for gslbd's transfer tests (RFC 8945 §5): prints what came back as
 `rcode=.. tsig_error=.. time=.. reqtime=.. alg=.. maclen=.. verified=..`.
 
-Usage: xfr_tsig.py PORT CASE SECRET_BASE64 (the key is named xfr-key, HMAC-SHA256)."""
+Usage: xfr_tsig.py PORT CASE SECRET_BASE64 [SERIAL] (the key is named xfr-key, HMAC-SHA256)."""
 import base64, hashlib, hmac, socket, struct, sys, time
 
 import dns.message, dns.name, dns.rdatatype, dns.rdataclass, dns.rrset
@@ -65,6 +65,8 @@ def describe(m, req_mac=None):
         at = name_end(m, at)
         rtype, _, _, rdlen = struct.unpack("!HHIH", m[at:at + 10])
         rdata = at + 10
+        if rtype == 41:
+            out["opt"] = True
         if rtype == 250:
             a = name_end(m, rdata)
             t = struct.unpack("!Q", b"\0\0" + m[a:a + 6])[0]
@@ -143,6 +145,13 @@ elif case == "ixfr_other_soa":
     q.authority.append(dns.rrset.from_text("other.example.", 0, "IN", "SOA", "a. b. 1 1 1 1 1"))
     msg, mac = tsig_rr(q.to_wire())
     reqtime = NOW
+elif case == "ixfr_udp_edns":
+    q = dns.message.make_query("gslb.example.", "IXFR", use_edns=0, payload=1232)
+    serial = int(sys.argv[4])
+    q.authority.append(dns.rrset.from_text("gslb.example.", 0, "IN", "SOA",
+                                           f"a. b. {serial} 1 1 1 1"))
+    msg, mac = tsig_rr(q.to_wire())
+    reqtime, udp = NOW, True
 else:
     sys.exit(f"unknown case {case}")
 d = describe(ask(msg, udp), mac)
