@@ -168,6 +168,10 @@ fn tsig_errors_are_answered_as_rfc_8945_says() {
     for case in ["twice", "not_last", "ixfr_no_soa", "ixfr_other_soa"] {
         assert_eq!(get(case)["rcode"], "FORMERR", "{case}");
     }
+    // The same on the query path (a signed SOA query over UDP).
+    for case in ["soa_twice_udp", "soa_short_mac_udp"] {
+        assert_eq!(get(case)["rcode"], "FORMERR", "{case}");
+    }
 }
 
 /// The serial of gslbd's SOA answer.

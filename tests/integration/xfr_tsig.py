@@ -131,6 +131,13 @@ elif case == "twice":
     once, _ = tsig_rr(query())
     msg, mac = tsig_rr(once)
     reqtime = NOW
+elif case == "soa_twice_udp":
+    once, _ = tsig_rr(query(rdtype="SOA"))
+    msg, mac = tsig_rr(once)
+    reqtime, udp = NOW, True
+elif case == "soa_short_mac_udp":
+    msg, mac = tsig_rr(query(rdtype="SOA"), mac_len=8)
+    reqtime, udp = NOW, True
 elif case == "not_last":
     signed, mac = tsig_rr(query())
     opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
