@@ -466,13 +466,16 @@ fn check_fits_a_message(
         && owner.emit(&mut enc).is_ok()
         && enc.emit_vec(&[0; 4]).is_ok()
         && set.records.iter().all(|r| r.emit(&mut enc).is_ok());
-    if fits && enc.offset() <= usize::from(u16::MAX) {
+    // Room for a TSIG record, so that a signed answer or transfer fits too.
+    let room = usize::from(crate::zone::wire::TSIG_ROOM);
+    if fits && enc.offset() + room <= usize::from(u16::MAX) {
         return Ok(());
     }
     Err(src.error(
         span,
         format!(
-            "the {} records at \"{name}\" do not fit in one DNS message (64 KiB)",
+            "the {} records at \"{name}\" do not fit in one DNS message (64 KiB, less {room} \
+             bytes for a TSIG signature)",
             set.rtype
         ),
     ))

@@ -567,7 +567,8 @@ fn txt_is_split_between_characters_and_a_set_must_fit_one_message() {
             "{HEAD}§[[records]]\nname = \"big\"\ntype = \"TXT\"\ndata = [{}]\n",
             huge.join(", ")
         ),
-        "the TXT records at \"big.t.example.\" do not fit in one DNS message (64 KiB)",
+        "the TXT records at \"big.t.example.\" do not fit in one DNS message (64 KiB, less 160 \
+         bytes for a TSIG signature)",
     );
 }
 

@@ -23,9 +23,12 @@ use super::lookup::{self, Question};
 use super::rrl::{self, Limiter, RrlConfig};
 use super::scan::{self, Ecs, Opt, Scan};
 use super::{cookie, fast, padding, tsig};
+
+mod xfr;
 use crate::health::{Shared, Snapshot};
 use crate::select::ClientKey;
 use crate::telemetry;
+pub use xfr::{MAX_TRANSFERS, XfrAccess};
 
 /// The length of a DNS header.
 const HEADER_LEN: usize = 12;
@@ -70,13 +73,8 @@ pub struct Handler {
     require_cookies: bool,
     rrl: Option<Arc<Limiter>>,
     xfr: Option<XfrAccess>,
-}
-
-/// Zone transfers: the published versions and who may take them.
-#[derive(Clone)]
-pub struct XfrAccess {
-    pub published: crate::xfr::Shared,
-    pub config: Arc<crate::xfr::TransferConfig>,
+    /// Slots for transfers in progress ([`MAX_TRANSFERS`]).
+    transfers: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the fast or the full path sent, for rate limiting.
@@ -157,6 +155,7 @@ impl Handler {
             require_cookies: false,
             rrl: None,
             xfr: None,
+            transfers: Arc::new(tokio::sync::Semaphore::new(MAX_TRANSFERS)),
         }
     }
 
@@ -164,34 +163,6 @@ impl Handler {
     pub fn with_xfr(mut self, xfr: XfrAccess) -> Self {
         self.xfr = Some(xfr);
         self
-    }
-
-    /// The messages answering a zone transfer request over TCP; `None` when `msg` is not one
-    /// or transfers are off (the full path then refuses it).
-    pub fn transfer(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Vec<Vec<u8>>> {
-        let x = self.xfr.as_ref()?;
-        if !crate::xfr::serve::is_transfer(msg) {
-            return None;
-        }
-        let published = x.published.load();
-        Some(crate::xfr::serve::respond(
-            &published,
-            &x.config,
-            msg,
-            src,
-            crate::xfr::tsig::now(),
-        ))
-    }
-
-    /// True when `src` is a configured secondary (its transfers' writes get longer).
-    pub fn is_secondary(&self, src: std::net::IpAddr) -> bool {
-        let src = src.to_canonical();
-        self.xfr.as_ref().is_some_and(|x| {
-            x.config
-                .secondaries
-                .iter()
-                .any(|s| s.ip().to_canonical() == src)
-        })
     }
 
     /// Limits UDP responses by `config` (none when its rate is 0).
@@ -225,12 +196,16 @@ impl Handler {
             key: self.xfr.as_ref().and_then(|x| x.config.key.as_deref()),
         };
         telemetry::transport_query(query.transport.index());
-        let sent = match fast::respond(&ctx, query, rng, out) {
-            Some(sent) => sent,
-            None => match full(&ctx, query, rng, out) {
+        let sent = if let Some(sent) = self.ixfr_over_udp(query, out) {
+            sent
+        } else {
+            match fast::respond(&ctx, query, rng, out) {
                 Some(sent) => sent,
-                None => return false,
-            },
+                None => match full(&ctx, query, rng, out) {
+                    Some(sent) => sent,
+                    None => return false,
+                },
+            }
         };
         if matches!(query.transport, Transport::Tls | Transport::Quic)
             && padding::requested(query.bytes)
@@ -285,6 +260,7 @@ pub(super) fn full<R: Rng + ?Sized>(
     // A signed query is verified with the transfer key (without one: BADKEY), and its
     // response signed, so room is kept for the TSIG record.
     let signed = match (scan.tsig, ctx.key) {
+        _ if scan.tsig_misplaced => Ok(None),
         (None, _) => Ok(None),
         (Some(t), Some(key)) => tsig::verify_query(bytes, &t, key).map(Some),
         (Some(_), None) => Err(crate::xfr::tsig::Rejected::Unsigned(
@@ -306,6 +282,8 @@ pub(super) fn full<R: Rng + ?Sized>(
         Some(ResponseCode::FormErr)
     } else if cookie.is_err() {
         Some(ResponseCode::BADCOOKIE)
+    } else if scan.tsig_misplaced || matches!(signed, Err(crate::xfr::tsig::Rejected::Malformed)) {
+        Some(ResponseCode::FormErr)
     } else if signed.is_err() {
         Some(ResponseCode::NotAuth)
     } else if question
@@ -327,6 +305,10 @@ pub(super) fn full<R: Rng + ?Sized>(
         let unsigned = match (&signed, scan.tsig) {
             (Err(crate::xfr::tsig::Rejected::Unsigned(e)), Some(t)) => {
                 tsig::unsigned_error(bytes, &t, header.metadata.id, *e)
+            }
+            // A MAC too short: FORMERR with an unsigned BADSIG, as BIND answers it.
+            (Err(crate::xfr::tsig::Rejected::Malformed), Some(t)) => {
+                tsig::unsigned_error(bytes, &t, header.metadata.id, crate::xfr::tsig::BADSIG)
             }
             _ => None,
         };

@@ -6,7 +6,6 @@
 //! decodes everything else.
 
 pub mod budget;
-mod compress;
 mod conns;
 pub mod cookie;
 mod encode;
@@ -46,6 +45,16 @@ pub fn question_end(msg: &[u8]) -> Option<usize> {
 /// Where the TSIG record of `msg` is, when it has one.
 pub fn tsig_at(msg: &[u8]) -> Option<TsigAt> {
     scan::Scan::of(msg).tsig
+}
+
+/// `Some(DO bit)` when `msg` has an OPT record.
+pub fn opt_dnssec_ok(msg: &[u8]) -> Option<bool> {
+    scan::Scan::of(msg).opt.map(|o| o.dnssec_ok)
+}
+
+/// Whether `msg` has a TSIG record that is not its last record, or two (FORMERR).
+pub fn tsig_misplaced(msg: &[u8]) -> bool {
+    scan::Scan::of(msg).tsig_misplaced
 }
 pub use conns::TcpLimits;
 pub use rrl::{RrlConfig, loopback as rrl_loopback};

@@ -51,6 +51,9 @@ pub struct Scan<'a> {
     /// Where the OPT record starts and ends (its owner to the end of its RDATA).
     pub opt_record: Option<(usize, usize)>,
     pub tsig: Option<Tsig>,
+    /// A TSIG record somewhere other than last in the additional section, or more than one:
+    /// FORMERR (RFC 8945 §5.1).
+    pub tsig_misplaced: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -90,6 +93,9 @@ impl<'a> Scan<'a> {
             let Some(data) = msg.get(rdata..rdata + rdlen) else {
                 return scan;
             };
+            if rtype == TSIG && i + 1 != records + additional {
+                scan.tsig_misplaced = true;
+            }
             if i >= records {
                 match rtype {
                     OPT if scan.opt.is_none() => {

@@ -205,16 +205,17 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
             transport,
         };
         // Zone transfers are served on port 53 only.
-        let transfer = (transport == Transport::Tcp)
-            .then(|| handler.transfer(&msg, src.ip()))
-            .flatten();
-        if let Some(messages) = transfer {
+        let transfer = match transport {
+            Transport::Tcp => handler.transfer(&msg, src.ip()).await,
+            _ => None,
+        };
+        if let Some(t) = transfer {
             let timeout = match handler.is_secondary(src.ip()) {
                 true => limits.io_timeout.max(TRANSFER_WRITE_TIMEOUT),
                 false => limits.io_timeout,
             };
-            for m in messages {
-                if !write_frame(stream, &m, &mut frame, timeout, src).await {
+            for m in &t.messages {
+                if !write_frame(stream, m, &mut frame, timeout, src).await {
                     return;
                 }
             }

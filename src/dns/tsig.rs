@@ -12,7 +12,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::scan::Tsig;
 
 /// Room kept in a signed response for its TSIG record.
-pub const ROOM: u16 = 160;
+pub const ROOM: u16 = crate::zone::wire::TSIG_ROOM;
 
 /// Verifies a signed query with `key`.
 pub fn verify_query<'k>(
@@ -30,8 +30,9 @@ pub fn verify_query<'k>(
     )
 }
 
-/// Signs the response in `out` when its query verified (error 0), or when it was too far off
-/// in time (BADTIME, with the server's time); otherwise leaves it as it is.
+/// Signs the response in `out` when its query verified (error 0), or when its error is
+/// answered signed (BADTIME: the query's time signed echoed and the server's time as other
+/// data; BADTRUNC); otherwise leaves it as it is.
 pub fn sign_response(
     signed: &Result<Option<(&Key, Request)>, Rejected>,
     key: Option<&Key>,
@@ -40,13 +41,10 @@ pub fn sign_response(
     let now = crate::xfr::tsig::now();
     match (signed, key) {
         (Ok(Some((k, req))), _) => Signer::response(k, req).sign(out, now, 0, &[]),
-        (Err(Rejected::BadTime { mac, original_id }), Some(k)) => {
-            let req = Request {
-                mac: mac.clone(),
-                original_id: *original_id,
-            };
-            let time = now.to_be_bytes();
-            Signer::response(k, &req).sign(out, now, crate::xfr::tsig::BADTIME, &time[2..]);
+        (Err(rejected), Some(k)) => {
+            if let Some((req, time, error, other)) = rejected.signed_error(now) {
+                Signer::response(k, &req).sign(out, time, error, &other);
+            }
         }
         _ => {}
     }

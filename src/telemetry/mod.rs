@@ -63,9 +63,13 @@ pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
 /// Queries received, by `transport` (`udp`, `tcp`, `tls`, `quic`).
 pub const DNS_TRANSPORT_QUERIES_TOTAL: &str = "gslbd_dns_transport_queries_total";
 
+/// Refused zone transfer requests, by `reason`.
+pub const XFR_REFUSED_TOTAL: &str = "gslbd_xfr_refused_total";
+
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 22] = [
+pub const ALL: [&str; 23] = [
     DNS_TRANSPORT_QUERIES_TOTAL,
+    XFR_REFUSED_TOTAL,
     cluster::CLUSTER_PEER_FRESH,
     cluster::CLUSTER_PEER_AGE_SECONDS,
     cluster::CLUSTER_ISOLATED,
@@ -174,6 +178,11 @@ fn describe() {
         "Computed worst-case detection, cutover and recovery per pool."
     );
     describe_counter!(CONFIG_RELOADS_TOTAL, Unit::Count, "Zone reloads.");
+    describe_counter!(
+        XFR_REFUSED_TOTAL,
+        Unit::Count,
+        "Refused zone transfer requests, by reason."
+    );
     describe_gauge!(CONFIG_GENERATION, "Bumped by every successful reload.");
     describe_counter!(
         DNS_TRANSPORT_QUERIES_TOTAL,
@@ -251,6 +260,14 @@ fn refresh_transports() {
     }
 }
 
+/// Sets the transfer refusal counters from the counts `xfr` keeps.
+fn refresh_xfr_refusals() {
+    use crate::xfr::serve::refusals::{Reason, counts};
+    for (reason, n) in Reason::ALL.into_iter().zip(counts()) {
+        metrics::counter!(XFR_REFUSED_TOTAL, "reason" => reason.name()).absolute(n);
+    }
+}
+
 /// Rate-limiting counters, by action.
 static RRL: [Lazy; 2] = [Lazy(OnceLock::new()), Lazy(OnceLock::new())];
 
@@ -311,6 +328,7 @@ pub fn scrape(handle: &PrometheusHandle, snap: &Snapshot, now: Instant) -> Strin
     snap.metrics.touch();
     refresh_probe_age();
     refresh_transports();
+    refresh_xfr_refusals();
     RRL.iter().chain(&RELOADS).for_each(Lazy::touch);
     if let Some(g) = GENERATION.get() {
         g.increment(0.0);

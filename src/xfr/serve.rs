@@ -1,40 +1,58 @@
-//! AXFR (RFC 5936) and IXFR (RFC 1995) over TCP from the published journal: who may transfer
-//! (a configured secondary's address, and the TSIG key when one is configured), and the
-//! messages, each at most [`MESSAGE_BYTES`] and each TSIG-signed in a chain (RFC 8945 §5.3.1).
+//! AXFR (RFC 5936) and IXFR (RFC 1995) from the published journal: who may transfer (a
+//! configured secondary's address, and the TSIG key when one is configured), and the messages,
+//! each at most [`MESSAGE_BYTES`] and each TSIG-signed in a chain (RFC 8945 §5.3.1). Over TCP;
+//! an IXFR over UDP gets its answer when it fits one datagram, else the current SOA.
 //!
-//! Unauthorized requests get REFUSED; a bad signature NOTAUTH with the TSIG error (BADKEY and
-//! BADSIG unsigned, BADTIME signed), as RFC 8945 §5.2 says.
+//! Unauthorized requests get REFUSED ([`refusals`] counts them and rate-limits their logging);
+//! a bad signature NOTAUTH with the TSIG error (BADKEY and BADSIG unsigned, BADTIME and
+//! BADTRUNC signed), a MAC too short or a misplaced TSIG FORMERR, as RFC 8945 §5 says; every
+//! answer to a validly signed request is signed.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use hickory_proto::op::{Message, Metadata, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{LowerName, RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncodable;
+use hickory_proto::op::{Message, Metadata, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 
 use super::tsig::{self, Rejected, Signer};
-use super::{Journal, Published, TransferConfig, Version};
+use super::{Published, TransferConfig};
 
-/// The largest message of a transfer (before its TSIG record).
-pub const MESSAGE_BYTES: usize = 16 * 1024;
+mod build;
+mod diff;
+pub mod refusals;
+
+use build::{header_only, messages};
+use diff::{full, ixfr};
+use refusals::Reason;
+
+pub use build::MESSAGE_BYTES;
 
 /// Whether `msg` asks for a zone transfer (a query, opcode QUERY, whose first question is of
 /// type AXFR or IXFR), read from the raw bytes.
 pub fn is_transfer(msg: &[u8]) -> bool {
-    let Some(&flags) = msg.get(2) else {
-        return false;
-    };
-    // QR clear and opcode 0.
-    if flags & 0xf8 != 0 {
-        return false;
-    }
-    let qtype = crate::dns::question_end(msg)
-        .and_then(|end| msg.get(end - 4..end - 2))
-        .map(|t| u16::from_be_bytes([t[0], t[1]]));
-    matches!(qtype, Some(251 | 252))
+    matches!(transfer_type(msg), Some(AXFR | IXFR))
 }
 
-/// The response messages to a transfer request from `src` (empty when it is not one).
+/// Whether `msg` asks for an incremental transfer (IXFR).
+pub fn is_ixfr(msg: &[u8]) -> bool {
+    transfer_type(msg) == Some(IXFR)
+}
+
+const AXFR: u16 = 252;
+const IXFR: u16 = 251;
+
+/// The first question's type of a query with opcode QUERY.
+fn transfer_type(msg: &[u8]) -> Option<u16> {
+    let flags = *msg.get(2)?;
+    // QR clear and opcode 0.
+    if flags & 0xf8 != 0 {
+        return None;
+    }
+    crate::dns::question_end(msg)
+        .and_then(|end| msg.get(end - 4..end - 2))
+        .map(|t| u16::from_be_bytes([t[0], t[1]]))
+}
+
+/// The response messages to a transfer request over TCP from `src` (empty when it is not one).
 pub fn respond(
     published: &Published,
     config: &TransferConfig,
@@ -42,19 +60,151 @@ pub fn respond(
     src: IpAddr,
     now: u64,
 ) -> Vec<Vec<u8>> {
-    let Ok(request) = Message::from_vec(msg) else {
-        return Vec::new();
+    match plan(published, config, msg, src, now, false) {
+        None => Vec::new(),
+        Some(Plan::Done(m)) => vec![m],
+        Some(Plan::Records(r)) => {
+            let mut out = messages(r.meta, &r.query, r.records);
+            if let Some(mut s) = r.signer {
+                for m in &mut out {
+                    s.sign(m, now, 0, &[]);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The response to a transfer request over UDP (RFC 1995 §2): an IXFR's answer when it fits in
+/// one message of `limit` bytes, its signature included; else the current SOA alone, and the
+/// client retries over TCP (as Knot does). AXFR over UDP is refused (RFC 5936 §4.2).
+pub fn respond_udp(
+    published: &Published,
+    config: &TransferConfig,
+    msg: &[u8],
+    src: IpAddr,
+    now: u64,
+    limit: usize,
+) -> Option<Vec<u8>> {
+    let r = match plan(published, config, msg, src, now, true)? {
+        Plan::Done(m) => return Some(m),
+        Plan::Records(r) => r,
     };
-    let Some(query) = request.queries.first().cloned() else {
-        return Vec::new();
+    let edns = crate::dns::opt_dnssec_ok(msg);
+    let one = |records: Vec<Record>| {
+        let mut out = messages(r.meta, &r.query, records);
+        let mut m = (out.len() == 1).then(|| out.pop()).flatten()?;
+        if let Some(dnssec_ok) = edns {
+            // An OPT answers an OPT (RFC 6891 §7), before the TSIG.
+            append_opt(&mut m, dnssec_ok);
+        }
+        if let Some(mut s) = r.signer.clone() {
+            s.sign(&mut m, now, 0, &[]);
+        }
+        (m.len() <= limit).then_some(m)
     };
+    let soa = r.records.first().cloned();
+    one(r.records.clone()).or_else(|| one(soa.into_iter().collect()))
+}
+
+/// Appends an OPT record (gslbd's UDP payload size, version 0, the DO bit echoed) to `m` and
+/// bumps its ARCOUNT.
+fn append_opt(m: &mut Vec<u8>, dnssec_ok: bool) {
+    let Some(ar) = m.get(10..12).map(|c| u16::from_be_bytes([c[0], c[1]])) else {
+        return;
+    };
+    m.push(0);
+    m.extend_from_slice(&41u16.to_be_bytes());
+    m.extend_from_slice(&crate::dns::MAX_UDP_PAYLOAD.to_be_bytes());
+    m.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+    m.extend_from_slice(&0u16.to_be_bytes());
+    m[10..12].copy_from_slice(&ar.saturating_add(1).to_be_bytes());
+}
+
+/// What a transfer request gets: one finished message (a refusal, an error), or records.
+enum Plan<'k> {
+    Done(Vec<u8>),
+    Records(Records<'k>),
+}
+
+/// The records answering a transfer, and what their messages carry.
+struct Records<'k> {
+    meta: Metadata,
+    query: Query,
+    records: Vec<Record>,
+    signer: Option<Signer<'k>>,
+}
+
+/// Checks the request (its signature first, so that every answer to a validly signed request
+/// is signed, refusals included, RFC 8945 §5.3), then who asks and for what.
+fn plan<'k>(
+    published: &Published,
+    config: &'k TransferConfig,
+    msg: &[u8],
+    src: IpAddr,
+    now: u64,
+    udp: bool,
+) -> Option<Plan<'k>> {
+    let request = Message::from_vec(msg).ok()?;
+    let query = request.queries.first().cloned()?;
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.recursion_desired = request.metadata.recursion_desired;
-    let refuse = |rcode: ResponseCode| vec![header_only(meta, &query, rcode)];
+    let refused = |reason: Reason| refusals::refused(reason, query.name(), src);
+    if crate::dns::tsig_misplaced(msg) {
+        refused(Reason::Malformed);
+        return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
+    }
+    let tsig_at = crate::dns::tsig_at(msg);
+    let mut signer = match (&config.key, tsig_at) {
+        (_, None) => None,
+        (None, Some(t)) => {
+            refused(Reason::Tsig);
+            let bad_key = Rejected::Unsigned(tsig::BADKEY);
+            return Some(Plan::Done(not_auth(meta, &query, msg, &t, bad_key, None)));
+        }
+        (Some(key), Some(t)) => {
+            let keys = std::slice::from_ref(key.as_ref());
+            match tsig::verify(msg, t.owner, t.rdata, t.rdata_len, keys, now) {
+                Ok((k, req)) => Some(Signer::response(k, &req)),
+                Err(Rejected::Malformed) => {
+                    // FORMERR with an unsigned BADSIG, as BIND answers it.
+                    refused(Reason::Malformed);
+                    let mut m = header_only(meta, &query, ResponseCode::FormErr);
+                    tsig::append_error(&mut m, msg, t.owner, t.rdata, t.rdata_len, tsig::BADSIG);
+                    return Some(Plan::Done(m));
+                }
+                Err(rejected) => {
+                    refused(Reason::Tsig);
+                    return Some(Plan::Done(not_auth(
+                        meta,
+                        &query,
+                        msg,
+                        &t,
+                        rejected,
+                        Some(key),
+                    )));
+                }
+            }
+        }
+    };
+    let signed = signer.is_some();
+    let mut answer = |rcode: ResponseCode| {
+        let mut m = header_only(meta, &query, rcode);
+        if let Some(s) = signer.as_mut() {
+            s.sign(&mut m, now, 0, &[]);
+        }
+        Some(Plan::Done(m))
+    };
+    // Knot and NSD serve QCLASS ANY from the IN zone; a class gslbd has no zone in (CH, HS,
+    // ...) is refused as NSD does.
+    if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
+        refused(Reason::Class);
+        return answer(ResponseCode::Refused);
+    }
     let origin = LowerName::new(query.name());
     let Some(journal) = published.zones.get(&origin) else {
-        tracing::info!(zone = %query.name(), %src, "transfer refused: not a transferred zone");
-        return refuse(ResponseCode::Refused);
+        refused(Reason::Zone);
+        return answer(ResponseCode::Refused);
     };
     let unsigned_src = src.to_canonical();
     if !config
@@ -62,282 +212,67 @@ pub fn respond(
         .iter()
         .any(|s| s.ip().to_canonical() == unsigned_src)
     {
-        tracing::warn!(zone = %query.name(), %src, "transfer refused: not a configured secondary");
-        return refuse(ResponseCode::Refused);
+        refused(Reason::Address);
+        return answer(ResponseCode::Refused);
     }
-    let tsig_at = crate::dns::tsig_at(msg);
-    let signer = match (&config.key, tsig_at) {
-        (None, _) => None,
-        (Some(_), None) => {
-            tracing::warn!(zone = %query.name(), %src, "transfer refused: not signed with the transfer key");
-            return refuse(ResponseCode::Refused);
-        }
-        (Some(key), Some(t)) => {
-            let keys = std::slice::from_ref(key.as_ref());
-            match tsig::verify(msg, t.owner, t.rdata, t.rdata_len, keys, now) {
-                Ok((k, req)) => Some(Signer::response(k, &req)),
-                Err(rejected) => {
-                    tracing::warn!(zone = %query.name(), %src, ?rejected, "transfer refused: TSIG");
-                    return vec![not_auth(meta, &query, msg, rejected, key, now)];
-                }
-            }
-        }
-    };
+    if config.key.is_some() && !signed {
+        refused(Reason::Unsigned);
+        return answer(ResponseCode::Refused);
+    }
+    let client = client_serial(&request, &origin);
+    if query.query_type() == RecordType::IXFR && client.is_none() {
+        refused(Reason::Malformed);
+        return answer(ResponseCode::FormErr);
+    }
+    if udp && query.query_type() == RecordType::AXFR {
+        refused(Reason::Udp);
+        return answer(ResponseCode::Refused);
+    }
     let Some(current) = journal.current() else {
-        return refuse(ResponseCode::ServFail);
+        return answer(ResponseCode::ServFail);
     };
-    let records = match query.query_type() {
-        RecordType::IXFR => ixfr(journal, current, client_serial(&request)),
+    let records = match (query.query_type(), client) {
+        (RecordType::IXFR, Some(serial)) => ixfr(journal, current, serial),
         _ => full(journal, current),
     };
-    tracing::info!(zone = %query.name(), %src, kind = %query.query_type(), serial = current.serial,
-        records = records.len(), "transfer");
-    let mut out = messages(meta, &query, records);
-    if let Some(mut s) = signer {
-        for m in &mut out {
-            s.sign(m, now, 0, &[]);
-        }
-    }
-    out
+    tracing::info!(zone = %query.name(), %src, udp, kind = %query.query_type(),
+        serial = current.serial, records = records.len(), "transfer");
+    Some(Plan::Records(Records {
+        meta,
+        query,
+        records,
+        signer,
+    }))
 }
 
-/// SOA, every record, SOA.
-fn full(journal: &Journal, v: &Version) -> Vec<Record> {
-    let soa = journal.soa(v.serial);
-    let mut all = Vec::with_capacity(v.len() + 2);
-    all.push(soa.clone());
-    all.extend(v.records().cloned());
-    all.push(soa);
-    all
-}
-
-/// The serial in the request's authority SOA (RFC 1995 §3).
-fn client_serial(request: &Message) -> Option<u32> {
+/// The serial in the request's authority SOA for the zone (RFC 1995 §3).
+fn client_serial(request: &Message, origin: &LowerName) -> Option<u32> {
     request.authorities.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
+        RData::SOA(s) if LowerName::new(&r.name) == *origin => Some(s.serial),
         _ => None,
     })
 }
-
-/// The IXFR answer: the current SOA alone when the client is up to date, the differences
-/// from its serial when the journal still has it, else the whole zone (RFC 1995 §4).
-fn ixfr(journal: &Journal, current: &Version, client: Option<u32>) -> Vec<Record> {
-    let Some(client) = client else {
-        return full(journal, current);
-    };
-    if !super::newer(current.serial, client) {
-        return vec![journal.soa(current.serial)];
-    }
-    let Some(start) = journal.versions.iter().position(|v| v.serial == client) else {
-        return full(journal, current);
-    };
-    let mut out = vec![journal.soa(current.serial)];
-    let versions: Vec<&Version> = journal.versions.iter().skip(start).map(|v| &**v).collect();
-    for pair in versions.windows(2) {
-        let (old, new) = (pair[0], pair[1]);
-        let same_statics = Arc::ptr_eq(&old.statics, &new.statics);
-        out.push(journal.soa(old.serial));
-        if !same_statics {
-            out.extend(minus(&old.statics, &new.statics));
-        }
-        out.extend(minus(&old.pools, &new.pools));
-        out.push(journal.soa(new.serial));
-        if !same_statics {
-            out.extend(minus(&new.statics, &old.statics));
-        }
-        out.extend(minus(&new.pools, &old.pools));
-    }
-    out.push(journal.soa(current.serial));
-    out
-}
-
-/// The records of `a` not in `b`.
-fn minus(a: &[Record], b: &[Record]) -> Vec<Record> {
-    let wire = |r: &Record| r.to_bytes().unwrap_or_default();
-    let b: std::collections::HashSet<Vec<u8>> = b.iter().map(wire).collect();
-    a.iter()
-        .filter(|r| !b.contains(&wire(r)))
-        .cloned()
-        .collect()
-}
-
-/// The records in messages of at most [`MESSAGE_BYTES`]; the question in the first only.
-fn messages(meta: Metadata, query: &Query, records: Vec<Record>) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut batch: Vec<Record> = Vec::new();
-    let mut size = 0;
-    let flush = |batch: &mut Vec<Record>, out: &mut Vec<Vec<u8>>| {
-        let mut m = Message::new(meta.id, meta.message_type, OpCode::Query);
-        m.metadata = meta;
-        m.metadata.authoritative = true;
-        if out.is_empty() {
-            m.add_query(query.clone());
-        }
-        m.add_answers(std::mem::take(batch));
-        if let Ok(bytes) = m.to_vec() {
-            out.push(bytes);
-        }
-    };
-    for r in records {
-        let len = r.to_bytes().map_or(512, |b| b.len());
-        if !batch.is_empty() && size + len > MESSAGE_BYTES {
-            flush(&mut batch, &mut out);
-            size = 0;
-        }
-        size += len;
-        batch.push(r);
-    }
-    flush(&mut batch, &mut out);
-    out
-}
-
-fn header_only(meta: Metadata, query: &Query, rcode: ResponseCode) -> Vec<u8> {
-    let mut m = Message::new(meta.id, meta.message_type, OpCode::Query);
-    m.metadata = meta;
-    m.metadata.response_code = rcode;
-    m.add_query(query.clone());
-    m.to_vec().unwrap_or_default()
-}
-
-/// NOTAUTH with the TSIG error: unsigned for BADKEY and BADSIG, signed for BADTIME (with the
-/// server's time as other data).
+/// NOTAUTH with the TSIG error: unsigned for BADKEY and BADSIG (the request's key, algorithm
+/// and time echoed, §5.3.2), signed for BADTIME (the request's time signed echoed, the server's
+/// time as other data, §5.2.3) and BADTRUNC (as BIND does).
 fn not_auth(
     meta: Metadata,
     query: &Query,
     msg: &[u8],
+    t: &crate::dns::TsigAt,
     rejected: Rejected,
-    key: &tsig::Key,
-    now: u64,
+    key: Option<&tsig::Key>,
 ) -> Vec<u8> {
     let mut out = header_only(meta, query, ResponseCode::NotAuth);
-    let key_name = crate::dns::tsig_at(msg)
-        .and_then(|t| crate::dns::name_at(msg, t.owner))
-        .unwrap_or_else(|| key.name.clone());
-    match rejected {
-        Rejected::Unsigned(error) => {
-            tsig::append(&mut out, &key_name, now, &[], meta.id, error, &[])
+    let now = tsig::now();
+    match (rejected.signed_error(now), key, rejected) {
+        (Some((req, time, error, other)), Some(key), _) => {
+            Signer::response(key, &req).sign(&mut out, time, error, &other);
         }
-        Rejected::BadTime { mac, original_id } => {
-            let req = tsig::Request { mac, original_id };
-            let time = now.to_be_bytes();
-            Signer::response(key, &req).sign(&mut out, now, tsig::BADTIME, &time[2..]);
+        (_, _, Rejected::Unsigned(error)) => {
+            tsig::append_error(&mut out, msg, t.owner, t.rdata, t.rdata_len, error)
         }
+        _ => tsig::append_error(&mut out, msg, t.owner, t.rdata, t.rdata_len, tsig::BADSIG),
     }
     out
-}
-
-/// Decodes the first record of `bytes`' answer section (for tests).
-#[cfg(test)]
-fn first_answer(bytes: &[u8]) -> Option<Record> {
-    Message::from_vec(bytes).ok()?.answers.first().cloned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::VecDeque;
-
-    fn rec(name: &str, ip: [u8; 4]) -> Record {
-        Record::from_rdata(
-            hickory_proto::rr::Name::from_ascii(name).expect("name"),
-            30,
-            RData::A(hickory_proto::rr::rdata::A::new(ip[0], ip[1], ip[2], ip[3])),
-        )
-    }
-
-    fn journal() -> Journal {
-        let soa = Record::from_rdata(
-            hickory_proto::rr::Name::from_ascii("z.").expect("name"),
-            60,
-            RData::SOA(hickory_proto::rr::rdata::SOA::new(
-                hickory_proto::rr::Name::from_ascii("ns.z.").expect("n"),
-                hickory_proto::rr::Name::from_ascii("h.z.").expect("n"),
-                1,
-                1,
-                1,
-                1,
-                1,
-            )),
-        );
-        let statics = Arc::new(vec![rec("mail.z.", [9, 9, 9, 9])]);
-        let v = |serial, ips: &[[u8; 4]]| {
-            Arc::new(Version {
-                serial,
-                soa: crate::xfr::journal::with_serial(&soa, serial),
-                statics: statics.clone(),
-                pools: ips.iter().map(|ip| rec("www.z.", *ip)).collect(),
-            })
-        };
-        let versions = VecDeque::from([
-            v(10, &[[1, 1, 1, 1], [2, 2, 2, 2]]),
-            v(11, &[[1, 1, 1, 1]]),
-            v(12, &[[1, 1, 1, 1], [3, 3, 3, 3]]),
-        ]);
-        Journal { soa, versions }
-    }
-
-    fn serial(r: &Record) -> Option<u32> {
-        match &r.data {
-            RData::SOA(s) => Some(s.serial),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn ixfr_sends_each_difference_or_the_whole_zone_or_just_the_soa() {
-        let j = journal();
-        let cur = j.current().expect("current").clone();
-        let diff = ixfr(&j, &cur, Some(10));
-        let serials: Vec<Option<u32>> = diff.iter().map(serial).collect();
-        assert_eq!(
-            serials,
-            [
-                Some(12),
-                Some(10),
-                None,
-                Some(11),
-                Some(11),
-                Some(12),
-                None,
-                Some(12)
-            ]
-        );
-        assert_eq!(ixfr(&j, &cur, Some(12)).len(), 1);
-        let unknown = ixfr(&j, &cur, Some(3));
-        assert_eq!(
-            unknown.len(),
-            5,
-            "SOA, the static record, two pool records, SOA"
-        );
-    }
-
-    #[test]
-    fn a_large_transfer_is_split_and_the_question_is_in_the_first_message_only() {
-        let records: Vec<Record> = (0..3000u32)
-            .map(|i| rec(&format!("h{i}.z."), i.to_be_bytes()))
-            .collect();
-        let q = Query::query(
-            hickory_proto::rr::Name::from_ascii("z.").expect("name"),
-            RecordType::AXFR,
-        );
-        let out = messages(
-            Metadata::response_from_request(&Metadata::new(
-                7,
-                hickory_proto::op::MessageType::Query,
-                OpCode::Query,
-            )),
-            &q,
-            records,
-        );
-        assert!(out.len() > 2, "{} messages", out.len());
-        let mut total = 0;
-        for (i, m) in out.iter().enumerate() {
-            assert!(m.len() <= MESSAGE_BYTES + 512);
-            let d = Message::from_vec(m).expect("parses");
-            assert_eq!(d.queries.len(), usize::from(i == 0));
-            total += d.answers.len();
-        }
-        assert_eq!(total, 3000);
-        assert!(first_answer(&out[1]).is_some());
-    }
 }

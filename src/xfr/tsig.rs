@@ -14,9 +14,18 @@ pub const FUDGE: u16 = 300;
 pub const BADSIG: u16 = 16;
 pub const BADKEY: u16 = 17;
 pub const BADTIME: u16 = 18;
+pub const BADTRUNC: u16 = 22;
+/// The HMAC-SHA256 output length, and the shortest truncation RFC 8945 §5.2.2.1 allows
+/// (10 bytes or half the hash, whichever is longer).
+const MAC_LEN: usize = 32;
+const MAC_MIN: usize = 16;
 
 const TSIG_TYPE: u16 = 250;
 const CLASS_ANY: u16 = 255;
+
+mod record;
+use record::{alg_name, fields, time48, unsigned, variables};
+pub use record::{append, append_error};
 
 /// A shared key.
 pub struct Key {
@@ -46,6 +55,12 @@ impl Key {
         }
         let mut name = Name::from_ascii(name).map_err(|e| format!("key name {name:?}: {e}"))?;
         name.set_fqdn(true);
+        if name.len() + 1 > crate::zone::wire::TSIG_KEY_NAME {
+            return Err(format!(
+                "key name {name:?}: longer than {} bytes, so a signature might not fit",
+                crate::zone::wire::TSIG_KEY_NAME
+            ));
+        }
         let secret = base64::engine::general_purpose::STANDARD
             .decode(secret.trim())
             .map_err(|_| "the secret is not base64".to_string())?;
@@ -71,92 +86,47 @@ pub struct Request {
 pub enum Rejected {
     /// NOTAUTH, unsigned, with this TSIG error (BADKEY, BADSIG).
     Unsigned(u16),
-    /// NOTAUTH, signed, BADTIME with the server's time (§5.2.3).
-    BadTime { mac: Vec<u8>, original_id: u16 },
+    /// NOTAUTH, signed, BADTIME: the request's time signed echoed, the server's time as other
+    /// data (§5.2.3).
+    BadTime {
+        mac: Vec<u8>,
+        original_id: u16,
+        time: u64,
+    },
+    /// NOTAUTH, signed, BADTRUNC: a MAC that is right but truncated, which gslbd's policy (the
+    /// whole MAC, BIND's default) does not accept (§5.2.2.1); signed as BIND signs it.
+    BadTrunc { mac: Vec<u8>, original_id: u16 },
+    /// FORMERR: a MAC shorter than [`MAC_MIN`] or longer than the hash (§5.2.2.1).
+    Malformed,
 }
 
-/// The parts of a TSIG record's RDATA.
-struct Fields {
-    key: Name,
-    algorithm: Name,
-    time: u64,
-    fudge: u16,
-    mac: Vec<u8>,
-    original_id: u16,
-    error: u16,
-    other: Vec<u8>,
-}
-
-/// Reads the TSIG record that starts at `owner` (its RDATA at `rdata`).
-fn fields(msg: &[u8], owner: usize, rdata: usize, rdata_len: usize) -> Option<Fields> {
-    let key = crate::dns::name_at(msg, owner)?;
-    let algorithm = crate::dns::name_at(msg, rdata)?;
-    let end = rdata + rdata_len;
-    let mut at = crate::dns::skip_name(msg, rdata)?;
-    let mut take = |n: usize| {
-        let s = msg.get(at..at + n).filter(|_| at + n <= end)?;
-        at += n;
-        Some(s)
-    };
-    let t = take(6)?;
-    let time = t.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
-    let fudge = u16::from_be_bytes(take(2)?.try_into().ok()?);
-    let mac_len = usize::from(u16::from_be_bytes(take(2)?.try_into().ok()?));
-    let mac = take(mac_len)?.to_vec();
-    let original_id = u16::from_be_bytes(take(2)?.try_into().ok()?);
-    let error = u16::from_be_bytes(take(2)?.try_into().ok()?);
-    let other_len = usize::from(u16::from_be_bytes(take(2)?.try_into().ok()?));
-    let other = take(other_len)?.to_vec();
-    Some(Fields {
-        key,
-        algorithm,
-        time,
-        fudge,
-        mac,
-        original_id,
-        error,
-        other,
-    })
-}
-
-/// Canonical wire form of a name: lower case, uncompressed.
-fn wire_name(out: &mut Vec<u8>, name: &Name) {
-    for label in name.to_lowercase().iter() {
-        out.push(u8::try_from(label.len()).unwrap_or(63));
-        out.extend_from_slice(label);
+impl Rejected {
+    /// For the errors answered signed (BADTIME, BADTRUNC): the request to chain to, the time
+    /// signed (BADTIME echoes the request's), the error and the other data (BADTIME: the
+    /// server's time).
+    pub fn signed_error(&self, now: u64) -> Option<(Request, u64, u16, Vec<u8>)> {
+        match self {
+            Rejected::BadTime {
+                mac,
+                original_id,
+                time,
+            } => {
+                let req = Request {
+                    mac: mac.clone(),
+                    original_id: *original_id,
+                };
+                Some((req, *time, BADTIME, now.to_be_bytes()[2..].to_vec()))
+            }
+            Rejected::BadTrunc { mac, original_id } => {
+                let req = Request {
+                    mac: mac.clone(),
+                    original_id: *original_id,
+                };
+                Some((req, now, BADTRUNC, Vec::new()))
+            }
+            Rejected::Unsigned(_) | Rejected::Malformed => None,
+        }
     }
-    out.push(0);
-}
-
-fn time48(out: &mut Vec<u8>, time: u64) {
-    out.extend_from_slice(&time.to_be_bytes()[2..]);
-}
-
-/// The TSIG variables of §4.3.3 (key name … other data).
-fn variables(out: &mut Vec<u8>, key: &Name, time: u64, fudge: u16, error: u16, other: &[u8]) {
-    wire_name(out, key);
-    out.extend_from_slice(&CLASS_ANY.to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes());
-    wire_name(out, &alg_name());
-    time48(out, time);
-    out.extend_from_slice(&fudge.to_be_bytes());
-    out.extend_from_slice(&error.to_be_bytes());
-    out.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
-    out.extend_from_slice(other);
-}
-
-fn alg_name() -> Name {
-    Name::from_ascii(HMAC_SHA256).unwrap_or_else(|_| Name::root())
-}
-
-/// `msg` as it was before the TSIG record was added: cut at it, ARCOUNT one less, the ID the
-/// signer used.
-fn unsigned(msg: &[u8], owner: usize, original_id: u16) -> Option<Vec<u8>> {
-    let mut m = msg.get(..owner)?.to_vec();
-    let ar = u16::from_be_bytes([*m.get(10)?, *m.get(11)?]).checked_sub(1)?;
-    m[10..12].copy_from_slice(&ar.to_be_bytes());
-    m[..2].copy_from_slice(&original_id.to_be_bytes());
-    Some(m)
 }
 
 /// Verifies the TSIG of a request (`tsig`: where scan found it) with one of `keys`.
@@ -181,8 +151,29 @@ pub fn verify<'k>(
         .find(|k| k.name == f.key.to_lowercase())
         .filter(|_| f.algorithm.to_lowercase() == alg_name())
         .ok_or(Rejected::Unsigned(BADKEY))?;
+    if !(MAC_MIN..=MAC_LEN).contains(&f.mac.len()) {
+        return Err(Rejected::Malformed);
+    }
     let mut data = unsigned(msg, owner, f.original_id).ok_or(Rejected::Unsigned(BADSIG))?;
     variables(&mut data, &f.key, f.time, f.fudge, f.error, &f.other);
+    if f.mac.len() < MAC_LEN {
+        // A truncated MAC that is right is refused as BADTRUNC (gslbd's policy is the whole
+        // MAC, as BIND's default), a wrong one as BADSIG.
+        let full = hmac::sign(&key.key, &data);
+        let same = full.as_ref()[..f.mac.len()]
+            .iter()
+            .zip(&f.mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+        return Err(if same {
+            Rejected::BadTrunc {
+                mac: f.mac,
+                original_id: f.original_id,
+            }
+        } else {
+            Rejected::Unsigned(BADSIG)
+        });
+    }
     if hmac::verify(&key.key, &data, &f.mac).is_err() {
         return Err(Rejected::Unsigned(BADSIG));
     }
@@ -190,6 +181,7 @@ pub fn verify<'k>(
         return Err(Rejected::BadTime {
             mac: f.mac,
             original_id: f.original_id,
+            time: f.time,
         });
     }
     Ok((
@@ -202,6 +194,7 @@ pub fn verify<'k>(
 }
 
 /// Signs the messages of one response in order (or a request, with no `prior`).
+#[derive(Clone)]
 pub struct Signer<'k> {
     key: &'k Key,
     /// The MAC the next message chains to: the request's, then each message's own.
@@ -259,39 +252,6 @@ impl<'k> Signer<'k> {
         self.prior = Some(mac);
         self.first = false;
     }
-}
-
-/// Appends a TSIG record (with `mac`, possibly empty) and bumps ARCOUNT.
-pub fn append(
-    msg: &mut Vec<u8>,
-    key: &Name,
-    now: u64,
-    mac: &[u8],
-    original_id: u16,
-    error: u16,
-    other: &[u8],
-) {
-    if msg.len() < 12 {
-        return;
-    }
-    wire_name(msg, key);
-    msg.extend_from_slice(&TSIG_TYPE.to_be_bytes());
-    msg.extend_from_slice(&CLASS_ANY.to_be_bytes());
-    msg.extend_from_slice(&0u32.to_be_bytes());
-    let mut rdata = Vec::with_capacity(64 + mac.len());
-    wire_name(&mut rdata, &alg_name());
-    time48(&mut rdata, now);
-    rdata.extend_from_slice(&FUDGE.to_be_bytes());
-    rdata.extend_from_slice(&u16::try_from(mac.len()).unwrap_or(0).to_be_bytes());
-    rdata.extend_from_slice(mac);
-    rdata.extend_from_slice(&original_id.to_be_bytes());
-    rdata.extend_from_slice(&error.to_be_bytes());
-    rdata.extend_from_slice(&u16::try_from(other.len()).unwrap_or(0).to_be_bytes());
-    rdata.extend_from_slice(other);
-    msg.extend_from_slice(&u16::try_from(rdata.len()).unwrap_or(0).to_be_bytes());
-    msg.extend_from_slice(&rdata);
-    let ar = u16::from_be_bytes([msg[10], msg[11]]).saturating_add(1);
-    msg[10..12].copy_from_slice(&ar.to_be_bytes());
 }
 
 /// Seconds since the UNIX epoch.
@@ -386,6 +346,11 @@ mod tests {
         assert!(Key::parse("hmac-md5:k:c2VjcmV0LXNlY3JldC1zZWNyZXQ=").is_err());
         assert!(Key::parse("hmac-sha256:k:not base64!").is_err());
         assert!(Key::parse("hmac-sha256:k:c2hvcnQ=").is_err());
+        let long = format!(
+            "hmac-sha256:{}:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=",
+            "k".repeat(90)
+        );
+        assert!(Key::parse(&long).is_err());
         let k = Key::parse(KEY).expect("key");
         assert_eq!(format!("{k:?}"), "Key(xfr-key.)");
     }

@@ -46,3 +46,4 @@ mod tcp;
 mod topology;
 mod transfers;
 mod viaresolver;
+mod xfrserve;

@@ -194,6 +194,17 @@ fn nsd_pulls_with_tsig_and_follows_a_failure_and_recovery() {
 }
 
 #[test]
+fn nsd_asking_for_ixfr_over_udp_follows_a_failure_and_recovery() {
+    let (g, nsd) = follows_a_failure_and_its_recovery(Secondary::nsd_udp);
+    let ours = g.logs().join("\n");
+    assert!(
+        ours.contains("udp=true kind=IXFR"),
+        "NSD followed by IXFR over UDP:\n{ours}"
+    );
+    same_records(&g, &nsd);
+}
+
+#[test]
 fn a_secondary_that_missed_notifications_catches_up_by_ixfr_or_a_whole_zone() {
     let (east, west) = (Backend::http(), Backend::http());
     let port = free_port();

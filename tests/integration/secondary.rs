@@ -100,7 +100,16 @@ impl Secondary {
         Self::nsd_of(Primary::local(primary), port)
     }
 
+    /// NSD asking for IXFR over UDP first (`request-xfr: UDP`).
+    pub fn nsd_udp(primary: u16, port: u16) -> Secondary {
+        Self::nsd_with(Primary::local(primary), port, "UDP ")
+    }
+
     pub fn nsd_of(p: Primary, port: u16) -> Secondary {
+        Self::nsd_with(p, port, "")
+    }
+
+    fn nsd_with(p: Primary, port: u16, transport: &str) -> Secondary {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display();
         let (ip, pport, from) = (p.ip, p.port, p.notify_from);
@@ -111,7 +120,7 @@ impl Secondary {
              remote-control:\n  control-enable: no\n\
              key:\n  name: xfr-key\n  algorithm: hmac-sha256\n  secret: \"{SECRET}\"\n\
              zone:\n  name: gslb.example\n  zonefile: gslb.example.zone\n\
-             request-xfr: {ip}@{pport} xfr-key\n  allow-notify: {from} xfr-key\n\
+             request-xfr: {transport}{ip}@{pport} xfr-key\n  allow-notify: {from} xfr-key\n\
              provide-xfr: 127.0.0.1 xfr-key\n"
         );
         std::fs::write(dir.path().join("nsd.conf"), conf).expect("conf");

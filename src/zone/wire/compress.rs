@@ -1,12 +1,17 @@
-//! Name compression for the fast path, with exactly the choices hickory-proto's encoder makes,
-//! so that a response copied together from pre-encoded pieces is byte for byte the one the
-//! full path encodes.
+//! Name compression (RFC 1035 §4.1.4) on raw labels.
 //!
-//! hickory's rule (`Name::emit` with `BinEncoder`): every name written with compression is
-//! compared, suffix by suffix from the longest, with the suffixes stored so far (raw label
-//! bytes, case-sensitive); the first stored suffix equal to one of the name's becomes a
-//! pointer and ends it. Each suffix that finds no match is stored (at most 64 in all), and at
+//! [`Compressor::new`] makes exactly the choices hickory-proto's encoder makes, so that the
+//! fast path's response copied together from pre-encoded pieces is byte for byte the one the
+//! full path encodes. hickory's rule (`Name::emit` with `BinEncoder`): every name written with
+//! compression is compared, suffix by suffix from the longest, with the suffixes stored so far
+//! (raw label bytes, case-sensitive); the first stored suffix equal to one of the name's becomes
+//! a pointer and ends it. Each suffix that finds no match is stored (at most 64 in all), and at
 //! most 120 names per message are compressed.
+//!
+//! [`Compressor::every_name`] lifts both limits (every suffix a pointer can reach is a target,
+//! every name is compressed), for zone transfers, whose messages hold hundreds of names.
+
+use std::collections::HashMap;
 
 /// How many suffixes hickory keeps as compression targets.
 const CANDIDATES: usize = 64;
@@ -21,14 +26,33 @@ pub struct Compressor<'a> {
     stored: [(u16, &'a [u8]); CANDIDATES],
     len: usize,
     names: usize,
+    /// With [`Compressor::every_name`]: every suffix a pointer can reach, by its labels (the
+    /// first written wins); `stored` is then unused.
+    every: Option<HashMap<&'a [u8], u16>>,
+}
+
+impl Default for Compressor<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<'a> Compressor<'a> {
+    /// hickory's choices (at most 64 targets, 120 compressed names).
     pub fn new() -> Self {
         Compressor {
             stored: [(0, &[][..]); CANDIDATES],
             len: 0,
             names: 0,
+            every: None,
+        }
+    }
+
+    /// Every name compressed against every earlier suffix within pointer reach.
+    pub fn every_name() -> Self {
+        Compressor {
+            every: Some(HashMap::new()),
+            ..Self::new()
         }
     }
 
@@ -47,7 +71,7 @@ impl<'a> Compressor<'a> {
     /// Writes the name whose raw labels (without the root byte) are `labels` to `out`,
     /// compressed as hickory would. `labels` must be well-formed labels.
     pub fn name(&mut self, labels: &'a [u8], out: &mut Vec<u8>) {
-        let compress = self.names < COMPRESSED_NAMES;
+        let compress = self.every.is_some() || self.names < COMPRESSED_NAMES;
         let start = out.len();
         out.extend_from_slice(labels);
         let end = out.len();
@@ -70,6 +94,14 @@ impl<'a> Compressor<'a> {
 
     /// Stores `suffix`, written at `at` in a name whose labels end at `end`, as hickory does.
     fn store(&mut self, end: usize, at: usize, suffix: &'a [u8]) {
+        if let Some(every) = &mut self.every {
+            if let Ok(at) = u16::try_from(at)
+                && usize::from(at) < POINTER_REACH
+            {
+                every.entry(suffix).or_insert(at);
+            }
+            return;
+        }
         if end < POINTER_REACH && self.len < CANDIDATES {
             self.stored[self.len] = (at as u16, suffix);
             self.len += 1;
@@ -77,6 +109,9 @@ impl<'a> Compressor<'a> {
     }
 
     fn find(&self, suffix: &[u8]) -> Option<u16> {
+        if let Some(every) = &self.every {
+            return every.get(suffix).copied();
+        }
         self.stored[..self.len]
             .iter()
             .find(|(_, s)| *s == suffix)

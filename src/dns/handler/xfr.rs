@@ -1,0 +1,92 @@
+//! Where the query path hands zone transfers to `xfr`: AXFR and IXFR over TCP, built on a
+//! blocking thread and at most [`MAX_TRANSFERS`] at once; IXFR over UDP answered in one
+//! datagram.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::{Handler, Received, Sent, Transport, size_limit};
+use crate::dns::scan::Scan;
+
+/// Zone transfers built and sent at once (each holds its whole rendering until it is sent).
+pub const MAX_TRANSFERS: usize = 8;
+
+/// A transfer's messages, holding one of the [`MAX_TRANSFERS`] slots until dropped.
+pub struct Transfer {
+    pub messages: Vec<Vec<u8>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Zone transfers: the published versions and who may take them.
+#[derive(Clone)]
+pub struct XfrAccess {
+    pub published: crate::xfr::Shared,
+    pub config: Arc<crate::xfr::TransferConfig>,
+}
+
+impl Handler {
+    /// The messages answering a zone transfer request over TCP; `None` when `msg` is not one
+    /// or transfers are off (the full path then refuses it).
+    ///
+    /// At most [`MAX_TRANSFERS`] are built and sent at once; one over the cap waits for a slot
+    /// (as Knot's TCP workers queue them; the TCP connection limits bound the queue). Each is
+    /// built on a blocking thread, so the async workers keep answering other queries.
+    pub async fn transfer(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Transfer> {
+        let x = self.xfr.as_ref()?;
+        if !crate::xfr::serve::is_transfer(msg) {
+            return None;
+        }
+        let slot = self.transfers.clone().acquire_owned().await.ok()?;
+        let (published, config, msg) = (x.published.load_full(), x.config.clone(), msg.to_vec());
+        let build = move || {
+            let now = crate::xfr::tsig::now();
+            crate::xfr::serve::respond(&published, &config, &msg, src, now)
+        };
+        let messages = tokio::task::spawn_blocking(build)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "building a transfer failed");
+                Vec::new()
+            });
+        Some(Transfer {
+            messages,
+            _slot: slot,
+        })
+    }
+
+    /// True when `src` is a configured secondary (its transfers' writes get longer).
+    pub fn is_secondary(&self, src: std::net::IpAddr) -> bool {
+        let src = src.to_canonical();
+        self.xfr.as_ref().is_some_and(|x| {
+            x.config
+                .secondaries
+                .iter()
+                .any(|s| s.ip().to_canonical() == src)
+        })
+    }
+
+    /// An IXFR over UDP answered in `out` (RFC 1995 §2); `None` for any other query, or without
+    /// transfers (the full path then refuses it).
+    pub(super) fn ixfr_over_udp(&self, query: Received<'_>, out: &mut Vec<u8>) -> Option<Sent> {
+        let x = self.xfr.as_ref()?;
+        if query.transport != Transport::Udp || !crate::xfr::serve::is_ixfr(query.bytes) {
+            return None;
+        }
+        let limit = size_limit(Transport::Udp, Scan::of(query.bytes).opt.map(|o| o.payload));
+        let m = crate::xfr::serve::respond_udp(
+            &x.published.load(),
+            &x.config,
+            query.bytes,
+            query.src.ip(),
+            crate::xfr::tsig::now(),
+            usize::from(limit),
+        )?;
+        out.clear();
+        out.extend_from_slice(&m);
+        Some(Sent {
+            zone: None,
+            cookie_valid: false,
+        })
+    }
+}
