@@ -6,7 +6,9 @@
 //! directory), so a crash mid-write leaves the previous state intact. A file that cannot be
 //! read as this version's state (corrupt, or written by a newer gslbd) is moved aside at start
 //! and gslbd starts with no overrides rather than not at all. One gslbd at a time uses a state
-//! file: a lock (`FILE.lock`, flock) refuses a second.
+//! file: a lock (`FILE.lock`, flock) and a name only a living process can hold (an abstract
+//! Unix socket named by the file's path, which deleting the lock file cannot remove) refuse
+//! a second.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -190,6 +192,42 @@ pub fn load_or_set_aside(path: &Path) -> Saved {
 #[derive(Debug)]
 pub struct Lock {
     _lock: Option<nix::fcntl::Flock<std::fs::File>>,
+    /// A name only a living holder can keep (see [`claim`]).
+    _name: Option<std::os::unix::net::UnixDatagram>,
+}
+
+/// Binds an abstract Unix socket named by the state file's canonical path: the kernel frees
+/// the name when the holder exits, and no file operation can remove it, so deleting
+/// `FILE.lock` cannot let a second gslbd in (a flock lives on an inode that `rm` takes away
+/// from the name). `Ok(None)` when the name cannot be formed; `Err(())` when another process
+/// holds it.
+fn claim(path: &Path) -> Result<Option<std::os::unix::net::UnixDatagram>, ()> {
+    use std::os::linux::net::SocketAddrExt;
+    let canonical = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            match dir.canonicalize() {
+                Ok(d) => d.join(name),
+                Err(_) => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    // Abstract names hold 107 bytes: a hash of the path keeps any length apart.
+    let hash = xxhash_rust::xxh3::xxh3_128(canonical.as_os_str().as_encoded_bytes());
+    let name = format!("gslbd-state-{hash:032x}");
+    let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()) else {
+        return Ok(None);
+    };
+    match std::os::unix::net::UnixDatagram::bind_addr(&addr) {
+        Ok(sock) => Ok(Some(sock)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(()),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Takes the state file's lock (`FILE.lock`), refusing when another gslbd holds it. When the
@@ -199,6 +237,16 @@ pub fn lock(path: &Path) -> Result<Lock, StateError> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = PathBuf::from(name);
+    let locked = |lock| {
+        let name = claim(path).map_err(|()| StateError::Locked {
+            path: path.to_path_buf(),
+            lock: lock_path.clone(),
+        })?;
+        Ok(Lock {
+            _lock: lock,
+            _name: name,
+        })
+    };
     let file = match std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -209,17 +257,17 @@ pub fn lock(path: &Path) -> Result<Lock, StateError> {
         Err(e) => {
             tracing::error!(file = %path.display(), error = %e,
                 "the state file's directory is not writable: overrides will apply but not survive a restart");
-            return Ok(Lock { _lock: None });
+            return locked(None);
         }
     };
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(Lock { _lock: Some(l) }),
+        Ok(l) => locked(Some(l)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(StateError::Locked {
             path: path.to_path_buf(),
-            lock: lock_path,
+            lock: lock_path.clone(),
         }),
         Err((_, e)) => Err(StateError::Io {
-            path: lock_path,
+            path: lock_path.clone(),
             source: e.into(),
         }),
     }

@@ -2,6 +2,8 @@
 //! aside), a second instance on the same file is refused, and an override that cannot be
 //! saved still applies and says so.
 
+use std::time::Duration;
+
 use crate::harness::{Gslbd, run, zone_head};
 
 fn zone() -> String {
@@ -54,6 +56,30 @@ fn a_corrupt_or_newer_state_file_is_moved_aside_and_dns_starts() {
         assert_eq!(code, 200, "{body}");
         assert_eq!(body["persisted"], true);
     }
+}
+
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_instance_in() {
+    let g = Gslbd::start_in(dir_with(None), &[]);
+    let zones = g.zones_dir();
+    std::fs::remove_file(zones.join(".gslbd-state.json.lock")).expect("the lock file exists");
+    let child = std::process::Command::new(crate::harness::BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--zones",
+        ])
+        .arg(&zones)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (status, err) = crate::harness::finish_within(child, Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "it started:\n{err}");
+    assert!(err.contains("another gslbd uses this state file"), "{err}");
 }
 
 #[test]
