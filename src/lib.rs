@@ -105,6 +105,10 @@ pub enum ServeError {
     AdminNeedsToken(SocketAddr),
     #[error("--admin-read-token-file needs --admin-token-file (otherwise changes would be open)")]
     ReadTokenAlone,
+    #[error(
+        "[cluster] needs the admin API: peers poll this instance's verdicts there (--admin off leaves them without its vote)"
+    )]
+    ClusterNeedsAdmin,
     #[error("the {which} token {source}")]
     Token {
         which: &'static str,
@@ -143,6 +147,9 @@ pub async fn serve(
     }
     if cfg.admin_read_token.is_some() && cfg.admin_token.is_none() {
         return Err(ServeError::ReadTokenAlone);
+    }
+    if cfg.admin.is_none() && cfg.cluster.is_some() {
+        return Err(ServeError::ClusterNeedsAdmin);
     }
     for (which, token) in [
         ("admin", &cfg.admin_token),
