@@ -65,7 +65,7 @@ fn database(path: &std::path::Path, nets: &[(&str, &str)]) {
 }
 
 /// gslbd with the zone, `map` and (when not empty) `geo.mmdb` built from `db`.
-fn serve(backend: &Backend, map: &str, db: &[(&str, &str)]) -> Gslbd {
+pub fn serve(backend: &Backend, map: &str, db: &[(&str, &str)]) -> Gslbd {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
     if !db.is_empty() {
