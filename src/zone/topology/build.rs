@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use super::{ClientLocation, Network, Ranges, Value};
 
 /// `::ffff:0:0/96` in the IPv6 ranges: a list no client has, so that no IPv6 scope covers the
-/// IPv4-mapped addresses (they are answered from the IPv4 ranges).
+/// IPv4-mapped addresses (they are answered from the IPv4 ranges, which may differ).
 const MAPPED: Value = Value {
     list: usize::MAX,
-    location: None,
+    location: Some(usize::MAX),
 };
 const MAPPED_NET: u128 = 0xffff << 32;
 
@@ -34,7 +34,6 @@ pub(super) fn ranges(
         location: None,
     };
     let (mut t4, mut t6) = (Trie::default(), Trie::default());
-    t6.insert(MAPPED_NET, 96, MAPPED);
     for n in networks {
         let (k, len, v4) = key(n);
         let trie = if v4 { &mut t4 } else { &mut t6 };
@@ -46,7 +45,19 @@ pub(super) fn ranges(
         let db: &mut Vec<Prefix> = if v4 { &mut d4 } else { &mut d6 };
         db.push((k, len, value_of(n)));
     }
-    (family(&t4, d4, fallback), family(&t6, d6, fallback))
+    let v4 = family(&t4, d4, fallback);
+    // The IPv4-mapped block answers as IPv4: when every IPv4 address has one list, an IPv6
+    // scope may cover it; otherwise it is a list of its own. (Never looked up: only its list
+    // counts, and its location keeps it apart from the database's gaps.)
+    let mapped = match &v4.values[..] {
+        [(v, 0)] => Value {
+            list: v.list,
+            location: MAPPED.location,
+        },
+        _ => MAPPED,
+    };
+    t6.insert(MAPPED_NET, 96, mapped);
+    (v4, family(&t6, d6, fallback))
 }
 
 /// The key of a network (IPv4 in the top 32 bits; an IPv4-mapped IPv6 network is IPv4), its

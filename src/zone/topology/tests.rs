@@ -46,6 +46,11 @@ fn longest_prefix_wins_and_scopes_are_the_widest_constant_prefix() {
     assert_eq!(at(&m, "::1"), (3, None, 81));
     // IPv4-mapped IPv6 is IPv4.
     assert_eq!(at(&m, "::ffff:10.1.0.9"), (1, Some(1), 112));
+    // With no network at all, every address has the default list: scope 0 everywhere.
+    let m = map(&[], &[]);
+    assert_eq!(at(&m, "2001:db8::1"), (3, None, 0));
+    assert_eq!(at(&m, "::ffff:10.1.0.9"), (3, None, 96));
+    assert_eq!(at(&m, "10.1.0.9"), (3, None, 0));
 }
 
 #[test]
