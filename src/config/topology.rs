@@ -296,9 +296,14 @@ fn read_database(
             continue;
         };
         let net = item.network()?;
-        // IPv4 networks of an IPv6 database may come as ::a.b.c.d/96+n.
+        // IPv4 networks of an IPv6 database may come as ::a.b.c.d/96+n (or, aliased, as
+        // ::ffff:a.b.c.d/96+n).
         let (addr, prefix) = match net.ip() {
             IpAddr::V6(a) if net.prefix() >= 96 && u128::from(a) >> 32 == 0 => (
+                IpAddr::V4(std::net::Ipv4Addr::from(u128::from(a) as u32)),
+                net.prefix() - 96,
+            ),
+            IpAddr::V6(a) if net.prefix() >= 96 && a.to_ipv4_mapped().is_some() => (
                 IpAddr::V4(std::net::Ipv4Addr::from(u128::from(a) as u32)),
                 net.prefix() - 96,
             ),
@@ -330,6 +335,16 @@ fn network(
             net.trunc()
         ));
     }
+    // IPv4-mapped IPv6 clients are answered as IPv4: so is a network inside ::ffff:0:0/96.
+    let net = match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        _ => net,
+    };
     if let Some(other) = seen.insert(net, location.to_string()) {
         return Err(format!("{net} is already a network of location {other:?}"));
     }
@@ -468,6 +483,10 @@ mod tests {
             ),
             (
                 "[locations.east]\nnetworks = [\"10.0.0.0/8\"]\n[locations.us-west]\nnetworks = [\"10.0.0.0/8\"]\n",
+                ":4:13: 10.0.0.0/8 is already a network of location \"east\"",
+            ),
+            (
+                "[locations.east]\nnetworks = [\"10.0.0.0/8\"]\n[locations.us-west]\nnetworks = [\"::ffff:10.0.0.0/104\"]\n",
                 ":4:13: 10.0.0.0/8 is already a network of location \"east\"",
             ),
             (

@@ -44,6 +44,8 @@ mod supervise;
 mod systemd;
 mod tcp;
 mod topology;
+mod topology_labels;
+mod topology_scope;
 mod transfers;
 mod viaresolver;
 mod xfrserve;

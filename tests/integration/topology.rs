@@ -324,13 +324,15 @@ fn the_map_reloads_with_the_zones_and_a_bad_map_keeps_the_old_one() {
     std::fs::write(&file, &moved).expect("write map");
     assert_eq!(g.api("POST", "/reload", None).0, 200);
     assert_eq!(ask(&g, "203.0.113.9/32").0, ["192.0.2.1"]);
-    // With no IPv6 network in the map, every IPv6 client is the default entry: scope 0.
+    // With no IPv6 network in the map, every IPv6 client is the default entry: scope 3
+    // (2000::/3), the widest that leaves out the IPv4-mapped clients, who answer by the
+    // IPv4 networks.
     let v4_only = moved.replace(", \"2001:db8:1::/48\"", "");
     std::fs::write(&file, &v4_only).expect("write map");
     assert_eq!(g.api("POST", "/reload", None).0, 200);
     assert_eq!(
         ask(&g, "2001:db8:1:5::/64"),
-        (vec!["192.0.2.3".to_string()], "2001:db8:1:5::/64/0".into())
+        (vec!["192.0.2.3".to_string()], "2001:db8:1:5::/64/3".into())
     );
     // A broken map is refused with its line and column; the loaded one keeps answering.
     std::fs::write(&file, v4_only.replace("203.0.113.0/24", "203.0.113.0/33")).expect("write");

@@ -1,0 +1,56 @@
+//! The client location gslbd reports for a topology answer, in `/explain` and in the
+//! `location` label of `gslbd_dns_topology_answers_total`: the location whose network holds the
+//! client, also when its list equals the default's (the default only for unmapped clients).
+
+use crate::backend::Backend;
+use crate::topology_scope::serve;
+
+#[test]
+fn a_location_with_the_defaults_list_is_labelled_as_itself() {
+    let backend = Backend::http();
+    // us-east (10.128.0.0/9) answers like the default; 10.0.0.0/9 beside it is unmapped.
+    let g = serve(
+        &backend,
+        "default = [\"us-east\"]\n[locations.us-east]\nnetworks = [\"10.128.0.0/9\"]\n\
+         [locations.eu]\nnetworks = [\"198.51.100.0/24\"]\n",
+        &[],
+    );
+    let (code, e) = g.api(
+        "GET",
+        "/explain?name=www.gslb.example&type=A&client=10.200.0.1",
+        None,
+    );
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(e["topology"]["location"], "us-east", "{e}");
+    assert_eq!(e["topology"]["matched_prefix"], "0.0.0.0/1", "{e}");
+    let (_, e) = g.api(
+        "GET",
+        "/explain?name=www.gslb.example&type=A&client=10.1.0.1",
+        None,
+    );
+    assert_eq!(e["topology"]["location"], "default", "{e}");
+    let count = |metrics: &str, location: &str| {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("gslbd_dns_topology_answers_total{")
+                    && l.contains(&format!("location=\"{location}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = g.metrics();
+    // Three queries from us-east, one from the unmapped half.
+    for subnet in [
+        "10.200.0.1/32",
+        "10.128.0.9/32",
+        "10.255.1.1/32",
+        "10.1.0.1/32",
+    ] {
+        let d = g.dig(&format!("www.gslb.example A +subnet={subnet}"));
+        assert_eq!(d.answers("A"), ["192.0.2.1"], "{subnet}");
+    }
+    let after = g.metrics();
+    let delta = |l: &str| count(&after, l) - count(&before, l);
+    assert_eq!((delta("us-east"), delta("default")), (3.0, 1.0), "{after}");
+}
