@@ -37,7 +37,10 @@ fn client_key(text: Option<&str>) -> Result<ClientKey, String> {
     match text.split_once('/') {
         Some((ip, prefix)) => {
             let ip: IpAddr = ip.parse().map_err(|_| bad())?;
-            Ok(ClientKey::from_ecs(ip, prefix.parse().map_err(|_| bad())?))
+            let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+            // Decided on the prefix as ECS carries it: 10.1.2.3/8 is 10.0.0.0/8 on the wire.
+            let net = ipnet::IpNet::new(ip, prefix).map_err(|_| bad())?;
+            Ok(ClientKey::from_ecs(net.network(), prefix))
         }
         None => Ok(ClientKey::from_source(text.parse().map_err(|_| bad())?)),
     }

@@ -54,3 +54,37 @@ fn a_location_with_the_defaults_list_is_labelled_as_itself() {
     let delta = |l: &str| count(&after, l) - count(&before, l);
     assert_eq!((delta("us-east"), delta("default")), (3.0, 1.0), "{after}");
 }
+
+#[test]
+fn explain_decides_on_the_masked_prefix_as_dns_does() {
+    let backend = Backend::http();
+    let g = serve(
+        &backend,
+        "default = [\"us-east\"]\n[locations.eu]\nnetworks = [\"10.1.0.0/16\"]\n",
+        &[],
+    );
+    // 10.1.2.3/8 is 10.0.0.0/8 on the wire: outside eu's 10.1.0.0/16.
+    let (code, e) = g.api(
+        "GET",
+        "/explain?name=www.gslb.example&type=A&client=10.1.2.3/8",
+        None,
+    );
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(e["client"], "10.0.0.0/8", "{e}");
+    let dns = g.dig("www.gslb.example A +subnet=10.0.0.0/8").answers("A");
+    let explained: Vec<String> = e["answer"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(e["topology"]["location"], "default", "{e}");
+    assert!(
+        explained
+            .iter()
+            .all(|r| dns.iter().any(|d| r.contains(d.as_str()))),
+        "/explain {explained:?} against DNS {dns:?}"
+    );
+}
