@@ -497,6 +497,36 @@ fn print_report<T: serde::Serialize + std::fmt::Display>(report: &T, json: bool)
     ExitCode::SUCCESS
 }
 
+/// `files` plus the topology map beside them, as `serve` would read it from their directory
+/// (said on stderr, so nobody wonders which map the figures used).
+fn with_maps(files: &[PathBuf]) -> Vec<PathBuf> {
+    let named = |p: &PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n == gslbd::config::topology::FILE)
+    };
+    let mut all = files.to_vec();
+    if files.iter().any(named) {
+        return all;
+    }
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| f.parent().map_or_else(PathBuf::new, PathBuf::from))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        let map = dir.join(gslbd::config::topology::FILE);
+        if map.is_file() {
+            eprintln!(
+                "gslbd: reading the topology map beside the zone files: {}",
+                map.display()
+            );
+            all.push(map);
+        }
+    }
+    all
+}
+
 fn check(args: CheckArgs) -> ExitCode {
     let zones_dir = args
         .files
@@ -504,7 +534,7 @@ fn check(args: CheckArgs) -> ExitCode {
         .then(|| args.zones.clone().unwrap_or_else(|| PathBuf::from("zones")));
     let loaded = match &zones_dir {
         Some(dir) => gslbd::config::load_dir(dir),
-        None => gslbd::config::load_files(&args.files),
+        None => gslbd::config::load_files(&with_maps(&args.files)),
     };
     let loaded = loaded.and_then(|mut set| {
         let inst = instance(args.config.as_deref(), zones_dir.as_deref())?;

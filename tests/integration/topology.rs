@@ -377,3 +377,30 @@ fn a_reload_sees_a_change_to_the_csv_alone_and_skips_nothing_else() {
         "the new location"
     );
 }
+
+#[test]
+fn check_on_a_file_reads_the_topology_map_beside_it() {
+    let (east, west, eu) = (Backend::http(), Backend::http(), Backend::http());
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("z.toml"), zone(&east, &west, &eu)).expect("zone");
+    std::fs::write(dir.path().join("topology.toml"), MAP).expect("map");
+    let whole = crate::harness::run(&["check", "--zones", "."], dir.path());
+    let file = crate::harness::run(&["check", "z.toml"], dir.path());
+    let (whole, file) = (
+        String::from_utf8_lossy(&whole.stdout),
+        String::from_utf8_lossy(&file.stdout),
+    );
+    assert!(whole.contains("topology www"), "{whole}");
+    assert_eq!(
+        file.lines().skip(1).collect::<Vec<_>>(),
+        whole.lines().skip(1).collect::<Vec<_>>(),
+        "check FILE and check --zones DIR differ"
+    );
+    let err =
+        String::from_utf8_lossy(&crate::harness::run(&["check", "z.toml"], dir.path()).stderr)
+            .into_owned();
+    assert!(
+        err.contains("topology.toml"),
+        "it says which map it read: {err}"
+    );
+}
