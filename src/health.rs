@@ -221,9 +221,18 @@ pub enum Override {
     ForceUp,
     /// Out of the answers whatever the probes say (like drain, for incidents).
     ForceDown,
-    /// A failover drill: forced down until `until` (seconds since the UNIX epoch), then
-    /// cleared by itself.
-    Drill { until: u64 },
+    /// A failover drill: forced down until `until_ms` (milliseconds since the UNIX epoch;
+    /// `until`, whole seconds rounded up, for people and for state files written before
+    /// milliseconds), then cleared by itself.
+    Drill {
+        until: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        until_ms: u64,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Override {
@@ -234,6 +243,24 @@ impl Override {
             Override::ForceUp => "force-up",
             Override::ForceDown => "force-down",
             Override::Drill { .. } => "drill",
+        }
+    }
+
+    /// A drill of `length` from `now_ms` (milliseconds since the UNIX epoch).
+    pub fn drill(now_ms: u64, length: Duration) -> Override {
+        let until_ms = now_ms.saturating_add(u64::try_from(length.as_millis()).unwrap_or(u64::MAX));
+        Override::Drill {
+            until: until_ms.div_ceil(1000),
+            until_ms,
+        }
+    }
+
+    /// When a drill ends, in milliseconds since the UNIX epoch (`None`: not a drill).
+    pub fn drill_end_ms(&self) -> Option<u64> {
+        match *self {
+            Override::Drill { until_ms, .. } if until_ms > 0 => Some(until_ms),
+            Override::Drill { until, .. } => Some(until.saturating_mul(1000)),
+            _ => None,
         }
     }
 

@@ -302,6 +302,16 @@ mod tests {
             load(&path),
             Err(StateError::Newer { found: 3, .. })
         ));
+        // A drill kept before milliseconds ends on its whole second.
+        std::fs::write(
+            &path,
+            r#"{"version": 2, "overrides": [{"zone": "g.example.", "pool": "www",
+                "region": "a", "action": {"drill": {"until": 1800000000}}}]}"#,
+        )
+        .expect("write");
+        let old = load(&path).expect("old drill");
+        let drill = old.overrides.values().next().expect("a drill");
+        assert_eq!(drill.drill_end_ms(), Some(1_800_000_000_000));
         // A file from before versions were written is version 1.
         std::fs::write(&path, r#"{"overrides": []}"#).expect("write");
         assert_eq!(load(&path).expect("old file"), Saved::default());

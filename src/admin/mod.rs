@@ -280,9 +280,9 @@ async fn region_action(
         ("force-down", None) => Some(Override::ForceDown),
         ("undrain" | "clear", None) => None,
         ("drill", Some(d)) => match humantime::parse_duration(d) {
-            Ok(d) if !d.is_zero() && d <= MAX_DRILL => Some(Override::Drill {
-                until: crate::engine::unix_now() + d.as_secs().max(1),
-            }),
+            Ok(d) if (std::time::Duration::from_secs(1)..=MAX_DRILL).contains(&d) => {
+                Some(Override::drill(crate::engine::unix_now_ms(), d))
+            }
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -321,8 +321,9 @@ async fn region_action(
             let key = applied.key;
             let mut body = json!({ "zone": key.zone, "pool": key.pool, "region": key.region,
                 "override": action.map(|a| a.name()), "persisted": applied.not_persisted.is_none() });
-            if let Some(Override::Drill { until }) = action {
+            if let Some(Override::Drill { until, until_ms }) = action {
                 body["until"] = json!(until);
+                body["until_ms"] = json!(until_ms);
             }
             if let Some(e) = applied.not_persisted {
                 body["persist_error"] = json!(e);
@@ -342,7 +343,9 @@ async fn region_action(
             Json(body).into_response()
         }
         Err(e @ OverrideError::NoRegion(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e @ OverrideError::BelowMinServing(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ (OverrideError::BelowMinServing(_) | OverrideError::Overridden(_))) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

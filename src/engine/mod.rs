@@ -16,7 +16,7 @@ mod consensus;
 mod overrides;
 mod reload;
 
-pub use overrides::{OverrideError, OverrideRequest, unix_now};
+pub use overrides::{OverrideError, OverrideRequest, unix_now, unix_now_ms};
 pub use reload::Reloaded;
 
 use crate::cluster::{Cluster, Verdicts};

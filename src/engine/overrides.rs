@@ -19,6 +19,10 @@ pub enum OverrideError {
     /// It would leave fewer serving regions than the pool's `min_serving`.
     #[error("{0}")]
     BelowMinServing(String),
+    /// A drill on a region an operator override holds: it would replace that override and
+    /// clear it when it ends.
+    #[error("{0}")]
+    Overridden(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -34,9 +38,14 @@ pub struct OverrideRequest {
 
 /// Seconds since the UNIX epoch.
 pub fn unix_now() -> u64 {
+    unix_now_ms() / 1000
+}
+
+/// Milliseconds since the UNIX epoch.
+pub fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Engine {
@@ -49,6 +58,16 @@ impl Engine {
         let name = || format!("{}/{}/{}", key.zone, key.pool, key.region);
         let key = match (key.canonical(&zones), req.action) {
             (Some(k), Some(a)) => {
+                if let (Override::Drill { .. }, Some(held)) = (a, self.overrides.get(&k))
+                    && !matches!(held, Override::Drill { .. })
+                {
+                    return Err(OverrideError::Overridden(format!(
+                        "{} has an operator override ({}); a drill would replace it and clear \
+                         it when it ends: undrain it first, or drill another region",
+                        name(),
+                        held.name()
+                    )));
+                }
                 if a.takes_out() && !req.force {
                     self.check_min_serving(&k)?;
                 }
@@ -141,32 +160,35 @@ impl Engine {
         })
     }
 
-    /// How long until the next drill ends (`None`: no drill).
+    /// How long until the next drill ends (`None`: no drill), orphaned ones included.
     pub(super) fn next_drill_end(&self) -> Option<Duration> {
-        let now = unix_now();
+        let now = unix_now_ms();
         self.overrides
             .values()
-            .filter_map(|o| match o {
-                Override::Drill { until } => Some(Duration::from_secs(until.saturating_sub(now))),
-                _ => None,
-            })
+            .chain(self.orphaned.values())
+            .filter_map(Override::drill_end_ms)
             .min()
+            .map(|end| Duration::from_millis(end.saturating_sub(now)))
     }
 
     /// Clears every drill whose time is up.
     pub(super) fn end_drills(&mut self) {
-        let now = unix_now();
+        let now = unix_now_ms();
+        let over = |o: &Override| o.drill_end_ms().is_some_and(|end| end <= now);
         let ended: Vec<RegionKey> = self
             .overrides
             .iter()
-            .filter(|(_, o)| matches!(o, Override::Drill { until } if *until <= now))
+            .chain(self.orphaned.iter())
+            .filter(|(_, o)| over(o))
             .map(|(k, _)| k.clone())
             .collect();
         if ended.is_empty() {
             return;
         }
         for key in &ended {
+            // A drill whose region a reload removed ends on time too.
             self.overrides.remove(key);
+            self.orphaned.remove(key);
             info!(
                 zone = key.zone,
                 pool = key.pool,

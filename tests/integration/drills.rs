@@ -197,3 +197,86 @@ fn check_fail_and_simulate_agree_with_dns_once_the_failure_is_real() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_drill_lasts_its_whole_duration_to_the_millisecond() {
+    let g = Gslbd::start(&[("z.toml", &zone(""))]);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (code, body) = g.api(
+            "POST",
+            "/regions/gslb.example/www/a/drill?duration=1500ms",
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let back = poll(Duration::from_secs(5), Duration::from_millis(20), || {
+            (www(&g).len() == 3).then(|| started.elapsed())
+        })
+        .expect("the drill ended");
+        assert!(
+            back >= Duration::from_millis(1450),
+            "a 1.5 s drill ended after {back:?}"
+        );
+    }
+}
+
+#[test]
+fn a_drill_on_an_overridden_region_is_refused_and_the_override_kept() {
+    let g = Gslbd::start(&[("z.toml", &zone(""))]);
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/a/drain", None).0,
+        200
+    );
+    let (code, body) = g.api(
+        "POST",
+        "/regions/gslb.example/www/a/drill?duration=2s",
+        None,
+    );
+    assert_eq!(code, 409, "{body}");
+    let why = body["error"].as_str().unwrap_or("");
+    assert!(why.contains("drain"), "{why}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(www(&g), ["192.0.2.2", "192.0.2.3"], "a stays drained");
+    let (_, status) = g.api("GET", "/status", None);
+    assert_eq!(
+        status["zones"][0]["pools"][0]["regions"][0]["override"], "drain",
+        "{status}"
+    );
+}
+
+#[test]
+fn a_drill_whose_region_a_reload_removed_still_ends_on_time() {
+    let g = Gslbd::start(&[("z.toml", &zone(""))]);
+    let (code, body) = g.api(
+        "POST",
+        "/regions/gslb.example/www/c/drill?duration=2s",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let without_c = zone("").replace("[pools.www.regions.c]\naddresses = [\"192.0.2.3\"]\n", "");
+    std::fs::write(g.zones_dir().join("z.toml"), without_c).expect("write");
+    assert_eq!(g.api("POST", "/reload", None).0, 200);
+    let (_, status) = g.api("GET", "/status", None);
+    assert!(
+        !status["orphaned_overrides"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{status}"
+    );
+    poll(Duration::from_secs(6), Duration::from_millis(50), || {
+        g.logs()
+            .iter()
+            .any(|l| l.contains("drill ended"))
+            .then_some(())
+    })
+    .expect("the orphaned drill ends on time");
+    let (_, status) = g.api("GET", "/status", None);
+    assert!(
+        status["orphaned_overrides"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{status}"
+    );
+    let state = std::fs::read_to_string(g.zones_dir().join(".gslbd-state.json")).expect("state");
+    assert!(!state.contains("drill"), "{state}");
+}
