@@ -464,7 +464,7 @@ impl HealthTable {
                     .map_or_else(|| TargetState::new(spec, now), |t| t.with_settings(spec)),
             })
             .collect();
-        let metrics = Arc::new(Handles::new(&zones));
+        let metrics = Arc::new(Handles::new(&zones, previous.map(|p| &*p.metrics)));
         HealthTable {
             zones,
             metrics,

@@ -66,6 +66,8 @@ fn rcode_label(i: usize) -> &'static str {
     RCODES.get(i).map_or("other", |r| r.1)
 }
 
+mod carry;
+
 /// A counter registered on first use.
 #[derive(Default)]
 pub(super) struct Lazy(pub(super) OnceLock<Counter>);
@@ -149,8 +151,17 @@ impl std::fmt::Debug for Handles {
 }
 
 impl Handles {
-    /// Handles for `zones`; also sets the per-pool cutover gauges.
-    pub fn new(zones: &ZoneSet) -> Self {
+    /// Handles for `zones`, continuing the counters of `previous` (the load before) for every
+    /// series that still exists; also sets the per-pool cutover gauges.
+    pub fn new(zones: &ZoneSet, previous: Option<&Handles>) -> Self {
+        let handles = Self::fresh(zones);
+        if let Some(old) = previous {
+            handles.inherit(old);
+        }
+        handles
+    }
+
+    fn fresh(zones: &ZoneSet) -> Self {
         let mut labels = vec![String::new()];
         let mut pools = Vec::with_capacity(zones.zones.len());
         let mut gauges = Vec::new();

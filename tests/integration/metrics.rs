@@ -347,3 +347,41 @@ fn a_large_scrape_does_not_hold_up_the_probes() {
         "probes started over 250 ms late during scrapes"
     );
 }
+
+#[test]
+fn counters_of_what_a_reload_keeps_survive_it() {
+    let (backend, spare) = (Backend::http(), Backend::http());
+    let text = zone(&backend.url("/"), &spare.url("/"));
+    let g = Gslbd::start(&[("z.toml", &text)]);
+    poll(Duration::from_secs(10), POLL, || {
+        (g.dig("api.gslb.example A").answers("A") == ["192.0.2.1"]).then_some(())
+    })
+    .expect("the primary is up");
+    for _ in 0..5 {
+        g.dig("api.gslb.example A");
+    }
+    let z = ("zone", "gslb.example.");
+    let counts = |s: &Scrape| {
+        (
+            value(s, telemetry::DNS_QUERIES_TOTAL, &[z, ("qtype", "A")]),
+            value(s, telemetry::DNS_ANSWERS_TOTAL, &[z, ("region", "primary")]),
+            value(s, telemetry::PROBE_RESULTS_TOTAL, &[("outcome", "ok")]),
+        )
+    };
+    let before = counts(&scrape(&g));
+    assert!(before.0 >= 5.0 && before.1 >= 5.0, "{before:?}");
+    // A reload that changes the file but keeps the zone, the pool, its regions and targets.
+    std::fs::write(g.zones_dir().join("z.toml"), format!("{text}\n# edited\n")).expect("write");
+    assert_eq!(g.api("POST", "/reload", None).0, 200);
+    // Past the exporter's idle time, with scrapes in between.
+    for _ in 0..3 {
+        scrape(&g);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    g.dig("api.gslb.example A");
+    let after = counts(&scrape(&g));
+    assert!(
+        after.0 > before.0 && after.1 > before.1 && after.2 >= before.2,
+        "counters went back across the reload: {before:?} -> {after:?}"
+    );
+}
