@@ -75,9 +75,13 @@ struct ServeArgs {
     /// Open admin connections at most; more are answered 503.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     admin_max_connections: u32,
+    /// Open admin connections at most from one address (health checks and cluster peers get
+    /// 8 more slots when the others are taken).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    admin_max_per_source: u32,
     /// A request's headers (and the next request on an idle connection) must arrive within
     /// this.
-    #[arg(long, default_value = "10s", value_parser = tcp_duration)]
+    #[arg(long, default_value = "3s", value_parser = tcp_duration)]
     admin_header_timeout: Duration,
     /// Where operator overrides are kept (default: ZONES/.gslbd-state.json).
     #[arg(long)]
@@ -322,6 +326,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             admin_hosts: args.admin_host,
             admin_limits: gslbd::admin::AdminLimits {
                 max_connections: args.admin_max_connections as usize,
+                max_per_source: args.admin_max_per_source as usize,
                 header_timeout: args.admin_header_timeout,
                 ..Default::default()
             },

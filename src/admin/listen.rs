@@ -2,9 +2,14 @@
 //! keep-alive idle) timeout and a lifetime per connection, and drains them at shutdown.
 //!
 //! The cap keeps idle or slow admin clients from taking the file descriptors the probes need:
-//! a connection over the cap is answered 503 at once and closed.
+//! a connection over the cap is answered 503 at once and closed. One source holds at most
+//! `max_per_source` connections, and when every general slot is taken, [`RESERVED`] more admit
+//! only health checks (`/healthz`, `/readyz`) and cluster peers (`/cluster/verdicts`), read
+//! from the request line: a liveness probe or a peer never fails because of other clients.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -22,6 +27,8 @@ use tracing::{debug, warn};
 pub struct AdminLimits {
     /// Open connections at most; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Open connections from one address at most.
+    pub max_per_source: usize,
     /// A request's headers, and the next request on a kept-alive connection, must arrive
     /// within this.
     pub header_timeout: Duration,
@@ -33,10 +40,77 @@ impl Default for AdminLimits {
     fn default() -> Self {
         AdminLimits {
             max_connections: 32,
-            header_timeout: Duration::from_secs(10),
+            max_per_source: 8,
+            header_timeout: Duration::from_secs(3),
             lifetime: Duration::from_secs(300),
         }
     }
+}
+
+/// Connections beyond the cap kept for health checks and cluster peers.
+pub const RESERVED: usize = 8;
+/// How long a connection over the cap may take to send its request line.
+const REQUEST_LINE_WAIT: Duration = Duration::from_secs(1);
+/// The paths the reserved connections serve.
+const PRIORITY: [&str; 3] = ["/healthz", "/readyz", "/cluster/verdicts"];
+
+/// Open connections per source address.
+#[derive(Default)]
+struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+/// One open connection of a source; counted until dropped.
+struct Held {
+    sources: Arc<Sources>,
+    ip: IpAddr,
+}
+
+impl Sources {
+    fn admit(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<Held> {
+        let mut map = self.0.lock().ok()?;
+        let n = map.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            sources: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.sources.0.lock()
+            && let Some(n) = map.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Waits (at most [`REQUEST_LINE_WAIT`]) for the request line, without consuming it; true
+/// when it asks for a health check or a peer's verdicts.
+async fn is_priority(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 128];
+    let peeked = tokio::time::timeout(REQUEST_LINE_WAIT, async {
+        loop {
+            let n = stream.peek(&mut buf).await.unwrap_or(0);
+            if n == 0 || n == buf.len() || buf[..n].contains(&b'\n') {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or(0);
+    let line = String::from_utf8_lossy(&buf[..peeked]);
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let path = path.split('?').next().unwrap_or("");
+    line.starts_with("GET ") && PRIORITY.contains(&path)
 }
 
 /// What a connection over the cap is told before it is closed.
@@ -52,6 +126,8 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let reserved = Arc::new(Semaphore::new(RESERVED));
+    let sources = Arc::new(Sources::default());
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -63,10 +139,10 @@ pub async fn serve(
             _ = cancel.cancelled() => break,
             a = listener.accept() => a,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok(a) => {
                 backoff = Duration::from_millis(10);
-                stream
+                a
             }
             Err(e) => {
                 // Out of file descriptors, most likely: wait instead of spinning.
@@ -76,25 +152,53 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Some(held) = sources.admit(peer.ip().to_canonical(), limits.max_per_source.max(1))
+        else {
+            debug!(source = %peer.ip(), "admin connection refused: at the per-source cap");
             refuse(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let lifetime = limits.lifetime;
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                finish(conn, lifetime).await;
+                drop((slot, held));
+            });
+            continue;
+        }
+        // Every general slot is taken: a health check or a peer may use a reserved one.
+        let (reserved, http, watcher) = (reserved.clone(), http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            match tokio::time::timeout(lifetime, conn).await {
-                Ok(Err(e)) => debug!(error = %e, "admin connection ended"),
-                Err(_) => debug!("admin connection closed at its lifetime"),
-                Ok(Ok(())) => {}
-            }
-            drop(slot);
+            let slot = match is_priority(&stream).await {
+                true => reserved.try_acquire_owned().ok(),
+                false => None,
+            };
+            let Some(slot) = slot else {
+                refuse(stream);
+                return;
+            };
+            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+            finish(conn, lifetime).await;
+            drop((slot, held));
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Runs one connection to its end or its lifetime.
+async fn finish<E: std::fmt::Display>(
+    conn: impl std::future::Future<Output = Result<(), E>>,
+    lifetime: Duration,
+) {
+    match tokio::time::timeout(lifetime, conn).await {
+        Ok(Err(e)) => debug!(error = %e, "admin connection ended"),
+        Err(_) => debug!("admin connection closed at its lifetime"),
+        Ok(Ok(())) => {}
+    }
 }
 
 /// Answers 503 without waiting (the socket buffer of a new connection has room) and closes.
