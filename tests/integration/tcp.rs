@@ -293,3 +293,79 @@ fn a_started_query_that_stalls_holds_its_slot_half_a_second_by_default() {
         "a stalled query held its connection for {held:?}"
     );
 }
+
+/// The `tcp_max_clients=N` of the logged budget line.
+fn logged_tcp_cap(g: &Gslbd) -> usize {
+    let logs = g.logs().join("\n");
+    let budget = logs
+        .lines()
+        .find(|l| l.contains("open files budget"))
+        .unwrap_or_else(|| panic!("the budget is logged:\n{logs}"));
+    budget
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tcp_max_clients="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("tcp_max_clients in {budget}"))
+}
+
+#[test]
+fn a_small_open_files_limit_keeps_a_share_of_tcp_that_a_few_stalled_clients_cannot_fill() {
+    use crate::backend::Backend;
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    // 128 descriptors, hard, two probe targets: the reservation used to leave one connection.
+    let g = Gslbd::start_limited(
+        &[("z.toml", &probed_zone(&a, &b))],
+        &["--tcp-io-timeout", "5s"],
+        (128, 128),
+    );
+    let cap = logged_tcp_cap(&g);
+    assert!(cap >= 32, "tcp_max_clients={cap} under nofile=128");
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (g.dig("www.gslb.example A").answers("A").len() == 2).then_some(())
+    })
+    .expect("both regions up");
+    // Four clients from two sources each hold a half-sent query for the 5 s I/O timeout.
+    let mut held = Vec::new();
+    for i in 0..4 {
+        let mut s = connect_from(&g, &format!("127.0.0.{}", 10 + i / 2));
+        s.write_all(&[0]).expect("half a length prefix");
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let answered = (0..10)
+        .filter(|i| answered_from(&g, &format!("127.0.0.{}", 20 + i)))
+        .count();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered while the stalled clients still held their connections"
+    );
+    assert_eq!(answered, 10, "TCP queries answered of 10");
+    drop(held);
+    // Every connection the cap allows busy (from sources under the per-source cap): the
+    // probes keep their descriptors and both regions stay in the answers.
+    let flood: Vec<TcpStream> = (0..cap)
+        .map(|i| {
+            let mut s = connect_from(&g, &format!("127.0.0.{}", 40 + i / 32));
+            let _ = s.write_all(&[0]);
+            s
+        })
+        .collect();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        let d = g.dig("www.gslb.example A");
+        assert!(
+            d.status != "NOERROR" || d.answers("A").len() == 2,
+            "a healthy region left the answers while {cap} TCP clients waited: {:?}",
+            d.answers("A")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let open = std::fs::read_dir(format!("/proc/{}/fd", g.pid()))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    eprintln!("descriptors open with {cap} busy TCP connections: {open} of 128");
+    drop(flood);
+    let logs = g.logs().join("\n");
+    assert!(!logs.contains("region down"), "{logs}");
+}
