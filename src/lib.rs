@@ -392,9 +392,9 @@ fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
     let listen = cfg.listen.len();
     let reserve = Reserve {
         sockets: count(listen * (dns::udp_threads() + 1) + tls + quic + 1),
-        admin: cfg
-            .admin
-            .map_or(0, |_| count(cfg.admin_limits.max_connections)),
+        admin: cfg.admin.map_or(0, |_| {
+            count(cfg.admin_limits.max_connections + admin::RESERVED)
+        }),
         targets: count(targets),
         peers: count(
             cfg.cluster.as_ref().map_or(0, |c| c.peers.len())

@@ -11,7 +11,7 @@ mod listen;
 mod page;
 
 pub use guard::Access;
-pub use listen::AdminLimits;
+pub use listen::{AdminLimits, RESERVED};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

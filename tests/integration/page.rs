@@ -126,7 +126,7 @@ fn all_down_zone(check: &str) -> String {
     ] {
         z += &format!(
             "[pools.{pool}]\ntype = \"A\"\npolicy = \"weighted\"\n{rule}\n\
-             [pools.{pool}.probe]\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\nrise = 2\n\
+             [pools.{pool}.probe]\ninterval = \"300ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 2\n\
              [pools.{pool}.regions.r-{pool}]\naddresses = [\"{addr}\"]\ncheck = \"{check}\"\n"
         );
     }
