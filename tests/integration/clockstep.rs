@@ -128,6 +128,13 @@ fn step_then_fail(step: &str) {
         ))
     })
     .expect("both logged region down");
+    assert!(
+        stepped
+            .logs()
+            .iter()
+            .any(|l| l.contains("the wall clock stepped") && l.contains("step_seconds")),
+        "the step was not logged"
+    );
     let apart = phase_apart(s, r);
     assert!(
         apart < Duration::from_millis(150),
