@@ -82,7 +82,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(super::rawerrors::JsonErrors::new(stream));
+        let conn = graceful.watch(http.serve_connection(io, service));
         let lifetime = limits.lifetime;
         tokio::spawn(async move {
             match tokio::time::timeout(lifetime, conn).await {

@@ -9,6 +9,7 @@ mod explain;
 pub mod guard;
 mod listen;
 mod page;
+mod rawerrors;
 
 pub use guard::Access;
 pub use listen::AdminLimits;
