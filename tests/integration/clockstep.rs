@@ -153,6 +153,7 @@ fn step_then_fail(step: &str) {
         back.is_some(),
         "region a did not come back after the {step} step"
     );
+    eprintln!("{step} step: region a out after {gone:?}, back after {back:?}, phase off {apart:?}");
 }
 
 #[test]
