@@ -10,7 +10,9 @@
 //! client sees through a resolver, which counts TTLs in whole seconds (the `+ 1 s`) and may
 //! cache an all-down answer longer than the TTL: NODATA for min(SOA TTL, SOA minimum)
 //! (RFC 2308), SERVFAIL for the zone's `resolver_failure_ttl` (RFC 9520). A pool's figure is its
-//! worst region's; a zone's is its worst pool's. Pure functions, no I/O.
+//! worst region's; a zone's is its worst pool's. The figures hold from a start too: every
+//! target is probed right after its prober starts, within interval − timeout, so a region dead
+//! at the start is out within `detection`. Pure functions, no I/O.
 
 use std::time::Duration;
 
