@@ -10,7 +10,9 @@
 //! client sees through a resolver, which counts TTLs in whole seconds (the `+ 1 s`) and may
 //! cache an all-down answer longer than the TTL: NODATA for min(SOA TTL, SOA minimum)
 //! (RFC 2308), SERVFAIL for the zone's `resolver_failure_ttl` (RFC 9520). A pool's figure is its
-//! worst region's; a zone's is its worst pool's. Pure functions, no I/O.
+//! worst region's; a zone's is its worst pool's. The figures hold from a start too: every
+//! target is probed right after its prober starts, within interval − timeout, so a region dead
+//! at the start is out within `detection`. Pure functions, no I/O.
 
 use std::time::Duration;
 
@@ -150,7 +152,8 @@ pub struct ViaSecondary {
     /// recovery + coalesce + transfer_time.
     pub recovery: f64,
     /// After a start, the first version waits for every target's first probe result: at
-    /// most interval + timeout (secondaries keep their last version meanwhile).
+    /// most min(interval, 1 s + timeout), as every target is probed at the start
+    /// (secondaries keep their last version meanwhile).
     #[serde(default)]
     pub first_version: f64,
 }
@@ -222,7 +225,7 @@ pub fn pool(zone: &Zone, pool: &Pool, timing: &Timing) -> PoolCutover {
                     f.via_secondary = Some(ViaSecondary {
                         cutover: f.cutover + delay,
                         recovery: f.recovery + delay,
-                        first_version: (p.interval + p.timeout).as_secs_f64(),
+                        first_version: crate::probe::first_result_within(p).as_secs_f64(),
                     });
                 }
                 f

@@ -162,7 +162,8 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let lifetime = limits.lifetime;
         if let Ok(slot) = slots.clone().try_acquire_owned() {
-            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let io = TokioIo::new(super::rawerrors::JsonErrors::new(stream));
+            let conn = graceful.watch(http.serve_connection(io, service));
             tokio::spawn(async move {
                 finish(conn, lifetime).await;
                 drop((slot, held));
@@ -180,7 +181,8 @@ pub async fn serve(
                 refuse(stream);
                 return;
             };
-            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+            let io = TokioIo::new(super::rawerrors::JsonErrors::new(stream));
+            let conn = watcher.watch(http.serve_connection(io, service));
             finish(conn, lifetime).await;
             drop((slot, held));
         });

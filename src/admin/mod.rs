@@ -9,6 +9,7 @@ mod explain;
 pub mod guard;
 mod listen;
 mod page;
+mod rawerrors;
 
 pub use guard::Access;
 pub use listen::{AdminLimits, RESERVED};
@@ -102,10 +103,30 @@ async fn status(State(state): State<AdminState>) -> Response {
 /// How long `/healthz` waits for the engine.
 const LIVENESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// `GET /healthz`: liveness. 200 when the health engine answers, 503 when it does not.
+/// `GET /healthz`: liveness. 200 when the health engine answers and probe results arrive; 503
+/// when it does not answer, or when a target has had no probe result for three intervals and
+/// its timeout (at least 5 s): probing has stalled.
 async fn healthz(State(state): State<AdminState>) -> Response {
-    match tokio::time::timeout(LIVENESS_TIMEOUT, state.engine.status()).await {
-        Ok(Some(s)) => Json(json!({ "ok": true, "generation": s.generation })).into_response(),
+    match tokio::time::timeout(LIVENESS_TIMEOUT, state.engine.liveness()).await {
+        Ok(Some(l)) if l.stalled == 0 => {
+            Json(json!({ "ok": true, "generation": l.generation })).into_response()
+        }
+        Ok(Some(l)) => {
+            let (target, silent) = l.worst.unwrap_or_default();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "error": format!(
+                        "no probe result for {} target(s) in three intervals: probing has stalled \
+                         ({target}: none for {:.1}s)",
+                        l.stalled,
+                        silent.as_secs_f64()
+                    ),
+                    "stalled_targets": l.stalled,
+                })),
+            )
+                .into_response()
+        }
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the health engine does not answer",

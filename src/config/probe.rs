@@ -300,6 +300,13 @@ fn http_target(src: &Source, kind: ProbeKind, p: &RawProbe, ips: &[IpAddr]) -> R
         }
     };
     match reqwest::Url::parse(&url) {
+        Ok(u) if u.port() == Some(0) => Err(src.error(
+            span.unwrap_or(0..0),
+            format!(
+                "check URL {:?} has port 0 (1 to 65535)",
+                crate::zone::redact_userinfo(u.as_str())
+            ),
+        )),
         Ok(u) if u.host().is_some() => Ok(url),
         _ => Err(src.error(
             span.unwrap_or(0..0),

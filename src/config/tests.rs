@@ -596,6 +596,14 @@ fn every_number_is_bounded_at_load() {
         ),
         (probe("port = §0"), "port must be from 1 to 65535"),
         (
+            format!("{HEAD}{POOL}check = §\"http://127.0.0.1:0/\"\n"),
+            "check URL \"http://127.0.0.1:0/\" has port 0 (1 to 65535)",
+        ),
+        (
+            format!("{HEAD}{POOL}check = §\"127.0.0.1:0\"\n"),
+            "check URL \"http://127.0.0.1:0/\" has port 0 (1 to 65535)",
+        ),
+        (
             probe("headers = §{ \"X Bad\" = \"v\" }"),
             "header name \"X Bad\" is not a valid HTTP header name",
         ),

@@ -13,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 mod consensus;
+mod liveness;
 mod overrides;
 mod reload;
 
+pub use liveness::Liveness;
 pub use overrides::{OverrideError, OverrideRequest, unix_now, unix_now_ms};
 pub use reload::Reloaded;
 
@@ -45,6 +47,8 @@ pub enum Command {
     Peer(usize, Result<Verdicts, String>, Instant),
     /// This instance's own verdicts (`None` without a cluster).
     Verdicts(oneshot::Sender<Option<Verdicts>>),
+    /// Whether probe results still arrive (`/healthz`).
+    Liveness(oneshot::Sender<Liveness>),
 }
 
 /// An override the engine applied.
@@ -86,6 +90,11 @@ impl EngineHandle {
 
     pub async fn status(&self) -> Option<Status> {
         self.ask(Command::Status).await
+    }
+
+    /// Whether probe results still arrive.
+    pub async fn liveness(&self) -> Option<Liveness> {
+        self.ask(Command::Liveness).await
     }
 
     /// Hands the engine one poll of a peer.
@@ -307,6 +316,10 @@ impl Engine {
             Command::Peer(index, result, at) => self.on_peer(index, result, at),
             Command::Verdicts(reply) => {
                 let _ = reply.send(self.own_verdicts());
+            }
+            Command::Liveness(reply) => {
+                let l = liveness::check(&self.table, &self.feeds, self.generation, Instant::now());
+                let _ = reply.send(l);
             }
         }
     }

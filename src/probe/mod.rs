@@ -6,7 +6,7 @@ mod http;
 mod scheduler;
 mod tcp;
 
-pub use scheduler::{ProbeResult, Probers, TaskKey};
+pub use scheduler::{ProbeResult, Probers, STALL_FLOOR, TaskKey, first_result_within, stall_after};
 
 use crate::health::Outcome;
 use crate::zone::{ProbeKind, ProbeSpec};

@@ -1,18 +1,24 @@
 //! The probe scheduler: one task per unique target, each on its own fixed interval.
 //!
-//! A target is probed when the wall clock is at its slot: UNIX time ≡ hash(target) (mod
-//! interval). Targets that share an interval are spread across it, and every instance with the
-//! same zones probes each target at the same instants (as close as their clocks agree), so the
-//! instances of an NS set flip within milliseconds of each other. Each probe is bounded by its
-//! timeout; a slow target delays only itself. A reload keeps every unchanged target's task.
+//! A target is probed once as soon as its prober starts (spread by its phase over at most
+//! [`START_SPREAD`]), then at its slots: UNIX time ≡ hash(target) (mod interval). Targets that
+//! share an interval are spread across it, and every instance with the same zones probes each
+//! target at the same instants (as close as their clocks agree), so the instances of an NS set
+//! flip within milliseconds of each other. The waits run on the monotonic clock; the wall clock
+//! only places the slots, so a step of the wall clock (either way) shifts one wait by at most
+//! half an interval, and the slots follow the stepped clock from then on. Each probe is bounded
+//! by its timeout; a slow target delays only itself. A reload keeps every unchanged target's
+//! task.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::error;
+use tracing::{error, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Clients, Prober};
@@ -42,26 +48,86 @@ pub fn phase(spec: &ProbeSpec) -> Duration {
     Duration::from_nanos(xxh3_64(spec.target.as_bytes()) % nanos)
 }
 
-/// The next slot of `spec` after slot `after` (if any) at or after `unix` (time since the UNIX
-/// epoch): its index and how long until it.
-pub fn next_slot(spec: &ProbeSpec, unix: Duration, after: Option<u128>) -> (u128, Duration) {
+/// The start probes of all targets are spread over at most this, so a start is no burst.
+pub const START_SPREAD: Duration = Duration::from_secs(1);
+
+/// How long after its prober starts a target's first probe runs: its phase's share of
+/// min(interval − timeout, [`START_SPREAD`]), so the first result is in within one interval.
+pub fn start_delay(spec: &ProbeSpec) -> Duration {
+    let window = spec.interval.saturating_sub(spec.timeout).min(START_SPREAD);
+    let share = phase(spec).as_secs_f64() / spec.interval.as_secs_f64().max(f64::MIN_POSITIVE);
+    window.mul_f64(share.clamp(0.0, 1.0))
+}
+
+/// The longest a target's first result takes after its prober starts (a start or a reload):
+/// min(interval, [`START_SPREAD`] + timeout).
+pub fn first_result_within(spec: &ProbeSpec) -> Duration {
+    spec.interval.saturating_sub(spec.timeout).min(START_SPREAD) + spec.timeout
+}
+
+/// Probing counts as stalled when a target has had no result for this long: three intervals
+/// and its timeout, at least [`STALL_FLOOR`] (a wall-clock step shifts one slot by half an
+/// interval at most).
+pub fn stall_after(spec: &ProbeSpec) -> Duration {
+    (spec.interval.saturating_mul(3) + spec.timeout).max(STALL_FLOOR)
+}
+
+/// The shortest stall `/healthz` reports, so a busy machine never fails it for short intervals.
+pub const STALL_FLOOR: Duration = Duration::from_secs(5);
+
+/// The first slot of `spec` at or after the monotonic instant `earliest`, as a monotonic
+/// instant; `unix` (time since the UNIX epoch) and `now` are read together and only place the
+/// slot on the wall clock.
+pub fn next_slot(spec: &ProbeSpec, unix: Duration, now: Instant, earliest: Instant) -> Instant {
     let interval = spec.interval.as_nanos().max(1);
     let phase = phase(spec).as_nanos();
-    let now = unix.as_nanos();
-    // Slot k is at phase + k × interval; the first at or after now:
-    let mut k = now.saturating_sub(phase).div_ceil(interval);
-    if let Some(done) = after {
-        k = k.max(done + 1);
-    }
+    let from = (unix + earliest.saturating_duration_since(now)).as_nanos();
+    // Slot k is at phase + k × interval (UNIX time); the first at or after `from`:
+    let k = from.saturating_sub(phase).div_ceil(interval);
     let at = phase + k * interval;
-    let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(u64::MAX);
-    (k, Duration::from_nanos(wait))
+    let wait = u64::try_from(at.saturating_sub(unix.as_nanos())).unwrap_or(u64::MAX);
+    now + Duration::from_nanos(wait)
+}
+
+/// Where the slot after one scheduled at `done` goes: the nearest slot to `done + interval`
+/// that is not in the past. Without a step that is `done + interval`; after a step of the wall
+/// clock it is the stepped clock's slot, at most half an interval away.
+pub fn slot_after(spec: &ProbeSpec, unix: Duration, now: Instant, done: Instant) -> Instant {
+    let earliest = (done + spec.interval / 2).max(now);
+    next_slot(spec, unix, now, earliest)
 }
 
 fn unix_now() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+/// The wall clock minus the monotonic clock last seen, in milliseconds (`i64::MIN`: not yet).
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+/// The monotonic zero of [`CLOCK_OFFSET_MS`].
+static MONOTONIC_ZERO: OnceLock<Instant> = OnceLock::new();
+
+/// Logs a step of the wall clock once (whichever prober sees it first), so an operator sees why
+/// the probe slots moved.
+fn note_clock(unix: Duration, now: Instant) {
+    let zero = *MONOTONIC_ZERO.get_or_init(|| now);
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let offset = ms(unix).saturating_sub(ms(now.saturating_duration_since(zero)));
+    let seen = CLOCK_OFFSET_MS.load(Ordering::Relaxed);
+    if seen == i64::MIN {
+        let _ =
+            CLOCK_OFFSET_MS.compare_exchange(seen, offset, Ordering::Relaxed, Ordering::Relaxed);
+    } else if (offset - seen).abs() > 1000
+        && CLOCK_OFFSET_MS
+            .compare_exchange(seen, offset, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        warn!(
+            step_seconds = (offset - seen) as f64 / 1000.0,
+            "the wall clock stepped; probing goes on, its slots re-aligned to the stepped clock"
+        );
+    }
 }
 
 /// The running probers, one task per unique target. A reload keeps the task, schedule and
@@ -149,17 +215,14 @@ async fn run(
     tx: mpsc::Sender<ProbeResult>,
     cancel: CancellationToken,
 ) {
-    let mut done = None;
+    // The first probe right after the start (spread by phase), then the slots.
+    let mut scheduled = tokio::time::Instant::now() + start_delay(&spec);
+    let mut started = true;
     loop {
-        // Each slot is found from the wall clock again, so the schedule follows it (and the
-        // other instances) rather than drifting with this process's start.
-        let (slot, wait) = next_slot(&spec, unix_now(), done);
-        let scheduled = tokio::time::Instant::now() + wait;
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep_until(scheduled) => {}
         }
-        done = Some(slot);
         // Tests of the supervision prove that a panicking prober stops the process; release
         // builds have no such switch.
         #[cfg(debug_assertions)]
@@ -182,6 +245,22 @@ async fn run(
         if tx.send(result).await.is_err() {
             return;
         }
+        // Tests of `/healthz` stop every prober after its first result.
+        #[cfg(debug_assertions)]
+        if std::env::var_os("GSLBD_TEST_STALL_PROBER").is_some() {
+            cancel.cancelled().await;
+            return;
+        }
+        // The next slot, waited for on the monotonic clock and placed by the wall clock read
+        // now, so a step of the wall clock moves one wait by half an interval at most.
+        let (unix, now) = (unix_now(), tokio::time::Instant::now().into_std());
+        note_clock(unix, now);
+        let next = if std::mem::take(&mut started) {
+            next_slot(&spec, unix, now, now)
+        } else {
+            slot_after(&spec, unix, now, scheduled.into_std())
+        };
+        scheduled = tokio::time::Instant::from_std(next);
     }
 }
 
@@ -189,24 +268,106 @@ async fn run(
 mod tests {
     use super::*;
 
+    fn spec() -> ProbeSpec {
+        ProbeSpec::for_test(Duration::from_secs(2), Duration::from_millis(500), 3, 2)
+    }
+
+    /// Where `at` (monotonic) lands on the wall clock read as `unix` at `now`, mod interval.
+    fn wall_phase(spec: &ProbeSpec, unix: Duration, now: Instant, at: Instant) -> u128 {
+        (unix + at.duration_since(now)).as_nanos() % spec.interval.as_nanos()
+    }
+
     #[test]
     fn slots_follow_the_wall_clock_not_the_start() {
-        let spec = ProbeSpec::for_test(Duration::from_secs(2), Duration::from_millis(500), 3, 2);
-        let p = phase(&spec);
+        let spec = spec();
+        let p = phase(&spec).as_nanos();
         let base = Duration::from_secs(1_800_000_000);
-        // Wherever a process starts, the slot lands at phase mod interval.
+        let now = Instant::now();
+        // Wherever a process starts, the slot lands at phase mod interval, within an interval.
         for start_ms in [0u64, 1, 499, 1999, 2000, 3333] {
-            let now = base + Duration::from_millis(start_ms);
-            let (_, wait) = next_slot(&spec, now, None);
-            let at = now + wait;
-            assert_eq!(at.as_nanos() % spec.interval.as_nanos(), p.as_nanos());
-            assert!(wait < spec.interval);
+            let unix = base + Duration::from_millis(start_ms);
+            let at = next_slot(&spec, unix, now, now);
+            assert_eq!(wall_phase(&spec, unix, now, at), p);
+            assert!(at.duration_since(now) < spec.interval);
         }
-        // A slot just done is never taken again, even if the clock says it is still due.
-        let (k, wait) = next_slot(&spec, base, None);
-        let at = base + wait;
-        let (k2, wait2) = next_slot(&spec, at - Duration::from_micros(5), Some(k));
-        assert_eq!(k2, k + 1);
-        assert_eq!(at - Duration::from_micros(5) + wait2, at + spec.interval);
+    }
+
+    #[test]
+    fn without_a_step_the_next_slot_is_one_interval_later() {
+        let spec = spec();
+        let unix = Duration::from_secs(1_800_000_000);
+        let t0 = Instant::now();
+        let done = next_slot(&spec, unix, t0, t0);
+        let at_done = unix + done.duration_since(t0);
+        // Read just after the probe, even with the wall clock a little behind (never the same
+        // slot again) or late by most of an interval (never a slot in the past).
+        for (after, wall_skew_us) in [(5u64, 0i64), (5, -200), (1_900_000, 0), (10, 300)] {
+            let now = done + Duration::from_micros(after);
+            let unix = at_done + Duration::from_micros(after);
+            let unix = if wall_skew_us < 0 {
+                unix - Duration::from_micros(wall_skew_us.unsigned_abs())
+            } else {
+                unix + Duration::from_micros(wall_skew_us.unsigned_abs())
+            };
+            let next = slot_after(&spec, unix, now, done);
+            let gap = next.duration_since(done);
+            let off = gap.abs_diff(spec.interval);
+            assert!(off <= Duration::from_micros(300), "{after} µs: gap {gap:?}");
+        }
+        // Woken later than the next slot: that slot is skipped, not run at once.
+        let now = done + spec.interval * 2 + Duration::from_millis(1);
+        let unix = at_done + spec.interval * 2 + Duration::from_millis(1);
+        let next = slot_after(&spec, unix, now, done);
+        assert_eq!(next.duration_since(done), spec.interval * 3);
+    }
+
+    #[test]
+    fn a_step_of_the_wall_clock_moves_one_wait_by_half_an_interval_at_most() {
+        let spec = spec();
+        let p = phase(&spec).as_nanos();
+        let unix = Duration::from_secs(1_800_000_000);
+        let t0 = Instant::now();
+        let done = next_slot(&spec, unix, t0, t0);
+        let at_done = unix + done.duration_since(t0);
+        let now = done + Duration::from_millis(3);
+        for step_ms in [
+            -300_000i64,
+            -200_500,
+            -1_000,
+            -1,
+            1,
+            700,
+            1_300,
+            200_000,
+            300_500,
+        ] {
+            let real = at_done + Duration::from_millis(3);
+            let unix = if step_ms < 0 {
+                real - Duration::from_millis(step_ms.unsigned_abs())
+            } else {
+                real + Duration::from_millis(step_ms.unsigned_abs())
+            };
+            let next = slot_after(&spec, unix, now, done);
+            let gap = next.duration_since(done);
+            assert!(
+                gap >= spec.interval / 2 && gap <= spec.interval * 3 / 2,
+                "step {step_ms} ms: gap {gap:?}"
+            );
+            // On the slot of the stepped wall clock.
+            assert_eq!(wall_phase(&spec, unix, now, next), p, "step {step_ms} ms");
+        }
+    }
+
+    #[test]
+    fn the_start_probe_comes_first_and_its_result_within_an_interval() {
+        for (interval, timeout) in [(2000u64, 500u64), (100, 90), (3_600_000, 1000), (10, 5)] {
+            let mut spec = spec();
+            spec.interval = Duration::from_millis(interval);
+            spec.timeout = Duration::from_millis(timeout);
+            let delay = start_delay(&spec);
+            assert!(delay <= START_SPREAD);
+            assert!(delay + spec.timeout <= first_result_within(&spec));
+            assert!(first_result_within(&spec) <= spec.interval);
+        }
     }
 }

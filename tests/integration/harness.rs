@@ -72,7 +72,34 @@ impl Gslbd {
             .collect();
         all.push(zdir.to_string_lossy().into_owned());
         all.extend(args.iter().map(|s| s.to_string()));
-        Self::launch_with(prefix, &all, dir, None)
+        Self::launch_with(prefix, &all, dir, None, &[])
+    }
+
+    /// Starts gslbd on the given zones with `env` added to its environment (e.g. libfaketime's
+    /// `LD_PRELOAD`, so that the variables reach gslbd itself and not a wrapper that forks).
+    pub fn start_env(zones: &[(&str, &str)], env: &[(&str, &str)]) -> Gslbd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zdir = dir.path().join("zones");
+        std::fs::create_dir(&zdir).expect("zones dir");
+        for (name, text) in zones {
+            std::fs::write(zdir.join(name), text).expect("write zone");
+        }
+        let zdir = zdir.to_string_lossy().into_owned();
+        let args: Vec<String> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "info",
+            "--zones",
+            &zdir,
+            "--admin",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Self::launch_with(&[], &args, dir, None, env)
     }
 
     /// Starts gslbd on `dir/zones` with extra arguments.
@@ -99,7 +126,7 @@ impl Gslbd {
             args.extend(["--admin".to_string(), "127.0.0.1:0".to_string()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::launch_with(&[], &args, dir, files)
+        Self::launch_with(&[], &args, dir, files, &[])
     }
 
     /// Starts `gslbd serve ARGS` (the args must pick a loopback port 0 listener).
@@ -113,7 +140,7 @@ impl Gslbd {
     }
 
     fn launch(args: &[String], dir: tempfile::TempDir) -> Gslbd {
-        Self::launch_with(&[], args, dir, None)
+        Self::launch_with(&[], args, dir, None, &[])
     }
 
     fn launch_with(
@@ -121,6 +148,7 @@ impl Gslbd {
         args: &[String],
         dir: tempfile::TempDir,
         files: Option<(u64, u64)>,
+        env: &[(&str, &str)],
     ) -> Gslbd {
         let mut cmd = match prefix.split_first() {
             Some((program, rest)) => {
@@ -131,6 +159,7 @@ impl Gslbd {
             None => Command::new(BIN),
         };
         cmd.args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -227,7 +256,7 @@ impl Gslbd {
     pub fn start_dir(dir: tempfile::TempDir, prefix: &[&str], args: &[String]) -> Gslbd {
         let mut all = vec!["serve".to_string()];
         all.extend(args.iter().cloned());
-        Self::launch_with(prefix, &all, dir, None)
+        Self::launch_with(prefix, &all, dir, None, &[])
     }
 
     /// Stops the server (SIGTERM) and starts `gslbd serve ARGS` again in the same directory

@@ -6,6 +6,7 @@ mod adminsafety;
 mod apierrors;
 mod backend;
 mod cli;
+mod clockstep;
 mod cluster;
 mod clustertls;
 mod compose;

@@ -52,3 +52,39 @@ fn two_instances_started_apart_detect_a_failure_together() {
         "the instances took region a out {apart:?} apart"
     );
 }
+
+/// After a start every target is probed at once, not at its slot: with `interval = "1h"` the
+/// server is ready within a second or two, and a region that is dead at the start leaves the
+/// answers then (fall 1), instead of up to an hour (or (fall + 1) hours) later.
+#[test]
+fn a_start_probes_every_target_at_once() {
+    let mut dead = Backend::http();
+    dead.set(Mode::Refuse);
+    let alive = Backend::http();
+    let zone = format!(
+        "{}\n[pools.www]\ntype = \"A\"\npolicy = \"all\"\n\
+         [pools.www.probe]\ninterval = \"1h\"\ntimeout = \"1s\"\nfall = 1\nrise = 1\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncheck = \"{}\"\n\
+         [pools.www.regions.b]\naddresses = [\"192.0.2.2\"]\ncheck = \"{}\"\n",
+        zone_head("gslb.example."),
+        dead.url("/"),
+        alive.url("/")
+    );
+    let g = Gslbd::start(&[("z.toml", &zone)]);
+    // At most the start spread (1 s) + the timeout (1 s), and 1 s for a loaded machine.
+    let ready = poll(Duration::from_secs(3), Duration::from_millis(50), || {
+        let (code, body) = g.api("GET", "/readyz", None);
+        (code == 200).then_some(body)
+    });
+    assert!(
+        ready.is_some(),
+        "not ready 3 s after the start: {}",
+        g.api("GET", "/readyz", None).1
+    );
+    let answers = g.dig("www.gslb.example A").answers("A");
+    assert_eq!(
+        answers,
+        vec!["192.0.2.2".to_string()],
+        "the dead region a is answered"
+    );
+}

@@ -52,3 +52,14 @@ fn the_unit_starts_the_real_binary_and_matches_its_behaviour() {
     let g = Gslbd::start_args(&exec[2..]);
     assert_eq!(g.dig("gslb.example SOA").status, "NOERROR");
 }
+
+/// Probe slots sit on the wall clock: the unit starts after the clock is synchronised
+/// (`time-sync.target`, ordered but not pulled in, as systemd.special(7) asks), so chrony's
+/// boot-time step lands before gslbd starts rather than under it.
+#[test]
+fn the_unit_starts_after_the_clock_is_synchronised() {
+    let unit = unit();
+    let after: Vec<&str> = value(&unit, "After").split_whitespace().collect();
+    assert!(after.contains(&"time-sync.target"), "After={after:?}");
+    assert!(!value(&unit, "Wants").contains("time-sync.target"));
+}
