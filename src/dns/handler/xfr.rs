@@ -86,7 +86,7 @@ impl Handler {
         out.extend_from_slice(&m);
         Some(Sent {
             zone: None,
-            cookie_valid: false,
+            proven: false,
         })
     }
 }

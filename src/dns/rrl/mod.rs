@@ -2,8 +2,8 @@
 //! prefix (/24, /56), response class and [`Key`], and a bucket over its rate has its responses
 //! dropped, except every `slip`-th, which is sent truncated (TC=1, no records) so that a real
 //! client behind a spoofed address retries over TCP. TCP, and queries with a valid server
-//! cookie, are never limited (their source address is proven). [`response`] reads a response's
-//! class and key and writes its truncated form.
+//! cookie or a TSIG that verified, are never limited (their source address is proven).
+//! [`response`] reads a response's class and key and writes its truncated form.
 //!
 //! The table is a fixed array of atomic cells running the generic cell rate algorithm: a
 //! response costs one keyed hash (SipHash-1-3 with a per-process random key, so no client can
