@@ -81,8 +81,11 @@ pub struct Handler {
 pub(super) struct Sent {
     /// The zone that answered, if any.
     pub zone: Option<usize>,
-    /// True when the query showed a valid server cookie (its source is proven).
-    pub cookie_valid: bool,
+    /// True when the query's source is proven, so its response is never rate limited: it
+    /// showed a valid server cookie, or its TSIG verified with the transfer key (its sender
+    /// holds the key; a limited reply would go out as an unsigned slip, which RFC 8945 §5.3
+    /// forbids and a secondary drops).
+    pub proven: bool,
 }
 
 /// Everything one query is answered from, read once per query.
@@ -215,7 +218,7 @@ impl Handler {
         match &self.rrl {
             Some(rrl)
                 if query.transport == Transport::Udp
-                    && !sent.cookie_valid
+                    && !sent.proven
                     && !rrl.exempt(query.src.ip()) =>
             {
                 rrl::response::limit(rrl, query.src.ip(), sent.zone, out)
@@ -318,7 +321,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         }
         return sent.then_some(Sent {
             zone: None,
-            cookie_valid: reply.cookie_valid(),
+            proven: reply.cookie_valid() || matches!(signed, Ok(Some(_))),
         });
     };
 
@@ -366,7 +369,7 @@ pub(super) fn full<R: Rng + ?Sized>(
     };
     let sent = Sent {
         zone: a.zone,
-        cookie_valid: reply.cookie_valid(),
+        proven: reply.cookie_valid() || matches!(signed, Ok(Some(_))),
     };
     match encode::response(&meta, Some(q), sections, edns.as_ref(), reply.limit, out) {
         Ok(()) => {

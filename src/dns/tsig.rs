@@ -50,6 +50,16 @@ pub fn sign_response(
     }
 }
 
+/// True when the response `msg` is signed with TSIG error 0 and no other data: gslbd signs
+/// so only a response to a query that verified.
+pub fn verified_response(msg: &[u8]) -> bool {
+    super::scan::Scan::of(msg).tsig.is_some_and(|t| {
+        let end = t.rdata + t.rdata_len;
+        // The rdata ends with the original ID, the error and the other data's length.
+        end >= t.rdata + 6 && msg.get(end - 4..end) == Some(&[0u8, 0, 0, 0][..])
+    })
+}
+
 /// The unsigned TSIG record of a NOTAUTH response (`error`: BADKEY or BADSIG) to the query
 /// `msg`: the query's key and algorithm names, its time signed and fudge, an empty MAC, its
 /// ID; `None` when the query's TSIG does not parse (the response then carries none).

@@ -1,6 +1,7 @@
 //! Abuse resistance through the real binary: response rate limiting (drop and slip, never on
 //! TCP or for a client with a valid server cookie), a spoofed flood toward one victim held to
-//! the rate with no amplification, and ANY over UDP answered with one RRset (RFC 8482).
+//! the rate with no amplification, replies to TSIG-signed queries never limited into unsigned
+//! slips, and ANY over UDP answered with one RRset (RFC 8482).
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -274,4 +275,85 @@ fn a_slip_is_a_proper_truncated_response_with_the_question_and_opt() {
         assert_eq!(s.len(), 12 + 11, "header and OPT, nothing after: {s:?}");
         assert_eq!(&s[12..15], &[0, 0, 41], "an OPT: {s:?}");
     }
+}
+
+/// Sends 30 queries of `www.gslb.example` A (or `gslb.example` IXFR from serial 1, as the
+/// third argument says) signed with `xfr-key` (HMAC-SHA256, `secret`) from 127.0.0.6 to
+/// `port` at once over UDP, and reads what comes back: `signed=N unsigned=N` (a signed reply's
+/// TSIG must verify, or the script fails).
+const SIGNED_FLOOD: &str = r#"
+import socket, sys
+import dns.message, dns.rrset, dns.tsigkeyring, dns.tsig
+port, secret, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ring = dns.tsigkeyring.from_text({"xfr-key.": ("hmac-sha256", secret)})
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.6", 0))
+s.settimeout(0.7)
+sent = {}
+for i in range(30):
+    if kind == "A":
+        q = dns.message.make_query("www.gslb.example.", "A", use_edns=0)
+    else:
+        q = dns.message.make_query("gslb.example.", "IXFR")
+        q.authority.append(dns.rrset.from_text("gslb.example.", 0, "IN", "SOA", ". . 1 0 0 0 0"))
+    q.id = i
+    q.use_tsig(ring, keyname="xfr-key.", algorithm=dns.tsig.HMAC_SHA256)
+    s.sendto(q.to_wire(), ("127.0.0.1", port))
+    sent[i] = q
+signed = unsigned = 0
+while True:
+    try:
+        data = s.recv(1500)
+    except socket.timeout:
+        break
+    q = sent[int.from_bytes(data[:2], "big")]
+    m = dns.message.from_wire(data, keyring=ring, request_mac=q.mac)
+    if m.had_tsig:
+        signed += 1
+    else:
+        unsigned += 1
+print(f"signed={signed} unsigned={unsigned}")
+"#;
+
+#[test]
+fn replies_to_tsig_signed_queries_are_never_limited_into_unsigned_slips() {
+    let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    std::fs::write(dir.path().join("zones/z.toml"), zone()).expect("zone");
+    std::fs::write(
+        dir.path().join("xfr.key"),
+        format!("hmac-sha256:xfr-key:{secret}\n"),
+    )
+    .expect("key");
+    std::fs::write(
+        dir.path().join("gslbd.toml"),
+        "[transfer]\nsecondaries = [\"127.0.0.6:53\"]\nkey_file = \"xfr.key\"\n",
+    )
+    .expect("gslbd.toml");
+    let g = Gslbd::start_in(
+        dir,
+        &["--rrl-rate", "5", "--rrl-slip", "2", "--rrl-exempt", "none"],
+    );
+    // The sender holds the key, so its address is proven, as a server cookie proves it:
+    // every reply comes back, signed; none is a truncated unsigned slip a secondary drops.
+    assert_eq!(signed_flood(g.port, secret, "A"), "signed=30 unsigned=0");
+    // The same for IXFR over UDP (RFC 1995 §2), once there is a version to transfer.
+    crate::transfers::first_version(&g);
+    assert_eq!(signed_flood(g.port, secret, "IXFR"), "signed=30 unsigned=0");
+}
+
+/// What [`SIGNED_FLOOD`] of `kind` to `port` saw.
+fn signed_flood(port: u16, secret: &str, kind: &str) -> String {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", SIGNED_FLOOD, &port.to_string(), secret, kind])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim().to_string()
 }

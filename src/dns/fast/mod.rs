@@ -244,7 +244,7 @@ pub fn respond<R: Rng + ?Sized>(
     }
     Some(Sent {
         zone: Some(zone),
-        cookie_valid: cookie.is_some_and(|c| c.valid),
+        proven: cookie.is_some_and(|c| c.valid),
     })
 }
 

@@ -142,6 +142,6 @@ fn finish(
         .query(Some(zone), RecordType::from(plain.qtype), rcode);
     Some(Sent {
         zone: Some(zone),
-        cookie_valid: cookie.is_some_and(|c| c.valid),
+        proven: cookie.is_some_and(|c| c.valid),
     })
 }

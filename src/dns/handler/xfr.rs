@@ -8,6 +8,7 @@ use tracing::warn;
 
 use super::{Handler, Received, Sent, Transport, size_limit};
 use crate::dns::scan::Scan;
+use crate::dns::tsig;
 
 /// Zone transfers built and sent at once (each holds its whole rendering until it is sent).
 pub const MAX_TRANSFERS: usize = 8;
@@ -84,9 +85,10 @@ impl Handler {
         )?;
         out.clear();
         out.extend_from_slice(&m);
+        // A signed IXFR that verified proves its source, as on the full path.
         Some(Sent {
             zone: None,
-            cookie_valid: false,
+            proven: tsig::verified_response(out),
         })
     }
 }

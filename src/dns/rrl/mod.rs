@@ -2,14 +2,13 @@
 //! prefix (/24, /56), response class and [`Key`], and a bucket over its rate has its responses
 //! dropped, except every `slip`-th, which is sent truncated (TC=1, no records) so that a real
 //! client behind a spoofed address retries over TCP. TCP, and queries with a valid server
-//! cookie, are never limited (their source address is proven). [`response`] reads a response's
-//! class and key and writes its truncated form.
+//! cookie or a TSIG that verified, are never limited (their source address is proven).
+//! [`response`] reads a response's class and key and writes its truncated form.
 //!
 //! The table is a fixed array of atomic cells running the generic cell rate algorithm: a
 //! response costs one keyed hash (SipHash-1-3 with a per-process random key, so no client can
 //! compute which queries share another client's cell) and one compare-and-swap, with no lock
-//! and no allocation. A cell holds a tag of the bucket that owns it; a bucket that finds
-//! another's tag takes the cell over instead of sharing its count (see [`Limiter::check`]).
+//! and no allocation. Buckets that land in one cell share its count (see [`Limiter::check`]).
 
 pub(super) mod response;
 
@@ -24,14 +23,10 @@ use siphasher::sip::SipHasher13;
 
 /// How many cells the table has (a power of two).
 const CELLS: usize = 1 << 16;
-/// A cell: the owner's tag in the top 16 bits, its theoretical arrival time (microseconds
-/// since the limiter started, plus [`BURST`]) in the low 48.
-const TAG_SHIFT: u32 = 48;
-const TIME_MASK: u64 = (1 << TAG_SHIFT) - 1;
 /// The clock's unit per second, and the burst a bucket may send at once (one second's worth).
 const BURST: u64 = 1_000_000;
-/// Past this uptime (4.4 years) the 48-bit times would overflow, and nothing is limited.
-const MAX_NOW: u64 = 1 << 47;
+/// Past this uptime (146,000 years) the times would overflow, and nothing is limited.
+const MAX_NOW: u64 = 1 << 62;
 /// Client prefixes responses are counted per.
 pub const V4_PREFIX: u8 = 24;
 pub const V6_PREFIX: u8 = 56;
@@ -114,7 +109,8 @@ pub struct Limiter {
     key: (u64, u64),
     /// Time between two responses of a bucket at the rate, in microseconds (at least 1).
     interval: u64,
-    /// Per cell, the owner's tag and theoretical arrival time (see [`TAG_SHIFT`]).
+    /// Per cell, its theoretical arrival time: microseconds since the limiter started, plus
+    /// [`BURST`] (so a fresh cell, 0, has its full burst).
     cells: Box<[AtomicU64]>,
     start: Instant,
     limited: AtomicU64,
@@ -153,12 +149,15 @@ impl Limiter {
 
     /// Counts one response to `client` of `class` about `key` and says what to do with it.
     ///
-    /// A bucket that finds its own tag in its cell is counted as usual. One that finds another
-    /// bucket's tag takes the cell over and is sent: with the full burst when the owner had
-    /// none in use (nothing is lost), with its burst spent when the owner was busy. So a bucket
-    /// that shares a cell with a flood is never limited by it (the owner is replaced, not
-    /// shared), and a colliding bucket that keeps evicting a flooded one hands it one response
-    /// per eviction, not a fresh burst: a collision fails open by one response, never closed.
+    /// Buckets that land in one cell share its count: a bucket that finds the cell idle (its
+    /// burst unused) starts with the full burst, one that finds it busy inherits its state and
+    /// is held to the rate from there. So buckets in one cell together get one bucket's rate
+    /// while either is busy, and no bucket, whatever others do, ever gets more than its rate:
+    /// a collision fails closed. It lets no one limit a bucket they could not already flood
+    /// (the hash is keyed per process, and a spoofer can flood a victim's bucket directly),
+    /// and a slipped reply still lets a real client retry over TCP. An earlier table let a
+    /// newcomer take a busy cell over and be sent; two colliding buckets queried in turn were
+    /// then never limited (#24).
     pub fn check(&self, client: IpAddr, class: Class, key: Key<'_>) -> Verdict {
         if self.exempt(client) {
             return Verdict::Send;
@@ -191,28 +190,17 @@ impl Limiter {
         if now >= MAX_NOW {
             return Verdict::Send;
         }
-        let hash = self.hash(client, class, key);
-        let cell = &self.cells[(hash as usize) & (CELLS - 1)];
-        let tag = hash >> TAG_SHIFT;
+        let cell = &self.cells[(self.hash(client, class, key) as usize) & (CELLS - 1)];
         let interval = self.interval;
         // `now + BURST` keeps the times positive.
         let now = now + BURST;
         let mut seen = cell.load(Ordering::Relaxed);
         loop {
-            let (owner, tat) = (seen >> TAG_SHIFT, seen & TIME_MASK);
-            let next = if owner == tag {
-                let next = tat.max(now) + interval;
-                if next - now > BURST + interval {
-                    break;
-                }
-                next
-            } else if tat <= now {
-                now + interval
-            } else {
-                now + BURST + interval
-            };
-            let new = (tag << TAG_SHIFT) | next;
-            match cell.compare_exchange_weak(seen, new, Ordering::Relaxed, Ordering::Relaxed) {
+            let next = seen.max(now) + interval;
+            if next - now > BURST + interval {
+                break;
+            }
+            match cell.compare_exchange_weak(seen, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Verdict::Send,
                 Err(s) => seen = s,
             }

@@ -1,4 +1,4 @@
-//! The limiter's unit tests: rates, bursts, buckets, slips, and cells taken over.
+//! The limiter's unit tests: rates, bursts, buckets, slips, and buckets sharing a cell.
 
 use super::*;
 
@@ -119,22 +119,18 @@ fn every_slip_th_limited_response_is_truncated() {
     }
 }
 
-/// A bucket of another prefix that lands in the cell of `("192.0.2.1", Answer, zone 0)`
-/// with another tag.
+/// A bucket of another prefix that lands in the cell of `("192.0.2.1", Answer, zone 0)`.
 fn colliding(l: &Limiter) -> Key<'static> {
-    let victim = l.hash(ip("192.0.2.1"), Class::Answer, Key::Zone(0));
-    let same_cell = |h: u64| h & (CELLS as u64 - 1) == victim & (CELLS as u64 - 1);
+    let cell = |h: u64| h & (CELLS as u64 - 1);
+    let victim = cell(l.hash(ip("192.0.2.1"), Class::Answer, Key::Zone(0)));
     (0..10_000_000)
         .map(Key::Zone)
-        .find(|k| {
-            let h = l.hash(ip("198.51.100.1"), Class::Answer, *k);
-            same_cell(h) && h >> TAG_SHIFT != victim >> TAG_SHIFT
-        })
+        .find(|k| cell(l.hash(ip("198.51.100.1"), Class::Answer, *k)) == victim)
         .expect("a collision")
 }
 
 #[test]
-fn a_bucket_that_finds_another_in_its_cell_takes_it_over_and_is_sent() {
+fn a_bucket_that_finds_its_cell_busy_is_held_to_the_rate_and_one_that_finds_it_idle_is_not() {
     let l = Limiter::keyed(
         RrlConfig {
             rate: 10,
@@ -151,19 +147,46 @@ fn a_bucket_that_finds_another_in_its_cell_takes_it_over_and_is_sent() {
             .filter(|_| l.check_at(client, Class::Answer, key, now) == Verdict::Send)
             .count()
     };
-    // A flood in the cell does not limit the victim: it takes the cell over, and with the
-    // burst spent (the owner was busy) it gets its rate from there.
+    // A flood in the cell spends the burst; a bucket that lands in it inherits that state
+    // and gets the rate from there, no response for free.
     assert_eq!(sent(attacker, other, 100, 0), 11);
-    assert_eq!(sent(victim, Key::Zone(0), 5, 0), 1);
+    assert_eq!(sent(victim, Key::Zone(0), 5, 0), 0);
     assert_eq!(sent(victim, Key::Zone(0), 5, BURST / 10), 1);
-    // Evicting the flood hands it one response per eviction, not a fresh burst.
-    for t in 2..10 {
-        assert_eq!(sent(attacker, other, 100, t * BURST / 100), 1, "{t}");
-        assert_eq!(sent(victim, Key::Zone(0), 1, t * BURST / 100), 1, "{t}");
-    }
-    // An owner with no burst in use is replaced with nothing lost: a full burst.
-    assert_eq!(sent(attacker, other, 100, 10 * BURST), 11);
-    assert_eq!(sent(victim, Key::Zone(0), 100, 13 * BURST), 11);
+    assert_eq!(
+        sent(attacker, other, 5, BURST / 10),
+        0,
+        "the victim took it"
+    );
+    // A cell whose burst is unused again is idle: whoever comes next gets the full burst.
+    assert_eq!(sent(victim, Key::Zone(0), 100, 3 * BURST), 11);
+    assert_eq!(sent(attacker, other, 100, 3 * BURST), 0, "still busy");
+    assert_eq!(sent(attacker, other, 100, 6 * BURST), 11);
+}
+
+#[test]
+fn two_buckets_in_one_cell_queried_in_turn_share_the_rate() {
+    let l = Limiter::keyed(
+        RrlConfig {
+            rate: 10,
+            slip: 0,
+            exempt: vec![],
+        },
+        (1, 2),
+    )
+    .expect("on");
+    let (victim, attacker) = (ip("192.0.2.1"), ip("198.51.100.1"));
+    let other = colliding(&l);
+    // Both buckets at 1000 a second each, in turn, for 5 s: together they get the cell's
+    // rate (10 a second and the burst), not a response per query.
+    let sent: usize = (0..5000u64)
+        .map(|i| {
+            let now = i * BURST / 1000;
+            let v = l.check_at(victim, Class::Answer, Key::Zone(0), now) == Verdict::Send;
+            let a = l.check_at(attacker, Class::Answer, other, now) == Verdict::Send;
+            usize::from(v) + usize::from(a)
+        })
+        .sum();
+    assert!((50..=62).contains(&sent), "{sent}");
 }
 
 #[test]
