@@ -135,9 +135,9 @@ pub fn region(me: &str, b: &Ballot<'_>, rule: Rule, quorum: usize) -> Agreement 
     a
 }
 
-/// The isolation guard over one pool's regions (`previous` beside each): when every region
-/// would be out and some was serving by the last consensus, the regions decided alone keep
-/// their last consensus.
+/// The isolation guard over one pool's regions (beside each, the last result a quorum reached
+/// for it, never an isolated decision): when every region would be out and some was serving by
+/// the last consensus, the regions decided alone keep their last agreed state.
 pub fn guard_pool(regions: &mut [(&mut Agreement, Option<bool>)]) {
     let none_serving = regions.iter().all(|(a, _)| !a.serving);
     let was_serving = regions.iter().any(|(_, prev)| *prev == Some(true));

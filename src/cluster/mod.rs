@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::instance::ClusterConfig;
 use crate::health::{HealthTable, RegionKey, State};
 use crate::zone::{Region, ZoneSet};
-use decide::{Agreement, Ballot, Vote};
+use decide::{Agreement, Ballot, How, Vote};
 
 /// What `GET /cluster/verdicts` serves: this instance's own probe verdicts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,7 +87,10 @@ pub struct Change {
 pub struct Cluster {
     pub config: Arc<ClusterConfig>,
     peers: Vec<Peer>,
-    /// The last consensus per region (serving or not).
+    /// The last result per region (serving or not): what a tie keeps.
+    last: HashMap<RegionKey, bool>,
+    /// The last result a quorum of votes reached per region (quorum or tie), never this
+    /// instance's own isolated decisions: what an isolated instance keeps a pool at.
     agreed: HashMap<RegionKey, bool>,
     /// Settings hashes of the current zones, by region id.
     settings: Vec<Option<String>>,
@@ -114,6 +117,7 @@ impl Cluster {
         let mut c = Cluster {
             config,
             peers,
+            last: HashMap::new(),
             agreed: HashMap::new(),
             settings: Vec::new(),
             agreements: Vec::new(),
@@ -253,7 +257,7 @@ impl Cluster {
                     .iter()
                     .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref())))
                     .collect(),
-                previous: self.agreed.get(&key).copied(),
+                previous: self.last.get(&key).copied(),
             };
             *slot = Some(decide::region(&self.config.name, &ballot, rule, quorum));
             keys[id] = Some(key);
@@ -281,12 +285,12 @@ impl Cluster {
             }
         }
         let mut changes = Vec::new();
-        let mut agreed = HashMap::new();
+        let (mut last, mut agreed) = (HashMap::new(), HashMap::new());
         for (key, a) in keys.into_iter().zip(&agreements) {
             let (Some(key), Some(a)) = (key, a) else {
                 continue;
             };
-            if let Some(&from) = self.agreed.get(&key)
+            if let Some(&from) = self.last.get(&key)
                 && from != a.serving
             {
                 changes.push(Change {
@@ -295,8 +299,16 @@ impl Cluster {
                     agreement: a.clone(),
                 });
             }
-            agreed.insert(key, a.serving);
+            let quorum = matches!(a.how, How::Quorum | How::Tie);
+            if let Some(v) = quorum
+                .then_some(a.serving)
+                .or_else(|| self.agreed.get(&key).copied())
+            {
+                agreed.insert(key.clone(), v);
+            }
+            last.insert(key, a.serving);
         }
+        self.last = last;
         self.agreed = agreed;
         let serving = agreements
             .iter()
@@ -304,6 +316,14 @@ impl Cluster {
             .collect();
         self.agreements = agreements;
         (serving, changes)
+    }
+
+    /// True when the isolation guard holds any of these regions (by id) at the last agreed set.
+    pub fn held(&self, ids: impl IntoIterator<Item = usize>) -> bool {
+        ids.into_iter().any(|id| {
+            self.agreement(id)
+                .is_some_and(|a| a.how == How::IsolatedKept)
+        })
     }
 
     /// A region's last agreement, by region id.
