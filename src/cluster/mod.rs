@@ -7,6 +7,8 @@
 //! ([`decide`]) on every instance, and DNS answers from its result.
 
 pub mod decide;
+pub mod names;
+pub mod news;
 pub mod poll;
 
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::instance::ClusterConfig;
 use crate::health::{HealthTable, RegionKey, State};
 use crate::zone::{Region, ZoneSet};
-use decide::{Agreement, Ballot, How, Vote};
+use decide::{Abstain, Agreement, Ballot, How, Vote};
 
 /// What `GET /cluster/verdicts` serves: this instance's own probe verdicts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +70,8 @@ struct Peer {
     error: Option<String>,
     /// Polled at least once (heard from or not).
     polled: bool,
+    /// The name conflict last logged.
+    said_conflict: Option<String>,
 }
 
 impl Peer {
@@ -112,6 +116,7 @@ impl Cluster {
                 votes: HashMap::new(),
                 error: None,
                 polled: false,
+                said_conflict: None,
             })
             .collect();
         let mut c = Cluster {
@@ -167,15 +172,11 @@ impl Cluster {
 
     /// Records one poll of peer `index`: its verdicts, or why they could not be had.
     pub fn heard(&mut self, index: usize, result: Result<Verdicts, String>, at: Instant) {
-        let me = self.config.name.clone();
         let Some(peer) = self.peers.get_mut(index) else {
             return;
         };
         peer.polled = true;
         match result {
-            Ok(v) if v.instance == me => {
-                peer.error = Some(format!("it calls itself {me:?}, this instance's name"));
-            }
             Ok(v) => {
                 peer.name = Some(v.instance);
                 peer.heard = Some(at);
@@ -208,6 +209,19 @@ impl Cluster {
             .is_some_and(|h| now.saturating_duration_since(h) <= self.config.stale_after)
     }
 
+    /// Why each peer's name is in conflict (fresh peers only), in peer order.
+    pub fn conflicts(&self, now: Instant) -> Vec<Option<String>> {
+        let named: Vec<(&str, Option<&str>)> = self
+            .peers
+            .iter()
+            .map(|p| {
+                let name = self.fresh(p, now).then_some(p.name.as_deref()).flatten();
+                (p.url.as_str(), name)
+            })
+            .collect();
+        names::conflicts(&self.config.name, &named)
+    }
+
     /// Counts every probed region's votes; returns the serving verdict per region id (`None`:
     /// not probed, the table's own view applies) and the regions whose consensus changed.
     pub fn agree(&mut self, table: &HealthTable, now: Instant) -> (Vec<Option<bool>>, Vec<Change>) {
@@ -215,6 +229,7 @@ impl Cluster {
         let (rule, quorum) = (self.config.rule, self.config.quorum());
         let mut agreements: Vec<Option<Agreement>> = vec![None; zones.regions.len()];
         let mut keys: Vec<Option<RegionKey>> = vec![None; zones.regions.len()];
+        let conflicts = self.conflicts(now);
         for (id, slot) in agreements.iter_mut().enumerate() {
             let Some((zone, pool, region)) = zones.region(id) else {
                 continue;
@@ -233,10 +248,14 @@ impl Cluster {
                 }),
                 settings: self.settings.get(id).cloned().flatten().unwrap_or_default(),
             };
-            let peer_votes: Vec<(&str, Option<Option<Vote>>)> = self
+            let peer_votes: Vec<(&str, Result<Option<Vote>, Abstain>)> = self
                 .peers
                 .iter()
-                .map(|p| {
+                .zip(&conflicts)
+                .map(|(p, conflict)| {
+                    if conflict.is_some() {
+                        return (p.url.as_str(), Err(Abstain::Duplicate));
+                    }
                     let vote = self.fresh(p, now).then(|| {
                         p.votes.get(&key).map(|v| Vote {
                             age: v.age.saturating_add(
@@ -246,7 +265,7 @@ impl Cluster {
                             ..v.clone()
                         })
                     });
-                    (p.label(), vote)
+                    (p.label(), vote.ok_or(Abstain::Stale))
                 })
                 .collect();
             let ballot = Ballot {
@@ -255,7 +274,7 @@ impl Cluster {
                 max_age: spec.interval + spec.timeout + self.config.stale_after,
                 peers: peer_votes
                     .iter()
-                    .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref())))
+                    .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref()).map_err(|e| *e)))
                     .collect(),
                 previous: self.last.get(&key).copied(),
             };
@@ -346,7 +365,12 @@ impl Cluster {
 
     /// True when fewer instances than a quorum are heard from (this one included).
     pub fn isolated(&self, now: Instant) -> bool {
-        let fresh = self.peers.iter().filter(|p| self.fresh(p, now)).count();
+        let fresh = self
+            .peers
+            .iter()
+            .zip(self.conflicts(now))
+            .filter(|(p, conflict)| conflict.is_none() && self.fresh(p, now))
+            .count();
         fresh + 1 < self.config.quorum()
     }
 
@@ -361,14 +385,15 @@ impl Cluster {
             peers: self
                 .peers
                 .iter()
-                .map(|p| PeerStatus {
+                .zip(self.conflicts(now))
+                .map(|(p, conflict)| PeerStatus {
                     url: p.url.clone(),
                     name: p.name.clone(),
                     fresh: self.fresh(p, now),
                     seconds_since_heard: p
                         .heard
                         .map(|h| now.saturating_duration_since(h).as_secs_f64()),
-                    error: p.error.clone(),
+                    error: conflict.or_else(|| p.error.clone()),
                 })
                 .collect(),
         }

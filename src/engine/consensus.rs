@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use super::Engine;
 use crate::cluster::decide::How;
+use crate::cluster::news::PeerNews;
 use crate::cluster::{Change, Verdicts};
 use crate::status::TransitionRecord;
 use crate::telemetry;
@@ -19,6 +20,18 @@ impl Engine {
             return;
         };
         cluster.heard(index, result, at);
+        for news in cluster.peer_news(at) {
+            match news {
+                PeerNews::Conflict { url, why } => warn!(
+                    peer = %url,
+                    error = %why,
+                    "cluster: peer name conflict; its votes abstain"
+                ),
+                PeerNews::ConflictCleared { url } => {
+                    info!(peer = %url, "cluster: peer name conflict cleared; it votes again")
+                }
+            }
+        }
         if let Some(isolated) = cluster.isolation_news(at) {
             if isolated {
                 warn!(

@@ -7,6 +7,7 @@ mod apierrors;
 mod backend;
 mod cli;
 mod cluster;
+mod clusternames;
 mod clustertls;
 mod compose;
 mod cookies;
