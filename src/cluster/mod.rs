@@ -72,6 +72,8 @@ struct Peer {
     polled: bool,
     /// The name conflict last logged.
     said_conflict: Option<String>,
+    /// The freshness last logged (`None`: not yet).
+    said_fresh: Option<bool>,
 }
 
 impl Peer {
@@ -117,6 +119,7 @@ impl Cluster {
                 error: None,
                 polled: false,
                 said_conflict: None,
+                said_fresh: None,
             })
             .collect();
         let mut c = Cluster {

@@ -22,6 +22,23 @@ impl Engine {
         cluster.heard(index, result, at);
         for news in cluster.peer_news(at) {
             match news {
+                PeerNews::Stale {
+                    url,
+                    name,
+                    error,
+                    seconds,
+                } => warn!(
+                    peer = %url,
+                    name = name.as_deref().unwrap_or("?"),
+                    error = error.as_deref().unwrap_or("-"),
+                    seconds_since_heard = seconds.unwrap_or(-1.0),
+                    "cluster: peer stale; its votes abstain"
+                ),
+                PeerNews::Fresh { url, name } => info!(
+                    peer = %url,
+                    name = name.as_deref().unwrap_or("?"),
+                    "cluster: peer heard from; its votes count"
+                ),
                 PeerNews::Conflict { url, why } => warn!(
                     peer = %url,
                     error = %why,

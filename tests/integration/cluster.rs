@@ -78,7 +78,7 @@ pub fn instance_urls(name: &str, admin: u16, peers: &[String], zones: &[(&str, &
 }
 
 /// Instances named a, b, c… that all know each other.
-fn cluster(n: usize, zones: &[(&str, &str)]) -> Vec<Gslbd> {
+pub fn cluster(n: usize, zones: &[(&str, &str)]) -> Vec<Gslbd> {
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let names = ["a", "b", "c", "d", "e"];
     (0..n)

@@ -8,6 +8,7 @@ mod backend;
 mod cli;
 mod cluster;
 mod clusternames;
+mod clusterpeers;
 mod clustertls;
 mod compose;
 mod cookies;
