@@ -1,7 +1,8 @@
 //! Health consensus between real gslbd processes on loopback (`[cluster]` in gslbd.toml): a
 //! failure one vantage sees stays in the answers everywhere, a real failure leaves every
 //! instance within the extended bound, dead and lying peers are outvoted, an isolated instance
-//! falls back to its own view (and keeps a pool it would empty at its last agreed regions), equal
+//! falls back to its own view (clusterpeers.rs: and keeps a pool it would empty at its last
+//! agreed regions), equal
 //! health answers byte for byte the same, overrides fan out, and `check` adds the poll delay.
 //!
 //! One vantage's path to a backend is broken by the backend dropping the requests whose
@@ -342,55 +343,6 @@ fn an_isolated_instance_uses_its_own_view() {
     assert_eq!(region(&status(&a), "east")["votes"]["how"], "isolated");
     let logs = a.logs().join("\n");
     assert!(logs.contains("cluster: isolated"), "{logs}");
-}
-
-#[test]
-fn an_isolated_instance_keeps_the_last_agreed_regions_of_a_pool_it_would_empty() {
-    let (mut east, mut west) = (Backend::http(), Backend::http());
-    let z = zone(&east, &west);
-    let mut nodes = cluster(3, &[("z.toml", &z)]);
-    settled(&nodes.iter().collect::<Vec<_>>());
-    // The last consensus has east and west serving; then b and c go away.
-    for mut g in nodes.drain(1..) {
-        g.terminate();
-    }
-    let a = nodes.pop().expect("a");
-    poll(Duration::from_secs(10), Duration::from_millis(100), || {
-        (status(&a)["cluster"]["isolated"] == true).then_some(())
-    })
-    .expect("a is isolated");
-    // Alone, its own view takes east out (the pool still serves west)...
-    east.set(Mode::Status(503));
-    until_east(&a, false, Duration::from_secs(10)).expect("east leaves");
-    assert_eq!(region(&status(&a), "east")["votes"]["how"], "isolated");
-    assert_ne!(status(&a)["zones"][0]["pools"][0]["held"], true);
-    // ...but when west fails too, the pool keeps its last *agreed* regions (east and west),
-    // not the region its own isolated decisions saw fail last.
-    west.set(Mode::Status(503));
-    poll(Duration::from_secs(10), Duration::from_millis(100), || {
-        (region(&status(&a), "west")["state"] == "down").then_some(())
-    })
-    .expect("west down by its own probes");
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(answers(&a), BOTH);
-    let s = status(&a);
-    for r in ["east", "west"] {
-        assert_eq!(region(&s, r)["votes"]["how"], "isolated-kept", "{r}");
-        assert_eq!(region(&s, r)["serving"], true, "{r}");
-    }
-    assert_eq!(s["zones"][0]["pools"][0]["held"], true);
-    let (_, page) = http(a.admin.as_deref().expect("admin"), "GET", "/", None);
-    assert!(
-        page.contains("held at the last agreed regions"),
-        "the page shows the pool held"
-    );
-    // A region that recovers is back on its own view: the hold ends.
-    east.set(Mode::Healthy);
-    poll(Duration::from_secs(10), Duration::from_millis(100), || {
-        let s = status(&a);
-        (s["zones"][0]["pools"][0]["held"] == false && answers(&a) == ["192.0.2.1"]).then_some(())
-    })
-    .expect("the hold ends when east is back");
 }
 
 /// The raw response to a query for `name` with an ECS option for `subnet`, ID 0x4242.
