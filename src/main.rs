@@ -368,6 +368,19 @@ fn instance(
     }
 }
 
+/// As [`instance`], resolving the peers' hosts (for `check`).
+fn instance_resolved(
+    explicit: Option<&std::path::Path>,
+    zones: Option<&std::path::Path>,
+) -> Result<gslbd::config::instance::Instance, gslbd::config::ConfigErrors> {
+    use gslbd::config::instance;
+    match (explicit, zones) {
+        (Some(path), _) => instance::load_resolved(path, true),
+        (None, Some(zones)) => instance::load_resolved(&instance::default_path(zones), false),
+        (None, None) => Ok(instance::Instance::default()),
+    }
+}
+
 /// A token file's content, surrounding whitespace trimmed (`serve` refuses an empty one).
 fn token(path: &std::path::Path) -> anyhow::Result<String> {
     let text =
@@ -542,7 +555,7 @@ fn check(args: CheckArgs) -> ExitCode {
         None => gslbd::config::load_files(&with_maps(&args.files)),
     };
     let loaded = loaded.and_then(|mut set| {
-        let inst = instance(args.config.as_deref(), zones_dir.as_deref())?;
+        let inst = instance_resolved(args.config.as_deref(), zones_dir.as_deref())?;
         set.timing = gslbd::cutover::Timing {
             consensus: inst.cluster.as_ref().map_or(Duration::ZERO, |c| c.delay()),
             secondary: inst.transfer.as_ref().map(|t| t.timing()),

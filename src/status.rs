@@ -69,6 +69,10 @@ pub struct PoolStatus {
     /// What DNS answers for the pool right now.
     #[serde(default)]
     pub answering: Answering,
+    /// With a cluster: isolated, this instance's own verdicts would turn the pool all-down, so
+    /// it is held at the regions the last consensus had serving.
+    #[serde(default)]
+    pub held: bool,
     pub regions: Vec<RegionStatus>,
     /// `topology` pools: where each client location is answered from right now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -249,6 +253,7 @@ fn pool_status(
         on_all_down: json_name(&p.on_all_down),
         cutover,
         answering,
+        held: cluster.is_some_and(|c| c.held(p.regions.iter().map(|r| r.id))),
         regions: p
             .regions
             .iter()

@@ -138,6 +138,10 @@ fn pool(zone: &str, p: &PoolStatus) -> Markup {
                     "s · all down: " (p.on_all_down) } }
             div.meta { "cutover " (figures(p.cutover.as_ref())) }
             div.answering.warn[p.answering.rule != Rule::Policy] { (p.answering.summary) }
+            @if p.held {
+                div.answering.warn.held { "isolated: held at the last agreed regions (own \
+                    verdicts would turn the pool all-down)" }
+            }
             table {
                 tr { th { "region" } th { "health" } th { "recent probes" } th { "weight" }
                      th { "last probe" } th { "in state" } th { "override" } th { "addresses" }

@@ -32,6 +32,9 @@ pub enum Abstain {
     Mismatch,
     /// Its last probe of the region is older than the probe interval + timeout + stale_after.
     Old,
+    /// It publishes this instance's name, or a name another peer also publishes: one instance
+    /// must not vote twice.
+    Duplicate,
 }
 
 /// How a region's consensus was reached.
@@ -78,8 +81,9 @@ pub struct Ballot<'a> {
     pub own_serving: bool,
     /// The oldest a vote may be: probe interval + timeout + `stale_after`.
     pub max_age: Duration,
-    /// The peers' votes: name and `None` when the peer is stale.
-    pub peers: Vec<(&'a str, Option<Option<&'a Vote>>)>,
+    /// The peers' votes: name and vote (`None`: none on this region), or why the peer as a
+    /// whole abstains (stale, duplicate).
+    pub peers: Vec<(&'a str, Result<Option<&'a Vote>, Abstain>)>,
     /// The last consensus, when there is one.
     pub previous: Option<bool>,
 }
@@ -93,14 +97,14 @@ pub fn region(me: &str, b: &Ballot<'_>, rule: Rule, quorum: usize) -> Agreement 
         serving: b.own_serving,
         how: How::Isolated,
     };
-    let mut count = |name: &str, vote: Option<Option<&Vote>>| {
+    let mut count = |name: &str, vote: Result<Option<&Vote>, Abstain>| {
         let why = match vote {
-            None => Some(Abstain::Stale),
-            Some(None) => Some(Abstain::Unknown),
-            Some(Some(v)) if v.settings != b.own.settings => Some(Abstain::Mismatch),
-            Some(Some(v)) if v.state == State::Unknown => Some(Abstain::Unknown),
-            Some(Some(v)) if v.age > b.max_age => Some(Abstain::Old),
-            Some(Some(v)) => {
+            Err(why) => Some(why),
+            Ok(None) => Some(Abstain::Unknown),
+            Ok(Some(v)) if v.settings != b.own.settings => Some(Abstain::Mismatch),
+            Ok(Some(v)) if v.state == State::Unknown => Some(Abstain::Unknown),
+            Ok(Some(v)) if v.age > b.max_age => Some(Abstain::Old),
+            Ok(Some(v)) => {
                 if v.state == State::Up {
                     a.up.push(name.to_string());
                 } else {
@@ -113,7 +117,7 @@ pub fn region(me: &str, b: &Ballot<'_>, rule: Rule, quorum: usize) -> Agreement 
             a.abstain.push((name.to_string(), why));
         }
     };
-    count(me, Some(Some(b.own)));
+    count(me, Ok(Some(b.own)));
     for (name, vote) in &b.peers {
         count(name, *vote);
     }
@@ -135,9 +139,9 @@ pub fn region(me: &str, b: &Ballot<'_>, rule: Rule, quorum: usize) -> Agreement 
     a
 }
 
-/// The isolation guard over one pool's regions (`previous` beside each): when every region
-/// would be out and some was serving by the last consensus, the regions decided alone keep
-/// their last consensus.
+/// The isolation guard over one pool's regions (beside each, the last result a quorum reached
+/// for it, never an isolated decision): when every region would be out and some was serving by
+/// the last consensus, the regions decided alone keep their last agreed state.
 pub fn guard_pool(regions: &mut [(&mut Agreement, Option<bool>)]) {
     let none_serving = regions.iter().all(|(a, _)| !a.serving);
     let was_serving = regions.iter().any(|(_, prev)| *prev == Some(true));
@@ -182,7 +186,10 @@ mod tests {
             peers: names
                 .iter()
                 .zip(peers)
-                .map(|(n, v)| (n.as_str(), v.as_ref().map(|v| v.as_ref())))
+                .map(|(n, v)| {
+                    let v = v.as_ref().map(|v| v.as_ref()).ok_or(Abstain::Stale);
+                    (n.as_str(), v)
+                })
                 .collect(),
             previous: prev,
         };

@@ -7,7 +7,12 @@
 //! ([`decide`]) on every instance, and DNS answers from its result.
 
 pub mod decide;
+pub mod names;
+pub mod news;
 pub mod poll;
+mod view;
+
+pub use view::{ClusterStatus, PeerStatus};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::instance::ClusterConfig;
 use crate::health::{HealthTable, RegionKey, State};
 use crate::zone::{Region, ZoneSet};
-use decide::{Agreement, Ballot, Vote};
+use decide::{Abstain, Agreement, Ballot, How, Vote};
 
 /// What `GET /cluster/verdicts` serves: this instance's own probe verdicts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +73,10 @@ struct Peer {
     error: Option<String>,
     /// Polled at least once (heard from or not).
     polled: bool,
+    /// The name conflict last logged.
+    said_conflict: Option<String>,
+    /// The freshness last logged (`None`: not yet).
+    said_fresh: Option<bool>,
 }
 
 impl Peer {
@@ -87,7 +96,10 @@ pub struct Change {
 pub struct Cluster {
     pub config: Arc<ClusterConfig>,
     peers: Vec<Peer>,
-    /// The last consensus per region (serving or not).
+    /// The last result per region (serving or not): what a tie keeps.
+    last: HashMap<RegionKey, bool>,
+    /// The last result a quorum of votes reached per region (quorum or tie), never this
+    /// instance's own isolated decisions: what an isolated instance keeps a pool at.
     agreed: HashMap<RegionKey, bool>,
     /// Settings hashes of the current zones, by region id.
     settings: Vec<Option<String>>,
@@ -109,11 +121,14 @@ impl Cluster {
                 votes: HashMap::new(),
                 error: None,
                 polled: false,
+                said_conflict: None,
+                said_fresh: None,
             })
             .collect();
         let mut c = Cluster {
             config,
             peers,
+            last: HashMap::new(),
             agreed: HashMap::new(),
             settings: Vec::new(),
             agreements: Vec::new(),
@@ -163,15 +178,11 @@ impl Cluster {
 
     /// Records one poll of peer `index`: its verdicts, or why they could not be had.
     pub fn heard(&mut self, index: usize, result: Result<Verdicts, String>, at: Instant) {
-        let me = self.config.name.clone();
         let Some(peer) = self.peers.get_mut(index) else {
             return;
         };
         peer.polled = true;
         match result {
-            Ok(v) if v.instance == me => {
-                peer.error = Some(format!("it calls itself {me:?}, this instance's name"));
-            }
             Ok(v) => {
                 peer.name = Some(v.instance);
                 peer.heard = Some(at);
@@ -204,6 +215,19 @@ impl Cluster {
             .is_some_and(|h| now.saturating_duration_since(h) <= self.config.stale_after)
     }
 
+    /// Why each peer's name is in conflict (fresh peers only), in peer order.
+    pub fn conflicts(&self, now: Instant) -> Vec<Option<String>> {
+        let named: Vec<(&str, Option<&str>)> = self
+            .peers
+            .iter()
+            .map(|p| {
+                let name = self.fresh(p, now).then_some(p.name.as_deref()).flatten();
+                (p.url.as_str(), name)
+            })
+            .collect();
+        names::conflicts(&self.config.name, &named)
+    }
+
     /// Counts every probed region's votes; returns the serving verdict per region id (`None`:
     /// not probed, the table's own view applies) and the regions whose consensus changed.
     pub fn agree(&mut self, table: &HealthTable, now: Instant) -> (Vec<Option<bool>>, Vec<Change>) {
@@ -211,6 +235,7 @@ impl Cluster {
         let (rule, quorum) = (self.config.rule, self.config.quorum());
         let mut agreements: Vec<Option<Agreement>> = vec![None; zones.regions.len()];
         let mut keys: Vec<Option<RegionKey>> = vec![None; zones.regions.len()];
+        let conflicts = self.conflicts(now);
         for (id, slot) in agreements.iter_mut().enumerate() {
             let Some((zone, pool, region)) = zones.region(id) else {
                 continue;
@@ -229,10 +254,14 @@ impl Cluster {
                 }),
                 settings: self.settings.get(id).cloned().flatten().unwrap_or_default(),
             };
-            let peer_votes: Vec<(&str, Option<Option<Vote>>)> = self
+            let peer_votes: Vec<(&str, Result<Option<Vote>, Abstain>)> = self
                 .peers
                 .iter()
-                .map(|p| {
+                .zip(&conflicts)
+                .map(|(p, conflict)| {
+                    if conflict.is_some() {
+                        return (p.url.as_str(), Err(Abstain::Duplicate));
+                    }
                     let vote = self.fresh(p, now).then(|| {
                         p.votes.get(&key).map(|v| Vote {
                             age: v.age.saturating_add(
@@ -242,7 +271,7 @@ impl Cluster {
                             ..v.clone()
                         })
                     });
-                    (p.label(), vote)
+                    (p.label(), vote.ok_or(Abstain::Stale))
                 })
                 .collect();
             let ballot = Ballot {
@@ -251,9 +280,9 @@ impl Cluster {
                 max_age: spec.interval + spec.timeout + self.config.stale_after,
                 peers: peer_votes
                     .iter()
-                    .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref())))
+                    .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref()).map_err(|e| *e)))
                     .collect(),
-                previous: self.agreed.get(&key).copied(),
+                previous: self.last.get(&key).copied(),
             };
             *slot = Some(decide::region(&self.config.name, &ballot, rule, quorum));
             keys[id] = Some(key);
@@ -281,12 +310,12 @@ impl Cluster {
             }
         }
         let mut changes = Vec::new();
-        let mut agreed = HashMap::new();
+        let (mut last, mut agreed) = (HashMap::new(), HashMap::new());
         for (key, a) in keys.into_iter().zip(&agreements) {
             let (Some(key), Some(a)) = (key, a) else {
                 continue;
             };
-            if let Some(&from) = self.agreed.get(&key)
+            if let Some(&from) = self.last.get(&key)
                 && from != a.serving
             {
                 changes.push(Change {
@@ -295,8 +324,16 @@ impl Cluster {
                     agreement: a.clone(),
                 });
             }
-            agreed.insert(key, a.serving);
+            let quorum = matches!(a.how, How::Quorum | How::Tie);
+            if let Some(v) = quorum
+                .then_some(a.serving)
+                .or_else(|| self.agreed.get(&key).copied())
+            {
+                agreed.insert(key.clone(), v);
+            }
+            last.insert(key, a.serving);
         }
+        self.last = last;
         self.agreed = agreed;
         let serving = agreements
             .iter()
@@ -304,6 +341,14 @@ impl Cluster {
             .collect();
         self.agreements = agreements;
         (serving, changes)
+    }
+
+    /// True when the isolation guard holds any of these regions (by id) at the last agreed set.
+    pub fn held(&self, ids: impl IntoIterator<Item = usize>) -> bool {
+        ids.into_iter().any(|id| {
+            self.agreement(id)
+                .is_some_and(|a| a.how == How::IsolatedKept)
+        })
     }
 
     /// A region's last agreement, by region id.
@@ -326,58 +371,16 @@ impl Cluster {
 
     /// True when fewer instances than a quorum are heard from (this one included).
     pub fn isolated(&self, now: Instant) -> bool {
-        let fresh = self.peers.iter().filter(|p| self.fresh(p, now)).count();
+        let fresh = self
+            .peers
+            .iter()
+            .zip(self.conflicts(now))
+            .filter(|(p, conflict)| conflict.is_none() && self.fresh(p, now))
+            .count();
         fresh + 1 < self.config.quorum()
-    }
-
-    /// The cluster part of `/status`.
-    pub fn status(&self, now: Instant) -> ClusterStatus {
-        ClusterStatus {
-            name: self.config.name.clone(),
-            rule: self.config.rule.name().to_string(),
-            size: self.config.size(),
-            quorum: self.config.quorum(),
-            isolated: self.isolated(now),
-            peers: self
-                .peers
-                .iter()
-                .map(|p| PeerStatus {
-                    url: p.url.clone(),
-                    name: p.name.clone(),
-                    fresh: self.fresh(p, now),
-                    seconds_since_heard: p
-                        .heard
-                        .map(|h| now.saturating_duration_since(h).as_secs_f64()),
-                    error: p.error.clone(),
-                })
-                .collect(),
-        }
     }
 }
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The cluster as `/status` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClusterStatus {
-    pub name: String,
-    pub rule: String,
-    pub size: usize,
-    pub quorum: usize,
-    /// Fewer instances than a quorum are heard from: own verdicts decide.
-    pub isolated: bool,
-    pub peers: Vec<PeerStatus>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PeerStatus {
-    pub url: String,
-    pub name: Option<String>,
-    /// Heard from within `stale_after`.
-    pub fresh: bool,
-    pub seconds_since_heard: Option<f64>,
-    /// Why the last poll failed.
-    pub error: Option<String>,
 }

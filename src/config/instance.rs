@@ -137,8 +137,18 @@ struct RawCluster {
 
 /// Reads the instance file; a missing file at the default place is an empty instance.
 pub fn load(path: &Path, required: bool) -> Result<Instance, ConfigErrors> {
+    load_with(path, required, false)
+}
+
+/// As [`load`], and also resolves the peers' hosts (what `gslbd check` does): two peer URLs
+/// that reach one address and port are one instance listed twice.
+pub fn load_resolved(path: &Path, required: bool) -> Result<Instance, ConfigErrors> {
+    load_with(path, required, true)
+}
+
+fn load_with(path: &Path, required: bool, resolve: bool) -> Result<Instance, ConfigErrors> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(path, &text).map_err(ConfigErrors),
+        Ok(text) => parse_with(path, &text, resolve).map_err(ConfigErrors),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Instance::default()),
         Err(source) => Err(ConfigErrors(vec![ConfigError::Io {
             path: path.to_path_buf(),
@@ -149,13 +159,17 @@ pub fn load(path: &Path, required: bool) -> Result<Instance, ConfigErrors> {
 
 /// Validates the instance file's text (`path` names it and anchors relative file names).
 pub fn parse(path: &Path, text: &str) -> Result<Instance, Vec<ConfigError>> {
+    parse_with(path, text, false)
+}
+
+fn parse_with(path: &Path, text: &str, resolve: bool) -> Result<Instance, Vec<ConfigError>> {
     let src = Source { path, text };
     let raw: RawInstance = toml::from_str(text)
         .map_err(|e| vec![src.error(e.span().unwrap_or(0..0), e.message().trim().to_string())])?;
     let mut errors = Vec::new();
     let cluster = raw
         .cluster
-        .and_then(|c| cluster(&src, c).map_err(|e| errors.extend(e)).ok());
+        .and_then(|c| cluster(&src, c, resolve).map_err(|e| errors.extend(e)).ok());
     let transfer = raw.transfer.and_then(|t| {
         transfer(&src, t.into_inner())
             .map_err(|e| errors.extend(e))
@@ -170,7 +184,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Instance, Vec<ConfigError>> {
 /// Limits on the poll settings.
 const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
 
-fn cluster(src: &Source<'_>, raw: Spanned<RawCluster>) -> Result<ClusterConfig, Vec<ConfigError>> {
+fn cluster(
+    src: &Source<'_>,
+    raw: Spanned<RawCluster>,
+    resolve: bool,
+) -> Result<ClusterConfig, Vec<ConfigError>> {
     let span = raw.span();
     let raw = raw.into_inner();
     let mut errors = Vec::new();
@@ -198,7 +216,12 @@ fn cluster(src: &Source<'_>, raw: Spanned<RawCluster>) -> Result<ClusterConfig, 
             Ok(u) if peers.contains(&u) => {
                 errors.push(src.error(p.span(), format!("peer {u} is listed twice")))
             }
-            Ok(u) => peers.push(u),
+            Ok(u) => {
+                if resolve && let Some(why) = same_instance(&peers, &u) {
+                    errors.push(src.error(p.span(), why));
+                }
+                peers.push(u)
+            }
             Err(why) => errors.push(src.error(p.span(), why)),
         }
     }
@@ -389,6 +412,30 @@ fn transfer(
         journal,
         transfer_time,
         notify_source,
+    })
+}
+
+/// Why `url` is one of `earlier` listed again: an address and port both resolve to. Hosts
+/// that do not resolve are not compared (the running cluster still counts each name once).
+fn same_instance(earlier: &[url::Url], url: &url::Url) -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let resolve = |u: &url::Url| -> Vec<std::net::SocketAddr> {
+        let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+            return Vec::new();
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (host, port)
+            .to_socket_addrs()
+            .map(|a| a.collect())
+            .unwrap_or_default()
+    };
+    let mine = resolve(url);
+    earlier.iter().find_map(|e| {
+        let shared = resolve(e).into_iter().find(|a| mine.contains(a))?;
+        Some(format!(
+            "peer {url} reaches the same instance as peer {e} ({shared}): \
+             one instance listed twice would vote twice"
+        ))
     })
 }
 

@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use super::Engine;
 use crate::cluster::decide::How;
+use crate::cluster::news::PeerNews;
 use crate::cluster::{Change, Verdicts};
 use crate::status::TransitionRecord;
 use crate::telemetry;
@@ -19,6 +20,35 @@ impl Engine {
             return;
         };
         cluster.heard(index, result, at);
+        for news in cluster.peer_news(at) {
+            match news {
+                PeerNews::Stale {
+                    url,
+                    name,
+                    error,
+                    seconds,
+                } => warn!(
+                    peer = %url,
+                    name = name.as_deref().unwrap_or("?"),
+                    error = error.as_deref().unwrap_or("-"),
+                    seconds_since_heard = seconds.unwrap_or(-1.0),
+                    "cluster: peer stale; its votes abstain"
+                ),
+                PeerNews::Fresh { url, name } => info!(
+                    peer = %url,
+                    name = name.as_deref().unwrap_or("?"),
+                    "cluster: peer heard from; its votes count"
+                ),
+                PeerNews::Conflict { url, why } => warn!(
+                    peer = %url,
+                    error = %why,
+                    "cluster: peer name conflict; its votes abstain"
+                ),
+                PeerNews::ConflictCleared { url } => {
+                    info!(peer = %url, "cluster: peer name conflict cleared; it votes again")
+                }
+            }
+        }
         if let Some(isolated) = cluster.isolation_news(at) {
             if isolated {
                 warn!(

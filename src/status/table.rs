@@ -141,6 +141,9 @@ impl fmt::Display for Status {
                     };
                     writeln!(f, "    {mark}{}", p.answering.summary)?;
                 }
+                if p.held {
+                    writeln!(f, "    !! isolated: held at the last agreed regions")?;
+                }
                 line(f, &HEAD.map(String::from))?;
                 for _ in &p.regions {
                     if let Some(r) = rows.next() {
@@ -210,6 +213,7 @@ mod tests {
                     ttl: 30,
                     on_all_down: "all".into(),
                     cutover: None,
+                    held: false,
                     answering: crate::status::Answering {
                         rule: Rule::AllDownAll,
                         summary: "failing open: no region healthy, answering a, b".into(),

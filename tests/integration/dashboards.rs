@@ -37,7 +37,7 @@ fn promtool(args: &[&str]) -> String {
 fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
     let rules = dist("prometheus/gslbd-alerts.yml");
     let text = promtool(&["check", "rules", rules.to_str().expect("utf8")]);
-    assert!(text.contains("SUCCESS: 6 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
     // The unit tests name each alert firing (and not firing) on synthetic series.
     let tests = dist("prometheus/gslbd-alerts.test.yml");
     let text = promtool(&["test", "rules", tests.to_str().expect("utf8")]);
@@ -49,6 +49,9 @@ fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
         "GslbdProbesStale",
         "GslbdReloadFailed",
         "GslbdOverrideLeftInPlace",
+        "GslbdClusterPeerStale",
+        "GslbdClusterIsolated",
+        "GslbdClusterDisagreement",
     ] {
         let tested = std::fs::read_to_string(&tests).expect("tests");
         assert!(
@@ -241,6 +244,19 @@ fn every_dashboard_query_and_alert_rule_runs_against_a_real_gslbd() {
 
     let queries = dashboard_queries();
     assert!(queries.len() >= 15, "{queries:?}");
+    // The cluster has its panels: peers' freshness, isolation, disagreement.
+    for metric in [
+        telemetry::cluster::CLUSTER_PEER_FRESH,
+        telemetry::cluster::CLUSTER_ISOLATED,
+        telemetry::cluster::CLUSTER_REGION_DISAGREEMENT,
+    ] {
+        assert!(
+            queries
+                .iter()
+                .any(|(_, e)| metric_names(e).iter().any(|m| m == metric)),
+            "no panel shows {metric}"
+        );
+    }
     let mut empty = Vec::new();
     for (title, expr) in &queries {
         for name in metric_names(expr) {
@@ -272,6 +288,10 @@ fn every_dashboard_query_and_alert_rule_runs_against_a_real_gslbd() {
         "Answers with no region serving",
         "Rate-limited responses",
         "Reloads",
+        // This gslbd has no [cluster] (clusterpeers.rs reads these series from a cluster).
+        "Cluster peers heard from",
+        "Cluster isolated",
+        "Regions the instances disagree on",
     ];
     for title in &empty {
         assert!(

@@ -8,6 +8,8 @@ mod backend;
 mod cli;
 mod clockstep;
 mod cluster;
+mod clusternames;
+mod clusterpeers;
 mod clustertls;
 mod compose;
 mod cookies;
