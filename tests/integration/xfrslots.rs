@@ -1,5 +1,6 @@
-//! What a transfer holds: refusals decided before a transfer slot is taken (8 stalled
-//! transfers do not delay another address's REFUSED).
+//! What a transfer or a signed answer holds: refusals decided before a transfer slot is taken
+//! (8 stalled transfers do not delay another address's REFUSED), and the room a signed UDP
+//! answer keeps for its TSIG (the real length for the key, not a fixed reserve).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,4 +53,32 @@ fn a_refusal_does_not_wait_behind_eight_stalled_transfers() {
     assert!(d.raw.contains("Transfer failed"), "{}", d.raw);
     eprintln!("refused in {took:?}");
     assert!(took < Duration::from_secs(1), "the refusal took {took:?}");
+}
+
+/// A zone with 22 A records at `r22`.
+fn r22() -> String {
+    let mut z = crate::harness::zone_head("gslb.example.");
+    let data: Vec<String> = (1..=22).map(|i| format!("\"10.0.0.{i}\"")).collect();
+    z.push_str(&format!(
+        "[[records]]\nname = \"r22\"\ntype = \"A\"\ndata = [{}]\n",
+        data.join(", ")
+    ));
+    z
+}
+
+#[test]
+fn a_signed_answer_that_fits_512_bytes_with_its_tsig_is_not_truncated() {
+    let g = primary(&r22(), true, "");
+    // 386 bytes unsigned and an 80-byte TSIG: 466 <= 512 (BIND answers it in 500 bytes).
+    let d = dig(
+        g.port,
+        &format!("-y {KEY} r22.gslb.example A +noedns +ignore +norec"),
+    );
+    assert!(!d.flags.iter().any(|f| f == "tc"), "{}", d.raw);
+    assert_eq!(d.answers("A").len(), 22, "{}", d.raw);
+    assert!(
+        d.raw.contains("TSIG") || d.raw.contains("tsig"),
+        "{}",
+        d.raw
+    );
 }
