@@ -261,7 +261,8 @@ pub(super) fn full<R: Rng + ?Sized>(
         limit: size_limit(query.transport, scan.opt.map(|o| o.payload)),
     };
     // A signed query is verified with the transfer key (without one: BADKEY), and its
-    // response signed, so room is kept for the TSIG record.
+    // response signed, so room is kept for the TSIG record: its real length for the key (an
+    // 80-byte TSIG for a short key name; a fixed 160 truncated answers that fit).
     let signed = match (scan.tsig, ctx.key) {
         _ if scan.tsig_misplaced => Ok(None),
         (None, _) => Ok(None),
@@ -270,8 +271,9 @@ pub(super) fn full<R: Rng + ?Sized>(
             crate::xfr::tsig::BADKEY,
         )),
     };
-    if let Ok(Some(_)) = &signed {
-        reply.limit = reply.limit.saturating_sub(tsig::ROOM);
+    if let Ok(Some((k, _))) = &signed {
+        let room = u16::try_from(k.record_len(0)).unwrap_or(u16::MAX);
+        reply.limit = reply.limit.saturating_sub(room);
     }
 
     // Refusals that need no zone, in the order the RFCs rank them.

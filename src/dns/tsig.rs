@@ -11,9 +11,6 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::scan::Tsig;
 
-/// Room kept in a signed response for its TSIG record.
-pub const ROOM: u16 = crate::zone::wire::TSIG_ROOM;
-
 /// Verifies a signed query with `key`.
 pub fn verify_query<'k>(
     msg: &[u8],

@@ -60,8 +60,8 @@ pub fn respond(
     src: IpAddr,
     now: u64,
 ) -> Vec<Vec<u8>> {
-    match plan(published, config, msg, src, now, false) {
-        None => Vec::new(),
+    match plan(published, config, msg, src, now, Stage::Serve) {
+        None | Some(Plan::Authorised) => Vec::new(),
         Some(Plan::Done(m)) => vec![m],
         Some(Plan::Records(r)) => {
             let mut out = messages(r.meta, &r.query, r.records);
@@ -72,6 +72,39 @@ pub fn respond(
             }
             out
         }
+    }
+}
+
+/// The answer to a transfer request over TCP that needs no transfer slot: its refusal or error
+/// (`Some`, signed as [`respond`] signs it), or `None` when it is authorised and is to wait for
+/// a slot. Refusals are decided first, so that they never wait behind other transfers (as Knot
+/// and NSD check their ACL first).
+pub fn refusal(
+    published: &Published,
+    config: &TransferConfig,
+    msg: &[u8],
+    src: IpAddr,
+    now: u64,
+) -> Option<Vec<Vec<u8>>> {
+    match plan(published, config, msg, src, now, Stage::Check) {
+        None => Some(Vec::new()),
+        Some(Plan::Done(m)) => Some(vec![m]),
+        Some(Plan::Authorised | Plan::Records(_)) => None,
+    }
+}
+
+/// SERVFAIL, signed when the request is, to an authorised transfer that found no slot in
+/// time.
+pub fn busy(
+    published: &Published,
+    config: &TransferConfig,
+    msg: &[u8],
+    src: IpAddr,
+    now: u64,
+) -> Vec<Vec<u8>> {
+    match plan(published, config, msg, src, now, Stage::Busy) {
+        Some(Plan::Done(m)) => vec![m],
+        _ => Vec::new(),
     }
 }
 
@@ -86,8 +119,9 @@ pub fn respond_udp(
     now: u64,
     limit: usize,
 ) -> Option<Vec<u8>> {
-    let r = match plan(published, config, msg, src, now, true)? {
+    let r = match plan(published, config, msg, src, now, Stage::Udp)? {
         Plan::Done(m) => return Some(m),
+        Plan::Authorised => return None,
         Plan::Records(r) => r,
     };
     let edns = crate::dns::opt_dnssec_ok(msg);
@@ -121,9 +155,24 @@ fn append_opt(m: &mut Vec<u8>, dnssec_ok: bool) {
     m[10..12].copy_from_slice(&ar.saturating_add(1).to_be_bytes());
 }
 
-/// What a transfer request gets: one finished message (a refusal, an error), or records.
+/// How far [`plan`] goes for an authorised request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Only the checks (before a transfer slot is taken).
+    Check,
+    /// The records, over TCP.
+    Serve,
+    /// The records, over UDP.
+    Udp,
+    /// SERVFAIL: no transfer slot in time.
+    Busy,
+}
+
+/// What a transfer request gets: one finished message (a refusal, an error), records, or (at
+/// [`Stage::Check`]) only that it is authorised.
 enum Plan<'k> {
     Done(Vec<u8>),
+    Authorised,
     Records(Records<'k>),
 }
 
@@ -143,8 +192,9 @@ fn plan<'k>(
     msg: &[u8],
     src: IpAddr,
     now: u64,
-    udp: bool,
+    stage: Stage,
 ) -> Option<Plan<'k>> {
+    let udp = stage == Stage::Udp;
     let request = Message::from_vec(msg).ok()?;
     let query = request.queries.first().cloned()?;
     let mut meta = Metadata::response_from_request(&request.metadata);
@@ -227,6 +277,11 @@ fn plan<'k>(
     if udp && query.query_type() == RecordType::AXFR {
         refused(Reason::Udp);
         return answer(ResponseCode::Refused);
+    }
+    match stage {
+        Stage::Check => return Some(Plan::Authorised),
+        Stage::Busy => return answer(ResponseCode::ServFail),
+        Stage::Serve | Stage::Udp => {}
     }
     let Some(current) = journal.current() else {
         return answer(ResponseCode::ServFail);

@@ -42,6 +42,17 @@ impl std::fmt::Debug for Key {
 }
 
 impl Key {
+    /// The length of a TSIG record signed with this key (RFC 8945 §4.2), `other` bytes of other
+    /// data included (6 for BADTIME): the owner (the key name, uncompressed), type, class, TTL
+    /// and RDLENGTH (10), the algorithm name, time signed (6), fudge (2), MAC size (2) and MAC,
+    /// original ID (2), error (2) and other length (2). At most
+    /// [`crate::zone::wire::TSIG_ROOM`], since key names are bounded.
+    pub fn record_len(&self, other: usize) -> usize {
+        let owner = self.name.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
+        let algorithm = HMAC_SHA256.len() + 1;
+        owner + 10 + algorithm + 6 + 2 + 2 + MAC_LEN + 2 + 2 + 2 + other
+    }
+
     /// A key written as dig's `-y` takes it: `hmac-sha256:NAME:BASE64SECRET`.
     pub fn parse(text: &str) -> Result<Key, String> {
         use base64::Engine as _;
@@ -281,6 +292,18 @@ mod tests {
 
     fn find(msg: &[u8]) -> crate::dns::TsigAt {
         crate::dns::tsig_at(msg).expect("a tsig record")
+    }
+
+    #[test]
+    fn the_room_kept_is_the_real_tsig_length_and_within_the_validation_bound() {
+        let key = Key::parse(KEY).expect("key");
+        // xfr-key. (9) + 10 + hmac-sha256. (13) + 6 + 2 + 2 + 32 + 2 + 2 + 2, as BIND sends it.
+        assert_eq!(key.record_len(0), 80);
+        assert_eq!(key.record_len(6), 86);
+        let long = format!("{}.{}", "a".repeat(63), "b".repeat(14));
+        let key = Key::parse(&format!("hmac-sha256:{long}:c2VjcmV0LXNlY3JldC1zZWNyZXQ="))
+            .expect("the longest key name");
+        assert!(key.record_len(6) <= usize::from(crate::zone::wire::TSIG_ROOM));
     }
 
     #[test]

@@ -52,3 +52,4 @@ mod topology_scope;
 mod transfers;
 mod viaresolver;
 mod xfrserve;
+mod xfrslots;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use crate::backend::{Backend, Mode};
 use crate::harness::{Gslbd, dig, free_port, poll, zone_head};
 
-const KEY: &str = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+pub(crate) const KEY: &str = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 
 /// gslbd transferring `zone` to 127.0.0.1 (any port), signed with [`KEY`] when `signed`;
 /// `extra` goes into `[transfer]`.
-fn primary(zone: &str, signed: bool, extra: &str) -> Gslbd {
+pub(crate) fn primary(zone: &str, signed: bool, extra: &str) -> Gslbd {
     let dir = tempfile::tempdir().expect("tempdir");
     let zones = dir.path().join("zones");
     std::fs::create_dir(&zones).expect("mkdir");
@@ -38,7 +38,7 @@ fn primary(zone: &str, signed: bool, extra: &str) -> Gslbd {
 }
 
 /// A zone with `n` A records besides the head.
-fn bulk(n: usize) -> String {
+pub(crate) fn bulk(n: usize) -> String {
     let mut z = zone_head("gslb.example.");
     for i in 0..n {
         z.push_str(&format!(

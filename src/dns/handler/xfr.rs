@@ -12,11 +12,15 @@ use crate::dns::tsig;
 
 /// Zone transfers built and sent at once (each holds its whole rendering until it is sent).
 pub const MAX_TRANSFERS: usize = 8;
+/// How long an authorised transfer waits for one of the [`MAX_TRANSFERS`] slots before it is
+/// answered SERVFAIL (the secondary retries later, as after any failed transfer).
+pub const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A transfer's messages, holding one of the [`MAX_TRANSFERS`] slots until dropped.
+/// A transfer's messages, holding one of the [`MAX_TRANSFERS`] slots until dropped (none for
+/// a refusal or SERVFAIL).
 pub struct Transfer {
     pub messages: Vec<Vec<u8>>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Zone transfers: the published versions and who may take them.
@@ -30,15 +34,35 @@ impl Handler {
     /// The messages answering a zone transfer request over TCP; `None` when `msg` is not one
     /// or transfers are off (the full path then refuses it).
     ///
-    /// At most [`MAX_TRANSFERS`] are built and sent at once; one over the cap waits for a slot
-    /// (as Knot's TCP workers queue them; the TCP connection limits bound the queue). Each is
-    /// built on a blocking thread, so the async workers keep answering other queries.
+    /// Refusals (address, TSIG, class, zone) are answered first, without a slot. At most
+    /// [`MAX_TRANSFERS`] authorised transfers are built and sent at once; one over the cap
+    /// waits for a slot up to [`SLOT_WAIT`], then gets SERVFAIL (signed like the other answers).
+    /// Each is built on a blocking thread, so the async workers keep answering other queries.
     pub async fn transfer(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Transfer> {
         let x = self.xfr.as_ref()?;
         if !crate::xfr::serve::is_transfer(msg) {
             return None;
         }
-        let slot = self.transfers.clone().acquire_owned().await.ok()?;
+        let now = crate::xfr::tsig::now();
+        let published = x.published.load_full();
+        if let Some(messages) = crate::xfr::serve::refusal(&published, &x.config, msg, src, now) {
+            return Some(Transfer {
+                messages,
+                _slot: None,
+            });
+        }
+        let wait = tokio::time::timeout(SLOT_WAIT, self.transfers.clone().acquire_owned());
+        let slot = match wait.await {
+            Ok(slot) => slot.ok()?,
+            Err(_) => {
+                warn!(%src, "transfer refused: no transfer slot free within 10 s");
+                let now = crate::xfr::tsig::now();
+                return Some(Transfer {
+                    messages: crate::xfr::serve::busy(&published, &x.config, msg, src, now),
+                    _slot: None,
+                });
+            }
+        };
         let (published, config, msg) = (x.published.load_full(), x.config.clone(), msg.to_vec());
         let build = move || {
             let now = crate::xfr::tsig::now();
@@ -52,7 +76,7 @@ impl Handler {
             });
         Some(Transfer {
             messages,
-            _slot: slot,
+            _slot: Some(slot),
         })
     }
 

@@ -55,8 +55,9 @@ impl Reason {
 
 /// How often one source's refusals are logged.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
-/// Sources remembered; past this, sources whose interval is over are forgotten, and when none
-/// is, the refusal is counted but not logged.
+/// Sources remembered; past this, sources whose interval is over are forgotten (the table is
+/// swept at most once per [`LOG_INTERVAL`]), and otherwise a new source's refusal is counted
+/// but not logged.
 const SOURCES: usize = 4096;
 
 static COUNTS: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
@@ -85,6 +86,10 @@ pub fn refused(reason: Reason, zone: &dyn std::fmt::Display, src: IpAddr) {
 #[derive(Default)]
 struct Limiter {
     sources: HashMap<IpAddr, (Instant, u64)>,
+    /// Entries looked at by sweeps so far (the work a full table costs).
+    scanned: u64,
+    /// When the full table was last swept for expired sources.
+    swept: Option<Instant>,
 }
 
 impl Limiter {
@@ -101,6 +106,16 @@ impl Limiter {
             return Some(n);
         }
         if self.sources.len() >= SOURCES {
+            // Swept at most once per interval: between sweeps a new source is counted, not
+            // logged, without rescanning the table (spoofed sources are free).
+            if self
+                .swept
+                .is_some_and(|at| now.duration_since(at) < LOG_INTERVAL)
+            {
+                return None;
+            }
+            self.swept = Some(now);
+            self.scanned += self.sources.len() as u64;
             self.sources
                 .retain(|_, (at, _)| now.duration_since(*at) < LOG_INTERVAL);
             if self.sources.len() >= SOURCES {
@@ -154,5 +169,33 @@ mod tests {
             "the old ones expired"
         );
         assert_eq!(l.sources.len(), 1);
+    }
+
+    #[test]
+    fn new_sources_while_full_cost_at_most_one_sweep_per_interval() {
+        let mut l = Limiter::default();
+        let t0 = Instant::now();
+        for i in 0..SOURCES as u32 {
+            assert!(l.check(IpAddr::from(i.to_be_bytes()), t0).is_some());
+        }
+        // 20,000 spoofed new sources within one interval: counted, not logged, and the table
+        // is swept at most once (it was rescanned for each: 80 million entries).
+        let logged = (0..20_000u32)
+            .filter(|i| {
+                let src = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+                l.check(src, t0 + Duration::from_micros(u64::from(*i)))
+                    .is_some()
+            })
+            .count();
+        assert_eq!(logged, 0);
+        assert!(
+            l.scanned <= SOURCES as u64,
+            "{} entries scanned for 20,000 refusals",
+            l.scanned
+        );
+        // After the interval one sweep forgets the old sources and new ones are logged again.
+        let late: IpAddr = "203.0.113.9".parse().expect("ip");
+        assert_eq!(l.check(late, t0 + 2 * LOG_INTERVAL), Some(0));
+        assert!(l.scanned <= 2 * SOURCES as u64, "{}", l.scanned);
     }
 }
