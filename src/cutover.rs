@@ -152,8 +152,7 @@ pub struct ViaSecondary {
     /// recovery + coalesce + transfer_time.
     pub recovery: f64,
     /// After a start, the first version waits for every target's first probe result: at
-    /// most min(interval, 1 s + timeout), as every target is probed at the start
-    /// (secondaries keep their last version meanwhile).
+    /// most interval + timeout (secondaries keep their last version meanwhile).
     #[serde(default)]
     pub first_version: f64,
 }
@@ -225,7 +224,7 @@ pub fn pool(zone: &Zone, pool: &Pool, timing: &Timing) -> PoolCutover {
                     f.via_secondary = Some(ViaSecondary {
                         cutover: f.cutover + delay,
                         recovery: f.recovery + delay,
-                        first_version: crate::probe::first_result_within(p).as_secs_f64(),
+                        first_version: (p.interval + p.timeout).as_secs_f64(),
                     });
                 }
                 f

@@ -209,9 +209,9 @@ impl Xfr {
 
     /// When a change of `zone` may become a version (`None`: now). While the zone renders a
     /// target that has had no probe result (after a start, or a reload that added a check),
-    /// changes wait for it (at most min(interval, 1 s + timeout): a new prober probes at once),
-    /// so a restart or a reload never
-    /// re-advertises a region the secondaries already dropped; a SOA change (any field, the
+    /// changes wait for it (at most one interval and timeout; a new prober probes at once, so
+    /// usually min(interval, 1 s + timeout)), so a restart or a reload never re-advertises a
+    /// region the secondaries already dropped; a SOA change (any field, the
     /// zone file's serial included) goes out at once otherwise, so gslbd's SOA answers equal
     /// the SOA transferred under their serial; any other change waits out `coalesce`.
     fn wait_until(&self, zone: &Zone, journal: &Journal, soa_same: bool) -> Option<Instant> {
