@@ -592,6 +592,17 @@ pub fn poll<T>(limit: Duration, every: Duration, mut f: impl FnMut() -> Option<T
 }
 
 /// A loopback port free for UDP and TCP (for servers that must be told their port).
+/// A UDP port on 127.0.0.1 that nothing else can take while the tests run, for a secondary
+/// that is never started: gslbd's NOTIFYs to it land in a socket this process holds, never in
+/// another test's `dig` that happened to bind the port.
+pub fn sink_port() -> u16 {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a sink");
+    let port = sock.local_addr().map_or(0, |a| a.port());
+    // Held until the test binary exits.
+    std::mem::forget(sock);
+    port
+}
+
 pub fn free_port() -> u16 {
     loop {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");

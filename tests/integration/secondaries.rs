@@ -296,7 +296,7 @@ fn udp_rcode(port: u16, qtype: hickory_proto::rr::RecordType) -> String {
 #[test]
 fn untrusted_transfers_are_refused_and_bad_signatures_get_notauth() {
     let (east, west) = (Backend::http(), Backend::http());
-    let g = primary(&zone(&east, &west), &[free_port()], 64);
+    let g = primary(&zone(&east, &west), &[crate::harness::sink_port()], 64);
     let signed = kdig(g.port, &["-y", KEY, "gslb.example", "AXFR"]);
     assert!(signed.contains("messages"), "{signed}");
     // No key.

@@ -178,7 +178,7 @@ fn a_backward_clock_step_across_a_restart_does_not_lower_the_serial() {
 #[test]
 fn a_change_that_reverts_inside_the_window_leaves_the_server_idle() {
     let (east, west) = (Backend::http(), Backend::http());
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     let run = args(dir.path(), "127.0.0.1:0");
     let g = Gslbd::start_dir(dir, &[], &run);
     first_version(&g);
@@ -317,7 +317,7 @@ fn a_reload_that_changes_only_the_soa_is_a_new_version() {
 #[test]
 fn a_removed_zone_stops_being_transferable_at_the_reload() {
     let (east, west) = (Backend::http(), Backend::http());
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     let other = crate::harness::zone_head("other.example.");
     std::fs::write(dir.path().join("zones/other.toml"), other).expect("zone");
     let run = args(dir.path(), "127.0.0.1:0");
@@ -361,7 +361,7 @@ fn a_removed_zone_stops_being_transferable_at_the_reload() {
 fn the_first_version_after_a_start_waits_for_the_first_probe_results() {
     let (mut east, west) = (Backend::http(), Backend::http());
     east.set(Mode::Status(503));
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     let run = args(dir.path(), "127.0.0.1:0");
     let g = Gslbd::start_dir(dir, &[], &run);
     // Past detection (2 × 300 ms + 150 ms) with margin: east is down.
@@ -391,7 +391,7 @@ fn the_first_version_after_a_start_waits_for_the_first_probe_results() {
 #[test]
 fn check_says_how_long_the_first_version_waits_after_a_start() {
     let (east, west) = (Backend::http(), Backend::http());
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     let zones = dir.path().join("zones");
     let out = crate::harness::run(&["check", "--zones", &zones.to_string_lossy()], dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -412,7 +412,7 @@ fn check_says_how_long_the_first_version_waits_after_a_start() {
 #[test]
 fn a_serial_that_cannot_be_saved_is_not_published_and_never_reused() {
     let (east, west) = (Backend::http(), Backend::http());
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     let sd = dir.path().join("sd");
     std::fs::create_dir(&sd).expect("mkdir");
     let mut run = args(dir.path(), &format!("127.0.0.1:{}", free_port()));
@@ -454,7 +454,7 @@ fn a_serial_that_cannot_be_saved_is_not_published_and_never_reused() {
 #[test]
 fn transfers_refuse_to_start_without_a_writable_state_file() {
     let (east, west) = (Backend::http(), Backend::http());
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     std::fs::write(dir.path().join("sd"), "").expect("a file, not a directory");
     let mut run = args(dir.path(), "127.0.0.1:0");
     run.insert(0, "serve".into());
@@ -483,7 +483,7 @@ fn transfers_refuse_to_start_without_a_writable_state_file() {
 fn raising_the_zone_file_serial_publishes_it_at_once() {
     let (east, west) = (Backend::http(), Backend::http());
     let text = zone(&east, &west).replacen("[soa]\n", "[soa]\nserial = 2026120401\n", 1);
-    let dir = setup(&text, &[free_port()], "");
+    let dir = setup(&text, &[crate::harness::sink_port()], "");
     let run = args(dir.path(), "127.0.0.1:0");
     let g = Gslbd::start_dir(dir, &[], &run);
     first_version(&g);
@@ -505,7 +505,7 @@ fn raising_the_zone_file_serial_publishes_it_at_once() {
 #[test]
 fn a_reload_that_points_a_dead_region_at_another_dead_check_does_not_readvertise_it() {
     let (mut east, west, mut other) = (Backend::http(), Backend::http(), Backend::http());
-    let dir = setup(&zone(&east, &west), &[free_port()], "");
+    let dir = setup(&zone(&east, &west), &[crate::harness::sink_port()], "");
     let run = args(dir.path(), "127.0.0.1:0");
     let g = Gslbd::start_dir(dir, &[], &run);
     first_version(&g);
@@ -540,7 +540,7 @@ fn check_warns_about_a_transferred_zone_no_file_serves() {
     let (east, west) = (Backend::http(), Backend::http());
     let dir = setup(
         &zone(&east, &west),
-        &[free_port()],
+        &[crate::harness::sink_port()],
         "zones = [\"w.exmaple.\"]",
     );
     let zones = dir.path().join("zones");

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::backend::{Backend, Mode};
-use crate::harness::{Gslbd, dig, free_port, poll, zone_head};
+use crate::harness::{Gslbd, dig, poll, zone_head};
 
 pub(crate) const KEY: &str = "hmac-sha256:xfr-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 
@@ -27,7 +27,7 @@ pub(crate) fn primary(zone: &str, signed: bool, extra: &str) -> Gslbd {
         dir.path().join("gslbd.toml"),
         format!(
             "[transfer]\nsecondaries = [\"127.0.0.1:{}\"]\n{key}{extra}",
-            free_port()
+            crate::harness::sink_port()
         ),
     )
     .expect("gslbd.toml");
