@@ -524,21 +524,12 @@ fn a_cluster_member_without_an_admin_api_refuses_to_start() {
     std::fs::write(zones.join("z.toml"), zone(&east, &west)).expect("zone");
     std::fs::write(dir.path().join("cluster.token"), TOKEN).expect("token");
     std::fs::write(dir.path().join("gslbd.toml"), instance_file("a", &[1, 2])).expect("toml");
-    let child = std::process::Command::new(crate::harness::BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "off",
-            "--zones",
-        ])
-        .arg(&zones)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (status, err) = crate::harness::finish_within(child, Duration::from_secs(10));
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "it started:\n{err}");
+    let (code, err) = crate::harness::refused_start(&zones, &[]);
+    assert_eq!(
+        code,
+        Some(1),
+        "it started:
+{err}"
+    );
     assert!(err.contains("[cluster] needs the admin API"), "{err}");
 }

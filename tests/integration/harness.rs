@@ -460,6 +460,28 @@ pub fn finish_within(
     (exited, err)
 }
 
+/// `gslbd serve --listen 127.0.0.1:0 --admin off --zones ZONES EXTRA…`, which must refuse to
+/// start: its exit code (`None` when it was still serving after 10 s) and its stderr.
+pub fn refused_start(zones: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--zones",
+        ])
+        .arg(zones)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gslbd");
+    let (status, err) = finish_within(child, Duration::from_secs(10));
+    (status.and_then(|s| s.code()), err)
+}
+
 /// Runs `gslbd` with arguments to completion (for `check` and failed starts).
 pub fn run(args: &[&str], cwd: &Path) -> Output {
     Command::new(BIN)

@@ -34,24 +34,7 @@ pub(crate) fn zone(east: &Backend, west: &Backend) -> String {
 
 /// gslbd transferring to `secondaries` (ports on 127.0.0.1), signed with [`KEY`].
 pub(crate) fn primary(zone: &str, secondaries: &[u16], journal: usize) -> Gslbd {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).expect("mkdir");
-    std::fs::write(zones.join("z.toml"), zone).expect("zone");
-    std::fs::write(dir.path().join("xfr.key"), format!("{KEY}\n")).expect("key");
-    let list: Vec<String> = secondaries
-        .iter()
-        .map(|p| format!("\"127.0.0.1:{p}\""))
-        .collect();
-    std::fs::write(
-        dir.path().join("gslbd.toml"),
-        format!(
-            "[transfer]\nsecondaries = [{}]\nkey_file = \"xfr.key\"\ncoalesce = \"1s\"\n\
-             transfer_time = \"2s\"\njournal = {journal}\n",
-            list.join(", ")
-        ),
-    )
-    .expect("gslbd.toml");
+    let dir = crate::transfers::setup(zone, secondaries, &format!("journal = {journal}"));
     let g = Gslbd::start_in(dir, &[]);
     // The first version waits for the first probe results; transfers get SERVFAIL until then.
     crate::transfers::first_version(&g);

@@ -2,8 +2,6 @@
 //! aside), a second instance on the same file is refused, and an override that cannot be
 //! saved still applies and says so.
 
-use std::time::Duration;
-
 use crate::harness::{Gslbd, run, zone_head};
 
 fn zone() -> String {
@@ -63,22 +61,13 @@ fn deleting_the_lock_file_does_not_let_a_second_instance_in() {
     let g = Gslbd::start_in(dir_with(None), &[]);
     let zones = g.zones_dir();
     std::fs::remove_file(zones.join(".gslbd-state.json.lock")).expect("the lock file exists");
-    let child = std::process::Command::new(crate::harness::BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "off",
-            "--zones",
-        ])
-        .arg(&zones)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (status, err) = crate::harness::finish_within(child, Duration::from_secs(10));
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "it started:\n{err}");
+    let (code, err) = crate::harness::refused_start(&zones, &[]);
+    assert_eq!(
+        code,
+        Some(1),
+        "it started:
+{err}"
+    );
     assert!(err.contains("another gslbd uses this state file"), "{err}");
 }
 

@@ -13,7 +13,7 @@ use crate::secondary::{KEY, Primary, Secondary};
 
 /// Writes `zone` (as zones/z.toml), the key and a gslbd.toml transferring to `secondaries`
 /// (ports on 127.0.0.1) with `more` added to `[transfer]`.
-fn setup(zone: &str, secondaries: &[u16], more: &str) -> tempfile::TempDir {
+pub(crate) fn setup(zone: &str, secondaries: &[u16], more: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let zones = dir.path().join("zones");
     std::fs::create_dir(&zones).expect("mkdir");
