@@ -4,8 +4,10 @@
 //! The cap keeps idle or slow admin clients from taking the file descriptors the probes need:
 //! a connection over the cap is answered 503 at once and closed. One source holds at most
 //! `max_per_source` connections, and when every general slot is taken, [`RESERVED`] more admit
-//! only health checks (`/healthz`, `/readyz`) and cluster peers (`/cluster/verdicts`), read
-//! from the request line: a liveness probe or a peer never fails because of other clients.
+//! only health checks (`/healthz`, `/readyz`) and cluster peers (`/cluster/verdicts`): a
+//! liveness probe or a peer never fails because of other clients. A reserved slot goes only to
+//! a request whose whole head arrived within a second, at most [`RESERVED_PER_SOURCE`] to one
+//! source, and serves that one request: unfinished or kept-alive requests cannot hold them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -49,8 +51,12 @@ impl Default for AdminLimits {
 
 /// Connections beyond the cap kept for health checks and cluster peers.
 pub const RESERVED: usize = 8;
-/// How long a connection over the cap may take to send its request line.
-const REQUEST_LINE_WAIT: Duration = Duration::from_secs(1);
+/// Reserved connections one source may hold.
+pub const RESERVED_PER_SOURCE: usize = 2;
+/// How long a connection over the cap may take to send its request head.
+const REQUEST_HEAD_WAIT: Duration = Duration::from_secs(1);
+/// The longest request head a reserved slot reads (a health check's is well under this).
+const REQUEST_HEAD_MAX: usize = 2048;
 /// The paths the reserved connections serve.
 const PRIORITY: [&str; 3] = ["/healthz", "/readyz", "/cluster/verdicts"];
 
@@ -92,25 +98,40 @@ impl Drop for Held {
     }
 }
 
-/// Waits (at most [`REQUEST_LINE_WAIT`]) for the request line, without consuming it; true
-/// when it asks for a health check or a peer's verdicts.
+/// Waits (at most [`REQUEST_HEAD_WAIT`]) for the whole request head, without consuming it;
+/// true when it arrived and asks for a health check or a peer's verdicts.
 async fn is_priority(stream: &TcpStream) -> bool {
-    let mut buf = [0u8; 128];
-    let peeked = tokio::time::timeout(REQUEST_LINE_WAIT, async {
+    let mut buf = vec![0u8; REQUEST_HEAD_MAX];
+    let head = tokio::time::timeout(REQUEST_HEAD_WAIT, async {
         loop {
             let n = stream.peek(&mut buf).await.unwrap_or(0);
-            if n == 0 || n == buf.len() || buf[..n].contains(&b'\n') {
-                return n;
+            if n == 0 || n == buf.len() {
+                return 0;
+            }
+            if let Some(end) = head_end(&buf[..n]) {
+                return end;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await
     .unwrap_or(0);
-    let line = String::from_utf8_lossy(&buf[..peeked]);
-    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let line = String::from_utf8_lossy(&buf[..head]);
+    let line = line.lines().next().unwrap_or("");
+    let mut words = line.split(' ');
+    let (method, path) = (words.next(), words.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
-    line.starts_with("GET ") && PRIORITY.contains(&path)
+    method == Some("GET") && PRIORITY.contains(&path)
+}
+
+/// Where a request head ends (after its blank line), if it has.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let crlf = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    crlf.into_iter().chain(lf).min()
 }
 
 /// What a connection over the cap is told before it is closed.
@@ -128,6 +149,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let reserved = Arc::new(Semaphore::new(RESERVED));
     let sources = Arc::new(Sources::default());
+    let reserved_sources = Arc::new(Sources::default());
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -171,10 +193,16 @@ pub async fn serve(
             continue;
         }
         // Every general slot is taken: a health check or a peer may use a reserved one.
-        let (reserved, http, watcher) = (reserved.clone(), http.clone(), graceful.watcher());
+        // It serves that one request and closes.
+        let (reserved, watcher) = (reserved.clone(), graceful.watcher());
+        let reserved_sources = reserved_sources.clone();
+        let mut http = http.clone();
+        http.keep_alive(false);
         tokio::spawn(async move {
             let slot = match is_priority(&stream).await {
-                true => reserved.try_acquire_owned().ok(),
+                true => reserved_sources
+                    .admit(peer.ip().to_canonical(), RESERVED_PER_SOURCE)
+                    .zip(reserved.try_acquire_owned().ok()),
                 false => None,
             };
             let Some(slot) = slot else {

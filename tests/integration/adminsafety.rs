@@ -239,6 +239,11 @@ fn stalled_and_idle_admin_connections_are_closed_at_the_header_timeout() {
 
 /// A connection to the admin API from `source` that sent a request head and stopped.
 fn partial_from(admin: &str, source: &str) -> Option<TcpStream> {
+    sent_from(admin, source, b"GET /status HTTP/1.1\r\nHost: x\r\n")
+}
+
+/// A connection to the admin API from `source` that sent `bytes` and stopped.
+fn sent_from(admin: &str, source: &str, bytes: &[u8]) -> Option<TcpStream> {
     use std::net::SocketAddr;
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
     let from: SocketAddr = format!("{source}:0").parse().ok()?;
@@ -246,7 +251,7 @@ fn partial_from(admin: &str, source: &str) -> Option<TcpStream> {
     let to: SocketAddr = admin.parse().ok()?;
     sock.connect(&to.into()).ok()?;
     let mut s: TcpStream = sock.into();
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").ok()?;
+    s.write_all(bytes).ok()?;
     Some(s)
 }
 
@@ -286,5 +291,75 @@ fn health_checks_get_in_while_partial_requests_hold_every_admin_slot() {
     );
     assert_eq!(code_of(&admin, "/healthz"), 200, "a liveness probe gets in");
     assert_eq!(code_of(&admin, "/readyz"), 200, "a readiness probe gets in");
+    drop(held);
+}
+
+#[test]
+fn unfinished_health_check_requests_cannot_take_the_reserved_slots() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start(&[("z.toml", &zone(&a, &b))]);
+    let admin = g.admin.clone().expect("admin");
+    let mut held: Vec<TcpStream> = (0..32)
+        .filter_map(|i| partial_from(&admin, &format!("127.0.0.{}", 10 + i / 8)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // Six more sources, eight each, send a health check's request line and never finish it.
+    held.extend((0..48).filter_map(|i| {
+        sent_from(
+            &admin,
+            &format!("127.0.0.{}", 20 + i / 8),
+            b"GET /healthz HTTP/1.1\r\n",
+        )
+    }));
+    // And one source sends whole health check heads and never reads: it keeps two at most.
+    held.extend((0..8).filter_map(|_| {
+        sent_from(
+            &admin,
+            "127.0.0.30",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+    }));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        code_of(&admin, "/status"),
+        503,
+        "the general slots are full"
+    );
+    assert_eq!(
+        code_of(&admin, "/healthz"),
+        200,
+        "a liveness probe still gets in"
+    );
+    assert_eq!(
+        code_of(&admin, "/readyz"),
+        200,
+        "a readiness probe still gets in"
+    );
+    drop(held);
+}
+
+#[test]
+fn a_reserved_connection_serves_one_request_and_closes() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start(&[("z.toml", &zone(&a, &b))]);
+    let admin = g.admin.clone().expect("admin");
+    let held: Vec<TcpStream> = (0..32)
+        .filter_map(|i| partial_from(&admin, &format!("127.0.0.{}", 10 + i / 8)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A kept-alive health check on a reserved slot: the second request (for the status, which
+    // a reserved slot does not serve) is never answered, the connection closes after the first.
+    let mut s = TcpStream::connect(&admin).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let two = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {admin}\r\n\r\nGET /status HTTP/1.1\r\nHost: {admin}\r\n\r\n"
+    );
+    s.write_all(two.as_bytes()).expect("write");
+    let mut got = Vec::new();
+    let r = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(r.is_ok(), "closed, not left open: {r:?} {text}");
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "one response: {text}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     drop(held);
 }
