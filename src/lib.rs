@@ -175,10 +175,11 @@ pub async fn serve(
     if let Some(limit) = open_files {
         fit_open_files(&mut cfg, limit, zones.targets.len());
     }
-    let state_file = cfg
-        .state_file
-        .clone()
-        .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json"));
+    let state_file = state::resolve(
+        &cfg.state_file
+            .clone()
+            .unwrap_or_else(|| cfg.zones.join(".gslbd-state.json")),
+    );
     let state_lock = state::lock(&state_file)?;
     let saved = state::load_or_set_aside(&state_file);
     if let Some(t) = &cfg.transfer {

@@ -188,6 +188,29 @@ pub fn load_or_set_aside(path: &Path) -> Saved {
     }
 }
 
+/// The file `path` names, as an absolute path with every symlink followed (a dangling link
+/// names its target, which the first save creates): the lock, the load and the save all use
+/// it, so two names of one file share one lock, and a save replaces the file, not a link to
+/// it. A path that cannot be resolved further is kept as far as it was.
+pub fn resolve(path: &Path) -> PathBuf {
+    let mut at = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // As many links as the kernel follows (ELOOP past 40).
+    for _ in 0..40 {
+        match std::fs::read_link(&at) {
+            Ok(to) => {
+                let base = at.parent().map(Path::to_path_buf).unwrap_or_default();
+                at = base.join(to);
+            }
+            Err(_) => break,
+        }
+    }
+    // The directory's own links, and `..`, resolved where the directory exists.
+    match (at.parent(), at.file_name()) {
+        (Some(dir), Some(name)) => dir.canonicalize().map_or(at.clone(), |d| d.join(name)),
+        _ => at,
+    }
+}
+
 /// Holds the state file's lock for as long as it lives.
 #[derive(Debug)]
 pub struct Lock {
@@ -276,6 +299,19 @@ pub fn lock(path: &Path) -> Result<Lock, StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_follows_relative_and_chained_links_to_a_missing_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).expect("mkdir");
+        std::fs::create_dir(&b).expect("mkdir");
+        std::os::unix::fs::symlink("../b/state.json", a.join("one")).expect("link");
+        std::os::unix::fs::symlink("one", a.join("two")).expect("link");
+        let want = b.canonicalize().expect("b").join("state.json");
+        assert_eq!(resolve(&a.join("two")), want);
+        assert_eq!(resolve(&b.join("state.json")), want);
+    }
 
     #[test]
     fn round_trip_and_missing_file() {

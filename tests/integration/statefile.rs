@@ -121,3 +121,37 @@ fn an_override_that_cannot_be_saved_applies_and_says_why() {
         "it applies"
     );
 }
+
+#[test]
+fn a_symlinked_state_file_is_locked_and_saved_at_its_target() {
+    for dangling in [false, true] {
+        let dir = dir_with(None);
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        let target = real.join("state.json");
+        if !dangling {
+            std::fs::write(&target, "{\"version\": 1, \"overrides\": []}").expect("state");
+        }
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let g = Gslbd::start_in(dir, &["--state", link.to_str().expect("utf8")]);
+        // Another gslbd on the target itself is refused: the lock is the target's.
+        let (code, err) = crate::harness::refused_start(
+            &g.zones_dir(),
+            &["--state", target.to_str().expect("utf8")],
+        );
+        assert_eq!(code, Some(1), "dangling={dangling}: it started:\n{err}");
+        assert!(err.contains("another gslbd uses this state file"), "{err}");
+        // A save writes the target and leaves the link a link.
+        let (code, body) = g.api("POST", "/regions/gslb.example/www/a/drain", None);
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["persisted"], true, "{body}");
+        let meta = std::fs::symlink_metadata(&link).expect("the link is there");
+        assert!(
+            meta.file_type().is_symlink(),
+            "dangling={dangling}: the link was replaced"
+        );
+        let saved = std::fs::read_to_string(&target).expect("the target is written");
+        assert!(saved.contains("\"drain\""), "{saved}");
+    }
+}
