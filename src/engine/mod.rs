@@ -138,6 +138,8 @@ pub struct Engine {
     xfr: Option<Xfr>,
     /// Reload requests the next load answers (`run` starts it when none is in progress).
     reloads: Vec<reload::Reply>,
+    /// Each drill's end as saved (ms since the epoch) and on the monotonic clock.
+    drill_ends: HashMap<RegionKey, (u64, Instant)>,
 }
 
 impl Engine {
@@ -178,6 +180,7 @@ impl Engine {
             cluster,
             xfr,
             reloads: Vec::new(),
+            drill_ends: HashMap::new(),
         };
         engine.agree();
         engine.publish();

@@ -1,8 +1,9 @@
 //! Operator overrides in the engine: setting and clearing them (canonical names, orphans),
 //! the `min_serving` guard that refuses a drain leaving a pool too thin, persisting them, and
-//! ending drills when their time is up.
+//! ending drills when their time is up (on the monotonic clock).
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
@@ -160,27 +161,49 @@ impl Engine {
         })
     }
 
+    /// When each drill (orphaned ones included) ends on the monotonic clock: taken from the
+    /// wall clock once, when the drill is first seen (set, loaded at start, or replaced), and
+    /// kept from then on, so a wall-clock step neither lengthens a drill nor ends it early.
+    fn drill_deadlines(&mut self) -> Vec<(RegionKey, Instant)> {
+        let drills: Vec<(RegionKey, u64)> = self
+            .overrides
+            .iter()
+            .chain(self.orphaned.iter())
+            .filter_map(|(k, o)| Some((k.clone(), o.drill_end_ms()?)))
+            .collect();
+        let (now, wall) = (Instant::now(), unix_now_ms());
+        let mut kept = HashMap::with_capacity(drills.len());
+        for (key, end_ms) in drills {
+            let at = match self.drill_ends.get(&key) {
+                Some(&(ms, at)) if ms == end_ms => at,
+                _ => now + Duration::from_millis(end_ms.saturating_sub(wall)),
+            };
+            kept.insert(key, (end_ms, at));
+        }
+        self.drill_ends = kept;
+        self.drill_ends
+            .iter()
+            .map(|(k, (_, at))| (k.clone(), *at))
+            .collect()
+    }
+
     /// How long until the next drill ends (`None`: no drill), orphaned ones included.
-    pub(super) fn next_drill_end(&self) -> Option<Duration> {
-        let now = unix_now_ms();
-        self.overrides
-            .values()
-            .chain(self.orphaned.values())
-            .filter_map(Override::drill_end_ms)
+    pub(super) fn next_drill_end(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        self.drill_deadlines()
+            .into_iter()
+            .map(|(_, at)| at.saturating_duration_since(now))
             .min()
-            .map(|end| Duration::from_millis(end.saturating_sub(now)))
     }
 
     /// Clears every drill whose time is up.
     pub(super) fn end_drills(&mut self) {
-        let now = unix_now_ms();
-        let over = |o: &Override| o.drill_end_ms().is_some_and(|end| end <= now);
+        let now = Instant::now();
         let ended: Vec<RegionKey> = self
-            .overrides
-            .iter()
-            .chain(self.orphaned.iter())
-            .filter(|(_, o)| over(o))
-            .map(|(k, _)| k.clone())
+            .drill_deadlines()
+            .into_iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(k, _)| k)
             .collect();
         if ended.is_empty() {
             return;

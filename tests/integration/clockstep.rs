@@ -1,7 +1,7 @@
 //! Wall-clock steps (what chrony's `makestep` does at boot) while gslbd runs: probing goes on at
 //! its interval in both directions, and the slots follow the stepped wall clock again, so the
-//! instances of an NS set keep probing at the same instants. `/healthz` fails when probe
-//! results stop arriving.
+//! instances of an NS set keep probing at the same instants; a running drill lasts its length
+//! of real time either way. `/healthz` fails when probe results stop arriving.
 //!
 //! The clock of the running server is stepped with libfaketime (`FAKETIME_DONT_FAKE_MONOTONIC`
 //! moves only the wall clock) through a timestamp file the test rewrites.
@@ -192,4 +192,46 @@ fn healthz_fails_when_probe_results_stop() {
     .expect("/healthz kept answering 200 with no probe result for 12 s");
     let error = failed["error"].as_str().unwrap_or_default();
     assert!(error.contains("no probe result"), "{failed}");
+}
+
+/// A 4 s drill, then the wall clock steps by `step`: the drill still lasts 4 s of real time.
+fn drill_across_a_step(step: &str) {
+    if !Path::new(FAKETIME).exists() {
+        eprintln!("skipped: {FAKETIME} is not installed (apt-get install faketime)");
+        return;
+    }
+    let (a, b) = (Backend::http(), Backend::http());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fake = tmp.path().join("fake");
+    let g = start_faked(&zone(&a.url("/"), &b.url("/")), &fake);
+    poll(Duration::from_secs(15), Duration::from_millis(50), || {
+        has_a(&g).then_some(())
+    })
+    .expect("region a up");
+    let started = std::time::Instant::now();
+    let (code, body) = g.api(
+        "POST",
+        "/regions/gslb.example/www/a/drill?duration=4s",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(!has_a(&g), "the drill takes a out");
+    std::fs::write(&fake, step).expect("step the clock");
+    let back = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        has_a(&g).then(|| started.elapsed())
+    });
+    assert!(
+        back.is_some_and(|t| t >= Duration::from_millis(3900) && t < Duration::from_secs(6)),
+        "a 4 s drill across a {step} step ended after {back:?} (None: not within 10 s)"
+    );
+}
+
+#[test]
+fn a_backward_wall_clock_step_does_not_lengthen_a_drill() {
+    drill_across_a_step("-300s");
+}
+
+#[test]
+fn a_forward_wall_clock_step_does_not_end_a_drill_early() {
+    drill_across_a_step("+300s");
 }
