@@ -3,7 +3,7 @@
 //!
 //! [`HealthTable`] is owned by one task; every probe result goes through [`HealthTable::observe`],
 //! and a transition publishes a new [`Snapshot`] (ArcSwap), so the very next query sees it. No
-//! I/O and no clock of its own: callers pass `now`.
+//! I/O and no clock of its own: callers pass `now`. Probe outcomes come from [`crate::probe`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +19,9 @@ mod recent;
 
 pub use recent::Recent;
 
+/// Probe outcomes are the probe module's; kept here for the many callers that name them so.
+pub use crate::probe::Outcome;
+
 /// Where a target stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,68 +30,6 @@ pub enum State {
     Unknown,
     Up,
     Down,
-}
-
-/// The classified result of one probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Refused,
-    Timeout,
-    Reset,
-    Dns,
-    Tls,
-    Status(u16),
-    BodyMismatch,
-    Error,
-}
-
-impl Outcome {
-    pub fn is_ok(self) -> bool {
-        self == Outcome::Ok
-    }
-
-    /// Every [`Outcome::label`], in [`Outcome::index`] order.
-    pub const LABELS: [&'static str; 9] = [
-        "ok",
-        "refused",
-        "timeout",
-        "reset",
-        "dns",
-        "tls",
-        "status",
-        "body_mismatch",
-        "error",
-    ];
-
-    /// The position of this outcome's label in [`Outcome::LABELS`].
-    pub fn index(self) -> usize {
-        match self {
-            Outcome::Ok => 0,
-            Outcome::Refused => 1,
-            Outcome::Timeout => 2,
-            Outcome::Reset => 3,
-            Outcome::Dns => 4,
-            Outcome::Tls => 5,
-            Outcome::Status(_) => 6,
-            Outcome::BodyMismatch => 7,
-            Outcome::Error => 8,
-        }
-    }
-
-    /// A bounded label (for metrics; the status code is in [`Outcome`]'s Display).
-    pub fn label(self) -> &'static str {
-        Self::LABELS[self.index()]
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Outcome::Status(code) => write!(f, "status={code}"),
-            other => f.write_str(other.label()),
-        }
-    }
 }
 
 /// A state change of one target.

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use reqwest::header::{HOST, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
 
-use super::{Clients, ProbeError, io_outcome};
-use crate::health::Outcome;
+use super::{Clients, Outcome, ProbeError, io_outcome};
 use crate::zone::{HttpMethod, ProbeKind, ProbeSpec};
 
 /// At most this much of a body is read when looking for `body`.

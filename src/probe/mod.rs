@@ -1,14 +1,15 @@
 //! Health probes: one check per kind (`http.rs` for http and https, `tcp.rs`), classified into
-//! a [`health::Outcome`](crate::health::Outcome), and the scheduler that runs one task per
+//! an [`Outcome`] (`outcome.rs`; health consumes it), and the scheduler that runs one task per
 //! unique target.
 
 mod http;
+mod outcome;
 mod scheduler;
 mod tcp;
 
+pub use outcome::Outcome;
 pub use scheduler::{ProbeResult, Probers, STALL_FLOOR, TaskKey, first_result_within, stall_after};
 
-use crate::health::Outcome;
 use crate::zone::{ProbeKind, ProbeSpec};
 
 /// Why a prober could not be built.

@@ -21,8 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Clients, Prober};
-use crate::health::Outcome;
+use super::{Clients, Outcome, Prober};
 use crate::zone::{ProbeSpec, TargetId, ZoneSet};
 
 /// One probe's result, on its way to the health task.

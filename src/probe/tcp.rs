@@ -2,8 +2,7 @@
 
 use tokio::net::{TcpStream, lookup_host};
 
-use super::io_outcome;
-use crate::health::Outcome;
+use super::{Outcome, io_outcome};
 use crate::zone::ProbeSpec;
 
 pub struct TcpProbe {
