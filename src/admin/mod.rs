@@ -180,7 +180,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     let snap = state.shared.load_full();
     let handle = state.metrics.clone();
     let rendered = tokio::task::spawn_blocking(move || {
-        crate::telemetry::scrape(&handle, &snap, Instant::now())
+        crate::engine::metrics::scrape(&handle, &snap, Instant::now())
     })
     .await;
     let Ok(text) = rendered else {

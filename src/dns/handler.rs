@@ -37,25 +37,7 @@ const HEADER_LEN: usize = 12;
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
 /// Which transport a query came on (it bounds the response size).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// DNS over TLS (port 853).
-    Tls,
-    /// DNS over QUIC (port 853).
-    Quic,
-}
-
-impl Transport {
-    /// Its index in [`Transport::NAMES`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Every transport's name, as metrics and `/status` label it.
-    pub const NAMES: [&'static str; 4] = ["udp", "tcp", "tls", "quic"];
-}
+pub use crate::telemetry::Transport;
 
 /// One query as it arrived: its bytes, its source and its transport.
 #[derive(Debug, Clone, Copy)]

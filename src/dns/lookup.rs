@@ -300,3 +300,6 @@ fn echo_case(ans: &mut Answer, q: &Question<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 mod consensus;
 mod liveness;
+pub mod metrics;
 mod overrides;
 mod reload;
 
@@ -118,6 +119,8 @@ pub struct Engine {
     zones_dir: PathBuf,
     state_file: PathBuf,
     table: HealthTable,
+    /// The metric handles of the table's zone load (its snapshots' meter).
+    metrics: Arc<telemetry::Handles>,
     /// Overrides of served regions, by canonical key.
     overrides: Overrides,
     /// Overrides naming regions no longer served: listed and clearable, never applied.
@@ -155,7 +158,9 @@ impl Engine {
         xfr: Option<Xfr>,
     ) -> (Engine, mpsc::Receiver<ProbeResult>, Shared) {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
-        let table = HealthTable::new(zones.clone(), None, Instant::now());
+        let metrics = metrics::handles(&zones, None);
+        let table =
+            HealthTable::new(zones.clone(), None, Instant::now()).with_meter(metrics.clone());
         let cluster = cluster.map(|c| Cluster::new(c, &zones));
         let (overrides, orphaned) = canonical_overrides(&saved.overrides, &zones);
         warn_orphaned(&orphaned);
@@ -167,6 +172,7 @@ impl Engine {
             zones_dir,
             state_file,
             table,
+            metrics,
             overrides,
             orphaned,
             serials: saved.serials,
@@ -278,10 +284,9 @@ impl Engine {
         let Some(&target) = self.feeds.get(&r.task) else {
             return false;
         };
-        self.table
-            .metrics()
+        self.metrics
             .probes
-            .record(target, r.outcome, r.latency, r.lateness);
+            .record(target, r.outcome.index(), r.latency, r.lateness);
         // Without a verdict, what secondaries get follows the latest probe (`for_transfer`).
         let unproven = |table: &HealthTable| {
             table
@@ -384,7 +389,9 @@ impl Engine {
             }
         };
         let count = zones.zones.len();
-        self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now());
+        self.metrics = metrics::handles(&zones, Some(&self.metrics));
+        self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now())
+            .with_meter(self.metrics.clone());
         let mut all = std::mem::take(&mut self.overrides);
         all.append(&mut self.orphaned);
         let (overrides, orphaned) = canonical_overrides(&all, &zones);

@@ -1,11 +1,14 @@
-//! The rise/fall state machine, hold-down, slow start, state kept across rebuilds, and the
-//! snapshot a verdict publishes being what the very next lookup reads.
+//! The rise/fall state machine, hold-down, slow start and state kept across rebuilds. (That the
+//! snapshot a verdict publishes is what the very next lookup reads is tested with the lookup,
+//! in `dns/lookup/tests.rs`.)
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::zone::{Initial, ProbeSpec};
 
 use super::*;
-use crate::dns::lookup::{Question, resolve};
-use crate::select::ClientKey;
 
 fn spec(fall: u32, rise: u32) -> ProbeSpec {
     ProbeSpec::for_test(
@@ -168,46 +171,5 @@ fn slow_start_ramps_weight_linearly_from_a_floor() {
     assert_eq!(
         live.weight(pool, region, now + Duration::from_secs(20)),
         4000
-    );
-}
-
-#[test]
-fn the_next_lookup_after_a_verdict_sees_it() {
-    let text = "origin = \"t.example.\"\n[soa]\nmname = \"ns.t.example.\"\nrname = \"h.t.example.\"\n\
-                [[records]]\nname = \"@\"\ntype = \"NS\"\ndata = [\"ns.t.example.\"]\n\
-                [pools.www]\ntype = \"A\"\npolicy = \"all\"\non_all_down = \"none\"\n\
-                [pools.www.probe]\nfall = 1\n\
-                [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\n";
-    let now = Instant::now();
-    let zones = Arc::new(crate::config::from_str(Path::new("t.toml"), text).expect("valid"));
-    let mut table = HealthTable::new(zones, None, now);
-    let shared: Shared = Arc::new(ArcSwap::from_pointee(table.snapshot(&Overrides::new())));
-    let name = hickory_proto::rr::Name::from_ascii("www.t.example.").expect("name");
-    let lower = hickory_proto::rr::LowerName::new(&name);
-    let q = Question {
-        name: &lower,
-        original: &name,
-        qtype: hickory_proto::rr::RecordType::A,
-        minimal_any: false,
-    };
-    let client = ClientKey::from_source("127.0.0.1".parse().expect("ip"));
-    let mut rng = rand::rng();
-    assert_eq!(
-        resolve(&shared.load(), &q, &client, &mut rng, now)
-            .answers
-            .len(),
-        1
-    );
-
-    // The engine's step: observe, then publish. No sleep before the next lookup.
-    let t = table
-        .observe(0, Outcome::Refused, MS, now)
-        .expect("transition");
-    assert_eq!(t.to, State::Down);
-    shared.store(Arc::new(table.snapshot(&Overrides::new())));
-    assert!(
-        resolve(&shared.load(), &q, &client, &mut rng, now)
-            .answers
-            .is_empty()
     );
 }

@@ -1,5 +1,7 @@
 //! The metric handles of one zone load: queries, pool answers and region gauges
-//! ([`Handles`], kept with the snapshot) and probe results ([`ProbeMetrics`], inside it).
+//! ([`Handles`], kept with the snapshot) and probe results ([`ProbeMetrics`], inside it), built
+//! from the labels the caller lays out ([`Layout`]); nothing here names a zone, health or
+//! selection type.
 //!
 //! A query increments an atomic through a handle made here; it never looks a name up in the
 //! registry. Series appear on first use, so a zone with 10,000 pools exports only what it
@@ -7,17 +9,12 @@
 //! series of regions and targets a reload removed are dropped from the exporter.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use metrics::{Counter, Gauge, Histogram};
+use metrics::{Counter, Gauge};
 
 use super::*;
-use crate::cutover;
-use crate::health::{Live, Outcome, WEIGHT_SCALE};
-use crate::select::{Rule, Selection};
-use crate::zone::{Policy, Pool, ProbeKind, ZoneSet};
 
 /// The `qtype` label values; anything else is `other`.
 const QTYPES: [RecordType; 13] = [
@@ -67,6 +64,9 @@ fn rcode_label(i: usize) -> &'static str {
 }
 
 mod carry;
+mod probes;
+
+pub use probes::ProbeMetrics;
 
 /// A counter registered on first use.
 #[derive(Default)]
@@ -127,21 +127,6 @@ pub struct Handles {
     pub probes: ProbeMetrics,
 }
 
-/// The tier rank (1-based) of each region: its priority's position among the pool's
-/// distinct priorities for failover pools, 1 for the other policies.
-fn tiers(pool: &Pool) -> Vec<usize> {
-    if pool.policy != Policy::Failover {
-        return vec![1; pool.regions.len()];
-    }
-    let mut prios: Vec<u32> = pool.regions.iter().map(|r| r.priority).collect();
-    prios.sort_unstable();
-    prios.dedup();
-    pool.regions
-        .iter()
-        .map(|r| prios.iter().position(|p| *p == r.priority).unwrap_or(0) + 1)
-        .collect()
-}
-
 impl std::fmt::Debug for Handles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handles")
@@ -153,30 +138,28 @@ impl std::fmt::Debug for Handles {
 impl Handles {
     /// Handles for `zones`, continuing the counters of `previous` (the load before) for every
     /// series that still exists; also sets the per-pool cutover gauges.
-    pub fn new(zones: &ZoneSet, previous: Option<&Handles>) -> Self {
-        let handles = Self::fresh(zones);
+    pub fn new(layout: &Layout, previous: Option<&Handles>) -> Self {
+        let handles = Self::fresh(layout);
         if let Some(old) = previous {
             handles.inherit(old);
         }
         handles
     }
 
-    fn fresh(zones: &ZoneSet) -> Self {
+    fn fresh(layout: &Layout) -> Self {
         let mut labels = vec![String::new()];
-        let mut pools = Vec::with_capacity(zones.zones.len());
+        let mut pools = Vec::with_capacity(layout.zones.len());
         let mut gauges = Vec::new();
-        for zone in &zones.zones {
-            let zl = zone.origin_name.to_string();
+        for zone in &layout.zones {
+            let zl = zone.name.clone();
             labels.push(zl.clone());
             let mut zp = Vec::with_capacity(zone.pools.len());
             for pool in &zone.pools {
-                if let Some(f) = cutover::pool(zone, pool, &zones.timing).worst {
-                    for (kind, v) in [
-                        ("detection", f.detection),
-                        ("cutover", f.cutover),
-                        ("readmission", f.readmission),
-                        ("recovery", f.recovery),
-                    ] {
+                if let Some(worst) = pool.worst {
+                    for (kind, v) in ["detection", "cutover", "readmission", "recovery"]
+                        .into_iter()
+                        .zip(worst)
+                    {
                         let g = metrics::gauge!(CUTOVER_WORST_CASE_SECONDS, "zone" => zl.clone(),
                             "pool" => pool.key.clone(), "kind" => kind);
                         g.set(v);
@@ -186,8 +169,7 @@ impl Handles {
                 let regions = pool
                     .regions
                     .iter()
-                    .zip(tiers(pool))
-                    .map(|(r, tier)| {
+                    .map(|r| {
                         let l = [
                             ("zone", zl.clone()),
                             ("pool", pool.key.clone()),
@@ -195,7 +177,7 @@ impl Handles {
                         ];
                         RegionHandles {
                             name: r.name.clone(),
-                            tier: tier.to_string(),
+                            tier: r.tier.to_string(),
                             policy: Lazy::default(),
                             all_down: Lazy::default(),
                             up: metrics::gauge!(HEALTH_REGION_UP, &l),
@@ -204,26 +186,20 @@ impl Handles {
                         }
                     })
                     .collect();
-                let topology = pool.topology.as_ref().map_or_else(Vec::new, |t| {
-                    (0..=t.map.locations.len())
-                        .map(|l| {
-                            let (location, list) = t
-                                .map
-                                .locations
-                                .get(l)
-                                .map_or(("default", t.map.default), |x| (x.name.as_str(), x.list));
-                            let names = t.map.lists.get(list).map_or(&[][..], |n| &n[..]);
-                            let steps = t.steps.get(list).map_or(0, Vec::len);
-                            (0..steps)
-                                .map(|step| TopologyCell {
-                                    counter: Lazy::default(),
-                                    location: location.to_string(),
-                                    from: names.get(step).map_or("unlisted", String::as_str).into(),
-                                })
-                                .collect()
-                        })
-                        .collect()
-                });
+                let topology = pool
+                    .topology
+                    .iter()
+                    .map(|(location, steps)| {
+                        steps
+                            .iter()
+                            .map(|from| TopologyCell {
+                                counter: Lazy::default(),
+                                location: location.clone(),
+                                from: from.clone(),
+                            })
+                            .collect()
+                    })
+                    .collect();
                 zp.push(PoolHandles {
                     zone: zl.clone(),
                     pool: pool.key.clone(),
@@ -243,13 +219,15 @@ impl Handles {
             queries,
             pools,
             cutover: gauges,
-            probes: ProbeMetrics::new(zones),
+            probes: ProbeMetrics::new(layout),
         }
     }
 
     /// Marks every series of this load current (without changing a value), so that the
-    /// exporter keeps them and drops those of earlier loads.
+    /// exporter keeps them and drops those of earlier loads; the same for the transition
+    /// counters of its regions (those of regions it does not serve are forgotten).
     pub fn touch(&self) {
+        touch_transitions(self);
         self.queries.iter().for_each(Lazy::touch);
         for g in &self.cutover {
             g.increment(0.0);
@@ -287,7 +265,7 @@ impl Handles {
     }
 
     /// Counts the regions (or fallback) a pool answered with.
-    pub fn answer(&self, zone: usize, pool: usize, sel: &Selection) {
+    pub fn answer(&self, zone: usize, pool: usize, answer: &Answer<'_>) {
         let Some(p) = self.pools.get(zone).and_then(|z| z.get(pool)) else {
             return;
         };
@@ -299,25 +277,17 @@ impl Handles {
                 ("tier", tier.to_string()),
             ]
         };
-        let all_down = match sel.rule {
-            Rule::Policy => None,
-            Rule::AllDownAll => Some(0),
-            Rule::AllDownNone => Some(1),
-            Rule::AllDownServfail => Some(2),
-            Rule::Fallback => Some(3),
-        };
-        if let Some(k) = all_down {
-            p.all_down[k]
+        if let Some(kind) = answer.all_down {
+            p.all_down[kind.index()]
                 .get(|| {
-                    let kind = ["all", "none", "servfail", "fallback"][k];
                     metrics::counter!(DNS_ALL_DOWN_TOTAL, "zone" => p.zone.clone(),
-                        "pool" => p.pool.clone(), "kind" => kind)
+                        "pool" => p.pool.clone(), "kind" => kind.label())
                 })
                 .increment(1);
         }
-        if let Some(t) = sel.topology {
-            let l = t.location.unwrap_or(p.topology.len().saturating_sub(1));
-            if let Some(c) = p.topology.get(l).and_then(|c| c.get(t.step)) {
+        if let Some((location, step)) = answer.topology {
+            let l = location.unwrap_or(p.topology.len().saturating_sub(1));
+            if let Some(c) = p.topology.get(l).and_then(|c| c.get(step)) {
                 c.counter
                     .get(|| {
                         metrics::counter!(DNS_TOPOLOGY_ANSWERS_TOTAL, "zone" => p.zone.clone(),
@@ -327,15 +297,15 @@ impl Handles {
                     .increment(1);
             }
         }
-        if sel.rule == Rule::Fallback {
+        if answer.all_down == Some(AllDownKind::Fallback) {
             p.fallback
                 .get(|| metrics::counter!(DNS_ANSWERS_TOTAL, &labels("fallback", "fallback")))
                 .increment(1);
             return;
         }
-        for i in &sel.regions {
+        for i in answer.regions {
             let Some(r) = p.regions.get(*i) else { continue };
-            let counter = if sel.rule == Rule::AllDownAll {
+            let counter = if answer.all_down == Some(AllDownKind::All) {
                 r.all_down
                     .get(|| metrics::counter!(DNS_ANSWERS_TOTAL, &labels(&r.name, "all_down")))
             } else {
@@ -346,74 +316,28 @@ impl Handles {
         }
     }
 
-    /// Sets the region gauges from `live` as of `now` (called when metrics are scraped, so a
-    /// slow-start ramp shows as it is).
-    pub fn refresh(&self, zones: &ZoneSet, live: &Live, now: Instant) {
-        for (zone, handles) in zones.zones.iter().zip(&self.pools) {
-            for (pool, ph) in zone.pools.iter().zip(handles) {
-                for (region, rh) in pool.regions.iter().zip(&ph.regions) {
-                    let w = live.weight(pool, region, now);
-                    rh.up.set(if w > 0 { 1.0 } else { 0.0 });
-                    rh.weight.set(w as f64 / WEIGHT_SCALE as f64);
-                    let overridden = live
-                        .region(region.id)
-                        .is_some_and(|l| l.override_.is_some());
-                    rh.overridden.set(if overridden { 1.0 } else { 0.0 });
+    /// Sets the region gauges (called when metrics are scraped, so a slow-start ramp shows as
+    /// it is): `value(zone, pool, region)` gives each region's, by index.
+    pub fn set_regions(&self, mut value: impl FnMut(usize, usize, usize) -> RegionGauges) {
+        for (z, pools) in self.pools.iter().enumerate() {
+            for (p, ph) in pools.iter().enumerate() {
+                for (r, rh) in ph.regions.iter().enumerate() {
+                    let v = value(z, p, r);
+                    rh.up.set(if v.up { 1.0 } else { 0.0 });
+                    rh.weight.set(v.weight);
+                    rh.overridden.set(if v.overridden { 1.0 } else { 0.0 });
                 }
             }
         }
     }
-}
 
-/// Probe handles for one zone load, kept by the engine.
-pub struct ProbeMetrics {
-    targets: Vec<TargetHandles>,
-}
-
-struct TargetHandles {
-    target: String,
-    /// One per outcome, in [`Outcome::LABELS`] order.
-    results: [Lazy; Outcome::LABELS.len()],
-    duration: Histogram,
-    lateness: Histogram,
-}
-
-impl ProbeMetrics {
-    pub fn new(zones: &ZoneSet) -> Self {
-        let targets = zones
-            .targets
-            .iter()
-            .map(|spec| {
-                let kind = match spec.kind {
-                    ProbeKind::Http => "http",
-                    ProbeKind::Https => "https",
-                    ProbeKind::Tcp => "tcp",
-                };
-                TargetHandles {
-                    target: spec.shown(),
-                    results: Default::default(),
-                    duration: metrics::histogram!(PROBE_DURATION_SECONDS, "kind" => kind),
-                    lateness: metrics::histogram!(PROBE_LATENESS_SECONDS, "kind" => kind),
-                }
-            })
-            .collect();
-        ProbeMetrics { targets }
-    }
-
-    /// Records one probe result.
-    pub fn record(&self, target: usize, outcome: Outcome, latency: Duration, lateness: Duration) {
-        let Some(t) = self.targets.get(target) else {
-            return;
-        };
-        t.results[outcome.index()]
-            .get(|| {
-                metrics::counter!(PROBE_RESULTS_TOTAL, "target" => t.target.clone(),
-                    "outcome" => outcome.label())
-            })
-            .increment(1);
-        t.duration.record(latency.as_secs_f64());
-        t.lateness.record(lateness.as_secs_f64());
-        LAST_PROBE_MS.store(since_start_ms(), std::sync::atomic::Ordering::Relaxed);
+    /// Every region of this load, as (zone, pool, region) labels.
+    pub(super) fn regions(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.pools.iter().flatten().flat_map(|p| {
+            p.regions
+                .iter()
+                .map(|r| (p.zone.as_str(), p.pool.as_str(), r.name.as_str()))
+        })
     }
 }
 

@@ -1,14 +1,22 @@
 //! Prometheus metrics: the metric names (`pub const`s, imported by the tests), the recorder,
 //! the process-wide series, and [`scrape`].
 //!
-//! The handles of one zone load live in [`handles`]. Series that no load or global touches at
+//! At the bottom of the crate: it imports no crate module. Callers pass labels ([`Layout`],
+//! [`Answer`], [`Transport`]) or counts; the engine lays out each zone load and feeds it.
+//! The handles of one zone load live in [`handles`], the label types in [`layout`]. Series that no load or global touches at
 //! a scrape are dropped by the exporter (its idle timeout), so a reload that removes or renames
 //! regions and targets leaves no ghost series behind.
 
 pub mod cluster;
 mod handles;
+pub mod layout;
+mod transport;
 
 pub use handles::{Handles, ProbeMetrics};
+pub use layout::{
+    AllDownKind, Answer, Layout, PoolLayout, RegionGauges, RegionLayout, TargetLayout, ZoneLayout,
+};
+pub use transport::{Transport, transport_queries, transport_query};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
@@ -18,7 +26,6 @@ use metrics::{Counter, Gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
-use crate::health::Snapshot;
 use handles::Lazy;
 
 /// Queries answered, by `zone` (empty outside every zone), `qtype` and `rcode`.
@@ -229,42 +236,11 @@ pub fn refresh_probe_age() {
     metrics::gauge!(PROBE_LAST_RESULT_AGE_SECONDS).set(now.saturating_sub(last) as f64 / 1000.0);
 }
 
-/// Queries received per transport (udp, tcp, tls, quic): one relaxed add per query; the
-/// counters are set from these at scrape.
-static TRANSPORT_QUERIES: [std::sync::atomic::AtomicU64; 4] = [
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-];
-
-/// Counts one query on the transport with index `i` (see `dns::Transport::NAMES`).
-pub fn transport_query(i: usize) {
-    if let Some(c) = TRANSPORT_QUERIES.get(i) {
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Queries received so far, per transport, in `dns::Transport::NAMES` order.
-pub fn transport_queries() -> [u64; 4] {
-    TRANSPORT_QUERIES
-        .each_ref()
-        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// Sets the per-transport counters from [`TRANSPORT_QUERIES`].
-fn refresh_transports() {
-    let names = crate::dns::Transport::NAMES;
-    for (name, n) in names.into_iter().zip(transport_queries()) {
-        metrics::counter!(DNS_TRANSPORT_QUERIES_TOTAL, "transport" => name).absolute(n);
-    }
-}
-
-/// Sets the transfer refusal counters from the counts `xfr` keeps.
-fn refresh_xfr_refusals() {
-    use crate::xfr::serve::refusals::{Reason, counts};
-    for (reason, n) in Reason::ALL.into_iter().zip(counts()) {
-        metrics::counter!(XFR_REFUSED_TOTAL, "reason" => reason.name()).absolute(n);
+/// Sets the transfer refusal counters from the counts `xfr` keeps, by `reason` label (at a
+/// scrape, inside [`scrape`]'s `current`).
+pub fn xfr_refusals(counts: impl IntoIterator<Item = (&'static str, u64)>) {
+    for (reason, n) in counts {
+        metrics::counter!(XFR_REFUSED_TOTAL, "reason" => reason).absolute(n);
     }
 }
 
@@ -320,45 +296,32 @@ pub fn generation(generation: u64) {
 /// One scrape at a time: touch then render, so no render sees a live series untouched.
 static SCRAPE: Mutex<()> = Mutex::new(());
 
-/// Renders the metrics of `snap` (the current zone load) in the Prometheus text format: sets the
-/// region and probe-age gauges, marks every current series touched, drops the rest.
-pub fn scrape(handle: &PrometheusHandle, snap: &Snapshot, now: Instant) -> String {
+/// Renders the metrics in the Prometheus text format. `current` runs first, under the scrape
+/// lock: it sets and touches the current zone load's series ([`Handles::set_regions`],
+/// [`Handles::touch`]) and the counts kept elsewhere ([`xfr_refusals`]); then the process-wide
+/// series are touched, and the rest dropped.
+pub fn scrape(handle: &PrometheusHandle, current: impl FnOnce()) -> String {
     let _one = SCRAPE.lock().unwrap_or_else(|e| e.into_inner());
-    snap.metrics.refresh(&snap.zones, &snap.live, now);
-    snap.metrics.touch();
+    current();
     refresh_probe_age();
-    refresh_transports();
-    refresh_xfr_refusals();
+    transport::refresh();
     RRL.iter().chain(&RELOADS).for_each(Lazy::touch);
     if let Some(g) = GENERATION.get() {
         g.increment(0.0);
     }
-    touch_transitions(snap);
     cluster::touch();
     handle.run_upkeep();
     handle.render()
 }
 
-/// Touches the transition counters of served regions; forgets the others.
-fn touch_transitions(snap: &Snapshot) {
-    let served: HashSet<(String, &str, &str)> = snap
-        .zones
-        .zones
-        .iter()
-        .flat_map(|z| {
-            let zone = z.origin_name.to_string();
-            z.pools.iter().flat_map(move |p| {
-                let zone = zone.clone();
-                p.regions
-                    .iter()
-                    .map(move |r| (zone.clone(), p.key.as_str(), r.name.as_str()))
-            })
-        })
-        .collect();
+/// Touches the transition counters of `load`'s regions (the regions served); forgets the
+/// others.
+fn touch_transitions(load: &Handles) {
+    let served: HashSet<(&str, &str, &str)> = load.regions().collect();
     let mut guard = TRANSITIONS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(map) = guard.as_mut() {
         map.retain(|(z, p, r, _), c| {
-            let keep = served.contains(&(z.clone(), p.as_str(), r.as_str()));
+            let keep = served.contains(&(z.as_str(), p.as_str(), r.as_str()));
             if keep {
                 c.increment(0);
             }
