@@ -6,6 +6,7 @@
 //! [`wire`] holds the same answers pre-encoded, built once per load for the DNS fast path.
 
 pub mod inputs;
+pub mod timing;
 pub mod topology;
 pub mod wire;
 
@@ -37,7 +38,7 @@ pub struct ZoneSet {
     pub topology: Option<Arc<topology::TopologyMap>>,
     /// What the deployment (a cluster) adds to the cutover figures; set by whoever loads the
     /// zones for an instance.
-    pub timing: crate::cutover::Timing,
+    pub timing: timing::Timing,
     /// The files this set was loaded from, to tell an unchanged reload.
     pub inputs: inputs::Inputs,
 }
