@@ -8,10 +8,12 @@
 
 mod build;
 pub mod instance;
+mod names;
 mod pieces;
 mod pool;
 mod probe;
 mod raw;
+mod records;
 mod set;
 #[cfg(test)]
 mod tests;
