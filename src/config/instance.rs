@@ -29,6 +29,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::raw::HumanDuration;
+use super::transfer::TransferConfig;
 use super::{ConfigError, ConfigErrors, Source};
 
 /// The instance file's name, in the directory that holds the zones directory.
@@ -44,7 +45,7 @@ pub fn default_path(zones: &Path) -> PathBuf {
 #[derive(Debug, Clone, Default)]
 pub struct Instance {
     pub cluster: Option<ClusterConfig>,
-    pub transfer: Option<crate::xfr::TransferConfig>,
+    pub transfer: Option<super::transfer::TransferConfig>,
 }
 
 /// How the health of a region is agreed on by the instances of an NS set.
@@ -227,7 +228,7 @@ fn cluster(
     }
     let base = src.path.parent().unwrap_or(Path::new("."));
     let token = match std::fs::read_to_string(base.join(raw.token_file.get_ref())) {
-        Ok(t) => match crate::admin::guard::check_token(t.trim()) {
+        Ok(t) => match super::token::check_token(t.trim()) {
             Ok(()) => t.trim().to_string(),
             Err(e) => {
                 errors.push(src.error(raw.token_file.span(), format!("the cluster token {e}")));
@@ -310,11 +311,7 @@ fn cluster(
     })
 }
 
-fn transfer(
-    src: &Source<'_>,
-    raw: RawTransfer,
-) -> Result<crate::xfr::TransferConfig, Vec<ConfigError>> {
-    use crate::xfr::TransferConfig;
+fn transfer(src: &Source<'_>, raw: RawTransfer) -> Result<TransferConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut secondaries = Vec::new();
     for s in raw.secondaries.get_ref() {

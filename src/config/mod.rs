@@ -17,7 +17,9 @@ mod records;
 mod set;
 #[cfg(test)]
 mod tests;
+pub mod token;
 pub mod topology;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::fmt;
