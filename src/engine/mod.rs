@@ -1,6 +1,8 @@
 //! The engine task: the single owner of the health table. It feeds probe results into it,
 //! logs every transition once, applies reloads and operator overrides, and publishes a new
-//! snapshot on each change, so the next DNS query sees it.
+//! snapshot on each change, so the next DNS query sees it. Beside it, the runtime tasks that
+//! feed it: [`peers`] polls the cluster's peers, [`supervise`] talks to the service manager
+//! and turns SIGHUP into a reload.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -15,7 +17,9 @@ use tracing::{error, info, warn};
 mod consensus;
 mod liveness;
 mod overrides;
+pub mod peers;
 mod reload;
+pub mod supervise;
 
 pub use liveness::Liveness;
 pub use overrides::{OverrideError, OverrideRequest, unix_now, unix_now_ms};
@@ -332,7 +336,7 @@ impl Engine {
     fn start_reload(&mut self) -> reload::Loading {
         let mut reloading = vec![sd_notify::NotifyState::Reloading];
         reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
-        crate::notify(&reloading);
+        supervise::notify(&reloading);
         let replies = std::mem::take(&mut self.reloads);
         reload::start(self.zones_dir.clone(), self.table.zones().clone(), replies)
     }
@@ -352,7 +356,7 @@ impl Engine {
                 Err(format!("reload task failed: {e}"))
             }
         };
-        crate::notify(&[sd_notify::NotifyState::Ready]);
+        supervise::notify(&[sd_notify::NotifyState::Ready]);
         for reply in replies {
             let _ = reply.send(result.clone());
         }
