@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::zone::timing::{Secondary, Timing};
 use crate::zone::{AllDown, Policy, Pool, ProbeSpec, Zone};
 
 /// What a resolver adds to every figure seen through it: it keeps time in whole seconds and
@@ -113,35 +114,6 @@ pub fn cache_term(zone: &Zone, pool: &Pool) -> CacheTerm {
     all_down_cache(zone, pool)
         .filter(|c| c.seconds > ttl.seconds)
         .unwrap_or(ttl)
-}
-
-/// What the deployment adds to the probes' own figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Timing {
-    /// With a cluster, a peer's verdict reaches this instance up to `poll_interval +
-    /// poll_timeout` after the peer reached it: added to detection and readmission.
-    pub consensus: Duration,
-    /// With zone transfers: what a secondary adds, for the zones it covers.
-    pub secondary: Option<Secondary>,
-}
-
-/// Secondaries fed by transfers: a change reaches them up to `coalesce + transfer_time` after
-/// gslbd's own answers changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Secondary {
-    pub coalesce: Duration,
-    pub transfer_time: Duration,
-    /// The zones transferred (`None`: every zone), lower case.
-    pub zones: Option<Vec<hickory_proto::rr::Name>>,
-}
-
-impl Secondary {
-    fn covers(&self, zone: &Zone) -> bool {
-        self.zones.as_ref().is_none_or(|z| {
-            z.iter()
-                .any(|n| hickory_proto::rr::LowerName::new(n) == zone.origin)
-        })
-    }
 }
 
 /// The figures through a secondary (hidden primary), in seconds.

@@ -6,7 +6,8 @@
 //! - [`zone`]: the immutable model (zones, record sets, pools, regions, probe specs).
 //! - [`probe`]: http/https/tcp checks and the scheduler (one task per unique target).
 //! - [`health`]: rise/fall state machine, live weights, the snapshot DNS reads.
-//! - [`engine`]: the task that owns health: probe results, reloads, overrides, snapshots.
+//! - [`engine`]: the task that owns health: probe results, reloads, overrides, snapshots;
+//!   and the runtime tasks around it (polling cluster peers, the service manager, SIGHUP).
 //! - [`admin`]: the admin HTTP API (status, explain, overrides, reload).
 //! - [`telemetry`]: Prometheus metric names, the recorder, pre-registered handles.
 //! - [`status`]: the operator view of every zone, pool and region.
@@ -297,7 +298,7 @@ pub async fn serve(
         watch::spawn(&cfg.zones, handle.clone(), cancel.clone())?;
     }
     if let Some(c) = &cluster {
-        cluster::poll::spawn(c.clone(), handle.clone(), cancel.clone())
+        engine::peers::spawn(c.clone(), handle.clone(), cancel.clone())
             .map_err(|e| ServeError::Cluster(e.to_string()))?;
         info!(
             name = c.name,
@@ -310,7 +311,11 @@ pub async fn serve(
     // Watched before READY: a SIGHUP right after READY must reload, not be ignored.
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hup) => {
-            tokio::spawn(reload_on_sighup(hup, handle, cancel.clone()));
+            tokio::spawn(engine::supervise::reload_on_sighup(
+                hup,
+                handle,
+                cancel.clone(),
+            ));
         }
         Err(e) => warn!(error = %e, "cannot watch SIGHUP; reload with POST /reload"),
     }
@@ -322,11 +327,11 @@ pub async fn serve(
         "ready"
     );
 
-    notify(&[sd_notify::NotifyState::Ready]);
+    engine::supervise::notify(&[sd_notify::NotifyState::Ready]);
 
     shutdown.await;
     info!("shutting down");
-    notify(&[sd_notify::NotifyState::Stopping]);
+    engine::supervise::notify(&[sd_notify::NotifyState::Stopping]);
     cancel.cancel();
     let stopping = async {
         let _ = engine_task.await;
@@ -355,30 +360,6 @@ pub async fn serve(
 
 /// The longest a SIGTERM waits for queries and connections to finish.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Tells systemd (when `NOTIFY_SOCKET` is set, `Type=notify`) where the service is.
-pub(crate) fn notify(states: &[sd_notify::NotifyState]) {
-    if let Err(e) = sd_notify::notify(states) {
-        warn!(error = %e, "cannot notify the service manager");
-    }
-}
-
-/// SIGHUP reloads the zones, like `POST /reload`.
-async fn reload_on_sighup(
-    mut hup: tokio::signal::unix::Signal,
-    engine: engine::EngineHandle,
-    cancel: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            Some(()) = hup.recv() => {
-                info!("SIGHUP: reloading zones");
-                let _ = engine.reload().await;
-            }
-        }
-    }
-}
 
 /// Fits the TCP and DoT connection caps under `limit` open files, keeping descriptors for the
 /// probes of `targets`, the admin API, the sockets and the process itself (see

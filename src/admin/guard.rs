@@ -23,9 +23,7 @@ use subtle::ConstantTimeEq;
 use tracing::warn;
 
 use super::error;
-
-/// The custom header that marks a request as sent by a tool, not by a web page.
-pub const REQUEST_HEADER: &str = "x-gslbd-request";
+pub use crate::config::token::{REQUEST_HEADER, TokenError, check_token};
 
 /// Where the peers of a cluster read this instance's own verdicts.
 pub const CLUSTER_PATH: &str = "/cluster/verdicts";
@@ -43,26 +41,6 @@ pub struct Access {
     /// Host names (lower case, no trailing dot, no port) accepted besides IP literals and
     /// `localhost`.
     pub hosts: Vec<String>,
-}
-
-/// Why a token cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("is empty")]
-    Empty,
-    #[error("must be printable ASCII without spaces (it is sent in an HTTP header)")]
-    NotPrintable,
-}
-
-/// Checks a token read from a file (surrounding whitespace already trimmed).
-pub fn check_token(token: &str) -> Result<(), TokenError> {
-    if token.is_empty() {
-        Err(TokenError::Empty)
-    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        Err(TokenError::NotPrintable)
-    } else {
-        Ok(())
-    }
 }
 
 /// Normalizes an `--admin-host` value: lower case, no trailing dot, no port.

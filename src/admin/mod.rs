@@ -358,7 +358,7 @@ async fn region_action(
                     query.push(("duration", d.clone()));
                 }
                 let segments = ["regions", &key.zone, &key.pool, &key.region, &action_name];
-                let sent = crate::cluster::poll::fan_out(cluster, &segments, &query).await;
+                let sent = crate::engine::peers::fan_out(cluster, &segments, &query).await;
                 body["peers"] = json!(sent);
             }
             Json(body).into_response()

@@ -2,14 +2,14 @@
 //!
 //! Each instance publishes its **own** probe verdicts at `GET /cluster/verdicts` (never the
 //! consensus: no feedback loop), each with its age since the last probe (relative, so clocks
-//! do not matter) and a hash of the region's probe settings and addresses. [`poll`] fetches the
-//! peers' verdicts; the engine hands them to [`Cluster::agree`], which runs the same function
-//! ([`decide`]) on every instance, and DNS answers from its result.
+//! do not matter) and a hash of the region's probe settings and addresses. The engine's poller
+//! (`engine::peers`) fetches the peers' verdicts and hands them to [`Cluster::agree`], which
+//! runs the same function ([`decide`]) on every instance, and DNS answers from its result.
+//! This module holds no task and does no I/O.
 
 pub mod decide;
 pub mod names;
 pub mod news;
-pub mod poll;
 mod view;
 
 pub use view::{ClusterStatus, PeerStatus};

@@ -1,21 +1,27 @@
 //! Zone files (`zones/*.toml`) to the validated model, with `path:line:col` errors.
 //!
 //! `raw` mirrors the TOML with spans (`pieces` parses a large file a piece at a time), `build`
-//! validates one file into a [`Zone`] (`pool` each of its pools, `probe` each region's probe),
-//! `set` checks the set as a whole (one origin per file, nothing hidden by a child zone, no
-//! CNAME loop), and [`load_dir`] assigns the dense region and
-//! probe-target ids the health engine indexes by. A file with any error is rejected whole.
+//! validates one file into a [`Zone`] (`names` its names, `records` its static record sets,
+//! `pool` each of its pools, `probe` each region's probe), `set` checks the set as a whole (one
+//! origin per file, nothing hidden by a child zone, no CNAME loop), and [`load_dir`] assigns
+//! the dense region and probe-target ids the health engine indexes by. A file with any error
+//! is rejected whole. Beside the zones: [`topology`] (the map), [`instance`] (`gslbd.toml`,
+//! with [`transfer`]) and [`token`] (what makes a token usable).
 
 mod build;
 pub mod instance;
+mod names;
 mod pieces;
 mod pool;
 mod probe;
 mod raw;
+mod records;
 mod set;
 #[cfg(test)]
 mod tests;
+pub mod token;
 pub mod topology;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -8,7 +8,7 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use toml::Spanned;
 
-use super::build::owner;
+use super::names::owner;
 use super::probe;
 use super::raw::RawPool;
 use super::{ConfigError, Source};

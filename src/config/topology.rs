@@ -17,7 +17,6 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -27,6 +26,11 @@ use toml::Spanned;
 use super::{ConfigError, Source};
 use crate::zone::inputs::hash;
 use crate::zone::topology::{ClientLocation, Network, TopologyMap};
+
+mod geoip;
+mod networks;
+use geoip::read_database;
+use networks::{csv, network};
 
 /// The map file's name in the zones directory.
 pub const FILE: &str = "topology.toml";
@@ -50,25 +54,6 @@ struct RawGeoip {
     countries: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     continents: BTreeMap<String, Spanned<String>>,
-}
-
-/// The parts of a GeoIP2/GeoLite2/DB-IP record the map reads.
-#[derive(Debug, Deserialize)]
-struct GeoRecord<'a> {
-    #[serde(borrow)]
-    country: Option<IsoCode<'a>>,
-    #[serde(borrow)]
-    continent: Option<ContinentCode<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct IsoCode<'a> {
-    iso_code: Option<&'a str>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ContinentCode<'a> {
-    code: Option<&'a str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,149 +253,6 @@ pub fn load(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
         names,
         inputs,
     })
-}
-
-/// Every network of a MaxMind-format database whose country (or else continent) maps to a
-/// location.
-fn read_database(
-    bytes: Vec<u8>,
-    countries: &HashMap<&str, usize>,
-    continents: &HashMap<&str, usize>,
-) -> Result<Vec<Network>, maxminddb::MaxMindDbError> {
-    let reader = maxminddb::Reader::from_source(bytes)?;
-    let mut out = Vec::new();
-    for item in reader.networks(Default::default())? {
-        let item = item?;
-        let Some(record) = item.decode::<GeoRecord<'_>>()? else {
-            continue;
-        };
-        let country = record
-            .country
-            .and_then(|c| c.iso_code)
-            .and_then(|c| countries.get(c));
-        let continent = record
-            .continent
-            .and_then(|c| c.code)
-            .and_then(|c| continents.get(c));
-        let Some(&location) = country.or(continent) else {
-            continue;
-        };
-        let net = item.network()?;
-        // IPv4 networks of an IPv6 database may come as ::a.b.c.d/96+n (or, aliased, as
-        // ::ffff:a.b.c.d/96+n).
-        let (addr, prefix) = match net.ip() {
-            IpAddr::V6(a) if net.prefix() >= 96 && u128::from(a) >> 32 == 0 => (
-                IpAddr::V4(std::net::Ipv4Addr::from(u128::from(a) as u32)),
-                net.prefix() - 96,
-            ),
-            IpAddr::V6(a) if net.prefix() >= 96 && a.to_ipv4_mapped().is_some() => (
-                IpAddr::V4(std::net::Ipv4Addr::from(u128::from(a) as u32)),
-                net.prefix() - 96,
-            ),
-            ip => (ip, net.prefix()),
-        };
-        out.push(Network {
-            addr,
-            prefix,
-            location,
-        });
-    }
-    Ok(out)
-}
-
-/// A `prefix/len` of `location`: parsed, with no bits past the length, not seen before.
-fn network(
-    text: &str,
-    location: &str,
-    seen: &mut HashMap<IpNet, String>,
-) -> Result<Network, String> {
-    let net: IpNet = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a network (e.g. 198.51.100.0/24, 2001:db8::/32)"))?;
-    if net.trunc() != net {
-        return Err(format!(
-            "{text:?} has bits set past /{}: write {}",
-            net.prefix_len(),
-            net.trunc()
-        ));
-    }
-    // IPv4-mapped IPv6 clients are answered as IPv4: so is a network inside ::ffff:0:0/96.
-    let net = match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
-            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
-                .map(IpNet::V4)
-                .unwrap_or(net),
-            None => net,
-        },
-        _ => net,
-    };
-    if let Some(other) = seen.insert(net, location.to_string()) {
-        return Err(format!("{net} is already a network of location {other:?}"));
-    }
-    Ok(Network {
-        addr: net.addr(),
-        prefix: net.prefix_len(),
-        location: 0,
-    })
-}
-
-/// Adds the `prefix,location` lines of a CSV file; a location it names that the map file does
-/// not define prefers itself.
-#[allow(clippy::too_many_arguments)]
-fn csv(
-    path: &PathBuf,
-    text: &str,
-    locations: &mut Vec<ClientLocation>,
-    index: &mut HashMap<String, usize>,
-    networks: &mut Vec<Network>,
-    seen: &mut HashMap<IpNet, String>,
-    list_of: &mut impl FnMut(Vec<String>) -> usize,
-    names: &mut Vec<NameUse>,
-    errors: &mut Vec<ConfigError>,
-) {
-    let src = Source { path, text };
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let content = line.trim_end_matches(['\n', '\r']);
-        if content.trim().is_empty() || content.trim_start().starts_with('#') {
-            continue;
-        }
-        let Some((prefix, location)) = content.split_once(',') else {
-            errors.push(src.error(start..start, "expected \"prefix,location\""));
-            continue;
-        };
-        let location = location.trim();
-        let loc_at = start + prefix.len() + 1;
-        if location.is_empty() || location.contains(',') {
-            errors.push(src.error(loc_at..loc_at, "expected one location name after the comma"));
-            continue;
-        }
-        let id = *index.entry(location.to_string()).or_insert_with(|| {
-            names.push(NameUse {
-                name: location.to_string(),
-                error: src.error(
-                    loc_at..loc_at,
-                    format!("unknown location {location:?}: no region of a topology pool has it"),
-                ),
-            });
-            locations.push(ClientLocation {
-                name: location.to_string(),
-                list: list_of(vec![location.to_string()]),
-                share: None,
-            });
-            locations.len() - 1
-        });
-        match network(prefix, location, seen) {
-            Ok(net) => networks.push(Network {
-                location: id,
-                ..net
-            }),
-            Err(message) => errors.push(src.error(start..start, message)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The engine task: the single owner of the health table. It feeds probe results into it,
 //! logs every transition once, applies reloads and operator overrides, and publishes a new
-//! snapshot on each change, so the next DNS query sees it.
+//! snapshot on each change, so the next DNS query sees it. Beside it, the runtime tasks that
+//! feed it: [`peers`] polls the cluster's peers, [`supervise`] talks to the service manager
+//! and turns SIGHUP into a reload.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -8,106 +10,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 mod consensus;
+mod handle;
 mod liveness;
 pub mod metrics;
 mod overrides;
+pub mod peers;
 mod reload;
+pub mod supervise;
 
+pub use handle::{Applied, Command, EngineHandle};
 pub use liveness::Liveness;
 pub use overrides::{OverrideError, OverrideRequest, unix_now, unix_now_ms};
 pub use reload::Reloaded;
 
-use crate::cluster::{Cluster, Verdicts};
+use crate::cluster::Cluster;
 use crate::config::instance::ClusterConfig;
 use crate::health::{
     HealthTable, Overrides, RegionKey, Shared, State, Transition, canonical_overrides,
 };
 use crate::probe::{Clients, ProbeResult, Probers, TaskKey};
-use crate::status::{self, Status, TransitionRecord, state_name};
+use crate::status::{self, TransitionRecord, state_name};
 use crate::telemetry;
 use crate::xfr::Xfr;
 use crate::zone::{TargetId, ZoneSet};
-
-/// Requests to the engine (from the admin API and signal handlers).
-pub enum Command {
-    /// Reload the zones directory; replies with what the reload did or every error.
-    Reload(reload::Reply),
-    /// Set or clear an override. Replies with the region's canonical key.
-    Override(
-        RegionKey,
-        OverrideRequest,
-        oneshot::Sender<Result<Applied, OverrideError>>,
-    ),
-    Status(oneshot::Sender<Status>),
-    /// A peer's verdicts (or why its poll failed), by its index in the cluster's peers.
-    Peer(usize, Result<Verdicts, String>, Instant),
-    /// This instance's own verdicts (`None` without a cluster).
-    Verdicts(oneshot::Sender<Option<Verdicts>>),
-    /// Whether probe results still arrive (`/healthz`).
-    Liveness(oneshot::Sender<Liveness>),
-}
-
-/// An override the engine applied.
-pub struct Applied {
-    /// The region's canonical key.
-    pub key: RegionKey,
-    /// Why it could not be saved to the state file (it applies anyway, until a restart).
-    pub not_persisted: Option<String>,
-}
-
-/// A cheap, clonable way to talk to the engine.
-#[derive(Clone)]
-pub struct EngineHandle {
-    tx: mpsc::Sender<Command>,
-}
-
-impl EngineHandle {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(make(tx)).await.ok()?;
-        rx.await.ok()
-    }
-
-    pub async fn reload(&self) -> Result<Reloaded, String> {
-        self.ask(Command::Reload)
-            .await
-            .unwrap_or_else(|| Err("engine stopped".into()))
-    }
-
-    pub async fn set_override(
-        &self,
-        key: RegionKey,
-        req: OverrideRequest,
-    ) -> Result<Applied, OverrideError> {
-        self.ask(|r| Command::Override(key, req, r))
-            .await
-            .unwrap_or_else(|| Err(OverrideError::Failed("engine stopped".into())))
-    }
-
-    pub async fn status(&self) -> Option<Status> {
-        self.ask(Command::Status).await
-    }
-
-    /// Whether probe results still arrive.
-    pub async fn liveness(&self) -> Option<Liveness> {
-        self.ask(Command::Liveness).await
-    }
-
-    /// Hands the engine one poll of a peer.
-    pub async fn peer_heard(&self, index: usize, result: Result<Verdicts, String>, at: Instant) {
-        let _ = self.tx.send(Command::Peer(index, result, at)).await;
-    }
-
-    /// This instance's own verdicts, as `GET /cluster/verdicts` serves them.
-    pub async fn verdicts(&self) -> Option<Verdicts> {
-        self.ask(Command::Verdicts).await.flatten()
-    }
-}
 
 /// How many probe results may wait for the engine before probers wait.
 const RESULT_QUEUE: usize = 4096;
@@ -330,96 +260,6 @@ impl Engine {
                 let _ = reply.send(l);
             }
         }
-    }
-
-    /// Starts reading the zones again on a blocking thread. systemd hears RELOADING now and
-    /// READY when the load is done (`Type=notify-reload`).
-    fn start_reload(&mut self) -> reload::Loading {
-        let mut reloading = vec![sd_notify::NotifyState::Reloading];
-        reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
-        crate::notify(&reloading);
-        let replies = std::mem::take(&mut self.reloads);
-        reload::start(self.zones_dir.clone(), self.table.zones().clone(), replies)
-    }
-
-    /// Applies a finished load (on any error the old zones keep serving) and answers every
-    /// request it was for.
-    fn finish_reload(
-        &mut self,
-        outcome: Result<reload::Outcome, tokio::task::JoinError>,
-        replies: Vec<reload::Reply>,
-    ) {
-        let result = match outcome {
-            Ok(o) => self.apply(o),
-            Err(e) => {
-                error!(error = %e, "the reload task failed; the previous zones keep serving");
-                telemetry::reload(false, self.generation);
-                Err(format!("reload task failed: {e}"))
-            }
-        };
-        crate::notify(&[sd_notify::NotifyState::Ready]);
-        for reply in replies {
-            let _ = reply.send(result.clone());
-        }
-    }
-
-    fn apply(&mut self, outcome: reload::Outcome) -> Result<Reloaded, String> {
-        let zones = match outcome {
-            reload::Outcome::Unchanged => {
-                let zones = self.table.zones().zones.len();
-                telemetry::reload(true, self.generation);
-                info!(
-                    zones,
-                    generation = self.generation,
-                    "reload: no file changed; the zones serving are kept"
-                );
-                return Ok(Reloaded {
-                    zones,
-                    changed: false,
-                });
-            }
-            reload::Outcome::New(mut z) => {
-                z.timing = self.table.zones().timing.clone();
-                Arc::new(*z)
-            }
-            reload::Outcome::Failed(e) => {
-                error!(errors = %e, "reload failed; the previous zones keep serving");
-                telemetry::reload(false, self.generation);
-                return Err(e.to_string());
-            }
-        };
-        let count = zones.zones.len();
-        self.metrics = metrics::handles(&zones, Some(&self.metrics));
-        self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now())
-            .with_meter(self.metrics.clone());
-        let mut all = std::mem::take(&mut self.overrides);
-        all.append(&mut self.orphaned);
-        let (overrides, orphaned) = canonical_overrides(&all, &zones);
-        warn_orphaned(&orphaned);
-        (self.overrides, self.orphaned) = (overrides, orphaned);
-        self.generation += 1;
-        telemetry::reload(true, self.generation);
-        self.feeds = self.probers.sync(&zones, &self.clients, &self.results_tx);
-        if let Some(c) = self.cluster.as_mut() {
-            c.zones_changed(&zones);
-        }
-        if let Some(x) = &self.xfr {
-            for z in x.config.unknown_zones(&zones) {
-                warn!(zone = %z, "[transfer] zones names a zone that no zone file serves");
-            }
-        }
-        self.agree();
-        self.publish();
-        info!(
-            zones = count,
-            targets = zones.targets.len(),
-            generation = self.generation,
-            "reloaded"
-        );
-        Ok(Reloaded {
-            zones: count,
-            changed: true,
-        })
     }
 
     fn remember(&mut self, rec: TransitionRecord) {

@@ -1,15 +1,21 @@
 //! Reloads off the engine's path: the zone files are read, compared and parsed on a blocking
 //! thread while the engine keeps taking probe results, transitions and API calls; the new set
 //! is swapped in when the parse is done. Requests that come in during a load are answered by
-//! the next one, which reads the files as they are then (several coalesce into one).
+//! the next one, which reads the files as they are then (several coalesce into one). The
+//! engine's side (starting a load, applying its outcome, answering the requests) is here too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
 
+use super::{Engine, supervise, warn_orphaned};
 use crate::config::ConfigErrors;
+use crate::health::{HealthTable, canonical_overrides};
+use crate::telemetry;
 use crate::zone::ZoneSet;
 
 /// What a reload did.
@@ -55,4 +61,96 @@ pub fn start(dir: PathBuf, serving: Arc<ZoneSet>, replies: Vec<Reply>) -> Loadin
         }
     });
     Loading { task, replies }
+}
+
+impl Engine {
+    /// Starts reading the zones again on a blocking thread. systemd hears RELOADING now and
+    /// READY when the load is done (`Type=notify-reload`).
+    pub(super) fn start_reload(&mut self) -> Loading {
+        let mut reloading = vec![sd_notify::NotifyState::Reloading];
+        reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+        supervise::notify(&reloading);
+        let replies = std::mem::take(&mut self.reloads);
+        start(self.zones_dir.clone(), self.table.zones().clone(), replies)
+    }
+
+    /// Applies a finished load (on any error the old zones keep serving) and answers every
+    /// request it was for.
+    pub(super) fn finish_reload(
+        &mut self,
+        outcome: Result<Outcome, tokio::task::JoinError>,
+        replies: Vec<Reply>,
+    ) {
+        let result = match outcome {
+            Ok(o) => self.apply(o),
+            Err(e) => {
+                error!(error = %e, "the reload task failed; the previous zones keep serving");
+                telemetry::reload(false, self.generation);
+                Err(format!("reload task failed: {e}"))
+            }
+        };
+        supervise::notify(&[sd_notify::NotifyState::Ready]);
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    fn apply(&mut self, outcome: Outcome) -> Result<Reloaded, String> {
+        let zones = match outcome {
+            Outcome::Unchanged => {
+                let zones = self.table.zones().zones.len();
+                telemetry::reload(true, self.generation);
+                info!(
+                    zones,
+                    generation = self.generation,
+                    "reload: no file changed; the zones serving are kept"
+                );
+                return Ok(Reloaded {
+                    zones,
+                    changed: false,
+                });
+            }
+            Outcome::New(mut z) => {
+                z.timing = self.table.zones().timing.clone();
+                Arc::new(*z)
+            }
+            Outcome::Failed(e) => {
+                error!(errors = %e, "reload failed; the previous zones keep serving");
+                telemetry::reload(false, self.generation);
+                return Err(e.to_string());
+            }
+        };
+        let count = zones.zones.len();
+        self.metrics = super::metrics::handles(&zones, Some(&self.metrics));
+        self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now())
+            .with_meter(self.metrics.clone());
+        let mut all = std::mem::take(&mut self.overrides);
+        all.append(&mut self.orphaned);
+        let (overrides, orphaned) = canonical_overrides(&all, &zones);
+        warn_orphaned(&orphaned);
+        (self.overrides, self.orphaned) = (overrides, orphaned);
+        self.generation += 1;
+        telemetry::reload(true, self.generation);
+        self.feeds = self.probers.sync(&zones, &self.clients, &self.results_tx);
+        if let Some(c) = self.cluster.as_mut() {
+            c.zones_changed(&zones);
+        }
+        if let Some(x) = &self.xfr {
+            for z in x.config.unknown_zones(&zones) {
+                warn!(zone = %z, "[transfer] zones names a zone that no zone file serves");
+            }
+        }
+        self.agree();
+        self.publish();
+        info!(
+            zones = count,
+            targets = zones.targets.len(),
+            generation = self.generation,
+            "reloaded"
+        );
+        Ok(Reloaded {
+            zones: count,
+            changed: true,
+        })
+    }
 }

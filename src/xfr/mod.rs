@@ -13,63 +13,11 @@ pub mod serve;
 pub mod tsig;
 mod versions;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use hickory_proto::rr::Name;
 
-use hickory_proto::rr::{LowerName, Name};
-
+pub use crate::config::transfer::TransferConfig;
 pub use journal::{Journal, Published, Shared, Version};
 pub use versions::Xfr;
-
-/// The `[transfer]` section, validated.
-#[derive(Debug, Clone)]
-pub struct TransferConfig {
-    /// May transfer (by address); NOTIFY goes to each (port 53 unless given).
-    pub secondaries: Vec<SocketAddr>,
-    /// When set, transfers must be signed with it, and NOTIFY is.
-    pub key: Option<Arc<tsig::Key>>,
-    /// The zones transferred (`None`: every zone), lower case.
-    pub zones: Option<Vec<Name>>,
-    /// At most one new serial per zone per this long.
-    pub coalesce: Duration,
-    /// Versions kept per zone for IXFR.
-    pub journal: usize,
-    /// NOTIFY → transfer done, for the figures.
-    pub transfer_time: Duration,
-    /// The address NOTIFY leaves from (`notify_source`); `None`: the listen address.
-    pub notify_source: Option<IpAddr>,
-}
-
-impl TransferConfig {
-    /// What secondaries add to the figures.
-    pub fn timing(&self) -> crate::cutover::Secondary {
-        crate::cutover::Secondary {
-            coalesce: self.coalesce,
-            transfer_time: self.transfer_time,
-            zones: self.zones.clone(),
-        }
-    }
-
-    /// The names in `zones` that no zone of `set` has (a typo transfers nothing).
-    pub fn unknown_zones<'a>(&'a self, set: &crate::zone::ZoneSet) -> Vec<&'a Name> {
-        self.zones
-            .iter()
-            .flatten()
-            .filter(|n| {
-                let n = LowerName::new(n);
-                !set.zones.iter().any(|z| z.origin == n)
-            })
-            .collect()
-    }
-
-    /// Whether `origin` is transferred.
-    pub fn covers(&self, origin: &LowerName) -> bool {
-        self.zones
-            .as_ref()
-            .is_none_or(|z| z.iter().any(|n| LowerName::new(n) == *origin))
-    }
-}
 
 /// A new version to announce.
 #[derive(Debug, Clone)]

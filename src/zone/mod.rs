@@ -4,18 +4,25 @@
 //! shared behind an `Arc` by the DNS path, the prober and the admin API. Regions and probe targets
 //! get dense numeric ids so that the health table can be a plain vector indexed by them.
 //! [`wire`] holds the same answers pre-encoded, built once per load for the DNS fast path.
+//! Pools and regions are in `pool`, probe specs in `spec` (both re-exported here), what the
+//! deployment adds to the figures in [`timing`].
 
 pub mod inputs;
+mod pool;
+mod spec;
+pub mod timing;
 pub mod topology;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+pub use pool::{AllDown, Policy, Pool, PoolTopology, Region};
+pub use spec::{HttpMethod, Initial, ProbeKind, ProbeSpec, redact_userinfo};
 
 /// Index of a region in [`ZoneSet::regions`], dense over the whole set.
 pub type RegionId = usize;
@@ -37,7 +44,7 @@ pub struct ZoneSet {
     pub topology: Option<Arc<topology::TopologyMap>>,
     /// What the deployment (a cluster) adds to the cutover figures; set by whoever loads the
     /// zones for an instance.
-    pub timing: crate::cutover::Timing,
+    pub timing: timing::Timing,
     /// The files this set was loaded from, to tell an unchanged reload.
     pub inputs: inputs::Inputs,
 }
@@ -195,259 +202,4 @@ impl Node {
 pub struct RrSet {
     pub rtype: RecordType,
     pub records: Vec<Record>,
-}
-
-/// How a pool picks the regions it answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Policy {
-    /// `answers` distinct regions drawn at random by live weight.
-    Weighted,
-    /// The lowest-priority tier with a healthy region, weighted inside the tier.
-    Failover,
-    /// Every healthy region.
-    All,
-    /// The same client subnet keeps the same region (consistent hashing).
-    Hashed,
-    /// The first location in the client's list (from the topology map) with a serving region,
-    /// weighted inside it.
-    Topology,
-}
-
-/// What a pool answers when no region is healthy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AllDown {
-    /// Fail open: answer as if every region were healthy.
-    All,
-    /// NOERROR with an empty answer and the SOA (resolvers cache it for the SOA minimum).
-    None,
-    /// SERVFAIL.
-    Servfail,
-    /// The pool's static fallback records.
-    Fallback,
-}
-
-/// A name whose answer is chosen live from its regions.
-#[derive(Debug)]
-pub struct Pool {
-    /// The key under `[pools.KEY]` in the file.
-    pub key: String,
-    /// The owner name answered (the key, or `name` when set).
-    pub name: Name,
-    pub rtype: RecordType,
-    pub ttl: u32,
-    pub policy: Policy,
-    /// How many regions one answer carries (`weighted`, `failover`, `hashed`).
-    pub answers: usize,
-    pub on_all_down: AllDown,
-    /// Records answered when every region is down and `on_all_down = "fallback"`; also the
-    /// last tier of a `failover` pool.
-    pub fallback: Vec<Record>,
-    /// Ramp-up time for a recovered region's weight.
-    pub slow_start: Option<Duration>,
-    pub regions: Vec<Region>,
-    /// `policy = "topology"`: the map and, per preference list, the regions to try in order.
-    pub topology: Option<PoolTopology>,
-    /// Overrides that would leave fewer serving regions are refused unless forced (0: none).
-    pub min_serving: usize,
-    /// Included in zone transfers to secondaries (`transfer = false` leaves it out).
-    pub transfer: bool,
-}
-
-/// A topology pool's steps: for each preference list of the map, the groups of region indexes
-/// tried in order (one per listed location, empty when the pool has no region there, then
-/// every region in no listed location).
-#[derive(Debug, Clone)]
-pub struct PoolTopology {
-    pub map: Arc<topology::TopologyMap>,
-    /// `steps[list][step]` = region indexes.
-    pub steps: Vec<Vec<Vec<usize>>>,
-}
-
-impl PoolTopology {
-    /// The steps of `pool` for every list of `map`.
-    pub fn new(map: Arc<topology::TopologyMap>, regions: &[Region]) -> Self {
-        let steps = map
-            .lists
-            .iter()
-            .map(|list| {
-                let mut steps: Vec<Vec<usize>> = list
-                    .iter()
-                    .map(|loc| {
-                        (0..regions.len())
-                            .filter(|i| regions[*i].location == *loc)
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                let rest: Vec<usize> = (0..regions.len())
-                    .filter(|i| !list.contains(&regions[*i].location))
-                    .collect();
-                if !rest.is_empty() {
-                    steps.push(rest);
-                }
-                steps
-            })
-            .collect();
-        PoolTopology { map, steps }
-    }
-}
-
-/// One region of a pool: the addresses it answers with and how it is probed.
-#[derive(Debug)]
-pub struct Region {
-    pub id: RegionId,
-    pub name: String,
-    pub weight: u32,
-    pub priority: u32,
-    pub addresses: Vec<IpAddr>,
-    /// The answer records, built once (owner = pool name, TTL = pool TTL).
-    pub records: Vec<Record>,
-    /// Share of peak traffic the region can carry, for the N-1 table.
-    pub capacity: Option<f64>,
-    /// Where it is, for `topology` pools (default: its name).
-    pub location: String,
-    /// How the region is probed, or `None` when the pool has no health checks (always up).
-    pub probe: Option<ProbeSpec>,
-    /// The shared probe target for `probe`, assigned when the set is assembled.
-    pub target: Option<TargetId>,
-}
-
-/// The kind of health check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeKind {
-    Http,
-    Https,
-    Tcp,
-}
-
-/// HTTP method for http(s) probes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum HttpMethod {
-    #[serde(rename = "GET")]
-    Get,
-    #[serde(rename = "HEAD")]
-    Head,
-}
-
-/// What a target counts as before its first verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Initial {
-    Up,
-    Down,
-}
-
-/// A fully resolved probe: everything that decides how a target is checked and judged.
-///
-/// Two regions with equal specs share one prober and one health state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct ProbeSpec {
-    pub kind: ProbeKind,
-    /// A URL for http(s), `host:port` for tcp.
-    pub target: String,
-    #[serde(with = "crate::zone::secs")]
-    pub interval: Duration,
-    #[serde(with = "crate::zone::secs")]
-    pub timeout: Duration,
-    pub fall: u32,
-    pub rise: u32,
-    /// Accepted status codes, as inclusive ranges.
-    pub expect: Vec<(u16, u16)>,
-    /// A substring the body must contain.
-    pub body: Option<String>,
-    /// Host header and TLS SNI override.
-    pub host: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub method: HttpMethod,
-    pub tls_verify: bool,
-    /// http(s): reuse one connection across probes (a failed one is replaced at once);
-    /// `false` opens a fresh connection for every probe.
-    pub keepalive: bool,
-    pub initial: Initial,
-    /// A target that just went down stays down at least this long.
-    #[serde(with = "crate::zone::opt_secs")]
-    pub hold_down: Option<Duration>,
-}
-
-impl ProbeSpec {
-    /// The target as shown to people (status, page, logs, metric labels): a URL's user name
-    /// and password replaced by `***`. Header values are never shown at all.
-    pub fn shown(&self) -> String {
-        redact_userinfo(&self.target)
-    }
-}
-
-/// `scheme://user:pass@host/…` → `scheme://***@host/…`; anything else as it is.
-pub fn redact_userinfo(target: &str) -> String {
-    let Some(start) = target.find("://").map(|i| i + 3) else {
-        return target.to_string();
-    };
-    let rest = &target[start..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => format!("{}***{}", &target[..start], &rest[at..]),
-        None => target.to_string(),
-    }
-}
-
-#[cfg(test)]
-impl ProbeSpec {
-    /// An http probe of 127.0.0.1 with the given settings (unit tests).
-    pub fn for_test(interval: Duration, timeout: Duration, fall: u32, rise: u32) -> Self {
-        ProbeSpec {
-            kind: ProbeKind::Http,
-            target: "http://127.0.0.1:1/".into(),
-            interval,
-            timeout,
-            fall,
-            rise,
-            expect: vec![(200, 299)],
-            body: None,
-            host: None,
-            headers: vec![],
-            method: HttpMethod::Get,
-            tls_verify: true,
-            keepalive: true,
-            initial: Initial::Up,
-            hold_down: None,
-        }
-    }
-}
-
-/// Serde helpers that publish durations as fractional seconds.
-pub(crate) mod secs {
-    use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-}
-
-pub(crate) mod opt_secs {
-    use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_userinfo;
-
-    #[test]
-    fn userinfo_is_redacted_and_nothing_else() {
-        for (given, shown) in [
-            ("http://u:p@h:8/x", "http://***@h:8/x"),
-            ("https://tok@h/x?a=b@c", "https://***@h/x?a=b@c"),
-            ("http://h/x@y", "http://h/x@y"),
-            ("http://a:b@c@h/", "http://***@h/"),
-            ("127.0.0.1:80", "127.0.0.1:80"),
-        ] {
-            assert_eq!(redact_userinfo(given), shown, "{given}");
-        }
-    }
 }

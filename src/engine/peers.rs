@@ -1,4 +1,4 @@
-//! Talking to the peers: one task per peer fetches its verdicts every `poll_interval` (each
+//! Talking to the cluster's peers (the engine's runtime side of `cluster`): one task per peer fetches its verdicts every `poll_interval` (each
 //! fetch bounded by `poll_timeout`) and hands them to the engine; overrides can be fanned out
 //! to every peer.
 
@@ -8,9 +8,9 @@ use std::time::Instant;
 use reqwest::header::AUTHORIZATION;
 use tokio_util::sync::CancellationToken;
 
-use super::Verdicts;
+use super::EngineHandle;
+use crate::cluster::Verdicts;
 use crate::config::instance::ClusterConfig;
-use crate::engine::EngineHandle;
 
 /// The largest verdicts document read from a peer.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -145,7 +145,7 @@ pub async fn fan_out(
         let req = client
             .post(url)
             .header(AUTHORIZATION, format!("Bearer {}", config.token))
-            .header(crate::admin::guard::REQUEST_HEADER, "cluster");
+            .header(crate::config::token::REQUEST_HEADER, "cluster");
         async move {
             let (status, error) = match req.send().await {
                 Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
