@@ -375,7 +375,7 @@ fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
     let reserve = Reserve {
         sockets: count(listen * (dns::udp_threads() + 1) + tls + quic + 1),
         admin: cfg.admin.map_or(0, |_| {
-            count(cfg.admin_limits.max_connections + admin::RESERVED)
+            count(cfg.admin_limits.max_connections + admin::BEYOND_CAP)
         }),
         targets: count(targets),
         peers: count(

@@ -7,7 +7,10 @@
 //! only health checks (`/healthz`, `/readyz`) and cluster peers (`/cluster/verdicts`): a
 //! liveness probe or a peer never fails because of other clients. A reserved slot goes only to
 //! a request whose whole head arrived within a second, at most [`RESERVED_PER_SOURCE`] to one
-//! source, and serves that one request: unfinished or kept-alive requests cannot hold them.
+//! source (also to a source at its own cap: the health checker's address is often a busy
+//! one), and serves that one request: unfinished or kept-alive requests cannot hold them. At
+//! most [`PENDING`] connections wait to be told apart; beyond that they are refused at once,
+//! so the listener never holds more than `max_connections` + [`BEYOND_CAP`] descriptors.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,7 +54,11 @@ impl Default for AdminLimits {
 
 /// Connections beyond the cap kept for health checks and cluster peers.
 pub const RESERVED: usize = 8;
-/// Reserved connections one source may hold.
+/// Connections beyond the caps that may wait (at most [`REQUEST_HEAD_WAIT`]) to be told apart.
+pub const PENDING: usize = 16;
+/// The admin connections beyond `max_connections`: reserved and waiting.
+pub const BEYOND_CAP: usize = RESERVED + PENDING;
+/// Reserved connections (waiting or served) one source may hold.
 pub const RESERVED_PER_SOURCE: usize = 2;
 /// How long a connection over the cap may take to send its request head.
 const REQUEST_HEAD_WAIT: Duration = Duration::from_secs(1);
@@ -150,6 +157,7 @@ pub async fn serve(
     let reserved = Arc::new(Semaphore::new(RESERVED));
     let sources = Arc::new(Sources::default());
     let reserved_sources = Arc::new(Sources::default());
+    let pending = Arc::new(Semaphore::new(PENDING));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -174,45 +182,53 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(held) = sources.admit(peer.ip().to_canonical(), limits.max_per_source.max(1))
-        else {
-            debug!(source = %peer.ip(), "admin connection refused: at the per-source cap");
-            refuse(stream);
-            continue;
-        };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let lifetime = limits.lifetime;
-        if let Ok(slot) = slots.clone().try_acquire_owned() {
+        let ip = peer.ip().to_canonical();
+        let general = sources
+            .admit(ip, limits.max_per_source.max(1))
+            .and_then(|held| Some((slots.clone().try_acquire_owned().ok()?, held)));
+        if let Some(slot) = general {
             let io = TokioIo::new(super::rawerrors::JsonErrors::new(stream));
             let conn = graceful.watch(http.serve_connection(io, service));
             tokio::spawn(async move {
                 finish(conn, lifetime).await;
-                drop((slot, held));
+                drop(slot);
             });
             continue;
         }
-        // Every general slot is taken: a health check or a peer may use a reserved one.
-        // It serves that one request and closes.
+        // Every general slot is taken, or this source's share of them: a health check or a
+        // peer may use a reserved slot, for that one request. At most PENDING connections wait
+        // to be told apart, and one source has at most RESERVED_PER_SOURCE waiting or served;
+        // the rest are refused at once, so no number of sources can hold more descriptors.
+        let Some(mine) = reserved_sources.admit(ip, RESERVED_PER_SOURCE) else {
+            debug!(source = %peer.ip(), "admin connection refused: at the caps");
+            refuse(stream);
+            continue;
+        };
+        let Ok(waiting) = pending.clone().try_acquire_owned() else {
+            debug!(source = %peer.ip(), "admin connection refused: at the caps, none may wait");
+            refuse(stream);
+            continue;
+        };
         let (reserved, watcher) = (reserved.clone(), graceful.watcher());
-        let reserved_sources = reserved_sources.clone();
         let mut http = http.clone();
         http.keep_alive(false);
         tokio::spawn(async move {
-            let slot = match is_priority(&stream).await {
-                true => reserved_sources
-                    .admit(peer.ip().to_canonical(), RESERVED_PER_SOURCE)
-                    .zip(reserved.try_acquire_owned().ok()),
-                false => None,
-            };
-            let Some(slot) = slot else {
+            let priority = is_priority(&stream).await;
+            drop(waiting);
+            let Some(slot) = priority
+                .then(|| reserved.try_acquire_owned().ok())
+                .flatten()
+            else {
                 refuse(stream);
                 return;
             };
             let io = TokioIo::new(super::rawerrors::JsonErrors::new(stream));
             let conn = watcher.watch(http.serve_connection(io, service));
             finish(conn, lifetime).await;
-            drop((slot, held));
+            drop((slot, mine));
         });
     }
     drop(listener);

@@ -12,7 +12,7 @@ mod page;
 mod rawerrors;
 
 pub use guard::Access;
-pub use listen::{AdminLimits, RESERVED};
+pub use listen::{AdminLimits, BEYOND_CAP, RESERVED};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -363,3 +363,73 @@ fn a_reserved_connection_serves_one_request_and_closes() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     drop(held);
 }
+
+/// The open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn connections_beyond_the_cap_hold_a_bounded_number_of_descriptors() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start(&[("z.toml", &zone(&a, &b))]);
+    let admin = g.admin.clone().expect("admin");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = open_fds(g.pid());
+    // 60 addresses, 8 half-sent requests each (each within the per-source cap).
+    let held: Vec<TcpStream> = (0..480)
+        .filter_map(|i| partial_from(&admin, &format!("127.0.1.{}", 10 + i / 8)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let during = open_fds(g.pid());
+    // The 32 general slots, 8 reserved and 16 waiting to be told apart, and a little slack.
+    assert!(
+        during <= before + 32 + 8 + 16 + 4,
+        "{} connections held {} descriptors (from {before})",
+        held.len(),
+        during - before
+    );
+    drop(held);
+}
+
+#[test]
+fn half_sent_requests_from_the_health_checkers_own_address_do_not_fail_it() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start(&[("z.toml", &zone(&a, &b))]);
+    let admin = g.admin.clone().expect("admin");
+    let held: Vec<TcpStream> = (0..8)
+        .filter_map(|_| partial_from(&admin, "127.0.0.1"))
+        .collect();
+    assert_eq!(held.len(), 8);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        code_of(&admin, "/healthz"),
+        200,
+        "the liveness probe gets in"
+    );
+    assert_eq!(
+        code_of(&admin, "/readyz"),
+        200,
+        "the readiness probe gets in"
+    );
+    assert_eq!(
+        code_of(&admin, "/status"),
+        503,
+        "other requests from it wait"
+    );
+    drop(held);
+}
+
+#[test]
+fn a_request_head_over_400_kib_is_431() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start(&[("z.toml", &zone(&a, &b))]);
+    let admin = g.admin.clone().expect("admin");
+    let big = "x".repeat(500_000);
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {admin}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"
+    );
+    let code = try_raw_http(&admin, &request).map_or(0, |(code, _)| code);
+    assert_eq!(code, 431, "a 500,000-byte header");
+    assert_eq!(code_of(&admin, "/healthz"), 200, "and a normal one passes");
+}
