@@ -38,6 +38,7 @@ pub mod state;
 pub mod status;
 pub mod telemetry;
 pub mod watch;
+pub mod wire;
 pub mod xfr;
 pub mod zone;
 

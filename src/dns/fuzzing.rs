@@ -12,9 +12,10 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::cookie::Secrets;
+use super::fast;
 use super::handler::{Context, Handler, Received, Transport, first_question, full, size_limit};
-use super::{fast, scan};
 use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
+use crate::wire::scan;
 
 /// A zone with every kind of name the query path treats differently: static sets, a big set,
 /// pools of every policy (one failed over to its fallback, one with nothing serving), a CNAME,

@@ -21,8 +21,9 @@ use tracing::warn;
 use super::encode::{self, Sections};
 use super::lookup::{self, Question};
 use super::rrl::{self, Limiter, RrlConfig};
-use super::scan::{self, Ecs, Opt, Scan};
-use super::{cookie, fast, padding, tsig};
+use super::{cookie, fast};
+use crate::wire::scan::{self, Ecs, Opt, Scan};
+use crate::wire::{padding, tsig};
 
 mod xfr;
 use crate::health::{Shared, Snapshot};
@@ -33,8 +34,7 @@ pub use xfr::{MAX_TRANSFERS, XfrAccess};
 /// The length of a DNS header.
 const HEADER_LEN: usize = 12;
 
-/// The UDP payload size gslbd advertises (the DNS flag day 2020 value).
-pub const MAX_UDP_PAYLOAD: u16 = 1232;
+pub use crate::wire::size::MAX_UDP_PAYLOAD;
 
 /// Which transport a query came on (it bounds the response size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub(super) struct Context<'a> {
     /// query that carries a cookie.
     pub now: Option<u32>,
     /// The TSIG key signed queries are verified with (the transfer key), when there is one.
-    pub key: Option<&'a crate::xfr::tsig::Key>,
+    pub key: Option<&'a tsig::Key>,
 }
 
 impl Context<'_> {
@@ -267,9 +267,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         _ if scan.tsig_misplaced => Ok(None),
         (None, _) => Ok(None),
         (Some(t), Some(key)) => tsig::verify_query(bytes, &t, key).map(Some),
-        (Some(_), None) => Err(crate::xfr::tsig::Rejected::Unsigned(
-            crate::xfr::tsig::BADKEY,
-        )),
+        (Some(_), None) => Err(tsig::Rejected::Unsigned(tsig::BADKEY)),
     };
     if let Ok(Some((k, _))) = &signed {
         let room = u16::try_from(k.record_len(0)).unwrap_or(u16::MAX);
@@ -287,7 +285,7 @@ pub(super) fn full<R: Rng + ?Sized>(
         Some(ResponseCode::FormErr)
     } else if cookie.is_err() {
         Some(ResponseCode::BADCOOKIE)
-    } else if scan.tsig_misplaced || matches!(signed, Err(crate::xfr::tsig::Rejected::Malformed)) {
+    } else if scan.tsig_misplaced || matches!(signed, Err(tsig::Rejected::Malformed)) {
         Some(ResponseCode::FormErr)
     } else if signed.is_err() {
         Some(ResponseCode::NotAuth)
@@ -308,12 +306,12 @@ pub(super) fn full<R: Rng + ?Sized>(
         }
         snap.metrics.query(None, qtype, rcode);
         let unsigned = match (&signed, scan.tsig) {
-            (Err(crate::xfr::tsig::Rejected::Unsigned(e)), Some(t)) => {
+            (Err(tsig::Rejected::Unsigned(e)), Some(t)) => {
                 tsig::unsigned_error(bytes, &t, header.metadata.id, *e)
             }
             // A MAC too short: FORMERR with an unsigned BADSIG, as BIND answers it.
-            (Err(crate::xfr::tsig::Rejected::Malformed), Some(t)) => {
-                tsig::unsigned_error(bytes, &t, header.metadata.id, crate::xfr::tsig::BADSIG)
+            (Err(tsig::Rejected::Malformed), Some(t)) => {
+                tsig::unsigned_error(bytes, &t, header.metadata.id, tsig::BADSIG)
             }
             _ => None,
         };

@@ -10,7 +10,6 @@ pub mod journal;
 pub mod notify;
 pub mod render;
 pub mod serve;
-pub mod tsig;
 mod versions;
 
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +18,8 @@ use std::time::Duration;
 
 use hickory_proto::rr::{LowerName, Name};
 
+/// TSIG lives in `wire`; this path stays for the config that parses the transfer key.
+pub use crate::wire::tsig;
 pub use journal::{Journal, Published, Shared, Version};
 pub use versions::Xfr;
 

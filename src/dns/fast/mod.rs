@@ -20,8 +20,8 @@ use rand::Rng;
 
 use super::cookie;
 use super::handler::{Context, MAX_UDP_PAYLOAD, Received, Sent, size_limit};
-use super::scan;
 use crate::select::{ClientKey, Rule};
+use crate::wire::scan;
 use crate::zone::wire;
 
 const HEADER: usize = 12;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::{Handler, Received, Sent, Transport, size_limit};
-use crate::dns::scan::Scan;
-use crate::dns::tsig;
+use crate::wire::scan::Scan;
+use crate::wire::tsig;
 
 /// Zone transfers built and sent at once (each holds its whole rendering until it is sent).
 pub const MAX_TRANSFERS: usize = 8;
@@ -43,7 +43,7 @@ impl Handler {
         if !crate::xfr::serve::is_transfer(msg) {
             return None;
         }
-        let now = crate::xfr::tsig::now();
+        let now = tsig::now();
         let published = x.published.load_full();
         if let Some(messages) = crate::xfr::serve::refusal(&published, &x.config, msg, src, now) {
             return Some(Transfer {
@@ -56,7 +56,7 @@ impl Handler {
             Ok(slot) => slot.ok()?,
             Err(_) => {
                 warn!(%src, "transfer refused: no transfer slot free within 10 s");
-                let now = crate::xfr::tsig::now();
+                let now = tsig::now();
                 return Some(Transfer {
                     messages: crate::xfr::serve::busy(&published, &x.config, msg, src, now),
                     _slot: None,
@@ -65,7 +65,7 @@ impl Handler {
         };
         let (published, config, msg) = (x.published.load_full(), x.config.clone(), msg.to_vec());
         let build = move || {
-            let now = crate::xfr::tsig::now();
+            let now = tsig::now();
             crate::xfr::serve::respond(&published, &config, &msg, src, now)
         };
         let messages = tokio::task::spawn_blocking(build)
@@ -104,7 +104,7 @@ impl Handler {
             &x.config,
             query.bytes,
             query.src.ip(),
-            crate::xfr::tsig::now(),
+            tsig::now(),
             usize::from(limit),
         )?;
         out.clear();
