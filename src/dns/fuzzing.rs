@@ -11,9 +11,11 @@ use hickory_proto::op::{Message, MessageType};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::context::{Context, Received, Transport, size_limit};
 use super::cookie::Secrets;
 use super::fast;
-use super::handler::{Context, Handler, Received, Transport, first_question, full, size_limit};
+use super::full::{first_question, full};
+use super::handler::Handler;
 use crate::health::{HealthTable, Outcome, Overrides, Snapshot};
 use crate::wire::scan;
 

@@ -3,19 +3,24 @@
 //! UDP runs on blocking threads, one `SO_REUSEPORT` socket per core ([`udp`]); TCP runs on
 //! tokio ([`tcp`]). Both answer through [`Handler`], which reads the published snapshot.
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
-//! decodes everything else.
+//! decodes everything else ([`full`]), after [`admission`] (cookies, TSIG, the refusals, RRL).
+//! The TCP loop hands zone transfers to a transfer service behind [`Transfers`].
 
+mod admission;
 pub mod budget;
 mod conns;
+mod context;
 pub mod cookie;
 mod encode;
 pub mod encrypted;
 mod fast;
+mod full;
 pub mod fuzzing;
 mod handler;
 pub mod lookup;
 mod rrl;
 pub(crate) mod tcp;
+pub mod transfers;
 pub mod udp;
 
 use std::io;
@@ -30,8 +35,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use conns::TcpLimits;
-pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport, XfrAccess};
+pub use context::{MAX_UDP_PAYLOAD, Received, Transport};
+pub use handler::Handler;
 pub use rrl::{RrlConfig, loopback as rrl_loopback};
+pub use transfers::{Transfer, Transfers};
 
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;

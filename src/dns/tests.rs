@@ -11,8 +11,9 @@ use hickory_proto::rr::{Name, RecordType};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::context::{Context, Received, Transport};
+use super::full::full;
 use super::fuzzing::{ZONE, snapshot_of};
-use super::handler::{Context, Received, Transport, full};
 use super::{Handler, fast};
 use crate::health::Snapshot;
 

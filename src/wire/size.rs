@@ -1,8 +1,14 @@
 //! The size rules every encoder of gslbd keeps: the UDP payload it advertises and the room a
-//! TSIG record needs in a message.
+//! TSIG record needs in a message, and how large a UDP response may be.
 
 /// The UDP payload size gslbd advertises (the DNS flag day 2020 value).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// The most a UDP response may take: the client's EDNS payload size (`None` without EDNS), at
+/// least 512 (RFC 1035) and at most what gslbd advertises.
+pub fn udp_limit(payload: Option<u16>) -> u16 {
+    payload.map_or(512, |p| p.clamp(512, MAX_UDP_PAYLOAD))
+}
 
 /// Room kept in a message for a TSIG record (RFC 8945): an HMAC-SHA256 TSIG with BADTIME's
 /// other data takes 77 bytes besides its owner, the key name, which is at most

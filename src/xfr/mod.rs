@@ -4,12 +4,14 @@
 //! [`render`] turns a zone and the live state into static records; [`Xfr`] (owned by the
 //! engine, [`versions`]) decides which change becomes a new version and when, numbers it with
 //! a serial that only rises, and hands it to [`notify`]; [`journal`] keeps the published
-//! versions, from which [`serve`] answers AXFR and IXFR, TSIG-protected ([`tsig`]).
+//! versions, from which [`serve`] answers AXFR and IXFR, TSIG-protected ([`tsig`]); [`service`] is
+//! what the DNS transports hand transfers to (slots, refusals before a slot, IXFR over UDP).
 
 pub mod journal;
 pub mod notify;
 pub mod render;
 pub mod serve;
+pub mod service;
 mod versions;
 
 use std::net::{IpAddr, SocketAddr};
@@ -21,6 +23,7 @@ use hickory_proto::rr::{LowerName, Name};
 /// TSIG lives in `wire`; this path stays for the config that parses the transfer key.
 pub use crate::wire::tsig;
 pub use journal::{Journal, Published, Shared, Version};
+pub use service::Service;
 pub use versions::Xfr;
 
 /// The `[transfer]` section, validated.
