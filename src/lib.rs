@@ -30,6 +30,7 @@ pub mod config;
 pub mod cutover;
 pub mod dns;
 pub mod engine;
+pub mod fuzzing;
 pub mod health;
 pub mod probe;
 pub mod select;

@@ -9,13 +9,13 @@
 mod admission;
 pub mod budget;
 mod conns;
-mod context;
+pub(crate) mod context;
 pub mod cookie;
 mod encode;
 pub mod encrypted;
-mod fast;
-mod full;
-pub mod fuzzing;
+pub(crate) mod fast;
+pub mod fixture;
+pub(crate) mod full;
 mod handler;
 pub mod lookup;
 mod rrl;

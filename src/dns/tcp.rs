@@ -268,7 +268,7 @@ async fn write_frame<S: AsyncWrite + Unpin>(
 
 /// Serves one connection's byte stream until it ends (the fuzz target's way in): the same loop
 /// as a real connection, with the default limits.
-pub(super) async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     src: SocketAddr,
     handler: Handler,
