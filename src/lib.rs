@@ -31,6 +31,7 @@ pub mod config;
 pub mod cutover;
 pub mod dns;
 pub mod engine;
+pub mod fuzzing;
 pub mod health;
 pub mod probe;
 pub mod select;
@@ -39,6 +40,7 @@ pub mod state;
 pub mod status;
 pub mod telemetry;
 pub mod watch;
+pub mod wire;
 pub mod xfr;
 pub mod zone;
 
@@ -240,10 +242,8 @@ pub async fn serve(
         .with_cookies(cookies.clone(), cfg.require_cookies)
         .with_rrl(cfg.rrl.clone());
     if let (Some(config), Some(published)) = (&transfer, published) {
-        handler = handler.with_xfr(dns::XfrAccess {
-            published,
-            config: config.clone(),
-        });
+        let service = xfr::Service::new(published, config.clone());
+        handler = handler.with_transfers(Arc::new(Transfers(service)));
     }
     let encrypted = match &cfg.encrypted {
         Some(e) => Some(dns::encrypted::start(handler.clone(), e).await?),
@@ -395,5 +395,33 @@ fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
     cfg.tcp.max_clients = chosen.tcp;
     if let Some(e) = cfg.encrypted.as_mut() {
         e.dot_max_clients = chosen.tls;
+    }
+}
+
+/// `xfr`'s transfer service behind the DNS transports' [`dns::Transfers`] (dns and xfr do not
+/// import each other; the wiring joins them).
+struct Transfers(xfr::Service);
+
+impl dns::Transfers for Transfers {
+    fn transfer<'a>(&'a self, msg: &'a [u8], src: std::net::IpAddr) -> dns::transfers::Pending<'a> {
+        Box::pin(async move {
+            let t = self.0.transfer(msg, src).await?;
+            Some(dns::Transfer {
+                messages: t.messages,
+                slot: t.slot,
+            })
+        })
+    }
+
+    fn ixfr_over_udp(&self, msg: &[u8], src: std::net::IpAddr) -> Option<Vec<u8>> {
+        self.0.ixfr_over_udp(msg, src)
+    }
+
+    fn is_secondary(&self, src: std::net::IpAddr) -> bool {
+        self.0.is_secondary(src)
+    }
+
+    fn key(&self) -> Option<&wire::tsig::Key> {
+        self.0.key()
     }
 }

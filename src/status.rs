@@ -7,14 +7,13 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-pub mod outcome;
+pub use crate::select::outcome::{self, Answering, LocationNow};
 mod table;
 
 pub use table::votes;
 
 use crate::cutover::{self, Figures};
 use crate::health::{HealthTable, Live, Override, RegionKey, State, WEIGHT_SCALE};
-use crate::select::Rule;
 use crate::zone::Pool;
 
 /// How many transitions the timeline keeps.
@@ -77,36 +76,6 @@ pub struct PoolStatus {
     /// `topology` pools: where each client location is answered from right now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<LocationNow>,
-}
-
-/// A client location of a topology pool, now.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LocationNow {
-    pub location: String,
-    /// The regions its clients are answered from (empty: the pool's all-down rule).
-    pub answered_from: Vec<String>,
-    /// The step of its list that answers (0 = its first choice).
-    pub step: Option<usize>,
-    /// True when that is not the step it lands on with every region up.
-    pub off_first_choice: bool,
-}
-
-/// What a pool answers right now: the rule that decides it, and a sentence for people
-/// ("failing open: no region healthy, answering us-east, eu-west", "answering fallback
-/// 198.51.100.200", "NODATA: …", "SERVFAIL: …").
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Answering {
-    pub rule: Rule,
-    pub summary: String,
-}
-
-impl Default for Answering {
-    fn default() -> Self {
-        Answering {
-            rule: Rule::Policy,
-            summary: String::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

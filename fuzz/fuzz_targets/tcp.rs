@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use gslbd::dns::fuzzing::Fixture;
+use gslbd::fuzzing::Fixture;
 use libfuzzer_sys::fuzz_target;
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(Fixture::new);

@@ -20,7 +20,7 @@ pub struct TransferConfig {
     /// May transfer (by address); NOTIFY goes to each (port 53 unless given).
     pub secondaries: Vec<SocketAddr>,
     /// When set, transfers must be signed with it, and NOTIFY is.
-    pub key: Option<Arc<crate::xfr::tsig::Key>>,
+    pub key: Option<Arc<crate::wire::tsig::Key>>,
     /// The zones transferred (`None`: every zone), lower case.
     pub zones: Option<Vec<Name>>,
     /// At most one new serial per zone per this long.
@@ -109,7 +109,7 @@ pub(super) fn parse(
                 return None;
             }
         };
-        match crate::xfr::tsig::Key::parse(&text) {
+        match crate::wire::tsig::Key::parse(&text) {
             Ok(k) => Some(std::sync::Arc::new(k)),
             Err(e) => {
                 // The message never quotes the file (it holds the secret).

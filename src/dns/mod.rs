@@ -3,22 +3,24 @@
 //! UDP runs on blocking threads, one `SO_REUSEPORT` socket per core ([`udp`]); TCP runs on
 //! tokio ([`tcp`]). Both answer through [`Handler`], which reads the published snapshot.
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
-//! decodes everything else.
+//! decodes everything else ([`full`]), after [`admission`] (cookies, TSIG, the refusals, RRL).
+//! The TCP loop hands zone transfers to a transfer service behind [`Transfers`].
 
+mod admission;
 pub mod budget;
 mod conns;
+pub(crate) mod context;
 pub mod cookie;
 mod encode;
 pub mod encrypted;
-mod fast;
-pub mod fuzzing;
+pub(crate) mod fast;
+pub mod fixture;
+pub(crate) mod full;
 mod handler;
 pub mod lookup;
-mod padding;
 mod rrl;
-mod scan;
 pub(crate) mod tcp;
-mod tsig;
+pub mod transfers;
 pub mod udp;
 
 use std::io;
@@ -32,32 +34,11 @@ use tokio::task::JoinHandle as TaskHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use handler::{Handler, MAX_UDP_PAYLOAD, Received, Transport, XfrAccess};
-pub use scan::Tsig as TsigAt;
-pub(crate) use scan::skip_name;
-pub(crate) use tsig::name_at;
-
-/// Where the first question of `msg` ends, when it is complete.
-pub fn question_end(msg: &[u8]) -> Option<usize> {
-    scan::Scan::of(msg).question_end
-}
-
-/// Where the TSIG record of `msg` is, when it has one.
-pub fn tsig_at(msg: &[u8]) -> Option<TsigAt> {
-    scan::Scan::of(msg).tsig
-}
-
-/// `Some(DO bit)` when `msg` has an OPT record.
-pub fn opt_dnssec_ok(msg: &[u8]) -> Option<bool> {
-    scan::Scan::of(msg).opt.map(|o| o.dnssec_ok)
-}
-
-/// Whether `msg` has a TSIG record that is not its last record, or two (FORMERR).
-pub fn tsig_misplaced(msg: &[u8]) -> bool {
-    scan::Scan::of(msg).tsig_misplaced
-}
 pub use conns::TcpLimits;
+pub use context::{MAX_UDP_PAYLOAD, Received, Transport};
+pub use handler::Handler;
 pub use rrl::{RrlConfig, loopback as rrl_loopback};
+pub use transfers::{Transfer, Transfers};
 
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;

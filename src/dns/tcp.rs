@@ -29,7 +29,8 @@ use tracing::{debug, warn};
 
 use super::conns::TcpLimits;
 use super::conns::{Conn, Registry};
-use super::handler::{Handler, Received, Transport};
+use super::context::{Received, Transport};
+use super::handler::Handler;
 
 /// How long shutdown waits for queries in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,13 +205,14 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
             src,
             transport,
         };
-        // Zone transfers are served on port 53 only.
-        let transfer = match transport {
-            Transport::Tcp => handler.transfer(&msg, src.ip()).await,
-            _ => None,
+        // Zone transfers are served on port 53 only, by the transfer service.
+        let transfers = handler.transfers().filter(|_| transport == Transport::Tcp);
+        let transfer = match transfers {
+            Some(x) => x.transfer(&msg, src.ip()).await,
+            None => None,
         };
-        if let Some(t) = transfer {
-            let timeout = match handler.is_secondary(src.ip()) {
+        if let (Some(t), Some(x)) = (transfer, transfers) {
+            let timeout = match x.is_secondary(src.ip()) {
                 true => limits.io_timeout.max(TRANSFER_WRITE_TIMEOUT),
                 false => limits.io_timeout,
             };
@@ -266,7 +268,7 @@ async fn write_frame<S: AsyncWrite + Unpin>(
 
 /// Serves one connection's byte stream until it ends (the fuzz target's way in): the same loop
 /// as a real connection, with the default limits.
-pub(super) async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     src: SocketAddr,
     handler: Handler,

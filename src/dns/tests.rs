@@ -11,8 +11,9 @@ use hickory_proto::rr::{Name, RecordType};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::fuzzing::{ZONE, snapshot_of};
-use super::handler::{Context, Received, Transport, full};
+use super::context::{Context, Received, Transport};
+use super::fixture::{ZONE, snapshot_of};
+use super::full::full;
 use super::{Handler, fast};
 use crate::health::Snapshot;
 
@@ -22,7 +23,7 @@ fn snapshot() -> Snapshot {
         (PathBuf::from("t.toml"), ZONE.to_string()),
         (
             PathBuf::from("topology.toml"),
-            super::fuzzing::MAP.to_string(),
+            super::fixture::MAP.to_string(),
         ),
     ])
 }
@@ -57,7 +58,7 @@ fn query_with(
 }
 
 fn ctx(snap: &Snapshot) -> Context<'_> {
-    super::fuzzing::context(snap, false)
+    super::fixture::context(snap, false)
 }
 
 /// Both paths on one query with the same seed: each one's bytes, if it answered.
@@ -314,7 +315,7 @@ fn malformed_cookies_get_formerr_and_required_cookies_get_badcookie_over_udp() {
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
     assert!(m.edns.is_some());
 
-    let strict = super::fuzzing::context(&snap, true);
+    let strict = super::fixture::context(&snap, true);
     let client_only = query_with(
         "www.t.example.",
         RecordType::A,

@@ -27,7 +27,8 @@ use rand::rngs::SmallRng;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::debug;
 
-use super::handler::{Handler, Received, Transport};
+use super::context::{Received, Transport};
+use super::handler::Handler;
 
 /// What a UDP thread asks of each query: the response written into `out` (cleared first), or
 /// `false` when nothing is to be sent. gslbd's [`Handler`]; `bench/floor.rs` plugs in an answer

@@ -8,6 +8,7 @@ mod all;
 mod client;
 mod failover;
 pub mod hashed;
+pub mod outcome;
 mod topology;
 mod weighted;
 

@@ -4,19 +4,21 @@
 //! [`render`] turns a zone and the live state into static records; [`Xfr`] (owned by the
 //! engine, [`versions`]) decides which change becomes a new version and when, numbers it with
 //! a serial that only rises, and hands it to [`notify`]; [`journal`] keeps the published
-//! versions, from which [`serve`] answers AXFR and IXFR, TSIG-protected ([`tsig`]).
+//! versions, from which [`serve`] answers AXFR and IXFR, TSIG-protected ([`tsig`]); [`service`] is
+//! what the DNS transports hand transfers to (slots, refusals before a slot, IXFR over UDP).
 
 pub mod journal;
 pub mod notify;
 pub mod render;
 pub mod serve;
-pub mod tsig;
+pub mod service;
 mod versions;
 
 use hickory_proto::rr::Name;
 
 pub use crate::config::transfer::TransferConfig;
 pub use journal::{Journal, Published, Shared, Version};
+pub use service::Service;
 pub use versions::Xfr;
 
 /// A new version to announce.

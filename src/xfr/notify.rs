@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::tsig::{self, Signer};
 use super::{Announce, TransferConfig};
+use crate::wire::tsig::{self, Signer};
 
 /// The waits between tries; a try's answer is awaited for its wait.
 pub const BACKOFF: [Duration; 5] = [

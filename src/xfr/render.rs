@@ -85,7 +85,7 @@ pub fn pool_records(pool: &Pool, live: &Live, now: Instant) -> Vec<Record> {
         .iter()
         .map(|r| live.fail_open_weight(r))
         .collect();
-    let (answering, answered) = crate::status::outcome::decide(pool, &weights, &fail_open);
+    let (answering, answered) = crate::select::outcome::decide(pool, &weights, &fail_open);
     match answering.rule {
         Rule::Fallback => pool.fallback.clone(),
         Rule::AllDownNone | Rule::AllDownServfail => Vec::new(),

@@ -13,8 +13,10 @@ use std::net::IpAddr;
 use hickory_proto::op::{Message, Metadata, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 
-use super::tsig::{self, Rejected, Signer};
 use super::{Published, TransferConfig};
+use crate::wire::scan::Scan;
+use crate::wire::size::MAX_UDP_PAYLOAD;
+use crate::wire::tsig::{self, Rejected, Signer};
 
 mod build;
 mod diff;
@@ -47,7 +49,8 @@ fn transfer_type(msg: &[u8]) -> Option<u16> {
     if flags & 0xf8 != 0 {
         return None;
     }
-    crate::dns::question_end(msg)
+    Scan::of(msg)
+        .question_end
         .and_then(|end| msg.get(end - 4..end - 2))
         .map(|t| u16::from_be_bytes([t[0], t[1]]))
 }
@@ -124,7 +127,7 @@ pub fn respond_udp(
         Plan::Authorised => return None,
         Plan::Records(r) => r,
     };
-    let edns = crate::dns::opt_dnssec_ok(msg);
+    let edns = Scan::of(msg).opt.map(|o| o.dnssec_ok);
     let one = |records: Vec<Record>| {
         let mut out = messages(r.meta, &r.query, records);
         let mut m = (out.len() == 1).then(|| out.pop()).flatten()?;
@@ -149,7 +152,7 @@ fn append_opt(m: &mut Vec<u8>, dnssec_ok: bool) {
     };
     m.push(0);
     m.extend_from_slice(&41u16.to_be_bytes());
-    m.extend_from_slice(&crate::dns::MAX_UDP_PAYLOAD.to_be_bytes());
+    m.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
     m.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
     m.extend_from_slice(&0u16.to_be_bytes());
     m[10..12].copy_from_slice(&ar.saturating_add(1).to_be_bytes());
@@ -200,11 +203,11 @@ fn plan<'k>(
     let mut meta = Metadata::response_from_request(&request.metadata);
     meta.recursion_desired = request.metadata.recursion_desired;
     let refused = |reason: Reason| refusals::refused(reason, query.name(), src);
-    if crate::dns::tsig_misplaced(msg) {
+    if Scan::of(msg).tsig_misplaced {
         refused(Reason::Malformed);
         return Some(Plan::Done(header_only(meta, &query, ResponseCode::FormErr)));
     }
-    let tsig_at = crate::dns::tsig_at(msg);
+    let tsig_at = Scan::of(msg).tsig;
     let mut signer = match (&config.key, tsig_at) {
         (_, None) => None,
         (None, Some(t)) => {
@@ -314,7 +317,7 @@ fn not_auth(
     meta: Metadata,
     query: &Query,
     msg: &[u8],
-    t: &crate::dns::TsigAt,
+    t: &crate::wire::scan::Tsig,
     rejected: Rejected,
     key: Option<&tsig::Key>,
 ) -> Vec<u8> {

@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use super::journal::{Journal, Published, Shared, Version, with_serial};
-use super::{Announce, TransferConfig, next_serial, render, tsig};
+use super::{Announce, TransferConfig, next_serial, render};
 use crate::health::Live;
+use crate::wire::tsig;
 use crate::zone::{Zone, ZoneSet};
 
 /// The engine's side: renders, coalesces, journals, announces.

@@ -23,7 +23,8 @@ use tracing::debug;
 
 use super::EncryptedError;
 use crate::dns::conns::{Conn, Registry, TcpLimits};
-use crate::dns::handler::{Handler, Received, Transport};
+use crate::dns::context::{Received, Transport};
+use crate::dns::handler::Handler;
 
 /// RFC 9250 §4.3 error codes.
 const DOQ_NO_ERROR: u32 = 0x0;

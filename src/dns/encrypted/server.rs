@@ -15,7 +15,8 @@ use tracing::{info, warn};
 
 use super::certs::{Certs, server_config};
 use super::{EncryptedConfig, EncryptedError, quic};
-use crate::dns::handler::{Handler, Transport};
+use crate::dns::context::Transport;
+use crate::dns::handler::Handler;
 use crate::dns::tcp::{self, Upgrade};
 
 /// A DoT connection: the TLS handshake, bounded by the handshake timeout.

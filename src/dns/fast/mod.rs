@@ -18,10 +18,10 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rand::Rng;
 
+use super::context::{Context, MAX_UDP_PAYLOAD, Received, Sent, size_limit};
 use super::cookie;
-use super::handler::{Context, MAX_UDP_PAYLOAD, Received, Sent, size_limit};
-use super::scan;
 use crate::select::{ClientKey, Rule};
+use crate::wire::scan;
 use crate::zone::wire;
 
 const HEADER: usize = 12;

@@ -6,9 +6,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use super::{CLASS_IN, HEADER, Plain, header, opt};
+use crate::dns::context::{Context, Received, Sent, size_limit};
 use crate::dns::cookie;
-use crate::dns::handler::{Context, Received, Sent, size_limit};
-use crate::zone::wire::compress::{self, Compressor};
+use crate::wire::compress::{self, Compressor};
 use crate::zone::wire::{Piece, Template};
 
 const SOA_TYPE: u16 = 6;

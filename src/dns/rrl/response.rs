@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use super::{Class, Key, Limiter, Verdict};
-use crate::dns::scan::{self, Scan};
 use crate::telemetry;
+use crate::wire::scan::{self, Scan};
 
 const HEADER: usize = 12;
 /// The longest name in wire format (RFC 1035 §3.1).

@@ -6,7 +6,7 @@ use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, OpCode, Query, 
 use hickory_proto::rr::{Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use crate::zone::wire::compress::Compressor;
+use crate::wire::compress::Compressor;
 
 /// The largest message of a transfer (before its TSIG record).
 pub const MESSAGE_BYTES: usize = 16 * 1024;

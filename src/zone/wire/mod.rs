@@ -21,18 +21,10 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{Node, Zone};
 
-pub mod compress;
 mod named;
 pub use named::{Piece, Template};
 
-/// Room kept in a message for a TSIG record (RFC 8945): an HMAC-SHA256 TSIG with BADTIME's
-/// other data takes 77 bytes besides its owner, the key name, which is at most
-/// [`TSIG_KEY_NAME`] bytes. Validation keeps every RRset this far under 64 KiB, so that a
-/// signed answer or transfer still fits whatever the key; a signed answer itself keeps only
-/// its key's real TSIG length (`Key::record_len`, 80 bytes for a 9-byte key name).
-pub const TSIG_ROOM: u16 = 160;
-/// The longest key name (in wire form) that fits in [`TSIG_ROOM`].
-pub const TSIG_KEY_NAME: usize = 80;
+pub use crate::wire::size::{TSIG_KEY_NAME, TSIG_ROOM};
 
 /// The owner of every pre-encoded record: a pointer to the question name at offset 12.
 const OWNER_POINTER: [u8; 2] = [0xC0, 0x0C];

@@ -3,13 +3,12 @@
 //! otherwise, or with another key, it gets NOTAUTH with TSIG error BADKEY, unsigned (§5.2.1),
 //! instead of an answer a client would take as verified.
 
-use crate::xfr::tsig::{Key, Rejected, Request, Signer};
+use super::{Key, Rejected, Request, Signer};
 
 use hickory_proto::rr::rdata::NULL;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 
-use super::scan::Tsig;
+use crate::wire::scan::{Scan, Tsig, name_at, skip_name};
 
 /// Verifies a signed query with `key`.
 pub fn verify_query<'k>(
@@ -17,13 +16,13 @@ pub fn verify_query<'k>(
     t: &Tsig,
     key: &'k Key,
 ) -> Result<(&'k Key, Request), Rejected> {
-    crate::xfr::tsig::verify(
+    super::verify(
         msg,
         t.owner,
         t.rdata,
         t.rdata_len,
         std::slice::from_ref(key),
-        crate::xfr::tsig::now(),
+        super::now(),
     )
 }
 
@@ -35,7 +34,7 @@ pub fn sign_response(
     key: Option<&Key>,
     out: &mut Vec<u8>,
 ) {
-    let now = crate::xfr::tsig::now();
+    let now = super::now();
     match (signed, key) {
         (Ok(Some((k, req))), _) => Signer::response(k, req).sign(out, now, 0, &[]),
         (Err(rejected), Some(k)) => {
@@ -50,7 +49,7 @@ pub fn sign_response(
 /// True when the response `msg` is signed with TSIG error 0 and no other data: gslbd signs
 /// so only a response to a query that verified.
 pub fn verified_response(msg: &[u8]) -> bool {
-    super::scan::Scan::of(msg).tsig.is_some_and(|t| {
+    Scan::of(msg).tsig.is_some_and(|t| {
         let end = t.rdata + t.rdata_len;
         // The rdata ends with the original ID, the error and the other data's length.
         end >= t.rdata + 6 && msg.get(end - 4..end) == Some(&[0u8, 0, 0, 0][..])
@@ -64,7 +63,7 @@ pub fn unsigned_error(msg: &[u8], tsig: &Tsig, id: u16, error: u16) -> Option<Re
     let key = name_at(msg, tsig.owner)?;
     let rdata = msg.get(tsig.rdata..tsig.rdata + tsig.rdata_len)?;
     let algorithm = name_at(msg, tsig.rdata)?;
-    let alg_len = super::scan::skip_name(msg, tsig.rdata)? - tsig.rdata;
+    let alg_len = skip_name(msg, tsig.rdata)? - tsig.rdata;
     // Time signed (6 bytes) and fudge (2) follow the algorithm name.
     let times = rdata.get(alg_len..alg_len + 8)?;
     let mut out = Vec::with_capacity(64);
@@ -88,11 +87,4 @@ pub fn unsigned_error(msg: &[u8], tsig: &Tsig, id: u16, error: u16) -> Option<Re
     );
     record.dns_class = DNSClass::ANY;
     Some(record)
-}
-
-/// The (possibly compressed) name at `at` in `msg`.
-pub(crate) fn name_at(msg: &[u8], at: usize) -> Option<Name> {
-    let mut d = BinDecoder::new(msg);
-    d.read_slice(at).ok()?;
-    Name::read(&mut d).ok()
 }

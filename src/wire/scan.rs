@@ -1,9 +1,12 @@
-//! What the full path reads of a query before (and whether or not) hickory decodes it: where the
-//! question ends, the OPT record and its options checked by the RFCs' rules, and a TSIG
-//! record. Reading the raw bytes lets a malformed option or an unknown TSIG key get its proper
-//! error with the question and an OPT, where a failed decode would leave only the header.
+//! What the query path and transfers read of a message before (and whether or not) hickory
+//! decodes it: names read and skipped, where the question ends, the OPT record and its options
+//! checked by the RFCs' rules, and a TSIG record. Reading the raw bytes lets a malformed option
+//! or an unknown TSIG key get its proper error with the question and an OPT, where a failed
+//! decode would leave only the header.
 
 use std::net::IpAddr;
+
+use hickory_proto::serialize::binary::BinDecodable;
 
 const HEADER: usize = 12;
 const OPT: u16 = 41;
@@ -217,6 +220,13 @@ pub fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The (possibly compressed) name at `at` in `msg`.
+pub fn name_at(msg: &[u8], at: usize) -> Option<hickory_proto::rr::Name> {
+    let mut d = hickory_proto::serialize::binary::BinDecoder::new(msg);
+    d.read_slice(at).ok()?;
+    hickory_proto::rr::Name::read(&mut d).ok()
 }
 
 #[cfg(test)]

@@ -1,14 +1,45 @@
 //! What a pool answers for given region weights: the rule that fires, the regions in the
 //! answers and a sentence for people, and, for topology pools, where each client location is
 //! answered from. The status (live weights) and drills (weights with regions failed) both
-//! decide through here, with the DNS path's own `select`.
+//! decide through here (and `xfr` renders with it), with the DNS path's own `select`.
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::{Answering, LocationNow};
+use serde::{Deserialize, Serialize};
+
 use crate::select::{self, ClientKey, Rule};
 use crate::zone::Pool;
+
+/// A client location of a topology pool, now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocationNow {
+    pub location: String,
+    /// The regions its clients are answered from (empty: the pool's all-down rule).
+    pub answered_from: Vec<String>,
+    /// The step of its list that answers (0 = its first choice).
+    pub step: Option<usize>,
+    /// True when that is not the step it lands on with every region up.
+    pub off_first_choice: bool,
+}
+
+/// What a pool answers right now: the rule that decides it, and a sentence for people
+/// ("failing open: no region healthy, answering us-east, eu-west", "answering fallback
+/// 198.51.100.200", "NODATA: …", "SERVFAIL: …").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answering {
+    pub rule: Rule,
+    pub summary: String,
+}
+
+impl Default for Answering {
+    fn default() -> Self {
+        Answering {
+            rule: Rule::Policy,
+            summary: String::new(),
+        }
+    }
+}
 
 /// The rule and the regions that can be in the answers, for `weights` (0 = not serving) and
 /// the weights used when the pool fails open.

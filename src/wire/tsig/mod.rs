@@ -1,7 +1,8 @@
 //! TSIG with HMAC-SHA256 (RFC 8945) on raw messages: verifying a signed request, signing
 //! responses (the first of a transfer with the request's MAC, each later one chained to the
 //! previous MAC, §5.3.1), and signing requests gslbd sends (NOTIFY). hickory-proto 0.26 has the
-//! TSIG record type but no signer; the HMAC is `ring`'s.
+//! TSIG record type but no signer; the HMAC is `ring`'s. [`query`] applies it to queries on the
+//! query path (verify, sign the response, the unsigned errors).
 
 use hickory_proto::rr::Name;
 use ring::hmac;
@@ -23,7 +24,9 @@ const MAC_MIN: usize = 16;
 const TSIG_TYPE: u16 = 250;
 const CLASS_ANY: u16 = 255;
 
+mod query;
 mod record;
+pub use query::{sign_response, unsigned_error, verified_response, verify_query};
 use record::{alg_name, fields, time48, unsigned, variables};
 pub use record::{append, append_error};
 
@@ -46,7 +49,7 @@ impl Key {
     /// data included (6 for BADTIME): the owner (the key name, uncompressed), type, class, TTL
     /// and RDLENGTH (10), the algorithm name, time signed (6), fudge (2), MAC size (2) and MAC,
     /// original ID (2), error (2) and other length (2). At most
-    /// [`crate::zone::wire::TSIG_ROOM`], since key names are bounded.
+    /// [`crate::wire::size::TSIG_ROOM`], since key names are bounded.
     pub fn record_len(&self, other: usize) -> usize {
         let owner = self.name.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
         let algorithm = HMAC_SHA256.len() + 1;
@@ -66,10 +69,10 @@ impl Key {
         }
         let mut name = Name::from_ascii(name).map_err(|e| format!("key name {name:?}: {e}"))?;
         name.set_fqdn(true);
-        if name.len() + 1 > crate::zone::wire::TSIG_KEY_NAME {
+        if name.len() + 1 > super::size::TSIG_KEY_NAME {
             return Err(format!(
                 "key name {name:?}: longer than {} bytes, so a signature might not fit",
-                crate::zone::wire::TSIG_KEY_NAME
+                super::size::TSIG_KEY_NAME
             ));
         }
         let secret = base64::engine::general_purpose::STANDARD
@@ -151,7 +154,7 @@ pub fn verify<'k>(
 ) -> Result<(&'k Key, Request), Rejected> {
     let f = fields(msg, owner, rdata, rdata_len).ok_or(Rejected::Unsigned(BADSIG))?;
     // Class ANY and TTL 0, as the MAC assumes (§4.2).
-    let fixed = crate::dns::skip_name(msg, owner)
+    let fixed = super::scan::skip_name(msg, owner)
         .and_then(|at| msg.get(at + 2..at + 8))
         .ok_or(Rejected::Unsigned(BADSIG))?;
     if fixed[..2] != CLASS_ANY.to_be_bytes() || fixed[2..] != [0, 0, 0, 0] {
@@ -290,8 +293,10 @@ mod tests {
         m.to_vec().expect("encode")
     }
 
-    fn find(msg: &[u8]) -> crate::dns::TsigAt {
-        crate::dns::tsig_at(msg).expect("a tsig record")
+    fn find(msg: &[u8]) -> crate::wire::scan::Tsig {
+        crate::wire::scan::Scan::of(msg)
+            .tsig
+            .expect("a tsig record")
     }
 
     #[test]
@@ -303,7 +308,7 @@ mod tests {
         let long = format!("{}.{}", "a".repeat(63), "b".repeat(14));
         let key = Key::parse(&format!("hmac-sha256:{long}:c2VjcmV0LXNlY3JldC1zZWNyZXQ="))
             .expect("the longest key name");
-        assert!(key.record_len(6) <= usize::from(crate::zone::wire::TSIG_ROOM));
+        assert!(key.record_len(6) <= usize::from(crate::wire::size::TSIG_ROOM));
     }
 
     #[test]
@@ -352,7 +357,7 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut bad = msg.clone();
                 bad[at] ^= bit;
-                if let Some(t) = crate::dns::tsig_at(&bad) {
+                if let Some(t) = crate::wire::scan::Scan::of(&bad).tsig {
                     let r = verify(&bad, t.owner, t.rdata, t.rdata_len, &keys, 1_000_000);
                     // The ID is replaced by the original ID before the MAC is checked.
                     assert!(

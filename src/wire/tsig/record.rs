@@ -19,10 +19,10 @@ pub(super) struct Fields {
 
 /// Reads the TSIG record that starts at `owner` (its RDATA at `rdata`).
 pub(super) fn fields(msg: &[u8], owner: usize, rdata: usize, rdata_len: usize) -> Option<Fields> {
-    let key = crate::dns::name_at(msg, owner)?;
-    let algorithm = crate::dns::name_at(msg, rdata)?;
+    let key = crate::wire::scan::name_at(msg, owner)?;
+    let algorithm = crate::wire::scan::name_at(msg, rdata)?;
     let end = rdata + rdata_len;
-    let mut at = crate::dns::skip_name(msg, rdata)?;
+    let mut at = crate::wire::scan::skip_name(msg, rdata)?;
     let mut take = |n: usize| {
         let s = msg.get(at..at + n).filter(|_| at + n <= end)?;
         at += n;
