@@ -342,7 +342,10 @@ async fn region_action(
             let key = applied.key;
             let mut body = json!({ "zone": key.zone, "pool": key.pool, "region": key.region,
                 "override": action.map(|a| a.name()), "persisted": applied.not_persisted.is_none() });
-            if let Some(Override::Drill { until, until_ms }) = action {
+            if let Some(Override::Drill {
+                until, until_ms, ..
+            }) = action
+            {
                 body["until"] = json!(until);
                 body["until_ms"] = json!(until_ms);
             }

@@ -32,6 +32,16 @@ pub fn scrape(handle: &PrometheusHandle, snap: &Snapshot, now: Instant) -> Strin
     })
 }
 
+/// Right after a reload is published: a scrape whose text is thrown away, so the exporter sees
+/// the last changes of the series the reload removed now, and drops them from the first real
+/// scrape a second later (it keeps a series that changed since the previous render, however
+/// long ago).
+pub fn settle(snap: &Snapshot, now: Instant) {
+    if let Some(handle) = telemetry::installed() {
+        drop(scrape(handle, snap, now));
+    }
+}
+
 /// The labels of every series of the load `zones`.
 fn layout(zones: &ZoneSet) -> Layout {
     let zone_layouts = zones

@@ -58,6 +58,22 @@ impl Engine {
         let zones = self.table.zones().clone();
         let name = || format!("{}/{}/{}", key.zone, key.pool, key.region);
         let key = match (key.canonical(&zones), req.action) {
+            // The same override again (a drill is renewed) or clearing none changes nothing:
+            // no log, no transition, no write.
+            (Some(k), Some(a))
+                if self.overrides.get(&k) == Some(&a) && !matches!(a, Override::Drill { .. }) =>
+            {
+                return Ok(Applied {
+                    key: k,
+                    not_persisted: None,
+                });
+            }
+            (Some(k), None) if !self.overrides.contains_key(&k) => {
+                return Ok(Applied {
+                    key: k,
+                    not_persisted: None,
+                });
+            }
             (Some(k), Some(a)) => {
                 if let (Override::Drill { .. }, Some(held)) = (a, self.overrides.get(&k))
                     && !matches!(held, Override::Drill { .. })
@@ -165,18 +181,23 @@ impl Engine {
     /// wall clock once, when the drill is first seen (set, loaded at start, or replaced), and
     /// kept from then on, so a wall-clock step neither lengthens a drill nor ends it early.
     fn drill_deadlines(&mut self) -> Vec<(RegionKey, Instant)> {
-        let drills: Vec<(RegionKey, u64)> = self
+        let drills: Vec<(RegionKey, u64, Option<u64>)> = self
             .overrides
             .iter()
             .chain(self.orphaned.iter())
-            .filter_map(|(k, o)| Some((k.clone(), o.drill_end_ms()?)))
+            .filter_map(|(k, o)| Some((k.clone(), o.drill_end_ms()?, o.drill_length_ms())))
             .collect();
         let (now, wall) = (Instant::now(), unix_now_ms());
         let mut kept = HashMap::with_capacity(drills.len());
-        for (key, end_ms) in drills {
+        for (key, end_ms, length_ms) in drills {
             let at = match self.drill_ends.get(&key) {
                 Some(&(ms, at)) if ms == end_ms => at,
-                _ => now + Duration::from_millis(end_ms.saturating_sub(wall)),
+                // Never more than the drill's length (after a restart with the clock stepped
+                // back, the saved end is further away than that).
+                _ => {
+                    let left = end_ms.saturating_sub(wall);
+                    now + Duration::from_millis(length_ms.map_or(left, |l| left.min(l)))
+                }
             };
             kept.insert(key, (end_ms, at));
         }

@@ -142,6 +142,7 @@ impl Engine {
         }
         self.agree();
         self.publish();
+        super::metrics::settle(&self.shared.load(), Instant::now());
         info!(
             zones = count,
             targets = zones.targets.len(),

@@ -19,11 +19,14 @@ pub enum Override {
     ForceDown,
     /// A failover drill: forced down until `until_ms` (milliseconds since the UNIX epoch;
     /// `until`, whole seconds rounded up, for people and for state files written before
-    /// milliseconds), then cleared by itself.
+    /// milliseconds), then cleared by itself. `length_ms` bounds what is left of it when the
+    /// wall clock says more (a restart after the clock stepped back).
     Drill {
         until: u64,
         #[serde(default, skip_serializing_if = "is_zero")]
         until_ms: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        length_ms: u64,
     },
 }
 
@@ -44,10 +47,12 @@ impl Override {
 
     /// A drill of `length` from `now_ms` (milliseconds since the UNIX epoch).
     pub fn drill(now_ms: u64, length: Duration) -> Override {
-        let until_ms = now_ms.saturating_add(u64::try_from(length.as_millis()).unwrap_or(u64::MAX));
+        let length_ms = u64::try_from(length.as_millis()).unwrap_or(u64::MAX);
+        let until_ms = now_ms.saturating_add(length_ms);
         Override::Drill {
             until: until_ms.div_ceil(1000),
             until_ms,
+            length_ms,
         }
     }
 
@@ -56,6 +61,14 @@ impl Override {
         match *self {
             Override::Drill { until_ms, .. } if until_ms > 0 => Some(until_ms),
             Override::Drill { until, .. } => Some(until.saturating_mul(1000)),
+            _ => None,
+        }
+    }
+
+    /// A drill's length (`None`: not a drill, or a drill saved before lengths were).
+    pub fn drill_length_ms(&self) -> Option<u64> {
+        match *self {
+            Override::Drill { length_ms, .. } if length_ms > 0 => Some(length_ms),
             _ => None,
         }
     }

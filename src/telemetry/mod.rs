@@ -109,10 +109,17 @@ const PROBE_BUCKETS: [f64; 12] = [
 /// regions and targets ever reach it.
 const IDLE: Duration = Duration::from_secs(1);
 
+/// The recorder's handle, once installed.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The handle [`install`] returned, when it ran (`--admin off`: never).
+pub fn installed() -> Option<&'static PrometheusHandle> {
+    HANDLE.get()
+}
+
 /// Installs the Prometheus recorder (once per process) and returns the handle that renders it.
 /// Handles made before this records nowhere, so it runs before the first zone load.
 pub fn install() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     // Probe-result ages count from here until the first result.
     since_start_ms();
     HANDLE

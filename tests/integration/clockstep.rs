@@ -235,3 +235,55 @@ fn a_backward_wall_clock_step_does_not_lengthen_a_drill() {
 fn a_forward_wall_clock_step_does_not_end_a_drill_early() {
     drill_across_a_step("+300s");
 }
+
+#[test]
+fn a_drill_across_a_restart_with_the_clock_stepped_back_lasts_at_most_its_length() {
+    if !Path::new(FAKETIME).exists() {
+        eprintln!("skipped: {FAKETIME} is not installed (apt-get install faketime)");
+        return;
+    }
+    let (a, b) = (Backend::http(), Backend::http());
+    let g = Gslbd::start(&[("z.toml", &zone(&a.url("/"), &b.url("/")))]);
+    poll(Duration::from_secs(15), Duration::from_millis(50), || {
+        has_a(&g).then_some(())
+    })
+    .expect("region a up");
+    let started = std::time::Instant::now();
+    let (code, body) = g.api(
+        "POST",
+        "/regions/gslb.example/www/a/drill?duration=5s",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    // A restart with the wall clock 300 s back (NTP's makestep at boot).
+    let zones = g.zones_dir().to_string_lossy().into_owned();
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--log",
+        "info",
+        "--zones",
+        &zones,
+        "--admin",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let step = [
+        "env",
+        "FAKETIME_DONT_FAKE_MONOTONIC=1",
+        "faketime",
+        "-f",
+        "-300s",
+    ];
+    let g = g.restart_in_place(&step, &args);
+    assert!(!has_a(&g), "still drilled after the restart");
+    let back = poll(Duration::from_secs(15), Duration::from_millis(100), || {
+        has_a(&g).then(|| started.elapsed())
+    });
+    assert!(
+        back.is_some_and(|t| t < Duration::from_secs(12)),
+        "a 5 s drill lasted {back:?} (None: over 15 s) across a restart 300 s back"
+    );
+}

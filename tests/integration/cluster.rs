@@ -91,7 +91,16 @@ pub fn cluster(n: usize, zones: &[(&str, &str)]) -> Vec<Gslbd> {
 }
 
 pub fn answers(g: &Gslbd) -> Vec<String> {
-    let mut a = g.dig("www.gslb.example A").answers("A");
+    // A query lost on a loaded machine (no status: dig timed out) is asked again, so that it
+    // is never taken for an empty answer.
+    let mut d = g.dig("www.gslb.example A");
+    for _ in 0..3 {
+        if !d.status.is_empty() {
+            break;
+        }
+        d = g.dig("www.gslb.example A");
+    }
+    let mut a = d.answers("A");
     a.sort();
     a
 }

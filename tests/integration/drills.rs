@@ -280,3 +280,53 @@ fn a_drill_whose_region_a_reload_removed_still_ends_on_time() {
     let state = std::fs::read_to_string(g.zones_dir().join(".gslbd-state.json")).expect("state");
     assert!(!state.contains("drill"), "{state}");
 }
+
+#[test]
+fn clearing_no_override_or_setting_the_same_one_again_changes_nothing() {
+    let g = Gslbd::start(&[("z.toml", &zone(""))]);
+    let overrides = |g: &Gslbd| {
+        g.logs()
+            .iter()
+            .filter(|l| l.contains("operator override"))
+            .count()
+    };
+    let history = |g: &Gslbd| {
+        let (_, s) = g.api("GET", "/status", None);
+        s["transitions"].as_array().map_or(0, Vec::len)
+    };
+    let state = g.zones_dir().join(".gslbd-state.json");
+    let (logged, seen) = (overrides(&g), history(&g));
+    for _ in 0..2 {
+        let (code, body) = g.api("POST", "/regions/gslb.example/www/a/undrain", None);
+        assert_eq!(code, 200, "{body}");
+    }
+    assert_eq!(
+        overrides(&g),
+        logged,
+        "an undrain of nothing is not an override"
+    );
+    assert_eq!(history(&g), seen, "nor a transition");
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/a/drain", None).0,
+        200
+    );
+    let written = std::fs::metadata(&state)
+        .and_then(|m| m.modified())
+        .expect("saved");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        g.api("POST", "/regions/gslb.example/www/a/drain", None).0,
+        200
+    );
+    assert_eq!(
+        overrides(&g),
+        logged + 1,
+        "the second drain changed nothing"
+    );
+    assert_eq!(history(&g), seen + 1);
+    let again = std::fs::metadata(&state)
+        .and_then(|m| m.modified())
+        .expect("saved");
+    assert_eq!(written, again, "nor rewrote the state file");
+    assert_eq!(www(&g), ["192.0.2.2", "192.0.2.3"]);
+}

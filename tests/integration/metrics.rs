@@ -385,3 +385,36 @@ fn counters_of_what_a_reload_keeps_survive_it() {
         "counters went back across the reload: {before:?} -> {after:?}"
     );
 }
+
+#[test]
+fn a_removed_region_is_gone_from_the_first_scrape_a_second_after_the_reload() {
+    let backend = Backend::http();
+    let with = |regions: &[&str]| {
+        let mut z = format!(
+            "{}\n[pools.www]\ntype = \"A\"\npolicy = \"all\"\n",
+            zone_head("gslb.example.")
+        );
+        for (i, r) in regions.iter().enumerate() {
+            z += &format!(
+                "[pools.www.regions.{r}]\naddresses = [\"192.0.2.{}\"]\ncheck = \"{}\"\n",
+                i + 1,
+                backend.url("/")
+            );
+        }
+        z
+    };
+    let g = Gslbd::start(&[("z.toml", &with(&["a", "b"]))]);
+    g.dig("www.gslb.example A");
+    scrape(&g);
+    // Answers after that scrape, then a reload that removes region a.
+    g.dig("www.gslb.example A");
+    std::fs::write(g.zones_dir().join("z.toml"), with(&["b"])).expect("write zone");
+    assert_eq!(g.api("POST", "/reload", None).0, 200);
+    std::thread::sleep(Duration::from_millis(1200));
+    let s = scrape(&g);
+    assert_eq!(
+        label_values(&s, telemetry::DNS_ANSWERS_TOTAL, "region"),
+        vec!["b".to_string()],
+        "the first scrape a second after the reload"
+    );
+}
