@@ -29,6 +29,7 @@ const LAYERS: &[&[&str]] = &[
     &["simulate"],
     &["admin", "watch"],
     &["fuzzing"],
+    &["server"],
     &["main"],
 ];
 

@@ -4,7 +4,7 @@
 //! [`render`] turns a zone and the live state into static records; [`Xfr`] (owned by the
 //! engine, [`versions`]) decides which change becomes a new version and when, numbers it with
 //! a serial that only rises, and hands it to [`notify`]; [`journal`] keeps the published
-//! versions, from which [`serve`] answers AXFR and IXFR, TSIG-protected ([`tsig`]); [`service`] is
+//! versions, from which [`serve`] answers AXFR and IXFR, TSIG-protected ([`crate::wire::tsig`]); [`service`] is
 //! what the DNS transports hand transfers to (slots, refusals before a slot, IXFR over UDP).
 
 pub mod journal;
