@@ -25,7 +25,8 @@ pub struct Params {
     name: String,
     #[serde(rename = "type")]
     rtype: Option<String>,
-    /// An address (`203.0.113.7`) or a subnet as sent in ECS (`203.0.113.0/24`).
+    /// An address (`203.0.113.7`) or a subnet as sent in ECS (`203.0.113.0/24`); IPv4-mapped
+    /// IPv6 (`::ffff:203.0.113.7`) is the IPv4 client, as in DNS.
     client: Option<String>,
 }
 
@@ -111,7 +112,8 @@ pub async fn handler(
     let mut out = json!({
         "name": name.to_string(),
         "type": rtype.to_string(),
-        "client": format!("{}/{}", client.addr, client.prefix),
+        // The prefix the answer is decided on, as DNS with that Client Subnet decides.
+        "client": client.subnet(),
         "zone": zone.map(|z| z.origin_name.to_string()),
         "rcode": answer.rcode.to_string(),
         "authoritative": answer.authoritative,
@@ -181,6 +183,10 @@ pub async fn handler(
             "chosen": d.selection.regions.iter().filter_map(|i| pool.regions.get(*i)).map(|r| r.name.clone()).collect::<Vec<_>>(),
             "regions": regions,
         });
+        if matches!(pool.policy, Policy::Hashed | Policy::Topology) {
+            // The subnet the rendezvous hash keys on.
+            out["pool"]["hashed_on"] = json!(format!("{}/{}", client.addr, client.prefix));
+        }
     }
     Json(out).into_response()
 }

@@ -151,7 +151,7 @@ fn by_policy<R: Rng + ?Sized>(
         Policy::All => (all::select(weights, rng), None),
         Policy::Hashed => (
             hashed::select(pool, weights, client, pool.answers),
-            Some(client.prefix),
+            Some(client.scope(client.prefix)),
         ),
         // Weighted (failover and topology returned above).
         _ => (weighted::draw(weights, pool.answers, rng), None),

@@ -33,11 +33,11 @@ pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey) -> Option<Select
     let serving = in_step.iter().filter(|w| **w > 0).count();
     // With more than one region serving in the location, which (and in which order) also
     // depends on the client's subnet.
-    let scope = if serving > 1 {
+    let scope = client.scope(if serving > 1 {
         m.scope.max(client.prefix)
     } else {
         m.scope
-    };
+    });
     Some(Selection {
         regions: hashed::select(pool, &in_step, client, pool.answers),
         rule: Rule::Policy,

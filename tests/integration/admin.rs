@@ -216,7 +216,8 @@ fn explain_says_what_and_why() {
         None,
     );
     assert_eq!(code, 200, "{e}");
-    assert_eq!(e["client"], "203.0.113.0/24");
+    // A query from 203.0.113.7 is decided on that address.
+    assert_eq!(e["client"], "203.0.113.7/32");
     assert_eq!(e["pool"]["rule"], "policy");
     assert_eq!(e["pool"]["chosen"], serde_json::json!(["b"]));
     let a = e["pool"]["regions"]

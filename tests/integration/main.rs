@@ -23,6 +23,7 @@ mod encrypted;
 mod encryptedlimits;
 mod failover;
 mod harness;
+mod mapped;
 mod metrics;
 mod netns;
 mod ops;

@@ -1,6 +1,7 @@
 //! The client location gslbd reports for a topology answer, in `/explain` and in the
 //! `location` label of `gslbd_dns_topology_answers_total`: the location whose network holds the
-//! client, also when its list equals the default's (the default only for unmapped clients).
+//! client, also when its list equals the default's (the default only for unmapped clients);
+//! and the client `/explain` shows: the prefix it decides on, as DNS with that Client Subnet.
 
 use crate::backend::Backend;
 use crate::topology_scope::serve;
@@ -87,4 +88,62 @@ fn explain_decides_on_the_masked_prefix_as_dns_does() {
             .all(|r| dns.iter().any(|d| r.contains(d.as_str()))),
         "/explain {explained:?} against DNS {dns:?}"
     );
+}
+
+/// `/explain`'s client and answer for `client`, and DNS's answer for the same Client Subnet.
+fn explain_and_dig(g: &crate::harness::Gslbd, client: &str) -> (String, Vec<String>, Vec<String>) {
+    let (code, e) = g.api(
+        "GET",
+        &format!("/explain?name=www.gslb.example&type=A&client={client}"),
+        None,
+    );
+    assert_eq!(code, 200, "{e}");
+    let explained: Vec<String> = e["answer"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str()?.split_whitespace().last().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let subnet = if client.contains('/') {
+        client.to_string()
+    } else if client.contains(':') {
+        format!("{client}/128")
+    } else {
+        format!("{client}/32")
+    };
+    let dns = g
+        .dig(&format!("www.gslb.example A +subnet={subnet}"))
+        .answers("A");
+    (
+        e["client"].as_str().unwrap_or_default().to_string(),
+        explained,
+        dns,
+    )
+}
+
+#[test]
+fn explain_shows_the_prefix_it_decided_on() {
+    let backend = Backend::http();
+    // 10.1.2.3 alone is ap; the rest of 10.1.0.0/16 is eu.
+    let g = serve(
+        &backend,
+        "default = [\"us-east\"]\n[locations.eu]\nnetworks = [\"10.1.0.0/16\"]\n\
+         [locations.ap]\nnetworks = [\"10.1.2.3/32\"]\n",
+        &[],
+    );
+    for (client, shown, answer) in [
+        ("10.1.2.3/32", "10.1.2.3/32", "192.0.2.4"),
+        ("10.1.2.3", "10.1.2.3/32", "192.0.2.4"),
+        ("::ffff:10.1.2.3/128", "10.1.2.3/32", "192.0.2.4"),
+        ("::ffff:10.1.2.3", "10.1.2.3/32", "192.0.2.4"),
+        ("10.1.2.0/24", "10.1.2.0/24", "192.0.2.3"),
+        ("::ffff:10.1.2.3/120", "10.1.2.0/24", "192.0.2.3"),
+    ] {
+        let (client_shown, explained, dns) = explain_and_dig(&g, client);
+        assert_eq!(client_shown, shown, "{client}");
+        assert_eq!(explained, [answer], "{client}: /explain");
+        assert_eq!(dns, [answer], "{client}: DNS");
+    }
 }
