@@ -1,7 +1,7 @@
 //! The consensus function: per region, the same pure function of the fresh votes on every
-//! instance. With a quorum of votes the rule decides (a tie keeps the previous state); below
-//! quorum the instance uses its own verdict, but never turns a pool all-down that the last
-//! consensus had serving.
+//! instance. With a quorum of votes the rule decides (a tie keeps the last state a quorum
+//! decided, or serving when there is none); below quorum the instance uses its own verdict, but
+//! never turns a pool all-down that the last consensus had serving.
 
 use std::time::Duration;
 
@@ -43,7 +43,8 @@ pub enum Abstain {
 pub enum How {
     /// A quorum voted and the rule decided.
     Quorum,
-    /// A quorum voted, evenly split: the previous state is kept.
+    /// A quorum voted, evenly split: the last state a quorum decided is kept (serving when
+    /// there is none).
     Tie,
     /// Below quorum: this instance's own verdict.
     Isolated,
@@ -84,7 +85,9 @@ pub struct Ballot<'a> {
     /// The peers' votes: name and vote (`None`: none on this region), or why the peer as a
     /// whole abstains (stale, duplicate).
     pub peers: Vec<(&'a str, Result<Option<&'a Vote>, Abstain>)>,
-    /// The last consensus, when there is one.
+    /// The last state a quorum decided ([`How::Quorum`]; never a tie or an isolated
+    /// decision), when there is one: the same on every instance, so a tie ends the same
+    /// everywhere.
     pub previous: Option<bool>,
 }
 
@@ -134,7 +137,8 @@ pub fn region(me: &str, b: &Ballot<'_>, rule: Rule, quorum: usize) -> Agreement 
     (a.serving, a.how) = match (verdict, b.previous) {
         (Some(v), _) => (v, How::Quorum),
         (None, Some(prev)) => (prev, How::Tie),
-        (None, None) => (b.own_serving, How::Tie),
+        // Some vote says up: a failure only some instances see does not take it out.
+        (None, None) => (true, How::Tie),
     };
     a
 }
@@ -200,7 +204,7 @@ mod tests {
     use State::{Down, Unknown, Up};
 
     #[test]
-    fn the_majority_decides_and_a_tie_keeps_the_previous_state() {
+    fn the_majority_decides_and_a_tie_keeps_the_last_decided_state_or_serves() {
         let a = decide(
             Down,
             &[Some(Some(vote(Up))), Some(Some(vote(Up)))],
@@ -213,6 +217,12 @@ mod tests {
         assert_eq!((a.serving, a.how), (true, How::Tie));
         let a = decide(Down, &[Some(Some(vote(Up)))], Rule::Majority, Some(false));
         assert_eq!((a.serving, a.how), (false, How::Tie));
+        // With no agreed state, a tie keeps the region serving, whichever side this is on.
+        for own in [Down, Up] {
+            let other = if own == Up { Down } else { Up };
+            let a = decide(own, &[Some(Some(vote(other)))], Rule::Majority, None);
+            assert_eq!((a.serving, a.how), (true, How::Tie), "own {own:?}");
+        }
         let a = decide(
             Down,
             &[Some(Some(vote(Down))), Some(Some(vote(Up)))],

@@ -96,10 +96,11 @@ pub struct Change {
 pub struct Cluster {
     pub config: Arc<ClusterConfig>,
     peers: Vec<Peer>,
-    /// The last result per region (serving or not): what a tie keeps.
+    /// The last result per region (serving or not): what a change is measured from.
     last: HashMap<RegionKey, bool>,
-    /// The last result a quorum of votes reached per region (quorum or tie), never this
-    /// instance's own isolated decisions: what an isolated instance keeps a pool at.
+    /// The last result a quorum of votes decided per region (never a tie, never this
+    /// instance's own isolated decisions): what a tie keeps, and what an isolated instance
+    /// keeps a pool at. The same on every instance that counted the same votes.
     agreed: HashMap<RegionKey, bool>,
     /// Settings hashes of the current zones, by region id.
     settings: Vec<Option<String>>,
@@ -282,7 +283,7 @@ impl Cluster {
                     .iter()
                     .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref()).map_err(|e| *e)))
                     .collect(),
-                previous: self.last.get(&key).copied(),
+                previous: self.agreed.get(&key).copied(),
             };
             *slot = Some(decide::region(&self.config.name, &ballot, rule, quorum));
             keys[id] = Some(key);
@@ -324,8 +325,7 @@ impl Cluster {
                     agreement: a.clone(),
                 });
             }
-            let quorum = matches!(a.how, How::Quorum | How::Tie);
-            if let Some(v) = quorum
+            if let Some(v) = (a.how == How::Quorum)
                 .then_some(a.serving)
                 .or_else(|| self.agreed.get(&key).copied())
             {

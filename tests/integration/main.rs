@@ -10,6 +10,7 @@ mod clockstep;
 mod cluster;
 mod clusternames;
 mod clusterpeers;
+mod clustertie;
 mod clustertls;
 mod compose;
 mod cookies;

@@ -14,7 +14,8 @@ use crate::config::{ConfigError, Source};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
-    /// Up when more fresh votes say up than down; a tie keeps the previous state.
+    /// Up when more fresh votes say up than down; a tie keeps the last state a quorum decided
+    /// (serving when there is none).
     Majority,
     /// Up while any fresh vote says up (Route 53's bias towards answering).
     AnyUp,
