@@ -1,6 +1,6 @@
 //! The consensus function: per region, the same pure function of the fresh votes on every
-//! instance. With a quorum of votes the rule decides (a tie keeps the last state a quorum
-//! decided, or serving when there is none); below quorum the instance uses its own verdict, but
+//! instance. With a quorum of votes the rule decides (a tie serves: a failure only some
+//! instances see does not take a region out); below quorum the instance uses its own verdict, but
 //! never turns a pool all-down that the last consensus had serving.
 
 use std::time::Duration;
@@ -134,11 +134,12 @@ pub fn region(me: &str, b: &Ballot<'_>, rule: Rule, quorum: usize) -> Agreement 
         Rule::AnyUp => Some(up > 0),
         Rule::AllUp => Some(down == 0),
     };
-    (a.serving, a.how) = match (verdict, b.previous) {
-        (Some(v), _) => (v, How::Quorum),
-        (None, Some(prev)) => (prev, How::Tie),
-        // Some vote says up: a failure only some instances see does not take it out.
-        (None, None) => (true, How::Tie),
+    // A tie serves: some vote says up, and a failure only some instances see does not take a
+    // region out. It depends on the votes alone (not on what this instance remembers), so
+    // every instance decides it the same, also one that just restarted.
+    (a.serving, a.how) = match verdict {
+        Some(v) => (v, How::Quorum),
+        None => (true, How::Tie),
     };
     a
 }
@@ -204,7 +205,7 @@ mod tests {
     use State::{Down, Unknown, Up};
 
     #[test]
-    fn the_majority_decides_and_a_tie_keeps_the_last_decided_state_or_serves() {
+    fn the_majority_decides_and_a_tie_serves() {
         let a = decide(
             Down,
             &[Some(Some(vote(Up))), Some(Some(vote(Up)))],
@@ -213,15 +214,14 @@ mod tests {
         );
         assert_eq!((a.serving, a.how), (true, How::Quorum));
         assert!(a.disagrees());
-        let a = decide(Down, &[Some(Some(vote(Up)))], Rule::Majority, Some(true));
-        assert_eq!((a.serving, a.how), (true, How::Tie));
-        let a = decide(Down, &[Some(Some(vote(Up)))], Rule::Majority, Some(false));
-        assert_eq!((a.serving, a.how), (false, How::Tie));
-        // With no agreed state, a tie keeps the region serving, whichever side this is on.
-        for own in [Down, Up] {
-            let other = if own == Up { Down } else { Up };
-            let a = decide(own, &[Some(Some(vote(other)))], Rule::Majority, None);
-            assert_eq!((a.serving, a.how), (true, How::Tie), "own {own:?}");
+        // A tie serves whatever was agreed before and whichever side this instance is on, so
+        // every instance (one that just restarted too) decides it the same.
+        for previous in [Some(true), Some(false), None] {
+            for own in [Down, Up] {
+                let other = if own == Up { Down } else { Up };
+                let a = decide(own, &[Some(Some(vote(other)))], Rule::Majority, previous);
+                assert_eq!((a.serving, a.how), (true, How::Tie), "{own:?} {previous:?}");
+            }
         }
         let a = decide(
             Down,

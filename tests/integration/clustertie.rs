@@ -1,7 +1,7 @@
-//! Cluster ties: when the counted votes split evenly, every instance keeps the state the
-//! instances last *agreed* on (a quorum decision), never one it took alone; with none yet, the
-//! region stays serving. So a failure only one vantage sees stays in every instance's answers,
-//! from the start and after a brief partition, and every instance answers the same.
+//! Cluster ties: when the counted votes split evenly, every instance serves the region — a
+//! decision of the votes alone, never of what one instance remembers or took alone. So a
+//! failure only one vantage sees stays in every instance's answers, from the start, after a
+//! brief partition and after an agreed failure, and every instance answers the same.
 
 use std::time::{Duration, Instant};
 
@@ -62,8 +62,8 @@ fn a_tie_from_the_start_keeps_the_region_serving_on_every_instance() {
 }
 
 /// `n` instances (a, b, …; all but a and b stopped), a and b agree on east; then b is
-/// paused, a alone sees east fail and drops it; when b is back the votes tie and both keep
-/// the last agreed state: east serving.
+/// paused, a alone sees east fail and drops it; when b is back the votes tie and both serve
+/// east.
 fn a_brief_partition(n: usize) {
     let (east, west) = (Backend::http(), Backend::http());
     let z = zone(&east, &west);
@@ -100,11 +100,43 @@ fn a_brief_partition(n: usize) {
 }
 
 #[test]
-fn after_a_brief_partition_a_tie_keeps_the_last_agreed_state_on_both_instances() {
+fn after_a_brief_partition_a_tie_serves_on_both_instances() {
     a_brief_partition(2);
 }
 
 #[test]
-fn with_a_third_instance_stopped_a_tie_keeps_the_last_agreed_state() {
+fn with_a_third_instance_stopped_a_tie_serves() {
     a_brief_partition(3);
+}
+
+#[test]
+fn a_tie_after_an_agreed_failure_serves_on_every_instance_whatever_each_remembers() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let z = zone(&east, &west);
+    let nodes = cluster(2, &[("z.toml", &z)]);
+    settled(&nodes.iter().collect::<Vec<_>>());
+    // Both see east fail: the quorum takes it out.
+    east.block_agents(&["(a)", "(b)"]);
+    for g in &nodes {
+        until_east(
+            g,
+            false,
+            Duration::from_secs_f64(DETECTION + CONSENSUS + 1.0),
+        )
+        .expect("east out by quorum");
+    }
+    // Then east recovers for b only: the votes tie, and a tie serves on both (what each
+    // remembers of the agreed failure does not count, so a restarted one decides the same).
+    east.block_agents(&["(a)"]);
+    heard_and_sees(&nodes[1], "up");
+    for g in &nodes {
+        until_east(
+            g,
+            true,
+            Duration::from_secs_f64(DETECTION + CONSENSUS + 1.0),
+        )
+        .expect("east back in the answers");
+    }
+    heard_and_sees(&nodes[0], "down");
+    every_instance_keeps_east(&nodes.iter().collect::<Vec<_>>());
 }
