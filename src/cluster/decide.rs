@@ -85,10 +85,6 @@ pub struct Ballot<'a> {
     /// The peers' votes: name and vote (`None`: none on this region), or why the peer as a
     /// whole abstains (stale, duplicate).
     pub peers: Vec<(&'a str, Result<Option<&'a Vote>, Abstain>)>,
-    /// The last state a quorum decided ([`How::Quorum`]; never a tie or an isolated
-    /// decision), when there is one: the same on every instance, so a tie ends the same
-    /// everywhere.
-    pub previous: Option<bool>,
 }
 
 /// Counts one region's votes under `rule` with `quorum` votes needed.
@@ -176,12 +172,7 @@ mod tests {
         }
     }
 
-    fn decide(
-        own: State,
-        peers: &[Option<Option<Vote>>],
-        rule: Rule,
-        prev: Option<bool>,
-    ) -> Agreement {
+    fn decide(own: State, peers: &[Option<Option<Vote>>], rule: Rule) -> Agreement {
         let own = vote(own);
         let names: Vec<String> = (0..peers.len()).map(|i| format!("p{i}")).collect();
         let b = Ballot {
@@ -196,7 +187,6 @@ mod tests {
                     (n.as_str(), v)
                 })
                 .collect(),
-            previous: prev,
         };
         let size = peers.len() + 1;
         region("me", &b, rule, size / 2 + 1)
@@ -210,24 +200,20 @@ mod tests {
             Down,
             &[Some(Some(vote(Up))), Some(Some(vote(Up)))],
             Rule::Majority,
-            Some(true),
         );
         assert_eq!((a.serving, a.how), (true, How::Quorum));
         assert!(a.disagrees());
-        // A tie serves whatever was agreed before and whichever side this instance is on, so
-        // every instance (one that just restarted too) decides it the same.
-        for previous in [Some(true), Some(false), None] {
-            for own in [Down, Up] {
-                let other = if own == Up { Down } else { Up };
-                let a = decide(own, &[Some(Some(vote(other)))], Rule::Majority, previous);
-                assert_eq!((a.serving, a.how), (true, How::Tie), "{own:?} {previous:?}");
-            }
+        // A tie serves whichever side this instance is on: the votes alone decide it, so every
+        // instance (one that just restarted too) decides it the same.
+        for own in [Down, Up] {
+            let other = if own == Up { Down } else { Up };
+            let a = decide(own, &[Some(Some(vote(other)))], Rule::Majority);
+            assert_eq!((a.serving, a.how), (true, How::Tie), "{own:?}");
         }
         let a = decide(
             Down,
             &[Some(Some(vote(Down))), Some(Some(vote(Up)))],
             Rule::Majority,
-            Some(true),
         );
         assert_eq!((a.serving, a.how), (false, How::Quorum));
     }
@@ -235,10 +221,10 @@ mod tests {
     #[test]
     fn any_up_and_all_up_lean_opposite_ways() {
         let peers = [Some(Some(vote(Down))), Some(Some(vote(Down)))];
-        assert!(decide(Up, &peers, Rule::AnyUp, None).serving);
-        assert!(!decide(Up, &peers, Rule::AllUp, None).serving);
+        assert!(decide(Up, &peers, Rule::AnyUp).serving);
+        assert!(!decide(Up, &peers, Rule::AllUp).serving);
         let peers = [Some(Some(vote(Up))), Some(Some(vote(Up)))];
-        assert!(!decide(Down, &peers, Rule::AllUp, None).serving);
+        assert!(!decide(Down, &peers, Rule::AllUp).serving);
     }
 
     #[test]
@@ -257,7 +243,6 @@ mod tests {
                 Some(Some(vote(Unknown))),
             ],
             Rule::Majority,
-            Some(true),
         );
         assert_eq!((a.serving, a.how), (false, How::Isolated));
         let why: Vec<Abstain> = a.abstain.iter().map(|(_, w)| *w).collect();
@@ -275,13 +260,13 @@ mod tests {
 
     #[test]
     fn an_isolated_instance_never_empties_a_pool_the_consensus_had_serving() {
-        let mut x = decide(Down, &[None, None], Rule::Majority, Some(true));
-        let mut y = decide(Down, &[None, None], Rule::Majority, Some(false));
+        let mut x = decide(Down, &[None, None], Rule::Majority);
+        let mut y = decide(Down, &[None, None], Rule::Majority);
         guard_pool(&mut [(&mut x, Some(true)), (&mut y, Some(false))]);
         assert_eq!((x.serving, x.how), (true, How::IsolatedKept));
         assert_eq!((y.serving, y.how), (false, How::IsolatedKept));
         // Without a serving consensus before, its own view stands.
-        let mut z = decide(Down, &[None, None], Rule::Majority, Some(false));
+        let mut z = decide(Down, &[None, None], Rule::Majority);
         guard_pool(&mut [(&mut z, Some(false))]);
         assert_eq!((z.serving, z.how), (false, How::Isolated));
     }

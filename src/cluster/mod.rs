@@ -283,7 +283,6 @@ impl Cluster {
                     .iter()
                     .map(|(n, v)| (*n, v.as_ref().map(|v| v.as_ref()).map_err(|e| *e)))
                     .collect(),
-                previous: self.agreed.get(&key).copied(),
             };
             *slot = Some(decide::region(&self.config.name, &ballot, rule, quorum));
             keys[id] = Some(key);
