@@ -156,7 +156,7 @@ pub async fn serve(
             ))
         })?;
         for z in t.unknown_zones(&zones) {
-            warn!(zone = %z, "[transfer] zones names a zone that no zone file serves");
+            warn!(target: "gslbd", zone = %z, "[transfer] zones names a zone that no zone file serves");
         }
     }
     // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
@@ -216,7 +216,7 @@ pub async fn serve(
     if let Some(t) = &transfer {
         let sources = xfr::notify::sources(t, &cfg.listen);
         xfr::notify::spawn(t.clone(), sources.clone(), announced, cancel.clone());
-        info!(
+        info!(target: "gslbd",
             secondaries = t.secondaries.len(),
             signed = t.key.is_some(),
             notify_from = ?sources,
@@ -261,7 +261,7 @@ pub async fn serve(
     if let Some(c) = &cluster {
         engine::peers::spawn(c.clone(), handle.clone(), cancel.clone())
             .map_err(|e| ServeError::Cluster(e.to_string()))?;
-        info!(
+        info!(target: "gslbd",
             name = c.name,
             peers = c.peers.len(),
             rule = c.rule.name(),
@@ -278,10 +278,12 @@ pub async fn serve(
                 cancel.clone(),
             ));
         }
-        Err(e) => warn!(error = %e, "cannot watch SIGHUP; reload with POST /reload"),
+        Err(e) => {
+            warn!(target: "gslbd", error = %e, "cannot watch SIGHUP; reload with POST /reload")
+        }
     }
     let pools: usize = zones.zones.iter().map(|z| z.pools.len()).sum();
-    info!(
+    info!(target: "gslbd",
         zones = zones.zones.len(),
         pools,
         targets = zones.targets.len(),
@@ -291,7 +293,7 @@ pub async fn serve(
     engine::supervise::notify(&[sd_notify::NotifyState::Ready]);
 
     shutdown.await;
-    info!("shutting down");
+    info!(target: "gslbd", "shutting down");
     engine::supervise::notify(&[sd_notify::NotifyState::Stopping]);
     cancel.cancel();
     let stopping = async {
@@ -312,10 +314,10 @@ pub async fn serve(
         .await
         .is_err()
     {
-        warn!(grace = ?SHUTDOWN_GRACE, "shutdown took longer than its grace period; stopping now");
+        warn!(target: "gslbd", grace = ?SHUTDOWN_GRACE, "shutdown took longer than its grace period; stopping now");
     }
     drop(state_lock);
-    info!("stopped");
+    info!(target: "gslbd", "stopped");
     Ok(())
 }
 

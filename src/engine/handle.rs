@@ -6,16 +6,14 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::liveness::Liveness;
-use super::overrides::{OverrideError, OverrideRequest};
-use super::reload::{self, Reloaded};
 use crate::cluster::Verdicts;
-use crate::health::RegionKey;
+use crate::health::{Override, RegionKey};
 use crate::status::Status;
 
 /// Requests to the engine (from the admin API and signal handlers).
 pub enum Command {
     /// Reload the zones directory; replies with what the reload did or every error.
-    Reload(reload::Reply),
+    Reload(Reply),
     /// Set or clear an override. Replies with the region's canonical key.
     Override(
         RegionKey,
@@ -87,3 +85,40 @@ impl EngineHandle {
         self.ask(Command::Verdicts).await.flatten()
     }
 }
+
+/// Why an override was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("no region {0}")]
+    NoRegion(String),
+    /// It would leave fewer serving regions than the pool's `min_serving`.
+    #[error("{0}")]
+    BelowMinServing(String),
+    /// A drill on a region an operator override holds: it would replace that override and
+    /// clear it when it ends.
+    #[error("{0}")]
+    Overridden(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the admin API asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct OverrideRequest {
+    /// `None` clears.
+    pub action: Option<Override>,
+    /// Apply even below `min_serving`.
+    pub force: bool,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Zones serving after it.
+    pub zones: usize,
+    /// False when every file read as before and the serving set was kept.
+    pub changed: bool,
+}
+
+/// Where a reload's answer goes.
+pub type Reply = oneshot::Sender<Result<Reloaded, String>>;

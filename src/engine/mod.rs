@@ -23,10 +23,9 @@ pub mod peers;
 mod reload;
 pub mod supervise;
 
-pub use handle::{Applied, Command, EngineHandle};
+pub use handle::{Applied, Command, EngineHandle, OverrideError, OverrideRequest, Reloaded};
 pub use liveness::Liveness;
-pub use overrides::{OverrideError, OverrideRequest, unix_now, unix_now_ms};
-pub use reload::Reloaded;
+pub use overrides::{unix_now, unix_now_ms};
 
 use crate::cluster::Cluster;
 use crate::config::instance::ClusterConfig;
@@ -70,7 +69,7 @@ pub struct Engine {
     /// Versions for secondaries, when `[transfer]` is configured.
     xfr: Option<Xfr>,
     /// Reload requests the next load answers (`run` starts it when none is in progress).
-    reloads: Vec<reload::Reply>,
+    reloads: Vec<handle::Reply>,
     /// Each drill's end as saved (ms since the epoch) and on the monotonic clock.
     drill_ends: HashMap<RegionKey, (u64, Instant)>,
 }

@@ -7,35 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::{Applied, Engine};
+use super::Engine;
+use super::handle::{Applied, OverrideError, OverrideRequest};
 use crate::health::{Override, RegionKey};
 use crate::status::TransitionRecord;
 use crate::telemetry;
-
-/// Why an override was not applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OverrideError {
-    #[error("no region {0}")]
-    NoRegion(String),
-    /// It would leave fewer serving regions than the pool's `min_serving`.
-    #[error("{0}")]
-    BelowMinServing(String),
-    /// A drill on a region an operator override holds: it would replace that override and
-    /// clear it when it ends.
-    #[error("{0}")]
-    Overridden(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// What the admin API asks for.
-#[derive(Debug, Clone, Copy)]
-pub struct OverrideRequest {
-    /// `None` clears.
-    pub action: Option<Override>,
-    /// Apply even below `min_serving`.
-    pub force: bool,
-}
 
 /// Seconds since the UNIX epoch.
 pub fn unix_now() -> u64 {

@@ -8,27 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use super::handle::{Reloaded, Reply};
 use super::{Engine, supervise, warn_orphaned};
 use crate::config::ConfigErrors;
 use crate::health::{HealthTable, canonical_overrides};
 use crate::telemetry;
 use crate::zone::ZoneSet;
-
-/// What a reload did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reloaded {
-    /// Zones serving after it.
-    pub zones: usize,
-    /// False when every file read as before and the serving set was kept.
-    pub changed: bool,
-}
-
-/// Where a reload's answer goes.
-pub type Reply = oneshot::Sender<Result<Reloaded, String>>;
 
 /// What the blocking thread found.
 pub enum Outcome {
@@ -84,7 +72,7 @@ impl Engine {
         let result = match outcome {
             Ok(o) => self.apply(o),
             Err(e) => {
-                error!(error = %e, "the reload task failed; the previous zones keep serving");
+                error!(target: "gslbd::engine", error = %e, "the reload task failed; the previous zones keep serving");
                 telemetry::reload(false, self.generation);
                 Err(format!("reload task failed: {e}"))
             }
@@ -100,7 +88,7 @@ impl Engine {
             Outcome::Unchanged => {
                 let zones = self.table.zones().zones.len();
                 telemetry::reload(true, self.generation);
-                info!(
+                info!(target: "gslbd::engine",
                     zones,
                     generation = self.generation,
                     "reload: no file changed; the zones serving are kept"
@@ -115,7 +103,7 @@ impl Engine {
                 Arc::new(*z)
             }
             Outcome::Failed(e) => {
-                error!(errors = %e, "reload failed; the previous zones keep serving");
+                error!(target: "gslbd::engine", errors = %e, "reload failed; the previous zones keep serving");
                 telemetry::reload(false, self.generation);
                 return Err(e.to_string());
             }
@@ -137,13 +125,13 @@ impl Engine {
         }
         if let Some(x) = &self.xfr {
             for z in x.config.unknown_zones(&zones) {
-                warn!(zone = %z, "[transfer] zones names a zone that no zone file serves");
+                warn!(target: "gslbd::engine", zone = %z, "[transfer] zones names a zone that no zone file serves");
             }
         }
         self.agree();
         self.publish();
         super::metrics::settle(&self.shared.load(), Instant::now());
-        info!(
+        info!(target: "gslbd::engine",
             zones = count,
             targets = zones.targets.len(),
             generation = self.generation,

@@ -21,7 +21,7 @@ pub async fn reload_on_sighup(
         tokio::select! {
             _ = cancel.cancelled() => return,
             Some(()) = hup.recv() => {
-                info!("SIGHUP: reloading zones");
+                info!(target: "gslbd", "SIGHUP: reloading zones");
                 let _ = engine.reload().await;
             }
         }

@@ -123,7 +123,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     let listen = |kind: SignalKind, name: &str| match signal(kind) {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::error!(error = %e, signal = name, "cannot watch the signal");
+            tracing::error!(target: "gslbd", error = %e, signal = name, "cannot watch the signal");
             None
         }
     };
@@ -142,7 +142,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             _ = next(&mut term) => {}
             _ = next(&mut int) => {}
         }
-        tracing::info!("stopping; a second SIGTERM or SIGINT exits at once");
+        tracing::info!(target: "gslbd", "stopping; a second SIGTERM or SIGINT exits at once");
         tokio::spawn(async move {
             tokio::select! {
                 _ = next(&mut term) => {}

@@ -84,3 +84,23 @@ fn a_panicking_prober_stops_the_process_with_status_70() {
         "{err}"
     );
 }
+
+#[test]
+fn lifecycle_log_lines_keep_their_targets_for_log_filters() {
+    let backend = Backend::http();
+    let g = Gslbd::start(&[("z.toml", &zone(&backend.url("/"), "1s"))]);
+    g.signal("HUP");
+    let logs = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        let logs = g.logs().join("\n");
+        logs.contains("reload: no file changed").then_some(logs)
+    })
+    .expect("the SIGHUP reload ran");
+    // `--log info,gslbd::engine=warn` and log scrapers key on these.
+    for line in [
+        "gslbd: ready",
+        "gslbd: SIGHUP: reloading zones",
+        "gslbd::engine: reload: no file changed",
+    ] {
+        assert!(logs.contains(line), "{line:?} not in:\n{logs}");
+    }
+}
