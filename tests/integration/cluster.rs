@@ -246,15 +246,27 @@ fn a_real_failure_leaves_every_instance_within_the_extended_bound_and_comes_back
 }
 
 /// A peer that publishes every verdict of `source` flipped to down, under the name "c".
-fn liar(port: u16, source: String) -> std::thread::JoinHandle<()> {
-    fake_peer(port, source, "c", true)
+fn liar(listener: TcpListener, source: String) -> std::thread::JoinHandle<()> {
+    fake_peer(listener, source, "c", true)
 }
 
-/// A peer on `port` that publishes `source`'s verdicts under `name` (all flipped to down with
-/// `down`), until `GET /stop` or 60 s.
-pub fn fake_peer(port: u16, source: String, name: &str, down: bool) -> std::thread::JoinHandle<()> {
+/// A loopback listener on a free port, bound before the instances that name it start (so no
+/// other socket can take the port in between), and its port.
+pub fn held_port() -> (TcpListener, u16) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a fake peer");
+    let port = listener.local_addr().expect("local addr").port();
+    (listener, port)
+}
+
+/// A peer on `listener` that publishes `source`'s verdicts under `name` (all flipped to down
+/// with `down`), until `GET /stop` or 60 s.
+pub fn fake_peer(
+    listener: TcpListener,
+    source: String,
+    name: &str,
+    down: bool,
+) -> std::thread::JoinHandle<()> {
     let name = name.to_string();
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind liar");
     listener.set_nonblocking(true).expect("nonblocking");
     std::thread::spawn(move || {
         let stop = Instant::now() + Duration::from_secs(60);
@@ -291,10 +303,11 @@ pub fn fake_peer(port: u16, source: String, name: &str, down: bool) -> std::thre
 fn a_lying_peer_and_a_dead_peer_are_outvoted() {
     let (mut east, west) = (Backend::http(), Backend::http());
     let z = zone(&east, &west);
-    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let (held, pc) = held_port();
+    let (pa, pb) = (free_port(), free_port());
     let a = instance("a", pa, &[pb, pc], &[("z.toml", &z)]);
     let b = instance("b", pb, &[pa, pc], &[("z.toml", &z)]);
-    let lie = liar(pc, format!("127.0.0.1:{pa}"));
+    let lie = liar(held, format!("127.0.0.1:{pa}"));
     settled(&[&a, &b]);
     // c says everything is down; a and b outvote it.
     for _ in 0..20 {

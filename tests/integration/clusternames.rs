@@ -16,11 +16,12 @@ use crate::harness::{free_port, http, poll, run};
 fn one_instance_listed_twice_or_a_name_published_twice_abstains_and_says_so() {
     let (east, west) = (Backend::http(), Backend::http());
     let z = zone(&east, &west);
-    let (pa, pb, pc, pp) = (free_port(), free_port(), free_port(), free_port());
+    let (held, pp) = crate::cluster::held_port();
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
     let b = instance("b", pb, &[pa, pc], &[("z.toml", &z)]);
     let c = instance("c", pc, &[pa, pb], &[("z.toml", &z)]);
     // A relay publishing b's verdicts under b's name.
-    let relay = fake_peer(pp, format!("127.0.0.1:{pb}"), "b", false);
+    let relay = fake_peer(held, format!("127.0.0.1:{pb}"), "b", false);
     // a lists b three times (two URLs of b itself and the relay), and itself.
     let peers: Vec<String> = [
         format!("http://127.0.0.1:{pb}"),
