@@ -21,7 +21,7 @@ mod table;
 mod target;
 
 pub use live::{Live, RegionLive, SLOW_START_FLOOR, WEIGHT_SCALE};
-pub use overrides::{Override, Overrides, RegionKey, canonical_overrides};
+pub use overrides::{MAX_DRILL_MS, Override, Overrides, RegionKey, canonical_overrides};
 pub use recent::Recent;
 pub use snapshot::{Answered, Meter, NoMeter, Shared, Snapshot};
 pub use table::HealthTable;

@@ -9,11 +9,14 @@
 //! a request whose whole head arrived within a second, at most [`RESERVED_PER_SOURCE`] to one
 //! source (also to a source at its own cap: the health checker's address is often a busy
 //! one), and serves that one request: unfinished or kept-alive requests cannot hold them. At
-//! most [`PENDING`] connections wait to be told apart; beyond that they are refused at once,
-//! so the listener never holds more than `max_connections` + [`BEYOND_CAP`] descriptors.
+//! most [`PENDING`] connections wait to be told apart; a newcomer past them closes the one
+//! waiting longest, so the listener never holds more than `max_connections` + [`BEYOND_CAP`]
+//! descriptors and a health check, whose head arrives at once, is read before any flood can
+//! push it out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,7 +57,8 @@ impl Default for AdminLimits {
 
 /// Connections beyond the cap kept for health checks and cluster peers.
 pub const RESERVED: usize = 8;
-/// Connections beyond the caps that may wait (at most [`REQUEST_HEAD_WAIT`]) to be told apart.
+/// Connections beyond the caps that may wait (at most [`REQUEST_HEAD_WAIT`]) to be told apart;
+/// a newcomer past them closes the one waiting longest.
 pub const PENDING: usize = 16;
 /// The admin connections beyond `max_connections`: reserved and waiting.
 pub const BEYOND_CAP: usize = RESERVED + PENDING;
@@ -101,6 +105,40 @@ impl Drop for Held {
             if *n == 0 {
                 map.remove(&self.ip);
             }
+        }
+    }
+}
+
+/// The connections waiting to be told apart, oldest first. A newcomer is always let in; past
+/// [`PENDING`] the one that has waited longest (a health check's head arrives at once, a
+/// flood's never does) is closed to make room, so a flood from any number of addresses holds
+/// at most [`PENDING`] descriptors here and can never turn a health check away unread.
+#[derive(Default)]
+struct Waiting {
+    queue: Mutex<VecDeque<(u64, CancellationToken)>>,
+    next: AtomicU64,
+}
+
+impl Waiting {
+    /// Enters a connection; returns its id and the token that closes it when it is evicted.
+    fn enter(&self) -> (u64, CancellationToken) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        if let Ok(mut q) = self.queue.lock() {
+            while q.len() >= PENDING {
+                if let Some((_, oldest)) = q.pop_front() {
+                    oldest.cancel();
+                }
+            }
+            q.push_back((id, token.clone()));
+        }
+        (id, token)
+    }
+
+    /// The connection `id` was told apart (or evicted).
+    fn leave(&self, id: u64) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.retain(|(i, _)| *i != id);
         }
     }
 }
@@ -157,7 +195,7 @@ pub async fn serve(
     let reserved = Arc::new(Semaphore::new(RESERVED));
     let sources = Arc::new(Sources::default());
     let reserved_sources = Arc::new(Sources::default());
-    let pending = Arc::new(Semaphore::new(PENDING));
+    let waiting = Arc::new(Waiting::default());
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -207,17 +245,16 @@ pub async fn serve(
             refuse(stream);
             continue;
         };
-        let Ok(waiting) = pending.clone().try_acquire_owned() else {
-            debug!(source = %peer.ip(), "admin connection refused: at the caps, none may wait");
-            refuse(stream);
-            continue;
-        };
-        let (reserved, watcher) = (reserved.clone(), graceful.watcher());
+        let (id, evicted) = waiting.enter();
+        let (reserved, watcher, waiting) = (reserved.clone(), graceful.watcher(), waiting.clone());
         let mut http = http.clone();
         http.keep_alive(false);
         tokio::spawn(async move {
-            let priority = is_priority(&stream).await;
-            drop(waiting);
+            let priority = tokio::select! {
+                p = is_priority(&stream) => p,
+                _ = evicted.cancelled() => false,
+            };
+            waiting.leave(id);
             let Some(slot) = priority
                 .then(|| reserved.try_acquire_owned().ok())
                 .flatten()

@@ -274,7 +274,8 @@ struct ActionParams {
 }
 
 /// The longest drill.
-const MAX_DRILL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const MAX_DRILL: std::time::Duration =
+    std::time::Duration::from_millis(crate::health::MAX_DRILL_MS);
 
 async fn region_action(
     State(state): State<AdminState>,

@@ -168,12 +168,7 @@ impl Engine {
         for (key, end_ms, length_ms) in drills {
             let at = match self.drill_ends.get(&key) {
                 Some(&(ms, at)) if ms == end_ms => at,
-                // Never more than the drill's length (after a restart with the clock stepped
-                // back, the saved end is further away than that).
-                _ => {
-                    let left = end_ms.saturating_sub(wall);
-                    now + Duration::from_millis(length_ms.map_or(left, |l| left.min(l)))
-                }
+                _ => now + drill_left(end_ms, length_ms, wall),
             };
             kept.insert(key, (end_ms, at));
         }
@@ -225,5 +220,31 @@ impl Engine {
         }
         let _ = self.persist();
         self.publish();
+    }
+}
+
+/// What is left of a drill that ends at `end_ms` (wall clock) when first seen at `wall`: never
+/// more than its length (after a restart with the clock stepped back, the saved end is further
+/// away than that), and for a drill saved without its length (before lengths were kept, or
+/// edited by hand) never more than the longest drill.
+fn drill_left(end_ms: u64, length_ms: Option<u64>, wall: u64) -> Duration {
+    let most = length_ms.unwrap_or(crate::health::MAX_DRILL_MS);
+    Duration::from_millis(end_ms.saturating_sub(wall).min(most))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drill_left;
+    use std::time::Duration;
+
+    #[test]
+    fn a_drill_never_has_more_left_than_its_length_or_a_day() {
+        let ms = Duration::from_millis;
+        assert_eq!(drill_left(10_000, Some(5_000), 7_000), ms(3_000));
+        // The clock stepped back 300 s across a restart: the length bounds it.
+        assert_eq!(drill_left(310_000, Some(5_000), 10_000), ms(5_000));
+        // No length saved (an older state file, or edited): at most a day.
+        assert_eq!(drill_left(u64::MAX, None, 0), ms(24 * 3600 * 1000));
+        assert_eq!(drill_left(1_000, None, 5_000), ms(0));
     }
 }

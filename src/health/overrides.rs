@@ -30,6 +30,9 @@ pub enum Override {
     },
 }
 
+/// The longest drill (1 day), in milliseconds.
+pub const MAX_DRILL_MS: u64 = 24 * 3600 * 1000;
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -66,12 +66,23 @@ impl ClientKey {
 
     /// The ECS scope for an answer that holds over `prefix` bits of `ip`, in the family the
     /// client came in (a mapped client's /24 is /120).
+    /// An IPv6 scope never covers `::ffff:0:0/96`, whose clients are answered as IPv4: near it
+    /// (in `::/56`, where `::1` is) the scope narrows to where the client parts from it.
     pub fn scope(&self, prefix: u8) -> u8 {
         if self.mapped {
-            MAPPED_PREFIX + prefix.min(32)
-        } else {
-            prefix
+            return MAPPED_PREFIX + prefix.min(32);
         }
+        if let IpAddr::V6(v6) = self.ip {
+            let (a, mapped) = (u128::from(v6), 0xffff_u128 << 32);
+            let keep = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            if prefix <= MAPPED_PREFIX && a & keep == mapped & keep {
+                let apart = (a ^ mapped).leading_zeros() + 1;
+                return u8::try_from(apart.min(128)).unwrap_or(128).max(prefix);
+            }
+        }
+        prefix
     }
 
     /// Bytes that identify the subnet, stable across instances and versions.
@@ -152,9 +163,20 @@ mod tests {
             assert_eq!(mapped.scope(mapped.prefix), 96 + v4.scope(v4.prefix));
         }
         assert_eq!(ecs("::ffff:17.3.7.9", 128).subnet(), "17.3.7.9/32");
-        // Shorter than /96 it is an IPv6 subnet (the address bits past it are zero on the wire).
+        // Shorter than /96 it is an IPv6 subnet (the address bits past it are zero on the wire),
+        // and its scope stops short of the mapped range.
         let k = ecs("::", 80);
-        assert_eq!((k.prefix, k.mapped, k.scope(56)), (56, false, 56));
+        assert_eq!((k.prefix, k.mapped, k.scope(56)), (56, false, 81));
+    }
+
+    #[test]
+    fn no_ipv6_scope_covers_the_ipv4_mapped_range() {
+        let ecs = |ip: &str, prefix| ClientKey::from_ecs(ip.parse().unwrap(), prefix);
+        // ::1 parts from ::ffff:0:0/96 at bit 80: its /56 would cover every mapped client.
+        assert_eq!(ecs("::1", 128).scope(56), 81);
+        assert_eq!(ecs("::ffff:0:0", 95).scope(56), 96);
+        assert_eq!(ecs("2001:db8::1", 128).scope(56), 56);
+        assert_eq!(ecs("::ffff:10.1.2.3", 128).scope(24), 120);
     }
 
     #[test]

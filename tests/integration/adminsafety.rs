@@ -433,3 +433,47 @@ fn a_request_head_over_400_kib_is_431() {
     assert_eq!(code, 431, "a 500,000-byte header");
     assert_eq!(code_of(&admin, "/healthz"), 200, "and a normal one passes");
 }
+
+#[test]
+fn health_checks_get_in_while_many_addresses_keep_reconnecting_half_sent_requests() {
+    let (a, b) = (Backend::tcp(), Backend::tcp());
+    let g = Gslbd::start(&[("z.toml", &zone(&a, &b))]);
+    let admin = g.admin.clone().expect("admin");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 12 addresses, 8 half-sent requests each, each reopened as soon as it is closed.
+    let flooders: Vec<_> = (0..12)
+        .map(|i| {
+            let (admin, stop) = (admin.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let source = format!("127.0.2.{}", 10 + i);
+                let mut held: Vec<Option<TcpStream>> = (0..8).map(|_| None).collect();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for slot in &mut held {
+                        let open = slot.as_ref().is_some_and(|s| {
+                            let _ = s.set_nonblocking(true);
+                            let mut b = [0u8; 64];
+                            matches!(s.peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                        });
+                        if !open {
+                            *slot = partial_from(&admin, &source);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let codes: Vec<u16> = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            code_of(&admin, "/healthz")
+        })
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flooders {
+        let _ = f.join();
+    }
+    let ok = codes.iter().filter(|c| **c == 200).count();
+    assert!(ok >= 19, "{ok} of 20 health checks answered 200: {codes:?}");
+}
