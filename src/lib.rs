@@ -6,6 +6,7 @@
 //! - [`wire`] (bytes on the wire: names, the question/OPT/TSIG scan, compression, size rules,
 //!   EDNS options, TSIG) and [`telemetry`] (metric names and handles, labelled by the callers).
 //! - [`zone`]: the immutable model (zones, record sets, pools, regions, probe specs, timing).
+//! - [`dnssec`]: zone keys (DNSKEY, DS) on hickory-proto's `dnssec-ring`.
 //! - [`config`]: `zones/*.toml` and `gslbd.toml` → the validated model, errors as
 //!   `path:line:col: message`.
 //! - [`probe`]: http/https/tcp checks, their outcomes, the scheduler.
@@ -28,6 +29,7 @@ pub mod cluster;
 pub mod config;
 pub mod cutover;
 pub mod dns;
+pub mod dnssec;
 pub mod engine;
 pub mod fuzzing;
 pub mod health;

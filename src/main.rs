@@ -11,6 +11,8 @@ mod args;
 mod check;
 #[path = "main/inputs.rs"]
 mod inputs;
+#[path = "main/keygen.rs"]
+mod keygen;
 #[path = "main/serve.rs"]
 mod serve;
 #[path = "main/status.rs"]
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Cmd::Serve(args) => exit(serve::serve(*args)),
         Cmd::Check(args) => check::check(args),
         Cmd::Status(args) => exit(status::status(args)),
+        Cmd::Keygen(args) => exit(keygen::keygen(&args)),
     }
 }
 

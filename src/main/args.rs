@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check` and `status` with their options, and the parsers of
+//! The command line: `serve`, `check`, `status` and `keygen` with their options, and the parsers of
 //! option values that clap does not know (bounded durations, RRL exemptions).
 
 use std::net::SocketAddr;
@@ -22,6 +22,29 @@ pub enum Cmd {
     Check(CheckArgs),
     /// Print a running server's status (its admin API's /status) as a table.
     Status(StatusArgs),
+    /// Make a DNSSEC key for a zone: writes it (PKCS#8 PEM, mode 0600) and prints its DNSKEY
+    /// and the DS record for the parent.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// The zone the key signs (e.g. gslb.example.com).
+    #[arg(long)]
+    pub zone: String,
+    /// The signing algorithm.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub algorithm: KeygenAlgorithm,
+    /// Where to write the key (never replaced); default: ZONE.key.pem in the current directory.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--algorithm`: ECDSA P-256 (13) or Ed25519 (15).
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum KeygenAlgorithm {
+    EcdsaP256,
+    Ed25519,
 }
 
 #[derive(Args)]

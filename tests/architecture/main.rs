@@ -24,6 +24,7 @@ use read::{Import, imports};
 const LAYERS: &[&[&str]] = &[
     &["wire", "telemetry"],
     &["zone"],
+    &["dnssec"],
     &["config"],
     &["probe"],
     &["health"],

@@ -24,6 +24,7 @@ mod encrypted;
 mod encryptedlimits;
 mod failover;
 mod harness;
+mod keygen;
 mod mapped;
 mod metrics;
 mod netns;
