@@ -10,8 +10,9 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::op::{Message, Metadata, Query, ResponseCode};
+use hickory_proto::op::{Header, Message, Metadata, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{Published, TransferConfig};
 use crate::wire::scan::Scan;
@@ -187,6 +188,23 @@ struct Records<'k> {
     signer: Option<Signer<'k>>,
 }
 
+/// The request's header and question. hickory refuses a message whose TSIG is not the last
+/// record (or comes twice); that one is read to its question only, for its FORMERR.
+fn request_of(msg: &[u8]) -> Option<(Option<Message>, Metadata, Query)> {
+    match Message::from_vec(msg) {
+        Ok(r) => {
+            let (query, header) = (r.queries.first().cloned()?, r.metadata);
+            Some((Some(r), header, query))
+        }
+        Err(_) if Scan::of(msg).tsig_misplaced => {
+            let mut d = BinDecoder::new(msg);
+            let header = Header::read(&mut d).ok()?;
+            Some((None, header.metadata, Query::read(&mut d).ok()?))
+        }
+        Err(_) => None,
+    }
+}
+
 /// Checks the request (its signature first, so that every answer to a validly signed request
 /// is signed, refusals included, RFC 8945 §5.3), then who asks and for what.
 fn plan<'k>(
@@ -198,10 +216,9 @@ fn plan<'k>(
     stage: Stage,
 ) -> Option<Plan<'k>> {
     let udp = stage == Stage::Udp;
-    let request = Message::from_vec(msg).ok()?;
-    let query = request.queries.first().cloned()?;
-    let mut meta = Metadata::response_from_request(&request.metadata);
-    meta.recursion_desired = request.metadata.recursion_desired;
+    let (request, header, query) = request_of(msg)?;
+    let mut meta = Metadata::response_from_request(&header);
+    meta.recursion_desired = header.recursion_desired;
     let refused = |reason: Reason| refusals::refused(reason, query.name(), src);
     if Scan::of(msg).tsig_misplaced {
         refused(Reason::Malformed);
@@ -272,7 +289,7 @@ fn plan<'k>(
         refused(Reason::Unsigned);
         return answer(ResponseCode::Refused);
     }
-    let client = client_serial(&request, &origin);
+    let client = request.as_ref().and_then(|r| client_serial(r, &origin));
     if query.query_type() == RecordType::IXFR && client.is_none() {
         refused(Reason::Malformed);
         return answer(ResponseCode::FormErr);
