@@ -145,7 +145,7 @@ pub(crate) fn full<R: Rng + ?Sized>(
     meta.authoritative = a.authoritative;
     snap.metrics.query(a.zone, qtype, a.rcode);
     for d in &a.decisions {
-        snap.metrics.answer(d.zone, d.pool, &d.selection);
+        snap.metrics.answer(d.zone, d.pool, d.selection.answered());
     }
     let sections = Sections {
         answers: &a.answers,

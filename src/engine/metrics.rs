@@ -10,7 +10,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::cutover;
 use crate::health::{Answered, Live, Meter, Outcome, Snapshot, WEIGHT_SCALE};
-use crate::select::{Rule, Selection};
 use crate::telemetry::{
     self, AllDownKind, Answer, Handles, Layout, PoolLayout, RegionGauges, RegionLayout,
     TargetLayout, ZoneLayout,
@@ -137,17 +136,17 @@ impl Meter for Handles {
         Handles::query(self, zone, qtype, rcode);
     }
 
-    fn answer(&self, zone: usize, pool: usize, sel: &dyn Answered) {
-        let all_down = sel.all_down().map(|a| match a {
+    fn answer(&self, zone: usize, pool: usize, answered: Answered<'_>) {
+        let all_down = answered.all_down.map(|a| match a {
             AllDown::All => AllDownKind::All,
             AllDown::None => AllDownKind::None,
             AllDown::Servfail => AllDownKind::Servfail,
             AllDown::Fallback => AllDownKind::Fallback,
         });
         let answer = Answer {
-            regions: sel.regions(),
+            regions: answered.regions,
             all_down,
-            topology: sel.topology(),
+            topology: answered.topology,
         };
         Handles::answer(self, zone, pool, &answer);
     }
@@ -173,26 +172,5 @@ impl Meter for Handles {
             }
         });
         self.touch();
-    }
-}
-
-/// A selection as the counters see it.
-impl Answered for Selection {
-    fn regions(&self) -> &[usize] {
-        &self.regions
-    }
-
-    fn all_down(&self) -> Option<AllDown> {
-        match self.rule {
-            Rule::Policy => None,
-            Rule::AllDownAll => Some(AllDown::All),
-            Rule::AllDownNone => Some(AllDown::None),
-            Rule::AllDownServfail => Some(AllDown::Servfail),
-            Rule::Fallback => Some(AllDown::Fallback),
-        }
-    }
-
-    fn topology(&self) -> Option<(Option<usize>, usize)> {
-        self.topology.map(|t| (t.location, t.step))
     }
 }

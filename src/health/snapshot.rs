@@ -12,16 +12,17 @@ use hickory_proto::rr::RecordType;
 use super::Live;
 use crate::zone::{AllDown, ZoneSet};
 
-/// A pool's answer as it is counted (select's `Selection` is one).
-pub trait Answered {
+/// A pool's answer as it is counted.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
     /// The regions answered, as indexes into the pool's regions, in answer order.
-    fn regions(&self) -> &[usize];
+    pub regions: &'a [usize],
     /// The all-down rule that answered (`Fallback` also for a failover pool's last tier);
     /// `None` when the pool's policy did.
-    fn all_down(&self) -> Option<AllDown>;
+    pub all_down: Option<AllDown>,
     /// Topology answers: the client's location (`None`: the default entry) and the step of
     /// its list that answered.
-    fn topology(&self) -> Option<(Option<usize>, usize)>;
+    pub topology: Option<(Option<usize>, usize)>,
 }
 
 /// The counters of one zone load, as the DNS path and a scrape use them.
@@ -29,7 +30,7 @@ pub trait Meter: Send + Sync + std::fmt::Debug {
     /// Counts one response.
     fn query(&self, zone: Option<usize>, qtype: RecordType, rcode: ResponseCode);
     /// Counts the regions (or fallback) a pool answered with.
-    fn answer(&self, zone: usize, pool: usize, sel: &dyn Answered);
+    fn answer(&self, zone: usize, pool: usize, answered: Answered<'_>);
     /// Right before a scrape: sets the region gauges from `live` as of `now` (so a slow-start
     /// ramp shows as it is) and marks every series of the load current.
     fn refresh(&self, zones: &ZoneSet, live: &Live, now: Instant);
@@ -41,7 +42,7 @@ pub struct NoMeter;
 
 impl Meter for NoMeter {
     fn query(&self, _: Option<usize>, _: RecordType, _: ResponseCode) {}
-    fn answer(&self, _: usize, _: usize, _: &dyn Answered) {}
+    fn answer(&self, _: usize, _: usize, _: Answered<'_>) {}
     fn refresh(&self, _: &ZoneSet, _: &Live, _: Instant) {}
 }
 

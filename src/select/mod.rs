@@ -70,6 +70,21 @@ pub struct TopologyStep {
 }
 
 impl Selection {
+    /// The answer as the DNS path counts it.
+    pub fn answered(&self) -> crate::health::Answered<'_> {
+        crate::health::Answered {
+            regions: &self.regions,
+            all_down: match self.rule {
+                Rule::Policy => None,
+                Rule::AllDownAll => Some(AllDown::All),
+                Rule::AllDownNone => Some(AllDown::None),
+                Rule::AllDownServfail => Some(AllDown::Servfail),
+                Rule::Fallback => Some(AllDown::Fallback),
+            },
+            topology: self.topology.map(|t| (t.location, t.step)),
+        }
+    }
+
     fn of(rule: Rule) -> Self {
         Selection {
             regions: Regions::new(),

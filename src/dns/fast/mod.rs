@@ -240,7 +240,7 @@ pub fn respond<R: Rng + ?Sized>(
     opt(&plain, scope, cookie.as_ref(), out);
     snap.metrics.query(Some(zone), qtype, ResponseCode::NoError);
     if let Some((pool, sel)) = &decision {
-        snap.metrics.answer(zone, *pool, sel);
+        snap.metrics.answer(zone, *pool, sel.answered());
     }
     Some(Sent {
         zone: Some(zone),
