@@ -194,6 +194,19 @@ fn healthz_fails_when_probe_results_stop() {
     assert!(error.contains("no probe result"), "{failed}");
 }
 
+/// Once region a is up, drills it for `duration`; when the drill started.
+fn drill_a(g: &Gslbd, duration: &str) -> std::time::Instant {
+    poll(Duration::from_secs(15), Duration::from_millis(50), || {
+        has_a(g).then_some(())
+    })
+    .expect("region a up");
+    let started = std::time::Instant::now();
+    let path = format!("/regions/gslb.example/www/a/drill?duration={duration}");
+    let (code, body) = g.api("POST", &path, None);
+    assert_eq!(code, 200, "{body}");
+    started
+}
+
 /// A 4 s drill, then the wall clock steps by `step`: the drill still lasts 4 s of real time.
 fn drill_across_a_step(step: &str) {
     if !Path::new(FAKETIME).exists() {
@@ -204,17 +217,7 @@ fn drill_across_a_step(step: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let fake = tmp.path().join("fake");
     let g = start_faked(&zone(&a.url("/"), &b.url("/")), &fake);
-    poll(Duration::from_secs(15), Duration::from_millis(50), || {
-        has_a(&g).then_some(())
-    })
-    .expect("region a up");
-    let started = std::time::Instant::now();
-    let (code, body) = g.api(
-        "POST",
-        "/regions/gslb.example/www/a/drill?duration=4s",
-        None,
-    );
-    assert_eq!(code, 200, "{body}");
+    let started = drill_a(&g, "4s");
     assert!(!has_a(&g), "the drill takes a out");
     std::fs::write(&fake, step).expect("step the clock");
     let back = poll(Duration::from_secs(10), Duration::from_millis(50), || {
@@ -244,17 +247,7 @@ fn a_drill_across_a_restart_with_the_clock_stepped_back_lasts_at_most_its_length
     }
     let (a, b) = (Backend::http(), Backend::http());
     let g = Gslbd::start(&[("z.toml", &zone(&a.url("/"), &b.url("/")))]);
-    poll(Duration::from_secs(15), Duration::from_millis(50), || {
-        has_a(&g).then_some(())
-    })
-    .expect("region a up");
-    let started = std::time::Instant::now();
-    let (code, body) = g.api(
-        "POST",
-        "/regions/gslb.example/www/a/drill?duration=5s",
-        None,
-    );
-    assert_eq!(code, 200, "{body}");
+    let started = drill_a(&g, "5s");
     // A restart with the wall clock 300 s back (NTP's makestep at boot).
     let zones = g.zones_dir().to_string_lossy().into_owned();
     let args: Vec<String> = [

@@ -90,6 +90,17 @@ pub fn cluster(n: usize, zones: &[(&str, &str)]) -> Vec<Gslbd> {
         .collect()
 }
 
+/// A directory with `zones/z.toml` (pool www over `east` and `west`) and the cluster token
+/// beside it, for an instance file to be added; and the zones directory.
+pub fn instance_dir(east: &Backend, west: &Backend) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    std::fs::write(zones.join("z.toml"), zone(east, west)).expect("zone");
+    std::fs::write(dir.path().join("cluster.token"), TOKEN).expect("token");
+    (dir, zones)
+}
+
 pub fn answers(g: &Gslbd) -> Vec<String> {
     // A query lost on a loaded machine (no status: dig timed out) is asked again, so that it
     // is never taken for an empty answer.
@@ -501,14 +512,10 @@ fn overrides_fan_out_to_the_peers_and_verdicts_need_the_cluster_token() {
 
 #[test]
 fn check_adds_the_poll_delay_and_a_bad_instance_file_is_named_at_its_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).expect("mkdir");
     let (east, west) = (Backend::http(), Backend::http());
-    std::fs::write(zones.join("z.toml"), zone(&east, &west)).expect("zone");
+    let (dir, _) = instance_dir(&east, &west);
     let plain = run(&["check", "--json", "--zones", "zones"], dir.path());
     let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).expect("json");
-    std::fs::write(dir.path().join("cluster.token"), TOKEN).expect("token");
     std::fs::write(dir.path().join("gslbd.toml"), instance_file("a", &[1, 2])).expect("toml");
     let out = run(&["check", "--json", "--zones", "zones"], dir.path());
     let clustered: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -539,12 +546,8 @@ fn check_adds_the_poll_delay_and_a_bad_instance_file_is_named_at_its_line() {
 
 #[test]
 fn a_cluster_member_without_an_admin_api_refuses_to_start() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).expect("mkdir");
     let (east, west) = (Backend::http(), Backend::http());
-    std::fs::write(zones.join("z.toml"), zone(&east, &west)).expect("zone");
-    std::fs::write(dir.path().join("cluster.token"), TOKEN).expect("token");
+    let (dir, zones) = instance_dir(&east, &west);
     std::fs::write(dir.path().join("gslbd.toml"), instance_file("a", &[1, 2])).expect("toml");
     let (code, err) = crate::harness::refused_start(&zones, &[]);
     assert_eq!(

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::cluster::{
-    BOTH, CONSENSUS, DETECTION, TOKEN, answers, fake_peer, instance, instance_file_urls,
-    instance_urls, region, settled, status, zone,
+    BOTH, CONSENSUS, DETECTION, answers, fake_peer, instance, instance_file_urls, instance_urls,
+    region, settled, status, zone,
 };
 use crate::harness::{free_port, http, poll, run};
 
@@ -90,12 +90,8 @@ fn one_instance_listed_twice_or_a_name_published_twice_abstains_and_says_so() {
 
 #[test]
 fn check_rejects_peer_urls_that_resolve_to_one_instance() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).expect("mkdir");
     let (east, west) = (Backend::http(), Backend::http());
-    std::fs::write(zones.join("z.toml"), zone(&east, &west)).expect("zone");
-    std::fs::write(dir.path().join("cluster.token"), TOKEN).expect("token");
+    let (dir, _) = crate::cluster::instance_dir(&east, &west);
     let port = free_port();
     let peers = [
         format!("http://127.0.0.1:{port}"),
