@@ -238,6 +238,19 @@ fn check_prints_where_each_location_lands_and_flags_capacity() {
 
 /// A small GeoLite2-style database the test builds: country and continent per network.
 fn geo_database(path: &std::path::Path) {
+    mmdb(
+        path,
+        &[
+            ("192.0.2.0/24", "US", "NA"),
+            ("203.0.113.0/24", "FR", "EU"),
+            ("2001:db8:ab::/48", "DE", "EU"),
+            ("198.18.0.0/15", "JP", "AS"),
+        ],
+    );
+}
+
+/// Writes a GeoLite2-Country-style database: `(network, country, continent)`.
+pub fn mmdb(path: &std::path::Path, nets: &[(&str, &str, &str)]) {
     #[derive(serde::Serialize)]
     struct Code<'a> {
         iso_code: &'a str,
@@ -252,21 +265,13 @@ fn geo_database(path: &std::path::Path) {
         continent: Continent<'a>,
     }
     let mut w = mmdb_writer::Writer::new("GeoLite2-Country");
-    for (net, country, continent) in [
-        ("192.0.2.0/24", "US", "NA"),
-        ("203.0.113.0/24", "FR", "EU"),
-        ("2001:db8:ab::/48", "DE", "EU"),
-        ("198.18.0.0/15", "JP", "AS"),
-    ] {
+    for (net, country, continent) in nets {
         let net: ipnet::IpNet = net.parse().expect("net");
-        w.insert(
-            net,
-            &Record {
-                country: Code { iso_code: country },
-                continent: Continent { code: continent },
-            },
-        )
-        .expect("insert");
+        let record = Record {
+            country: Code { iso_code: country },
+            continent: Continent { code: continent },
+        };
+        w.insert(net, &record).expect("insert");
     }
     std::fs::write(path, w.to_bytes().expect("mmdb")).expect("write mmdb");
 }

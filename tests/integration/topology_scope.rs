@@ -39,29 +39,8 @@ fn zone(backend: &Backend) -> String {
 
 /// A small GeoLite2-style database: `(network, country)`, continent `XX` for all.
 fn database(path: &std::path::Path, nets: &[(&str, &str)]) {
-    #[derive(serde::Serialize)]
-    struct Code<'a> {
-        iso_code: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct Continent<'a> {
-        code: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct Record<'a> {
-        country: Code<'a>,
-        continent: Continent<'a>,
-    }
-    let mut w = mmdb_writer::Writer::new("GeoLite2-Country");
-    for (net, country) in nets {
-        let net: ipnet::IpNet = net.parse().expect("net");
-        let record = Record {
-            country: Code { iso_code: country },
-            continent: Continent { code: "XX" },
-        };
-        w.insert(net, &record).expect("insert");
-    }
-    std::fs::write(path, w.to_bytes().expect("mmdb")).expect("write mmdb");
+    let nets: Vec<(&str, &str, &str)> = nets.iter().map(|(n, c)| (*n, *c, "XX")).collect();
+    crate::topology::mmdb(path, &nets);
 }
 
 /// gslbd with the zone, `map` and (when not empty) `geo.mmdb` built from `db`.
