@@ -59,7 +59,16 @@ fn an_isolated_instance_keeps_the_last_agreed_regions_of_a_pool_it_would_empty()
     let z = zone(&east, &west);
     let mut nodes = cluster(3, &[("z.toml", &z)]);
     settled(&nodes.iter().collect::<Vec<_>>());
-    // The last consensus has east and west serving; then b and c go away.
+    // The last consensus has east and west serving (a quorum decided both: on a slow machine
+    // answers can settle before every peer has voted on every region); then b and c go away.
+    poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        let s = status(&nodes[0]);
+        ["east", "west"]
+            .iter()
+            .all(|r| region(&s, r)["votes"]["how"] == "quorum")
+            .then_some(())
+    })
+    .expect("a quorum decided east and west");
     for mut g in nodes.drain(1..) {
         g.terminate();
     }
