@@ -80,6 +80,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Watch(#[from] watch::WatchError),
+    #[error("dnssec: {0}")]
+    Sign(String),
     #[error("cookie secret: {0}")]
     CookieSecret(String),
     #[error("cluster: {0}")]
@@ -136,6 +138,8 @@ pub async fn serve(
         secondary: cfg.transfer.as_ref().map(xfr::TransferConfig::timing),
     };
     let zones = Arc::new(zones);
+    let signed =
+        engine::signing::sign_set(&zones, None).map_err(|e| ServeError::Sign(e.to_string()))?;
     if let Some(limit) = open_files {
         fit_open_files(&mut cfg, limit, zones.targets.len());
     }
@@ -198,6 +202,7 @@ pub async fn serve(
         clients,
         cluster.clone(),
         xfr,
+        signed,
     );
     let mut handler = dns::Handler::new(shared.clone())
         .with_cookies(cookies.clone(), cfg.require_cookies)

@@ -95,6 +95,11 @@ fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
         static_records(src, &origin, ttl, &rec, &mut names)?;
     }
 
+    let signing = match &raw.dnssec {
+        Some(section) => Some(super::signing::signing(src, &origin, section, &mut names)?),
+        None => None,
+    };
+
     let apex = LowerName::new(&origin);
     if names
         .nodes
@@ -171,6 +176,7 @@ fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
             nodes,
             pools,
             has_delegations,
+            signing,
         },
     })
 }

@@ -17,6 +17,7 @@ mod probe;
 mod raw;
 mod records;
 mod set;
+mod signing;
 #[cfg(test)]
 mod tests;
 pub mod token;

@@ -19,7 +19,7 @@ use std::collections::btree_map::Entry;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::raw::{RawPool, RawRecord, RawSoa, RawZone};
+use super::raw::{RawDnssec, RawPool, RawRecord, RawSoa, RawZone};
 
 /// Files shorter than this are parsed whole.
 pub(super) const MIN_LEN: usize = 1 << 20;
@@ -31,6 +31,7 @@ const PIECE_LEN: usize = 256 << 10;
 #[serde(deny_unknown_fields)]
 struct RawPart {
     soa: Option<Spanned<RawSoa>>,
+    dnssec: Option<Spanned<RawDnssec>>,
     #[serde(default)]
     records: Vec<Spanned<RawRecord>>,
     #[serde(default)]
@@ -49,6 +50,12 @@ pub(super) fn parse(text: &str) -> Option<RawZone> {
                 return None;
             }
             zone.soa = Some(shift(soa, base));
+        }
+        if let Some(dnssec) = part.dnssec {
+            if zone.dnssec.is_some() {
+                return None;
+            }
+            zone.dnssec = Some(shift(dnssec, base));
         }
         zone.records
             .extend(part.records.into_iter().map(|r| shift(r, base)));

@@ -21,6 +21,26 @@ pub struct RawZone {
     pub records: Vec<Spanned<RawRecord>>,
     #[serde(default)]
     pub pools: BTreeMap<Spanned<String>, Spanned<RawPool>>,
+    /// Signing: keys and settings (`None`: the zone is served unsigned).
+    pub dnssec: Option<Spanned<RawDnssec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    pub keys: Spanned<Vec<Spanned<RawKey>>>,
+    pub lifetime: Option<Spanned<HumanDuration>>,
+    pub dnskey_ttl: Option<Spanned<Ttl>>,
+    pub cds: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    /// A PKCS#8 PEM file (`gslbd keygen`), relative to the zone file's directory.
+    pub file: Spanned<String>,
+    pub role: Option<Spanned<String>>,
+    pub sign: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -133,6 +133,9 @@ pub(crate) fn full<R: Rng + ?Sized>(
             }
         }
     }
+    if scan.opt.is_some_and(|o| o.dnssec_ok) && !super::secure::add(snap, &mut a) {
+        warn!(name = %q.name(), %qtype, "a signed zone's answer has an RRset without signatures");
+    }
     let edns = scan.opt.map(|o| {
         response_edns(
             &o,

@@ -36,6 +36,27 @@ pub struct PoolDecision {
     pub selection: Selection,
 }
 
+/// What a negative answer or a referral must prove to a validator, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The zone whose NSEC chain proves it.
+    pub zone: usize,
+    /// The name that does not exist, has no data of the type, or is the delegation point.
+    pub name: LowerName,
+    pub kind: DenialKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    NxDomain,
+    /// No data of the type; `empty` is the type of a pool that answered nothing.
+    NoData {
+        empty: Option<RecordType>,
+    },
+    /// A referral: the delegation has no DS (an insecure child).
+    Referral,
+}
+
 /// The sections of a response.
 #[derive(Debug)]
 pub struct Answer {
@@ -52,6 +73,8 @@ pub struct Answer {
     pub zone: Option<usize>,
     /// Every pool answered on the way (ANY and CNAME chains can answer several).
     pub decisions: Vec<PoolDecision>,
+    /// What the answer denies, for the proofs of a DNSSEC answer.
+    pub denial: Option<Denial>,
 }
 
 impl Answer {
@@ -65,6 +88,7 @@ impl Answer {
             required_additional: 0,
             zone: None,
             decisions: Vec::new(),
+            denial: None,
         }
     }
 
@@ -86,7 +110,7 @@ pub fn refused_qtype(qtype: RecordType) -> bool {
 
 /// The zone authoritative for `name`; for DS at a zone's apex, the parent zone when it is
 /// served here too (DS lives on the parent side of a cut, RFC 4034 §5).
-fn zone_for<'s>(
+pub(crate) fn zone_for<'s>(
     snap: &'s Snapshot,
     name: &LowerName,
     qtype: RecordType,
@@ -135,18 +159,37 @@ pub fn resolve<R: Rng + ?Sized>(
                 ans.authoritative = false;
             }
             referral(zone, cut, &mut ans);
+            ans.denial = Some(Denial {
+                zone: zi,
+                name: cut.clone(),
+                kind: DenialKind::Referral,
+            });
             break;
         }
         let Some(node) = zone.nodes.get(&name) else {
             ans.rcode = ResponseCode::NXDomain;
             negative(zone, &mut ans);
+            ans.denial = Some(Denial {
+                zone: zi,
+                name: name.clone(),
+                kind: DenialKind::NxDomain,
+            });
             break;
         };
         let qtype = match q.qtype {
             RecordType::ANY if q.minimal_any => Qtype::OneRrset,
             t => Qtype::Is(t),
         };
-        match answer_node(snap, zi, zone, node, qtype, client, rng, now, &mut ans) {
+        match answer_node(
+            snap,
+            (zi, zone),
+            (&name, node),
+            qtype,
+            client,
+            rng,
+            now,
+            &mut ans,
+        ) {
             Step::Done => break,
             Step::Follow(target) => name = LowerName::new(&target),
         }
@@ -171,9 +214,8 @@ enum Qtype {
 #[allow(clippy::too_many_arguments)]
 fn answer_node<R: Rng + ?Sized>(
     snap: &Snapshot,
-    zi: usize,
-    zone: &Zone,
-    node: &Node,
+    (zi, zone): (usize, &Zone),
+    (name, node): (&LowerName, &Node),
     qtype: Qtype,
     client: &ClientKey,
     rng: &mut R,
@@ -186,8 +228,16 @@ fn answer_node<R: Rng + ?Sized>(
         Qtype::OneRrset => node.pools.iter().map(|(_, p)| *p).take(1).collect(),
         Qtype::Is(t) => node.pool(t).into_iter().collect(),
     };
+    let mut empty = None;
     for pi in pools {
         pool_answer(snap, zi, zone, pi, client, rng, now, ans);
+        if ans
+            .decisions
+            .last()
+            .is_some_and(|d| d.selection.rule == Rule::AllDownNone)
+        {
+            empty = zone.pools.get(pi).map(|p| p.rtype);
+        }
     }
     if ans.rcode != ResponseCode::NoError {
         return Step::Done;
@@ -228,6 +278,11 @@ fn answer_node<R: Rng + ?Sized>(
     zone.glue(&added, &mut ans.additional);
     if ans.answers.len() == before {
         negative(zone, ans);
+        ans.denial = Some(Denial {
+            zone: zi,
+            name: name.clone(),
+            kind: DenialKind::NoData { empty },
+        });
     }
     Step::Done
 }

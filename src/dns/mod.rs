@@ -19,6 +19,7 @@ pub(crate) mod full;
 mod handler;
 pub mod lookup;
 mod rrl;
+mod secure;
 pub(crate) mod tcp;
 pub mod transfers;
 pub mod udp;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 mod consensus;
 mod handle;
@@ -21,6 +21,7 @@ pub mod metrics;
 mod overrides;
 pub mod peers;
 mod reload;
+pub mod signing;
 pub mod supervise;
 
 pub use handle::{Applied, Command, EngineHandle, OverrideError, OverrideRequest, Reloaded};
@@ -72,11 +73,20 @@ pub struct Engine {
     reloads: Vec<handle::Reply>,
     /// Each drill's end as saved (ms since the epoch) and on the monotonic clock.
     drill_ends: HashMap<RegionKey, (u64, Instant)>,
+    /// The zone set's DNSSEC signatures (empty when no zone is signed).
+    signed: Arc<crate::dnssec::Signed>,
+    /// Sets signed as snapshots are published.
+    dynamic: crate::dnssec::Dynamic,
+    /// A renewal of every signature in progress.
+    renewal: Option<signing::Renewal>,
+    /// No renewal is tried again before this (after one failed).
+    renew_backoff: Option<Instant>,
 }
 
 impl Engine {
     /// Starts probing `zones`; returns the engine, its probe results (pass both to
     /// [`Engine::run`]) and the snapshot it publishes, which DNS reads.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         zones_dir: PathBuf,
         state_file: PathBuf,
@@ -85,6 +95,7 @@ impl Engine {
         clients: Clients,
         cluster: Option<Arc<ClusterConfig>>,
         xfr: Option<Xfr>,
+        signed: crate::dnssec::Signed,
     ) -> (Engine, mpsc::Receiver<ProbeResult>, Shared) {
         let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let metrics = metrics::handles(&zones, None);
@@ -116,6 +127,10 @@ impl Engine {
             xfr,
             reloads: Vec::new(),
             drill_ends: HashMap::new(),
+            signed: Arc::new(signed),
+            dynamic: Default::default(),
+            renewal: None,
+            renew_backoff: None,
         };
         engine.agree();
         engine.publish();
@@ -138,6 +153,13 @@ impl Engine {
             // Drills end by themselves; the wait is recomputed after every event.
             let drill_end = self.next_drill_end();
             let version_due = self.xfr.as_ref().and_then(Xfr::due);
+            let renew_in = self.renew_in();
+            let renewed = async {
+                match self.renewal.as_mut() {
+                    Some(r) => (&mut r.task).await,
+                    None => std::future::pending().await,
+                }
+            };
             let loaded = async {
                 match loading.as_mut() {
                     Some(l) => (&mut l.task).await,
@@ -157,6 +179,14 @@ impl Engine {
                     if drill_end.is_some() => self.end_drills(),
                 _ = tokio::time::sleep_until(version_due.unwrap_or_else(Instant::now).into()),
                     if version_due.is_some() => self.publish(),
+                result = renewed => {
+                    if let Some(r) = self.renewal.take() {
+                        self.finish_renewal(r.zones, result);
+                    }
+                }
+                _ = tokio::time::sleep(renew_in.unwrap_or_default()), if renew_in.is_some() => {
+                    self.start_renewal();
+                }
             }
         }
         self.probers.stop().await;
@@ -188,6 +218,11 @@ impl Engine {
             }
             x.commit();
             snap.serials = x.serials(&snap.zones);
+        }
+        if let Err(e) = self.sign_snapshot(&mut snap) {
+            error!(target: "gslbd::engine", error = %e, "dnssec: a new snapshot could not be signed; the previous one keeps serving");
+            telemetry::dnssec::failed();
+            return;
         }
         self.shared.store(Arc::new(snap));
     }

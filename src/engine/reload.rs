@@ -22,8 +22,10 @@ use crate::zone::ZoneSet;
 pub enum Outcome {
     /// Every file reads as the serving set read it.
     Unchanged,
-    /// A new, validated set.
-    New(Box<ZoneSet>),
+    /// A new, validated set, and its signatures.
+    New(Box<ZoneSet>, crate::dnssec::Signed),
+    /// A valid set that could not be signed.
+    Unsigned(crate::dnssec::SignError),
     /// The errors that reject the files as they are.
     Failed(ConfigErrors),
 }
@@ -35,7 +37,12 @@ pub struct Loading {
 }
 
 /// Reads `dir` on a blocking thread: `Unchanged` when every file is as `serving` read it.
-pub fn start(dir: PathBuf, serving: Arc<ZoneSet>, replies: Vec<Reply>) -> Loading {
+pub fn start(
+    dir: PathBuf,
+    serving: Arc<ZoneSet>,
+    signed: Arc<crate::dnssec::Signed>,
+    replies: Vec<Reply>,
+) -> Loading {
     let task = tokio::task::spawn_blocking(move || {
         let same =
             crate::config::dir_files(&dir).is_ok_and(|files| serving.inputs.unchanged(&files));
@@ -44,7 +51,10 @@ pub fn start(dir: PathBuf, serving: Arc<ZoneSet>, replies: Vec<Reply>) -> Loadin
             return Outcome::Unchanged;
         }
         match crate::config::load_dir(&dir) {
-            Ok(set) => Outcome::New(Box::new(set)),
+            Ok(set) => match super::signing::sign_set(&set, Some(&signed)) {
+                Ok(s) => Outcome::New(Box::new(set), s),
+                Err(e) => Outcome::Unsigned(e),
+            },
             Err(e) => Outcome::Failed(e),
         }
     });
@@ -59,7 +69,12 @@ impl Engine {
         reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
         supervise::notify(&reloading);
         let replies = std::mem::take(&mut self.reloads);
-        start(self.zones_dir.clone(), self.table.zones().clone(), replies)
+        start(
+            self.zones_dir.clone(),
+            self.table.zones().clone(),
+            self.signed.clone(),
+            replies,
+        )
     }
 
     /// Applies a finished load (on any error the old zones keep serving) and answers every
@@ -98,9 +113,16 @@ impl Engine {
                     changed: false,
                 });
             }
-            Outcome::New(mut z) => {
+            Outcome::New(mut z, signed) => {
                 z.timing = self.table.zones().timing.clone();
+                self.signed = Arc::new(signed);
                 Arc::new(*z)
+            }
+            Outcome::Unsigned(e) => {
+                error!(target: "gslbd::engine", error = %e, "reload: the new zones could not be signed; the previous zones keep serving");
+                telemetry::reload(false, self.generation);
+                telemetry::dnssec::failed();
+                return Err(format!("dnssec: {e}"));
             }
             Outcome::Failed(e) => {
                 error!(target: "gslbd::engine", errors = %e, "reload failed; the previous zones keep serving");

@@ -56,6 +56,8 @@ pub struct Snapshot {
     pub metrics: Arc<dyn Meter>,
     /// Transferred zones' published SOA serials, by zone index (`None`: the configured one).
     pub serials: Vec<Option<u32>>,
+    /// The signatures of signed zones' answers (empty when no zone is signed).
+    pub dnssec: Arc<crate::dnssec::Published>,
 }
 
 impl Snapshot {

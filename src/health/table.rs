@@ -157,6 +157,7 @@ impl HealthTable {
             live: self.live(overrides),
             metrics: self.meter.clone(),
             serials: Vec::new(),
+            dnssec: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! regions and targets leaves no ghost series behind.
 
 pub mod cluster;
+pub mod dnssec;
 mod handles;
 pub mod layout;
 mod transport;
@@ -74,7 +75,12 @@ pub const DNS_TRANSPORT_QUERIES_TOTAL: &str = "gslbd_dns_transport_queries_total
 pub const XFR_REFUSED_TOTAL: &str = "gslbd_xfr_refused_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 28] = [
+    dnssec::DNSSEC_SIGNATURES_TOTAL,
+    dnssec::DNSSEC_SIGNED_SETS,
+    dnssec::DNSSEC_SIGNING_SECONDS,
+    dnssec::DNSSEC_SIGNING_FAILURES_TOTAL,
+    dnssec::DNSSEC_EXPIRY_SECONDS,
     DNS_TRANSPORT_QUERIES_TOTAL,
     XFR_REFUSED_TOTAL,
     cluster::CLUSTER_PEER_FRESH,
@@ -224,6 +230,27 @@ fn describe() {
         cluster::CLUSTER_REGION_DISAGREEMENT,
         "1 while the counted votes on the region disagree."
     );
+    describe_counter!(
+        dnssec::DNSSEC_SIGNATURES_TOTAL,
+        Unit::Count,
+        "DNSSEC signatures made, by when (load, publish)."
+    );
+    describe_gauge!(dnssec::DNSSEC_SIGNED_SETS, "RRsets signed ahead.");
+    describe_gauge!(
+        dnssec::DNSSEC_SIGNING_SECONDS,
+        Unit::Seconds,
+        "How long the last zone set's signing took."
+    );
+    describe_counter!(
+        dnssec::DNSSEC_SIGNING_FAILURES_TOTAL,
+        Unit::Count,
+        "Snapshots or renewals that could not be signed."
+    );
+    describe_gauge!(
+        dnssec::DNSSEC_EXPIRY_SECONDS,
+        Unit::Seconds,
+        "Seconds until the earliest served signature expires."
+    );
 }
 
 /// When the last probe result came, in milliseconds since [`since_start_ms`]'s epoch.
@@ -317,6 +344,11 @@ pub fn scrape(handle: &PrometheusHandle, current: impl FnOnce()) -> String {
         g.increment(0.0);
     }
     cluster::touch();
+    dnssec::touch(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    );
     handle.run_upkeep();
     handle.render()
 }

@@ -9,6 +9,7 @@
 
 pub mod inputs;
 mod pool;
+pub mod signing;
 mod spec;
 pub mod timing;
 pub mod topology;
@@ -108,6 +109,8 @@ pub struct Zone {
     pub pools: Vec<Pool>,
     /// True when some name below the apex is delegated (lookups then check for referrals).
     pub has_delegations: bool,
+    /// The keys and settings of a signed zone (`[dnssec]`); `None`: unsigned.
+    pub signing: Option<std::sync::Arc<signing::Signing>>,
 }
 
 impl Zone {

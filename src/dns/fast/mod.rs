@@ -159,6 +159,10 @@ pub fn respond<R: Rng + ?Sized>(
     let query = received.bytes;
     let mut name = [0u8; MAX_NAME];
     let plain = parse(query, &mut name)?;
+    // DO=1 answers of signed zones carry signatures and proofs: the full path adds them.
+    if plain.edns.is_some_and(|(_, dnssec_ok)| dnssec_ok) && snap.dnssec.base.any() {
+        return None;
+    }
     // BADCOOKIE is the full path's to send.
     let cookie = match plain.cookie {
         None => None,

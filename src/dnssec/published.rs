@@ -1,0 +1,157 @@
+//! The signatures a snapshot answers with: the zone set's load-time signatures ([`Signed`],
+//! shared by every snapshot of a load) and the few a snapshot adds when it is published
+//! ([`Published`]: the current set of each `all` pool and a transferred zone's SOA with its
+//! published serial), made through a bounded cache ([`Dynamic`]) so that a flapping region
+//! is signed once per set, not once per flap.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, Record};
+
+use super::sign::{SignError, sign};
+use super::window::window;
+use super::zonesigs::{SetKey, ZoneSigs, set_key, sign_zone};
+use crate::zone::{Zone, ZoneSet};
+
+/// How many dynamically signed sets the cache keeps before it starts over.
+const DYNAMIC_CAP: usize = 65_536;
+
+/// The load-time signatures of a zone set, by zone index (`None`: unsigned zone).
+#[derive(Debug, Default)]
+pub struct Signed {
+    zones: Vec<Option<Arc<ZoneSigs>>>,
+}
+
+impl Signed {
+    /// Signs every signed zone of `set` as of `now` (seconds since the epoch), reusing what
+    /// `previous` signed with the same keys in the same window.
+    pub fn build(set: &ZoneSet, previous: Option<&Signed>, now: u64) -> Result<Signed, SignError> {
+        let mut zones = Vec::with_capacity(set.zones.len());
+        for zone in &set.zones {
+            if zone.signing.is_none() {
+                zones.push(None);
+                continue;
+            }
+            let before =
+                previous.and_then(|p| p.zones.iter().flatten().find(|z| z.origin == zone.origin));
+            zones.push(sign_zone(zone, before.map(|b| &**b), now)?.map(Arc::new));
+        }
+        Ok(Signed { zones })
+    }
+
+    /// The signatures of zone `zone` (by index in the set they were built for).
+    pub fn zone(&self, zone: usize) -> Option<&ZoneSigs> {
+        self.zones.get(zone).and_then(|z| z.as_deref())
+    }
+
+    /// True when some zone is signed.
+    pub fn any(&self) -> bool {
+        self.zones.iter().any(Option::is_some)
+    }
+
+    /// When the earliest window ends and the set must be signed again.
+    pub fn renew_at(&self) -> Option<u64> {
+        self.zones.iter().flatten().map(|z| z.window.renew_at).min()
+    }
+
+    /// The earliest signature expiration (seconds since the epoch).
+    pub fn expires_at(&self) -> Option<u32> {
+        self.zones
+            .iter()
+            .flatten()
+            .map(|z| z.window.expiration)
+            .min()
+    }
+
+    /// Signatures made by this build, and RRsets signed in all.
+    pub fn counts(&self) -> (usize, usize) {
+        self.zones
+            .iter()
+            .flatten()
+            .fold((0, 0), |(m, s), z| (m + z.made, s + z.sets()))
+    }
+}
+
+/// What one snapshot signs with: the load's signatures and the sets it added.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub base: Arc<Signed>,
+    extra: HashMap<(usize, SetKey), Box<[Record]>>,
+}
+
+impl Published {
+    pub fn new(base: Arc<Signed>) -> Self {
+        Published {
+            base,
+            extra: HashMap::new(),
+        }
+    }
+
+    /// The RRSIGs of `records` (one RRset) in zone `zone`, if it is signed.
+    pub fn rrsigs(&self, zone: usize, records: &[Record]) -> Option<&[Record]> {
+        let sigs = self.base.zone(zone)?;
+        if let Some(s) = sigs.rrsigs(records) {
+            return Some(s);
+        }
+        let key = set_key(records)?;
+        self.extra.get(&(zone, key)).map(|s| &s[..])
+    }
+
+    /// Adds the signatures of `records` in zone `zone` (made by [`Dynamic::sign`]).
+    pub fn add(&mut self, zone: usize, records: &[Record], rrsigs: Box<[Record]>) {
+        if let Some(key) = set_key(records) {
+            self.extra.insert((zone, key), rrsigs);
+        }
+    }
+}
+
+/// Sets signed as snapshots are published, kept across snapshots and reloads.
+#[derive(Debug, Default)]
+pub struct Dynamic {
+    cache: HashMap<SetKey, (u32, Box<[Record]>)>,
+    /// Signatures made since the start.
+    pub made: u64,
+}
+
+impl Dynamic {
+    /// The RRSIGs of `records` in `zone` as of `now`: from the cache when signed in the same
+    /// window with the same keys, else signed now.
+    pub fn sign(
+        &mut self,
+        zone: &Zone,
+        records: &[Record],
+        now: u64,
+    ) -> Result<Box<[Record]>, SignError> {
+        let (Some(signing), Some(key)) = (zone.signing.as_deref(), set_key(records)) else {
+            return Ok(Box::default());
+        };
+        let win = window(now, signing.lifetime);
+        if let Some((inception, sigs)) = self.cache.get(&key)
+            && *inception == win.inception
+            && sigs.len() == signing.zone_signers().count()
+            && sigs
+                .iter()
+                .zip(signing.zone_signers())
+                .all(|(s, k)| signed_by(s, k.tag))
+        {
+            return Ok(sigs.clone());
+        }
+        let sigs = sign(signing, &Name::from(&zone.origin), records, win)?;
+        self.made += 1;
+        if self.cache.len() >= DYNAMIC_CAP {
+            self.cache.clear();
+        }
+        self.cache.insert(key, (win.inception, sigs.clone()));
+        Ok(sigs)
+    }
+}
+
+fn signed_by(rrsig: &Record, tag: u16) -> bool {
+    match &rrsig.data {
+        hickory_proto::rr::RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(s)) => {
+            s.input().key_tag == tag
+        }
+        _ => false,
+    }
+}
