@@ -5,6 +5,10 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
+mod signing;
+
+pub use signing::{KeyReport, ZoneSigning};
+
 use crate::cutover::{self, CacheKind, Figures, ZoneCutover};
 use crate::select;
 use crate::zone::{Pool, ZoneSet};
@@ -30,6 +34,9 @@ pub struct ZoneReport {
     pub n_minus_1: Vec<PoolShares>,
     /// Per topology pool, where each client location lands.
     pub topology: Vec<TopologyPlan>,
+    /// A signed zone's keys, DS and signing figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<ZoneSigning>,
 }
 
 /// Where every client location of a topology pool is answered from, and where it goes when
@@ -85,8 +92,10 @@ pub struct Share {
     pub capacity: Option<f64>,
 }
 
-pub fn report(set: &ZoneSet) -> Report {
-    Report {
+/// The report of `set`; an error when a signed zone cannot be signed.
+pub fn report(set: &ZoneSet) -> Result<Report, crate::dnssec::SignError> {
+    let mut signing = signing::report(set)?.into_iter();
+    Ok(Report {
         valid: true,
         consensus_delay: (!set.timing.consensus.is_zero())
             .then_some(set.timing.consensus.as_secs_f64()),
@@ -110,10 +119,11 @@ pub fn report(set: &ZoneSet) -> Report {
                     n_minus_1: z.pools.iter().map(n_minus_1).collect(),
                     cutover,
                     topology,
+                    dnssec: signing.next().flatten(),
                 }
             })
             .collect(),
-    }
+    })
 }
 
 /// Each serving region's expected share of the traffic with `up[i]` regions serving.
@@ -340,6 +350,9 @@ impl fmt::Display for Report {
                         failures.join("; ")
                     )?;
                 }
+            }
+            if let Some(d) = &z.dnssec {
+                d.write(&mut out)?;
             }
             for s in &z.n_minus_1 {
                 if s.failures.is_empty() {

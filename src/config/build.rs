@@ -118,6 +118,21 @@ fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
     let mut pools = Vec::new();
     for (key, pool) in pools_raw {
         let built = super::pool::pool_of(src, &origin, ttl, &key, &pool)?;
+        if signing.is_some()
+            && let Some(n) = crate::dnssec::variant_count(&built)
+            && n > crate::dnssec::MAX_VARIANTS
+        {
+            return Err(src.error(
+                key.span(),
+                format!(
+                    "pool \"{}\" can answer {n} different sets of regions ({} regions, answers = {}), each signed ahead; a signed zone allows at most {}: lower `answers`, split the pool, or use policy = \"all\"",
+                    key.get_ref(),
+                    built.regions.len(),
+                    built.answers,
+                    crate::dnssec::MAX_VARIANTS
+                ),
+            ));
+        }
         let lname = LowerName::new(&built.name);
         let first_at = names.at(&lname).start;
         let entry = names.nodes.entry(lname.clone()).or_default();

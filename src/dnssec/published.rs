@@ -106,15 +106,32 @@ impl Published {
     }
 }
 
-/// Sets signed as snapshots are published, kept across snapshots and reloads.
-#[derive(Debug, Default)]
+/// Sets signed as snapshots (or transferred versions) are published, kept across snapshots
+/// and reloads.
+#[derive(Debug)]
 pub struct Dynamic {
     cache: HashMap<SetKey, (u32, Box<[Record]>)>,
+    cap: usize,
     /// Signatures made since the start.
     pub made: u64,
 }
 
+impl Default for Dynamic {
+    fn default() -> Self {
+        Dynamic::with_cap(DYNAMIC_CAP)
+    }
+}
+
 impl Dynamic {
+    /// A cache that starts over when it holds `cap` sets.
+    pub fn with_cap(cap: usize) -> Self {
+        Dynamic {
+            cache: HashMap::new(),
+            cap,
+            made: 0,
+        }
+    }
+
     /// The RRSIGs of `records` in `zone` as of `now`: from the cache when signed in the same
     /// window with the same keys, else signed now.
     pub fn sign(
@@ -139,7 +156,7 @@ impl Dynamic {
         }
         let sigs = sign(signing, &Name::from(&zone.origin), records, win)?;
         self.made += 1;
-        if self.cache.len() >= DYNAMIC_CAP {
+        if self.cache.len() >= self.cap {
             self.cache.clear();
         }
         self.cache.insert(key, (win.inception, sigs.clone()));

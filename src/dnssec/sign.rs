@@ -28,6 +28,15 @@ fn key_set(rtype: RecordType) -> bool {
     )
 }
 
+/// The keys that sign sets of `rtype`.
+pub fn signers(signing: &Signing, rtype: RecordType) -> Vec<&crate::zone::signing::ZoneKey> {
+    if key_set(rtype) {
+        signing.key_signers().collect()
+    } else {
+        signing.zone_signers().collect()
+    }
+}
+
 /// The RRSIGs of `records` (one RRset: same owner, type and TTL) in zone `signer`.
 pub fn sign(
     signing: &Signing,
@@ -44,11 +53,7 @@ pub fn sign(
         rtype,
         reason,
     };
-    let keys: Vec<_> = if key_set(rtype) {
-        signing.key_signers().collect()
-    } else {
-        signing.zone_signers().collect()
-    };
+    let keys = signers(signing, rtype);
     // An RRset holds each RR once (RFC 2181 §5): regions sharing an address are signed as
     // validators see the set.
     let mut distinct: Vec<&Record> = Vec::with_capacity(records.len());

@@ -104,7 +104,13 @@ pub fn check(args: CheckArgs) -> ExitCode {
                     );
                 }
             }
-            print_report(&gslbd::check::report(&set), args.json)
+            match gslbd::check::report(&set) {
+                Ok(report) => print_report(&report, args.json),
+                Err(e) => {
+                    eprintln!("gslbd: dnssec: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(errors) => {
             if args.json {

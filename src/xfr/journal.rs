@@ -18,16 +18,20 @@ pub struct Version {
     pub statics: Arc<Vec<Record>>,
     /// The pools' records at this version.
     pub pools: Vec<Record>,
+    /// A signed zone's RRSIG and NSEC records for this version.
+    pub dnssec: Vec<Record>,
+    /// The validity window (its inception) the version was signed in.
+    pub inception: Option<u32>,
 }
 
 impl Version {
     /// Every record (the SOA apart).
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        self.statics.iter().chain(&self.pools)
+        self.statics.iter().chain(&self.pools).chain(&self.dnssec)
     }
 
     pub fn len(&self) -> usize {
-        self.statics.len() + self.pools.len()
+        self.statics.len() + self.pools.len() + self.dnssec.len()
     }
 
     pub fn is_empty(&self) -> bool {

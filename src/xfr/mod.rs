@@ -12,6 +12,7 @@ pub mod notify;
 pub mod render;
 pub mod serve;
 pub mod service;
+mod signing;
 mod versions;
 
 use hickory_proto::rr::Name;

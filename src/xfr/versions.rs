@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::{LowerName, RData, Record};
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{error, info};
 
 use super::journal::{Journal, Published, Shared, Version, with_serial};
 use super::{Announce, TransferConfig, next_serial, render};
@@ -43,6 +43,8 @@ pub struct Xfr {
     /// The journals changed since the last [`Xfr::commit`].
     dirty: bool,
     announce: mpsc::UnboundedSender<Announce>,
+    /// Signs the versions of signed zones.
+    signer: super::signing::VersionSigner,
 }
 
 impl Xfr {
@@ -65,6 +67,7 @@ impl Xfr {
             fresh: Vec::new(),
             dirty: false,
             announce,
+            signer: Default::default(),
         }
     }
 
@@ -114,8 +117,13 @@ impl Xfr {
             let current = journal.current();
             let soa_same = current.is_some_and(|v| same_soa(&v.soa, &zone.soa))
                 && self.configured.get(&zone.origin) == Some(&configured_serial(zone));
+            let inception = super::signing::inception(zone, tsig::now());
             let same = soa_same
-                && current.is_some_and(|v| Arc::ptr_eq(&v.statics, &statics) && v.pools == pools);
+                && current.is_some_and(|v| {
+                    Arc::ptr_eq(&v.statics, &statics)
+                        && v.pools == pools
+                        && v.inception == inception
+                });
             if same {
                 // Nothing to publish, including a change that reverted inside its window.
                 self.pending.remove(&zone.origin);
@@ -136,6 +144,7 @@ impl Xfr {
         self.journals = kept;
         let journals = &self.journals;
         self.statics.retain(|z, _| journals.contains_key(z));
+        self.signer.retain(|z| journals.contains_key(z));
         self.pending.retain(|z, _| journals.contains_key(z));
         self.published_at.retain(|z, _| journals.contains_key(z));
         self.unheard_since.retain(|z, _| journals.contains_key(z));
@@ -267,12 +276,24 @@ impl Xfr {
         let key = zone.origin.to_string();
         let before = self.last.get(&key).copied();
         let last = journal.current().map(|v| v.serial).or(before);
-        let serial = next_serial(last, configured, tsig::now());
+        let unix = tsig::now();
+        let serial = next_serial(last, configured, unix);
+        let soa = with_serial(&zone.soa, serial);
+        let dnssec = match self.signer.sign(zone, &soa, &statics, &pools, unix) {
+            Ok(d) => d,
+            Err(e) => {
+                error!(zone = %zone.origin, error = %e, "transfer: a new version could not be signed; secondaries keep the previous one");
+                self.pending.insert(zone.origin.clone(), now + RETRY);
+                return;
+            }
+        };
         journal.versions.push_back(Arc::new(Version {
             serial,
-            soa: with_serial(&zone.soa, serial),
+            soa,
             statics,
             pools,
+            dnssec,
+            inception: super::signing::inception(zone, unix),
         }));
         while journal.versions.len() > self.config.journal {
             journal.versions.pop_front();

@@ -91,6 +91,8 @@ mod tests {
                 soa: crate::xfr::journal::with_serial(&soa, serial),
                 statics: statics.clone(),
                 pools: ips.iter().map(|ip| rec("www.z.", *ip)).collect(),
+                dnssec: Vec::new(),
+                inception: None,
             })
         };
         let versions = VecDeque::from([
