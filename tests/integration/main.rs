@@ -45,6 +45,7 @@ mod schedule;
 mod secondaries;
 mod secondary;
 mod signals;
+mod signedxfr;
 mod statefile;
 mod supervise;
 mod systemd;

@@ -36,11 +36,13 @@ pub(super) fn ixfr(journal: &Journal, current: &Version, client: u32) -> Vec<Rec
             out.extend(minus(&old.statics, &new.statics));
         }
         out.extend(minus(&old.pools, &new.pools));
+        out.extend(minus(&old.dnssec, &new.dnssec));
         out.push(journal.soa(new.serial));
         if !same_statics {
             out.extend(minus(&new.statics, &old.statics));
         }
         out.extend(minus(&new.pools, &old.pools));
+        out.extend(minus(&new.dnssec, &old.dnssec));
     }
     out.push(journal.soa(current.serial));
     out

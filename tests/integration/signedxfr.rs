@@ -1,0 +1,162 @@
+//! Signed transfers: a signed zone's AXFR (every RRSIG and its own NSEC chain) passes
+//! `ldns-verify-zone` (ldnsutils) and `kzonecheck` (Knot), before and after a failover; a Knot
+//! secondary follows by IXFR and serves it signed, and `delv` validates its answers with the
+//! zone's DS as the trust anchor.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::backend::{Backend, Mode};
+use crate::harness::{free_port, run};
+use crate::secondaries::{BOTH, primary, until_www, zone};
+use crate::secondary::{KEY, Secondary};
+
+/// Makes a key for `gslb.example.` in `dir`; its DS as (tag, algorithm, digest type, digest).
+pub(crate) fn keygen(dir: &Path, file: &str, algorithm: &str) -> [String; 4] {
+    let out = run(
+        &[
+            "keygen",
+            "--zone",
+            "gslb.example.",
+            "--algorithm",
+            algorithm,
+            "--out",
+            dir.join(file).to_str().expect("utf8"),
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ds: Vec<String> = text
+        .lines()
+        .find(|l| l.contains(" DS "))
+        .expect("a DS line")
+        .split_whitespace()
+        .skip(4)
+        .map(str::to_string)
+        .collect();
+    [ds[0].clone(), ds[1].clone(), ds[2].clone(), ds[3].clone()]
+}
+
+/// The signed AXFR of gslb.example. from `port` as zone-file text (TSIG lines dropped).
+fn axfr_text(port: u16) -> String {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "-y", KEY])
+        .args(["gslb.example", "AXFR", "+nocmd", "+nostats", "+nocomments"])
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(';') && !l.contains("TSIG"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Both zone checkers on the zone text; panics with their output on an error.
+fn verify(dir: &Path, text: &str, what: &str) {
+    let file = dir.join(format!("{what}.zone"));
+    std::fs::write(&file, text).expect("zone file");
+    let ldns = Command::new("ldns-verify-zone")
+        .arg(&file)
+        .output()
+        .expect("ldns-verify-zone (ldnsutils)");
+    assert!(
+        ldns.status.success(),
+        "{what}: ldns-verify-zone: {}{}",
+        String::from_utf8_lossy(&ldns.stdout),
+        String::from_utf8_lossy(&ldns.stderr)
+    );
+    let knot = Command::new("kzonecheck")
+        .args(["-o", "gslb.example.", "-d", "on"])
+        .arg(&file)
+        .output()
+        .expect("kzonecheck (knot-dnssecutils)");
+    assert!(
+        knot.status.success(),
+        "{what}: kzonecheck: {}{}",
+        String::from_utf8_lossy(&knot.stdout),
+        String::from_utf8_lossy(&knot.stderr)
+    );
+    assert!(
+        text.contains("RRSIG") && text.contains("NSEC"),
+        "{what}: signed"
+    );
+}
+
+/// `delv` at `port` with the DS as trust anchor: true when it prints "fully validated".
+pub(crate) fn delv(dir: &Path, ds: &[String; 4], port: u16, name: &str, rtype: &str) -> String {
+    let anchor = dir.join("anchor.conf");
+    std::fs::write(
+        &anchor,
+        format!(
+            "trust-anchors {{ gslb.example. static-ds {} {} {} \"{}\"; }};\n",
+            ds[0], ds[1], ds[2], ds[3]
+        ),
+    )
+    .expect("anchor");
+    let out = Command::new("delv")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "-a"])
+        .arg(&anchor)
+        .args(["+root=gslb.example", name, rtype])
+        .output()
+        .expect("delv (bind9-dnsutils)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn signed_transfers_verify_and_a_knot_secondary_serves_them_validated_through_a_failover() {
+    let (mut east, west) = (Backend::http(), Backend::http());
+    let keys = tempfile::tempdir().expect("tempdir");
+    let ds = keygen(keys.path(), "k.pem", "ecdsa-p256");
+    let key = keys.path().join("k.pem");
+    let text = format!(
+        "{}[dnssec]\nkeys = [{{ file = \"{}\" }}]\n",
+        zone(&east, &west),
+        key.display()
+    );
+    let ports = [free_port(), free_port(), free_port()];
+    let g = primary(&text, &ports, 64);
+    verify(keys.path(), &axfr_text(g.port), "first");
+    let secondaries = [
+        ("knot", Secondary::knot(g.port, ports[0], None)),
+        ("nsd", Secondary::nsd(g.port, ports[1])),
+        ("bind", Secondary::bind(g.port, ports[2])),
+    ];
+    for (name, s) in &secondaries {
+        until_www(s, &BOTH, Duration::from_secs(20)).expect(name);
+        let answer = delv(keys.path(), &ds, s.port, "www.gslb.example", "A");
+        assert!(answer.contains("fully validated"), "{name}: {answer}");
+    }
+
+    east.set(Mode::Status(503));
+    for (name, s) in &secondaries {
+        until_www(s, &["192.0.2.2"], Duration::from_secs(20)).expect(name);
+    }
+    verify(keys.path(), &axfr_text(g.port), "after-failover");
+    for (who, s) in &secondaries {
+        for (name, rtype) in [
+            ("www.gslb.example", "A"),
+            ("www.gslb.example", "AAAA"),
+            ("nowhere.gslb.example", "A"),
+            ("gslb.example", "DNSKEY"),
+        ] {
+            let answer = delv(keys.path(), &ds, s.port, name, rtype);
+            assert!(
+                answer.contains("fully validated"),
+                "{name} {rtype} at {who} after the failover:\n{answer}\n{}",
+                s.log()
+            );
+        }
+    }
+    assert!(
+        secondaries[0].1.log().contains("IXFR, incoming"),
+        "{}",
+        secondaries[0].1.log()
+    );
+}
