@@ -357,3 +357,4 @@ fn garbage_and_cut_queries_never_panic_and_answer_like_the_full_path() {
 }
 
 mod rules;
+mod signed;

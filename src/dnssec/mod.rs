@@ -4,6 +4,7 @@
 //! one made when a zone set is loaded or a snapshot is published, never per query.
 
 pub mod chain;
+pub mod fast;
 mod keys;
 pub mod load;
 mod published;

@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::rr::{Name, Record, RecordType};
+
+use super::fast::set_key as set_key_of;
+use crate::zone::wire::Rrs;
 
 use super::sign::{SignError, sign};
 use super::window::window;
@@ -78,13 +81,55 @@ impl Signed {
 pub struct Published {
     pub base: Arc<Signed>,
     extra: HashMap<(usize, SetKey), Box<[Record]>>,
+    /// Each `all` pool's current set, pre-encoded: by (zone, pool), its region key and RRSIGs.
+    fast_extra: HashMap<(usize, usize), CurrentSet>,
 }
+
+/// An `all` pool's current set: its sorted region indexes and pre-encoded RRSIGs.
+type CurrentSet = (Box<[u16]>, Rrs);
 
 impl Published {
     pub fn new(base: Arc<Signed>) -> Self {
         Published {
             base,
             extra: HashMap::new(),
+            fast_extra: HashMap::new(),
+        }
+    }
+
+    /// True when zone `zone` is signed.
+    pub fn signed(&self, zone: usize) -> bool {
+        self.base.zone(zone).is_some()
+    }
+
+    /// The pre-encoded RRSIGs of the static set of `rtype` at a lowercase wire-format name.
+    pub fn fast_static(&self, zone: usize, name: &[u8], rtype: RecordType) -> Option<&Rrs> {
+        self.base.zone(zone)?.fast.static_sigs(name, rtype)
+    }
+
+    /// The pre-encoded RRSIGs of pool `pool`'s answer made of `regions`, or of its fallback.
+    pub fn fast_pool(
+        &self,
+        zone: usize,
+        pool: usize,
+        regions: &[usize],
+        fallback: bool,
+    ) -> Option<&Rrs> {
+        let fast = self.base.zone(zone)?.fast.pools.get(pool)?;
+        if fallback {
+            return fast.fallback.as_ref();
+        }
+        if let Some(r) = fast.get(regions) {
+            return Some(r);
+        }
+        let (key, rrs) = self.fast_extra.get(&(zone, pool))?;
+        (set_key_of(regions).as_deref() == Some(&key[..])).then_some(rrs)
+    }
+
+    /// Adds the current set of an `all` pool (its regions and RRSIGs) for the fast path.
+    pub fn add_fast(&mut self, zone: usize, pool: usize, regions: &[usize], rrsigs: &[Record]) {
+        if let (Some(key), Some(rrs)) = (set_key_of(regions), Rrs::encode(rrsigs)) {
+            self.fast_extra.insert((zone, pool), (key, rrs));
         }
     }
 

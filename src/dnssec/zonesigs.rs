@@ -10,6 +10,7 @@ use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::chain::{self, Chain, Link};
+use super::fast::{FastSigs, set_key as region_key};
 use super::sign::{SignError, sign};
 use super::window::{Window, window};
 use crate::zone::signing::{KeyRole, Signing};
@@ -90,6 +91,8 @@ pub struct ZoneSigs {
     keys: KeysId,
     sets: HashMap<SetKey, Box<[Record]>>,
     pub chain: Chain,
+    /// The same signatures of plain answers, pre-encoded for the fast path.
+    pub fast: FastSigs,
     /// Signatures made by this build (not reused).
     pub made: usize,
 }
@@ -168,6 +171,35 @@ pub fn sign_zone(
             add(&records)?;
         }
     }
+    let mut fast = FastSigs::with_pools(zone.pools.len());
+    for (name, node) in &zone.nodes {
+        if zone.delegation_above(name).is_some() {
+            continue;
+        }
+        for set in &node.rrsets {
+            if let Some(sigs) = set_key(&set.records).and_then(|k| sets.get(&k)) {
+                fast.add_static(name, set.rtype, sigs);
+            }
+        }
+    }
+    for (pi, pool) in zone.pools.iter().enumerate() {
+        let slot = &mut fast.pools[pi];
+        if let Some(sigs) = set_key(&pool.fallback).and_then(|k| sets.get(&k)) {
+            slot.fallback = crate::zone::wire::Rrs::encode(sigs);
+        }
+        for regions in variants(pool) {
+            let records: Vec<Record> = regions
+                .iter()
+                .flat_map(|i| pool.regions[*i].records.iter().cloned())
+                .collect();
+            let sigs = set_key(&records).and_then(|k| sets.get(&k));
+            if let (Some(sigs), Some(key)) = (sigs, region_key(&regions))
+                && let Some(rrs) = crate::zone::wire::Rrs::encode(sigs)
+            {
+                slot.sets.insert(key, rrs);
+            }
+        }
+    }
     let mut chain = Chain::default();
     for (owner, nsec, empty) in chain::unsigned(zone) {
         let mut one = |r: &Record| -> Result<Box<[Record]>, SignError> {
@@ -208,6 +240,7 @@ pub fn sign_zone(
         keys: keys_id(signing),
         sets,
         chain,
+        fast,
         made,
     }))
 }

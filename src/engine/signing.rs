@@ -77,7 +77,10 @@ impl Engine {
                     published.add(zi, one, sigs);
                 }
             }
-            for pool in zone.pools.iter().filter(|p| p.policy == Policy::All) {
+            for (pi, pool) in zone.pools.iter().enumerate() {
+                if pool.policy != Policy::All {
+                    continue;
+                }
                 let sel = select::decide(&snap.live, pool, &client, &mut rng, Instant::now());
                 if !matches!(sel.rule, Rule::Policy | Rule::AllDownAll) {
                     continue;
@@ -90,6 +93,7 @@ impl Engine {
                     .collect();
                 if !records.is_empty() && published.rrsigs(zi, &records).is_none() {
                     let sigs = self.dynamic.sign(zone, &records, now)?;
+                    published.add_fast(zi, pi, &regions, &sigs);
                     published.add(zi, &records, sigs);
                 }
             }

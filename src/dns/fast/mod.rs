@@ -159,10 +159,10 @@ pub fn respond<R: Rng + ?Sized>(
     let query = received.bytes;
     let mut name = [0u8; MAX_NAME];
     let plain = parse(query, &mut name)?;
-    // DO=1 answers of signed zones carry signatures and proofs: the full path adds them.
-    if plain.edns.is_some_and(|(_, dnssec_ok)| dnssec_ok) && snap.dnssec.base.any() {
-        return None;
-    }
+    let dnssec_ok = plain.edns.is_some_and(|(_, d)| d);
+    // DO=1 answers of signed zones carry signatures: those of plain answers are pre-encoded;
+    // the full path adds the rest (proofs, named sets).
+    let signed = |zone: usize| dnssec_ok && snap.dnssec.signed(zone);
     // BADCOOKIE is the full path's to send.
     let cookie = match plain.cookie {
         None => None,
@@ -174,11 +174,17 @@ pub fn respond<R: Rng + ?Sized>(
     };
     let answer = match snap.zones.wire.find(name.get(..plain.name_len)?, qtype)? {
         wire::Found::Answer(answer) => answer,
-        wire::Found::NoData { zone } => return negative(zone, ResponseCode::NoError, out),
-        wire::Found::NxDomain { zone } => return negative(zone, ResponseCode::NXDomain, out),
+        wire::Found::NoData { zone } if !signed(zone) => {
+            return negative(zone, ResponseCode::NoError, out);
+        }
+        wire::Found::NxDomain { zone } if !signed(zone) => {
+            return negative(zone, ResponseCode::NXDomain, out);
+        }
+        _ => return None,
     };
     // The answer is `first` (static records or the fallback), then the selected regions.
     let (zone, first, regions, decision) = match answer {
+        wire::Answer::Named { zone, .. } if signed(*zone) => return None,
         wire::Answer::Named {
             zone,
             answers,
@@ -216,10 +222,22 @@ pub fn respond<R: Rng + ?Sized>(
         Some((_, sel)) if first.is_none() => &sel.regions,
         _ => &[],
     };
+    let rrsigs = match &decision {
+        _ if !signed(zone) => None,
+        Some((pool, _)) => Some(
+            snap.dnssec
+                .fast_pool(zone, *pool, chosen, first.is_some())?,
+        ),
+        None => Some(
+            snap.dnssec
+                .fast_static(zone, name.get(..plain.name_len)?, qtype)?,
+        ),
+    };
     let parts = || {
         first
             .into_iter()
             .chain(chosen.iter().filter_map(|i| regions.get(*i)))
+            .chain(rrsigs)
     };
     let count = parts().try_fold(0u16, |n, r| n.checked_add(r.count))?;
     if count == 0 {

@@ -47,7 +47,7 @@ pub struct Rrs {
 impl Rrs {
     /// Encodes `records` with owner pointers; `None` if one cannot be encoded (the full path
     /// then answers, and reports the error).
-    fn encode(records: &[Record]) -> Option<Rrs> {
+    pub fn encode(records: &[Record]) -> Option<Rrs> {
         let mut bytes = Vec::new();
         for r in records {
             let mut rdata = Vec::new();
@@ -337,7 +337,7 @@ fn plain_answers(zi: usize, zone: &Zone, node: &Node) -> Vec<(RecordType, Answer
 }
 
 /// A lowercase name in uncompressed wire format (labels, then the root).
-fn wire_name(name: &LowerName) -> Box<[u8]> {
+pub fn wire_name(name: &LowerName) -> Box<[u8]> {
     let mut bytes = Vec::new();
     for label in name.iter() {
         // Labels are at most 63 bytes (the name parser enforces it).
