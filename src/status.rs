@@ -53,6 +53,45 @@ pub struct ZoneStatus {
     pub file: String,
     pub cutover: Option<Figures>,
     pub pools: Vec<PoolStatus>,
+    /// A signed zone's keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dnssec: Vec<KeyStatus>,
+}
+
+/// One key of a signed zone, and the DS its parent publishes for it (KSKs and CSKs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyStatus {
+    pub tag: u16,
+    pub role: crate::zone::signing::KeyRole,
+    pub algorithm: String,
+    /// False for a key published without signing (before or after a rollover).
+    pub signs: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds: Option<String>,
+}
+
+/// The keys of `zone`, when it is signed.
+fn keys(zone: &crate::zone::Zone) -> Vec<KeyStatus> {
+    use hickory_proto::dnssec::Verifier;
+    let Some(signing) = zone.signing.as_deref() else {
+        return Vec::new();
+    };
+    let origin = hickory_proto::rr::Name::from(&zone.origin);
+    signing
+        .keys
+        .iter()
+        .map(|k| KeyStatus {
+            tag: k.tag,
+            role: k.role,
+            algorithm: k.dnskey.algorithm().to_string(),
+            signs: k.sign,
+            ds: k
+                .dnskey
+                .secure_entry_point()
+                .then(|| crate::dnssec::ds_text(&origin, &k.dnskey, k.tag, signing.dnskey_ttl).ok())
+                .flatten(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +213,7 @@ pub fn build(
                 zone: zc.zone.clone(),
                 file: zc.file.clone(),
                 cutover: zc.worst,
+                dnssec: keys(z),
                 pools: z
                     .pools
                     .iter()

@@ -111,6 +111,13 @@ pub fn render(status: &Status, now: SystemTime) -> String {
                         section.zone data-zone=(z.zone) {
                             h2 { (z.zone) }
                             div.meta { (z.file) " · worst case " (figures(z.cutover.as_ref())) }
+                            @for k in &z.dnssec {
+                                div.meta.dnssec data-key=(k.tag) {
+                                    "DNSSEC key " (k.tag) " (" (crate::status::json_name(&k.role)) ", "
+                                    (k.algorithm) @if !k.signs { ", published only" } ")"
+                                    @if let Some(ds) = &k.ds { " · DS " code { (ds) } }
+                                }
+                            }
                             @for p in &z.pools { (pool(&z.zone, p)) }
                         }
                     }

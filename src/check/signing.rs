@@ -5,8 +5,7 @@
 use std::fmt::{self, Write as _};
 use std::time::Instant;
 
-use hickory_proto::dnssec::rdata::DS;
-use hickory_proto::dnssec::{DigestType, Verifier};
+use hickory_proto::dnssec::Verifier;
 use serde::Serialize;
 
 use crate::dnssec::{self, SignError, Signed};
@@ -57,18 +56,7 @@ fn zone(z: &Zone, signed: &Signed, index: usize, ms: f64) -> Option<ZoneSigning>
         .iter()
         .map(|k| {
             let ds = k.dnskey.secure_entry_point().then(|| {
-                k.dnskey
-                    .to_digest(&origin, DigestType::SHA256)
-                    .map(|d| {
-                        let ds = DS::new(
-                            k.tag,
-                            k.dnskey.algorithm(),
-                            DigestType::SHA256,
-                            d.as_ref().to_vec(),
-                        );
-                        format!("{origin} {} IN DS {ds}", signing.dnskey_ttl)
-                    })
-                    .unwrap_or_default()
+                dnssec::ds_text(&origin, &k.dnskey, k.tag, signing.dnskey_ttl).unwrap_or_default()
             });
             KeyReport {
                 tag: k.tag,

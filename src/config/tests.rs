@@ -9,6 +9,7 @@ use super::*;
 mod files;
 mod pools;
 mod records;
+mod signing;
 
 pub(super) const HEAD: &str = r#"origin = "t.example."
 [soa]

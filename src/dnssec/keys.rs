@@ -73,17 +73,28 @@ pub fn generate(zone: &Name, algorithm: KeyAlgorithm) -> Result<NewKey, KeyError
     };
     let dnskey = DNSKEY::new(true, true, false, public);
     let key_tag = dnskey.calculate_key_tag().map_err(|e| crypto(&e))?;
-    let digest = dnskey
-        .to_digest(zone, DigestType::SHA256)
-        .map_err(|e| crypto(&e))?;
-    let ds = DS::new(key_tag, alg, DigestType::SHA256, digest.as_ref().to_vec());
     let owner = zone.to_ascii();
     Ok(NewKey {
         pkcs8,
         dnskey: format!("{owner} {TTL} IN DNSKEY {dnskey}"),
-        ds: format!("{owner} {TTL} IN DS {ds}"),
+        ds: ds_text(zone, &dnskey, key_tag, TTL)?,
         key_tag,
     })
+}
+
+/// The DS record (SHA-256) of `dnskey` in `zone`, in zone-file form, for the parent.
+pub fn ds_text(zone: &Name, dnskey: &DNSKEY, tag: u16, ttl: u32) -> Result<String, KeyError> {
+    use hickory_proto::dnssec::Verifier;
+    let digest = dnskey
+        .to_digest(zone, DigestType::SHA256)
+        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let ds = DS::new(
+        tag,
+        dnskey.algorithm(),
+        DigestType::SHA256,
+        digest.as_ref().to_vec(),
+    );
+    Ok(format!("{} {ttl} IN DS {ds}", zone.to_ascii()))
 }
 
 impl NewKey {

@@ -12,7 +12,7 @@ mod sign;
 pub mod window;
 mod zonesigs;
 
-pub use keys::{KeyAlgorithm, KeyError, NewKey, generate};
+pub use keys::{KeyAlgorithm, KeyError, NewKey, ds_text, generate};
 pub use published::{Dynamic, Published, Signed};
 pub use sign::SignError;
 pub use zonesigs::{MAX_VARIANTS, ZoneSigs, variant_count};

@@ -123,6 +123,17 @@ impl fmt::Display for Status {
         }
         for z in &self.zones {
             writeln!(f, "zone {} ({})", z.zone, z.file)?;
+            for k in &z.dnssec {
+                let signs = if k.signs { "signs" } else { "published only" };
+                let ds = k.ds.as_deref().map_or(String::new(), |d| format!("; DS {d}"));
+                writeln!(
+                    f,
+                    "  dnssec key {} {} {} {signs}{ds}",
+                    k.tag,
+                    crate::status::json_name(&k.role),
+                    k.algorithm
+                )?;
+            }
             for p in &z.pools {
                 let cut = p.cutover.map_or_else(
                     || "not probed".into(),
@@ -204,6 +215,7 @@ mod tests {
             zones: vec![ZoneStatus {
                 zone: "gslb.example.".into(),
                 file: "zones/g.toml".into(),
+                dnssec: Vec::new(),
                 cutover: None,
                 pools: vec![PoolStatus {
                     pool: "www".into(),

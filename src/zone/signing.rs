@@ -42,7 +42,7 @@ impl Signing {
 }
 
 /// What a key does in the zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyRole {
     /// Signs everything (DNSKEY flags 257).

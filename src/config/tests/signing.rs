@@ -1,0 +1,93 @@
+//! `[dnssec]`: keys loaded with their roles, the apex key sets added, and every mistake named
+//! at its line and column.
+
+use hickory_proto::rr::{LowerName, Name, RecordType};
+
+use super::*;
+use crate::dnssec::{KeyAlgorithm, generate};
+
+/// Two keys for t.example. in a directory the test keeps.
+fn keys() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = Name::from_ascii("t.example.").expect("name");
+    let mut paths = Vec::new();
+    for (i, alg) in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519]
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("k{i}.pem"));
+        generate(&zone, alg)
+            .expect("key")
+            .write_pem(&path)
+            .expect("write");
+        paths.push(path.display().to_string());
+    }
+    (dir, paths[0].clone(), paths[1].clone())
+}
+
+#[test]
+fn a_signed_zone_publishes_its_key_sets_at_the_apex() {
+    let (_dir, k0, k1) = keys();
+    let text = format!(
+        "{HEAD}{POOL}[dnssec]\nkeys = [{{ file = \"{k0}\", role = \"ksk\" }}, {{ file = \"{k1}\", role = \"zsk\" }}]\nlifetime = \"2d\"\ndnskey_ttl = 600\n"
+    );
+    let set = load_text(&text).expect("valid");
+    let zone = &set.zones[0];
+    let signing = zone.signing.as_deref().expect("signed");
+    assert_eq!(signing.keys.len(), 2);
+    assert_eq!(signing.lifetime.as_secs(), 2 * 86_400);
+    let apex = zone.nodes.get(&LowerName::new(&zone.origin_name)).expect("apex");
+    let dnskeys = apex.rrset(RecordType::DNSKEY).expect("DNSKEY set");
+    assert_eq!(dnskeys.records.len(), 2);
+    assert!(dnskeys.records.iter().all(|r| r.ttl == 600));
+    // CDS and CDNSKEY for the KSK only.
+    assert_eq!(apex.rrset(RecordType::CDS).expect("CDS").records.len(), 1);
+    assert_eq!(apex.rrset(RecordType::CDNSKEY).expect("CDNSKEY").records.len(), 1);
+    assert!(load_text(&format!("{HEAD}{POOL}")).expect("valid").zones[0].signing.is_none());
+}
+
+#[test]
+fn bad_dnssec_sections_are_named_at_their_line_and_column() {
+    let (_dir, k0, k1) = keys();
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\", role = §\"kzk\" }}]\n"),
+        "unknown key role \"kzk\"",
+    );
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = [{{ file = §\"/nonexistent/k.pem\" }}]\n"),
+        "cannot read key file /nonexistent/k.pem",
+    );
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\nlifetime = §\"10m\"\n"),
+        "lifetime must be from 1h to 365d",
+    );
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = §[{{ file = \"{k0}\", role = \"ksk\" }}]\n"),
+        "no key signs the zone's records",
+    );
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = §[{{ file = \"{k1}\", role = \"zsk\" }}]\n"),
+        "no key signs the DNSKEY set",
+    );
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}, {{ file = §\"{k0}\" }}]\n"),
+        "the same key is listed twice",
+    );
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\", §color = \"red\" }}]\n"),
+        "unknown field `color`",
+    );
+    // 20 regions, answers = 4: 6,195 answer sets to sign ahead.
+    let mut pool = String::from("[pools.§big]\ntype = \"A\"\nanswers = 4\n");
+    for i in 0..20 {
+        pool += &format!("[pools.big.regions.r{i}]\naddresses = [\"192.0.2.{i}\"]\n");
+    }
+    bad(
+        &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{pool}"),
+        "pool \"big\" can answer 6195 different sets of regions",
+    );
+    // The same pool is fine unsigned, and signed with policy = "all".
+    assert!(load_text(&format!("{HEAD}{}", pool.replace('§', ""))).is_ok());
+    let all = pool.replace('§', "").replace("answers = 4", "policy = \"all\"");
+    assert!(load_text(&format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{all}")).is_ok());
+}
