@@ -138,8 +138,6 @@ pub async fn serve(
         secondary: cfg.transfer.as_ref().map(xfr::TransferConfig::timing),
     };
     let zones = Arc::new(zones);
-    let signed =
-        engine::signing::sign_set(&zones, None).map_err(|e| ServeError::Sign(e.to_string()))?;
     if let Some(limit) = open_files {
         fit_open_files(&mut cfg, limit, zones.targets.len());
     }
@@ -166,6 +164,9 @@ pub async fn serve(
     // Metrics are recorded only when the admin API can serve them (`--admin off`: no recorder,
     // and every handle is a no-op).
     let metrics = cfg.admin.map(|_| telemetry::install());
+    // After the recorder is installed, so the signing figures are recorded.
+    let signed =
+        engine::signing::sign_set(&zones, None).map_err(|e| ServeError::Sign(e.to_string()))?;
 
     let mut listeners = Vec::new();
     for addr in &cfg.listen {

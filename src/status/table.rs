@@ -125,7 +125,9 @@ impl fmt::Display for Status {
             writeln!(f, "zone {} ({})", z.zone, z.file)?;
             for k in &z.dnssec {
                 let signs = if k.signs { "signs" } else { "published only" };
-                let ds = k.ds.as_deref().map_or(String::new(), |d| format!("; DS {d}"));
+                let ds =
+                    k.ds.as_deref()
+                        .map_or(String::new(), |d| format!("; DS {d}"));
                 writeln!(
                     f,
                     "  dnssec key {} {} {} {signs}{ds}",

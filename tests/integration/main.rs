@@ -25,6 +25,7 @@ mod encryptedlimits;
 mod failover;
 mod harness;
 mod keygen;
+mod keys;
 mod mapped;
 mod metrics;
 mod netns;

@@ -36,14 +36,27 @@ fn a_signed_zone_publishes_its_key_sets_at_the_apex() {
     let signing = zone.signing.as_deref().expect("signed");
     assert_eq!(signing.keys.len(), 2);
     assert_eq!(signing.lifetime.as_secs(), 2 * 86_400);
-    let apex = zone.nodes.get(&LowerName::new(&zone.origin_name)).expect("apex");
+    let apex = zone
+        .nodes
+        .get(&LowerName::new(&zone.origin_name))
+        .expect("apex");
     let dnskeys = apex.rrset(RecordType::DNSKEY).expect("DNSKEY set");
     assert_eq!(dnskeys.records.len(), 2);
     assert!(dnskeys.records.iter().all(|r| r.ttl == 600));
     // CDS and CDNSKEY for the KSK only.
     assert_eq!(apex.rrset(RecordType::CDS).expect("CDS").records.len(), 1);
-    assert_eq!(apex.rrset(RecordType::CDNSKEY).expect("CDNSKEY").records.len(), 1);
-    assert!(load_text(&format!("{HEAD}{POOL}")).expect("valid").zones[0].signing.is_none());
+    assert_eq!(
+        apex.rrset(RecordType::CDNSKEY)
+            .expect("CDNSKEY")
+            .records
+            .len(),
+        1
+    );
+    assert!(
+        load_text(&format!("{HEAD}{POOL}")).expect("valid").zones[0]
+            .signing
+            .is_none()
+    );
 }
 
 #[test]
@@ -88,6 +101,13 @@ fn bad_dnssec_sections_are_named_at_their_line_and_column() {
     );
     // The same pool is fine unsigned, and signed with policy = "all".
     assert!(load_text(&format!("{HEAD}{}", pool.replace('§', ""))).is_ok());
-    let all = pool.replace('§', "").replace("answers = 4", "policy = \"all\"");
-    assert!(load_text(&format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{all}")).is_ok());
+    let all = pool
+        .replace('§', "")
+        .replace("answers = 4", "policy = \"all\"");
+    assert!(
+        load_text(&format!(
+            "{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{all}"
+        ))
+        .is_ok()
+    );
 }

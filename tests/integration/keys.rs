@@ -1,0 +1,182 @@
+//! Operating a signed zone: the DS `gslbd keygen` printed is the one `check`, `/status` and the
+//! page show; signatures are made at load and publish, never per query (the counter stays
+//! still under DO=1 load); and a ZSK rollover by pre-publication keeps every answer
+//! validating at `delv` through each step, with CDS/CDNSKEY naming the KSK.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::harness::{Gslbd, poll, run, zone_head};
+use crate::signedxfr::{delv, keygen};
+
+/// A zone with one static pool and a `[dnssec]` section listing `keys` (TOML inline tables).
+fn zone(keys: &[&str]) -> String {
+    format!(
+        "{}[pools.www]\ntype = \"A\"\nttl = 30\n[pools.www.regions.east]\naddresses = [\"192.0.2.1\"]\n\
+         [pools.www.regions.west]\naddresses = [\"192.0.2.2\"]\n[dnssec]\nkeys = [{}]\n",
+        zone_head("gslb.example."),
+        keys.join(", ")
+    )
+}
+
+fn write_zone(dir: &Path, text: &str) {
+    let tmp = dir.join("zones/.z.tmp");
+    std::fs::write(&tmp, text).expect("zone");
+    std::fs::rename(&tmp, dir.join("zones/z.toml")).expect("rename");
+}
+
+/// The value of an unlabelled (or single-series) metric line starting with `name`.
+fn metric(g: &Gslbd, name: &str) -> Option<f64> {
+    g.metrics()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The key tags of the RRSIGs on `www A`.
+fn signers(g: &Gslbd) -> Vec<String> {
+    let mut tags: Vec<String> = g
+        .dig("+dnssec www.gslb.example A")
+        .answers("RRSIG")
+        .iter()
+        .filter_map(|r| r.split_whitespace().nth(6).map(str::to_string))
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn the_ds_keygen_printed_is_shown_and_signing_never_happens_per_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    let ds = keygen(&dir.path().join("zones"), "k.pem", "ecdsa-p256");
+    write_zone(dir.path(), &zone(&["{ file = \"k.pem\" }"]));
+    let ds_line = format!("gslb.example. 3600 IN DS {}", ds.join(" "));
+
+    let out = run(&["check", "--zones", "zones"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("DS for the parent: {ds_line}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("pool www: 2 answer sets signed ahead"),
+        "{text}"
+    );
+
+    let g = Gslbd::start_in(dir, &[]);
+    let status = g.api("GET", "/status", None).1;
+    assert_eq!(
+        status["zones"][0]["dnssec"][0]["ds"],
+        ds_line.as_str(),
+        "{status}"
+    );
+    assert_eq!(status["zones"][0]["dnssec"][0]["role"], "csk");
+    let (_, page) = crate::harness::http(g.admin.as_deref().expect("admin"), "GET", "/", None);
+    assert!(page.contains(&ds_line), "the page shows the DS");
+
+    let made = metric(&g, "gslbd_dnssec_signatures_total{when=\"load\"}").expect("counted");
+    assert!(made > 0.0);
+    let expiry = metric(&g, "gslbd_dnssec_expiry_seconds").expect("expiry");
+    assert!(
+        (7.0 * 86_400.0..=14.0 * 86_400.0).contains(&expiry),
+        "{expiry}"
+    );
+    for i in 0..200 {
+        let name = [
+            "www.gslb.example",
+            "nowhere.gslb.example",
+            "ns1.gslb.example",
+            "gslb.example",
+        ][i % 4];
+        let d = g.dig(&format!("+dnssec {name} A"));
+        assert!(!d.status.is_empty());
+    }
+    let after = metric(&g, "gslbd_dnssec_signatures_total{when=\"load\"}").expect("counted");
+    assert_eq!(made, after, "no signature is made per query");
+    assert!(
+        metric(&g, "gslbd_dnssec_signatures_total{when=\"publish\"}").is_none(),
+        "nothing to sign at publish for a zone without an all pool"
+    );
+}
+
+#[test]
+fn a_zsk_rollover_by_pre_publication_validates_at_every_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    let ds = keygen(&zones, "ksk.pem", "ecdsa-p256");
+    keygen(&zones, "zsk1.pem", "ecdsa-p256");
+    keygen(&zones, "zsk2.pem", "ed25519");
+    let ksk = "{ file = \"ksk.pem\", role = \"ksk\" }";
+    write_zone(
+        dir.path(),
+        &zone(&[ksk, "{ file = \"zsk1.pem\", role = \"zsk\" }"]),
+    );
+    let anchors = tempfile::tempdir().expect("tempdir");
+    let g = Gslbd::start_in(dir, &[]);
+    let root = g.zones_dir().parent().expect("dir").to_path_buf();
+    let validates = |g: &Gslbd, step: &str| {
+        for (name, rtype) in [
+            ("www.gslb.example", "A"),
+            ("gslb.example", "DNSKEY"),
+            ("nowhere.gslb.example", "A"),
+            ("www.gslb.example", "TXT"),
+        ] {
+            let out = delv(anchors.path(), &ds, g.port, name, rtype);
+            assert!(
+                out.contains("fully validated"),
+                "{step}: {name} {rtype}:\n{out}"
+            );
+        }
+    };
+    let dnskeys = |g: &Gslbd| g.dig("gslb.example DNSKEY").answers("DNSKEY").len();
+    validates(&g, "start");
+    let zsk1 = signers(&g);
+    assert_eq!(zsk1.len(), 1);
+    // CDS names the KSK (the key the DS points at), not the ZSK.
+    let cds = g.dig("gslb.example CDS").answers("CDS");
+    assert_eq!(cds.len(), 1);
+    assert!(cds[0].starts_with(&ds[0]), "{cds:?} vs DS {ds:?}");
+
+    let reload = |g: &Gslbd, keys: &[&str], want_keys: usize| {
+        write_zone(&root, &zone(keys));
+        let (code, body) = g.api("POST", "/reload", None);
+        assert_eq!(code, 200, "{body}");
+        poll(Duration::from_secs(5), Duration::from_millis(50), || {
+            (dnskeys(g) == want_keys).then_some(())
+        })
+        .expect("the DNSKEY set follows the reload");
+    };
+    // 1. Pre-publish the new ZSK: in the DNSKEY set, not signing.
+    reload(
+        &g,
+        &[
+            ksk,
+            "{ file = \"zsk1.pem\", role = \"zsk\" }",
+            "{ file = \"zsk2.pem\", role = \"zsk\", sign = false }",
+        ],
+        3,
+    );
+    validates(&g, "pre-publish");
+    assert_eq!(signers(&g), zsk1, "the old ZSK still signs alone");
+    // 2. Swap: the new key signs, the old one stays published.
+    reload(
+        &g,
+        &[
+            ksk,
+            "{ file = \"zsk1.pem\", role = \"zsk\", sign = false }",
+            "{ file = \"zsk2.pem\", role = \"zsk\" }",
+        ],
+        3,
+    );
+    validates(&g, "swap");
+    let zsk2 = signers(&g);
+    assert_eq!(zsk2.len(), 1);
+    assert_ne!(zsk2, zsk1, "the new ZSK signs");
+    // 3. Remove the old key.
+    reload(&g, &[ksk, "{ file = \"zsk2.pem\", role = \"zsk\" }"], 2);
+    validates(&g, "removed");
+    assert_eq!(signers(&g), zsk2);
+}
