@@ -32,6 +32,8 @@ pub struct RawDnssec {
     pub lifetime: Option<Spanned<HumanDuration>>,
     pub dnskey_ttl: Option<Spanned<Ttl>>,
     pub cds: Option<bool>,
+    /// `"nsec"` (default) or `"nsec3"`.
+    pub denial: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::dnssec::rdata::{CDNSKEY, CDS, DNSSECRData};
+use hickory_proto::dnssec::Nsec3HashAlgorithm;
+use hickory_proto::dnssec::rdata::{CDNSKEY, CDS, DNSSECRData, NSEC3PARAM};
 use hickory_proto::dnssec::{DigestType, PublicKey, Verifier};
 use hickory_proto::rr::{Name, RData, Record};
 use toml::Spanned;
@@ -15,7 +16,7 @@ use super::raw::RawDnssec;
 use super::records::{Names, add_rrset};
 use super::{ConfigError, Source};
 use crate::dnssec::load;
-use crate::zone::signing::{DEFAULT_DNSKEY_TTL, DEFAULT_LIFETIME, KeyRole, Signing};
+use crate::zone::signing::{DEFAULT_DNSKEY_TTL, DEFAULT_LIFETIME, Denial, KeyRole, Signing};
 
 /// The shortest and longest signature lifetimes accepted.
 const MIN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -74,7 +75,19 @@ pub(super) fn signing(
         Some(l) => l.get_ref().0,
         None => DEFAULT_LIFETIME,
     };
+    let denial = match section.denial.as_ref().map(|d| d.get_ref().as_str()) {
+        None | Some("nsec") => Denial::Nsec,
+        Some("nsec3") => Denial::Nsec3,
+        Some(other) => {
+            let span = section.denial.as_ref().map_or(raw.span(), Spanned::span);
+            return Err(src.error(
+                span,
+                format!("unknown denial {other:?}: expected \"nsec\" or \"nsec3\""),
+            ));
+        }
+    };
     let signing = Signing {
+        denial,
         keys,
         lifetime,
         dnskey_ttl: section
@@ -115,6 +128,16 @@ fn add_key_sets(
         .map(|k| rr(DNSSECRData::DNSKEY(k.dnskey.clone())))
         .collect();
     add_rrset(names, origin, dnskeys, at);
+    if signing.denial == Denial::Nsec3 {
+        let param = NSEC3PARAM::new(Nsec3HashAlgorithm::SHA1, false, 0, Vec::new());
+        // TTL 0, as Knot publishes it: only secondaries and signers read it.
+        let record = Record::from_rdata(
+            origin.clone(),
+            0,
+            RData::DNSSEC(DNSSECRData::NSEC3PARAM(param)),
+        );
+        add_rrset(names, origin, vec![record], at);
+    }
     if !signing.cds {
         return Ok(());
     }

@@ -200,11 +200,11 @@ pub fn sign_zone(
             }
         }
     }
-    let mut chain = Chain::default();
+    let mut chain = Chain::of(zone);
     for (owner, nsec, empty) in chain::unsigned(zone) {
         let mut one = |r: &Record| -> Result<Box<[Record]>, SignError> {
             let previous = reuse
-                .and_then(|p| p.chain.at(&owner))
+                .and_then(|p| p.chain.link(&owner))
                 .and_then(|l| {
                     std::iter::once((&l.nsec, &l.rrsigs))
                         .chain(l.empty.iter().map(|(_, n, s)| (n, s)))

@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC};
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::{LowerName, Record, RecordType};
 
+use crate::dnssec::chain;
 use crate::dnssec::window::window;
 use crate::dnssec::{Dynamic, SignError};
 use crate::zone::Zone;
+use crate::zone::signing::Denial;
 
 /// How many signed sets the versions' cache keeps (NSECs and pool sets of every zone).
 const CACHE: usize = 1 << 20;
@@ -115,8 +116,9 @@ fn authoritative(zone: &Zone, owner: &LowerName, rtype: RecordType) -> bool {
     }
 }
 
-/// The NSEC chain over a version's names (the SOA's apex and every owner of `records`; glue
-/// below a cut left out, a delegation point with its NS and DS only).
+/// The NSEC or NSEC3 chain over a version's names (the SOA's apex and every owner of
+/// `records`, with the empty non-terminals between them; glue below a cut left out, a
+/// delegation point with its NS and DS only).
 fn nsec_chain<'r>(
     zone: &Zone,
     soa: &'r Record,
@@ -131,24 +133,19 @@ fn nsec_chain<'r>(
             Some(_) => continue,
             None => true,
         };
+        let mut parent = owner.base_name();
+        while parent.num_labels() >= zone.origin.num_labels() && !names.contains_key(&parent) {
+            names.insert(parent.clone(), Vec::new());
+            parent = parent.base_name();
+        }
         let types = names.entry(owner).or_default();
         if keep && !types.contains(&rtype) {
             types.push(rtype);
         }
     }
-    let owners: Vec<&LowerName> = names.keys().collect();
-    let mut out = Vec::with_capacity(owners.len());
-    for (i, (owner, types)) in names.iter().enumerate() {
-        let next = Name::from(owners[(i + 1) % owners.len()]);
-        let types = types
-            .iter()
-            .copied()
-            .chain([RecordType::NSEC, RecordType::RRSIG]);
-        out.push(Record::from_rdata(
-            Name::from(owner),
-            zone.negative_ttl,
-            RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(next, types))),
-        ));
-    }
-    out
+    let denial = zone.signing.as_deref().map_or(Denial::Nsec, |s| s.denial);
+    chain::records(zone, denial, &names)
+        .into_iter()
+        .map(|(_, record, _)| record)
+        .collect()
 }

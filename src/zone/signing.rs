@@ -23,6 +23,18 @@ pub struct Signing {
     pub dnskey_ttl: u32,
     /// Publish CDS and CDNSKEY (RFC 7344) for the signing KSKs/CSKs.
     pub cds: bool,
+    pub denial: Denial,
+}
+
+/// How nonexistence is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Denial {
+    /// NSEC (RFC 4034): the chain of the zone's names.
+    Nsec,
+    /// NSEC3 (RFC 5155) with no extra iterations, an empty salt and no opt-out (RFC 9276):
+    /// the chain of the names' hashes, so the zone cannot be listed by walking it.
+    Nsec3,
 }
 
 impl Signing {
