@@ -160,3 +160,45 @@ fn signed_transfers_verify_and_a_knot_secondary_serves_them_validated_through_a_
         secondaries[0].1.log()
     );
 }
+
+#[test]
+fn nsec3_denial_validates_at_gslbd_and_a_knot_secondary_and_its_transfer_verifies() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let keys = tempfile::tempdir().expect("tempdir");
+    let ds = keygen(keys.path(), "k.pem", "ed25519");
+    // An empty non-terminal (b.deep) below a name with data, and a delegation.
+    let text = format!(
+        "{}[[records]]\nname = \"a.b.deep\"\ntype = \"TXT\"\ndata = [\"x\"]\n\
+         [[records]]\nname = \"kid\"\ntype = \"NS\"\ndata = [\"ns.elsewhere.example.\"]\n\
+         [dnssec]\nkeys = [{{ file = \"{}\" }}]\ndenial = \"nsec3\"\n",
+        zone(&east, &west),
+        keys.path().join("k.pem").display()
+    );
+    let port = free_port();
+    let g = primary(&text, &[port], 64);
+    let axfr = axfr_text(g.port);
+    assert!(
+        axfr.contains("NSEC3PARAM") && axfr.contains("NSEC3"),
+        "NSEC3 chain transferred"
+    );
+    verify(keys.path(), &axfr, "nsec3");
+    let knot = Secondary::knot(g.port, port, None);
+    until_www(&knot, &BOTH, Duration::from_secs(20)).expect("knot serves both regions");
+    for server in [g.port, knot.port] {
+        for (name, rtype) in [
+            ("www.gslb.example", "A"),
+            ("nowhere.gslb.example", "A"),
+            ("x.y.b.deep.gslb.example", "A"),
+            ("b.deep.gslb.example", "TXT"),
+            ("a.b.deep.gslb.example", "A"),
+            ("kid.gslb.example", "DS"),
+            ("gslb.example", "NSEC3PARAM"),
+        ] {
+            let answer = delv(keys.path(), &ds, server, name, rtype);
+            assert!(
+                answer.contains("fully validated"),
+                "{name} {rtype} at port {server}:\n{answer}"
+            );
+        }
+    }
+}
