@@ -14,6 +14,7 @@ use super::fast::{FastSigs, set_key as region_key};
 use super::sign::{SignError, sign};
 use super::window::{Window, window};
 use crate::zone::signing::{KeyRole, Signing};
+use crate::zone::wire::Rrs;
 use crate::zone::{Policy, Pool, Zone};
 
 /// The most answer sets one pool may need signed ahead (each set of at most `answers` of its
@@ -116,6 +117,36 @@ impl ZoneSigs {
     }
 }
 
+/// Signs the RRsets of one zone build, reusing an earlier build's signatures.
+struct SetSigner<'z> {
+    signing: &'z Signing,
+    signer: Name,
+    win: Window,
+    reuse: Option<&'z ZoneSigs>,
+    made: usize,
+    sets: HashMap<SetKey, Box<[Record]>>,
+}
+
+impl SetSigner<'_> {
+    /// Signs `records` (one RRset) unless signed already; its RRSIGs.
+    fn add(&mut self, records: &[Record]) -> Result<Option<&[Record]>, SignError> {
+        let Some(key) = set_key(records) else {
+            return Ok(None);
+        };
+        if !self.sets.contains_key(&key) {
+            let sigs = match self.reuse.and_then(|p| p.sets.get(&key)) {
+                Some(s) => s.clone(),
+                None => {
+                    self.made += 1;
+                    sign(self.signing, &self.signer, records, self.win)?
+                }
+            };
+            self.sets.insert(key.clone(), sigs);
+        }
+        Ok(self.sets.get(&key).map(|s| &s[..]))
+    }
+}
+
 /// Signs `zone` as of `now` (seconds since the epoch); `None` when it is not signed.
 pub fn sign_zone(
     zone: &Zone,
@@ -127,26 +158,15 @@ pub fn sign_zone(
     };
     let win = window(now, signing.lifetime);
     let reuse = previous.filter(|p| p.reusable_for(zone, signing, now));
-    let signer = Name::from(&zone.origin);
-    let mut made = 0;
-    let mut sets = HashMap::new();
-    let mut add = |records: &[Record]| -> Result<(), SignError> {
-        let Some(key) = set_key(records) else {
-            return Ok(());
-        };
-        if sets.contains_key(&key) {
-            return Ok(());
-        }
-        let sigs = match reuse.and_then(|p| p.sets.get(&key)) {
-            Some(s) => s.clone(),
-            None => {
-                made += 1;
-                sign(signing, &signer, records, win)?
-            }
-        };
-        sets.insert(key, sigs);
-        Ok(())
+    let mut s = SetSigner {
+        signing,
+        signer: Name::from(&zone.origin),
+        win,
+        reuse,
+        made: 0,
+        sets: HashMap::new(),
     };
+    let mut fast = FastSigs::with_pools(zone.pools.len());
     for (name, node) in &zone.nodes {
         let cut = zone.delegation_above(name);
         if cut.is_some_and(|c| c != name) {
@@ -156,50 +176,35 @@ pub fn sign_zone(
             if node.delegation && set.rtype != RecordType::DS {
                 continue; // the child's NS and glue are not signed (RFC 4035 §2.2)
             }
-            add(&set.records)?;
-        }
-    }
-    for pool in &zone.pools {
-        if !pool.fallback.is_empty() {
-            add(&pool.fallback)?;
-        }
-        for regions in variants(pool) {
-            let records: Vec<Record> = regions
-                .iter()
-                .flat_map(|i| pool.regions[*i].records.iter().cloned())
-                .collect();
-            add(&records)?;
-        }
-    }
-    let mut fast = FastSigs::with_pools(zone.pools.len());
-    for (name, node) in &zone.nodes {
-        if zone.delegation_above(name).is_some() {
-            continue;
-        }
-        for set in &node.rrsets {
-            if let Some(sigs) = set_key(&set.records).and_then(|k| sets.get(&k)) {
+            if let Some(sigs) = s.add(&set.records)?
+                && cut.is_none()
+            {
                 fast.add_static(name, set.rtype, sigs);
             }
         }
     }
     for (pi, pool) in zone.pools.iter().enumerate() {
-        let slot = &mut fast.pools[pi];
-        if let Some(sigs) = set_key(&pool.fallback).and_then(|k| sets.get(&k)) {
-            slot.fallback = crate::zone::wire::Rrs::encode(sigs);
+        if !pool.fallback.is_empty() {
+            fast.pools[pi].fallback = s.add(&pool.fallback)?.and_then(Rrs::encode);
         }
         for regions in variants(pool) {
             let records: Vec<Record> = regions
                 .iter()
                 .flat_map(|i| pool.regions[*i].records.iter().cloned())
                 .collect();
-            let sigs = set_key(&records).and_then(|k| sets.get(&k));
-            if let (Some(sigs), Some(key)) = (sigs, region_key(&regions))
-                && let Some(rrs) = crate::zone::wire::Rrs::encode(sigs)
+            if let (Some(sigs), Some(key)) = (s.add(&records)?, region_key(&regions))
+                && let Some(rrs) = Rrs::encode(sigs)
             {
-                slot.sets.insert(key, rrs);
+                fast.pools[pi].sets.insert(key, rrs);
             }
         }
     }
+    let SetSigner {
+        signer,
+        sets,
+        mut made,
+        ..
+    } = s;
     let mut chain = Chain::of(zone);
     for (owner, nsec, empty) in chain::unsigned(zone) {
         let mut one = |r: &Record| -> Result<Box<[Record]>, SignError> {
