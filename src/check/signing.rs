@@ -20,8 +20,8 @@ pub struct ZoneSigning {
     pub signing_ms: f64,
     pub lifetime_secs: u64,
     /// Per pool: the answer sets signed ahead (`None`: an `all` pool, whose current set is
-    /// signed when it changes).
-    pub pools: Vec<(String, Option<u64>)>,
+    /// signed when it changes), and whether it answers with ring windows.
+    pub pools: Vec<(String, Option<u64>, bool)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,7 +76,7 @@ fn zone(z: &Zone, signed: &Signed, index: usize, ms: f64) -> Option<ZoneSigning>
         pools: z
             .pools
             .iter()
-            .map(|p| (p.key.clone(), dnssec::variant_count(p)))
+            .map(|p| (p.key.clone(), dnssec::variant_count(p), p.ring))
             .collect(),
     })
 }
@@ -105,8 +105,12 @@ impl ZoneSigning {
                 writeln!(out, "    DS for the parent: {ds}")?;
             }
         }
-        for (pool, n) in &self.pools {
+        for (pool, n, ring) in &self.pools {
             match n {
+                Some(n) if *ring => writeln!(
+                    out,
+                    "    pool {pool}: {n} answer sets signed ahead (ring windows: every set of `answers` regions would be too many)"
+                )?,
                 Some(n) => writeln!(out, "    pool {pool}: {n} answer sets signed ahead")?,
                 None => writeln!(
                     out,

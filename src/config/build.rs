@@ -117,21 +117,9 @@ fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
     pools_raw.sort_by_key(|(k, _)| k.span().start);
     let mut pools = Vec::new();
     for (key, pool) in pools_raw {
-        let built = super::pool::pool_of(src, &origin, ttl, &key, &pool)?;
-        if signing.is_some()
-            && let Some(n) = crate::dnssec::variant_count(&built)
-            && n > crate::dnssec::MAX_VARIANTS
-        {
-            return Err(src.error(
-                key.span(),
-                format!(
-                    "pool \"{}\" can answer {n} different sets of regions ({} regions, answers = {}), each signed ahead; a signed zone allows at most {}: lower `answers`, split the pool, or use policy = \"all\"",
-                    key.get_ref(),
-                    built.regions.len(),
-                    built.answers,
-                    crate::dnssec::MAX_VARIANTS
-                ),
-            ));
+        let mut built = super::pool::pool_of(src, &origin, ttl, &key, &pool)?;
+        if signing.is_some() {
+            ring_if_needed(src, &key, &mut built)?;
         }
         let lname = LowerName::new(&built.name);
         let first_at = names.at(&lname).start;
@@ -194,6 +182,32 @@ fn from_raw(src: &Source, mut raw: RawZone) -> Result<Built> {
             signing,
         },
     })
+}
+
+/// A signed pool whose every set of `answers` regions is too many to sign ahead answers with
+/// ring windows instead; one whose windows are still too many is refused.
+fn ring_if_needed(
+    src: &Source,
+    key: &toml::Spanned<String>,
+    pool: &mut crate::zone::Pool,
+) -> Result<()> {
+    use crate::dnssec::{MAX_RING_VARIANTS, MAX_VARIANTS, variant_count};
+    if variant_count(pool).is_none_or(|n| n <= MAX_VARIANTS) {
+        return Ok(());
+    }
+    pool.ring = true;
+    match variant_count(pool) {
+        Some(n) if n > MAX_RING_VARIANTS => Err(src.error(
+            key.span(),
+            format!(
+                "pool \"{}\" would need {n} answer sets signed ahead even as ring windows ({} regions, answers = {}); a signed zone allows at most {MAX_RING_VARIANTS}: lower `answers`, split the pool, or use policy = \"all\"",
+                key.get_ref(),
+                pool.regions.len(),
+                pool.answers,
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn i32_of(v: u32) -> i32 {

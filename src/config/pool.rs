@@ -271,6 +271,7 @@ pub(super) fn pool_of(
         fallback,
         slow_start,
         min_serving,
+        ring: false,
         transfer: p.transfer.unwrap_or(true),
         regions,
         topology: None,

@@ -15,4 +15,4 @@ mod zonesigs;
 pub use keys::{KeyAlgorithm, KeyError, NewKey, ds_text, generate};
 pub use published::{Dynamic, Published, Signed};
 pub use sign::SignError;
-pub use zonesigs::{MAX_VARIANTS, ZoneSigs, variant_count};
+pub use zonesigs::{MAX_RING_VARIANTS, MAX_VARIANTS, ZoneSigs, variant_count};

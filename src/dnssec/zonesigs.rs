@@ -17,9 +17,11 @@ use crate::zone::signing::{KeyRole, Signing};
 use crate::zone::wire::Rrs;
 use crate::zone::{Policy, Pool, Zone};
 
-/// The most answer sets one pool may need signed ahead (each set of at most `answers` of its
-/// regions): a signed zone refuses a pool with more.
+/// The most answer sets one pool may need signed ahead as every set of at most `answers` of
+/// its regions; a signed pool with more answers with ring windows (`Pool::ring`).
 pub const MAX_VARIANTS: u64 = 4096;
+/// The most answer sets a ring pool may need signed ahead: a signed zone refuses one with more.
+pub const MAX_RING_VARIANTS: u64 = 65_536;
 
 /// An RRset as signatures are looked up: owner, type and its distinct RDATA in canonical
 /// form and order (TTL and record order do not matter).
@@ -64,6 +66,16 @@ pub fn variant_count(pool: &Pool) -> Option<u64> {
     }
     let n = pool.regions.len() as u64;
     let k = (pool.answers as u64).min(n);
+    if pool.ring {
+        // Each region's window: the subsets holding the region (at most; windows overlap).
+        let per = 1u64
+            .checked_shl(k.saturating_sub(1) as u32)
+            .unwrap_or(u64::MAX);
+        return Some(
+            n.saturating_mul(per)
+                .saturating_add(u64::from(!pool.fallback.is_empty())),
+        );
+    }
     let mut total = u64::from(!pool.fallback.is_empty());
     let mut c: u64 = 1;
     for j in 1..=k {
@@ -257,11 +269,37 @@ fn variants(pool: &Pool) -> Vec<Vec<usize>> {
     if pool.policy == Policy::All {
         return vec![(0..n).collect()];
     }
+    if pool.ring {
+        return ring_sets(pool);
+    }
     let k = pool.answers.min(n);
     let mut out = Vec::new();
     let mut current = Vec::with_capacity(k);
     subsets(n, k, 0, &mut current, &mut out);
     out
+}
+
+/// Every answer set a ring pool can give (`select`'s ring windows), as sorted region indexes:
+/// for each region, every subset of its window (itself and the `answers - 1` regions after it,
+/// wrapping) that holds it.
+fn ring_sets(pool: &Pool) -> Vec<Vec<usize>> {
+    let m = pool.regions.len();
+    let k = pool.answers.clamp(1, m.max(1));
+    let mut out = std::collections::BTreeSet::new();
+    for first in 0..m {
+        for mask in 0..(1u64 << (k - 1).min(63)) {
+            let mut set: Vec<usize> = std::iter::once(first)
+                .chain(
+                    (1..k)
+                        .filter(|j| mask & (1 << (j - 1)) != 0)
+                        .map(|j| (first + j) % m),
+                )
+                .collect();
+            set.sort_unstable();
+            out.insert(set);
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn subsets(n: usize, k: usize, from: usize, current: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
@@ -278,6 +316,39 @@ fn subsets(n: usize, k: usize, from: usize, current: &mut Vec<usize>, out: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_sets_are_every_window_subset_holding_its_first_region() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("k.pem");
+        let zone = Name::from_ascii("t.example.").expect("name");
+        crate::dnssec::generate(&zone, crate::dnssec::KeyAlgorithm::Ed25519)
+            .expect("key")
+            .write_pem(&key)
+            .expect("write");
+        let regions: String = (0..20)
+            .map(|i| format!("[pools.www.regions.r{i}]\naddresses = [\"192.0.2.{i}\"]\n"))
+            .collect();
+        let text = format!(
+            "origin = \"t.example.\"\n[soa]\nmname = \"ns.t.example.\"\nrname = \"h.t.example.\"\n\
+             [[records]]\nname = \"@\"\ntype = \"NS\"\ndata = [\"ns.t.example.\"]\n\
+             [dnssec]\nkeys = [{{ file = \"{}\" }}]\n[pools.www]\ntype = \"A\"\nanswers = 4\n{regions}",
+            key.display()
+        );
+        let set = crate::config::from_str(std::path::Path::new("z.toml"), &text).expect("zone");
+        let pool = &set.zones[0].pools[0];
+        assert!(pool.ring, "C(20,1..4) = 6195 sets: ring windows instead");
+        let sets = ring_sets(pool);
+        assert_eq!(sets.len(), 20 * 8);
+        assert!(sets.contains(&vec![0, 1, 18, 19]), "windows wrap");
+        assert!(sets.contains(&vec![5]) && sets.contains(&vec![5, 8]));
+        assert!(!sets.contains(&vec![5, 9]), "9 is outside 5's window");
+        // Every one of them is signed, and a build signs exactly these plus the rest.
+        let signed = sign_zone(&set.zones[0], None, 1_796_000_000)
+            .expect("signs")
+            .expect("signed zone");
+        assert_eq!(signed.fast.pools[0].sets.len(), sets.len());
+    }
 
     #[test]
     fn subsets_of_at_most_k_regions() {

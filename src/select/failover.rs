@@ -24,7 +24,11 @@ pub fn select<R: Rng + ?Sized>(pool: &Pool, weights: &[u64], rng: &mut R) -> Opt
                 .map(|(r, w)| if r.priority == tier { *w } else { 0 })
                 .collect();
             Some(Selection {
-                regions: weighted::draw(&in_tier, pool.answers, rng),
+                regions: super::ring::window(
+                    pool,
+                    &in_tier,
+                    weighted::draw(&in_tier, pool.answers, rng),
+                ),
                 rule: Rule::Policy,
                 tier: Some(tier),
                 scope: None,

@@ -9,6 +9,7 @@ mod client;
 mod failover;
 pub mod hashed;
 pub mod outcome;
+mod ring;
 mod topology;
 mod weighted;
 
@@ -165,11 +166,18 @@ fn by_policy<R: Rng + ?Sized>(
     let (regions, scope) = match pool.policy {
         Policy::All => (all::select(weights, rng), None),
         Policy::Hashed => (
-            hashed::select(pool, weights, client, pool.answers),
+            ring::window(
+                pool,
+                weights,
+                hashed::select(pool, weights, client, pool.answers),
+            ),
             Some(client.scope(client.prefix)),
         ),
         // Weighted (failover and topology returned above).
-        _ => (weighted::draw(weights, pool.answers, rng), None),
+        _ => (
+            ring::window(pool, weights, weighted::draw(weights, pool.answers, rng)),
+            None,
+        ),
     };
     Some(Selection {
         regions,

@@ -39,7 +39,11 @@ pub fn select(pool: &Pool, weights: &[u64], client: &ClientKey) -> Option<Select
         m.scope
     });
     Some(Selection {
-        regions: hashed::select(pool, &in_step, client, pool.answers),
+        regions: super::ring::window(
+            pool,
+            &in_step,
+            hashed::select(pool, &in_step, client, pool.answers),
+        ),
         rule: Rule::Policy,
         tier: None,
         scope: Some(scope),

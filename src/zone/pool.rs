@@ -65,6 +65,11 @@ pub struct Pool {
     pub min_serving: usize,
     /// Included in zone transfers to secondaries (`transfer = false` leaves it out).
     pub transfer: bool,
+    /// Answers of several regions are drawn as a window on a ring: the policy's first pick,
+    /// then the regions after it in the pool's order, `answers` in all, those not eligible left
+    /// out. Set for signed pools whose every set of `answers` regions would be too many to sign
+    /// ahead: the windows are `regions × 2^(answers-1)` sets at most.
+    pub ring: bool,
 }
 
 /// A topology pool's steps: for each preference list of the map, the groups of region indexes

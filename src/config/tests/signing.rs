@@ -90,24 +90,33 @@ fn bad_dnssec_sections_are_named_at_their_line_and_column() {
         &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\", §color = \"red\" }}]\n"),
         "unknown field `color`",
     );
-    // 20 regions, answers = 4: 6,195 answer sets to sign ahead.
-    let mut pool = String::from("[pools.§big]\ntype = \"A\"\nanswers = 4\n");
-    for i in 0..20 {
-        pool += &format!("[pools.big.regions.r{i}]\naddresses = [\"192.0.2.{i}\"]\n");
-    }
-    bad(
-        &format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{pool}"),
-        "pool \"big\" can answer 6195 different sets of regions",
-    );
-    // The same pool is fine unsigned, and signed with policy = "all".
-    assert!(load_text(&format!("{HEAD}{}", pool.replace('§', ""))).is_ok());
-    let all = pool
-        .replace('§', "")
-        .replace("answers = 4", "policy = \"all\"");
+    // 20 regions, answers = 4: 6,195 sets of regions, too many to sign ahead: the pool answers
+    // with ring windows (20 × 2^3 = 160 sets). With answers = 16 even the windows are too many.
+    let pool = |answers: u32| {
+        let mut p = format!("[pools.§big]\ntype = \"A\"\nanswers = {answers}\n");
+        for i in 0..20 {
+            p += &format!("[pools.big.regions.r{i}]\naddresses = [\"192.0.2.{i}\"]\n");
+        }
+        p
+    };
+    let signed = |p: &str| format!("{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{p}");
+    let set = load_text(&signed(&pool(4).replace('§', ""))).expect("a ring pool");
+    let big = &set.zones[0].pools[0];
+    assert!(big.ring);
+    assert_eq!(crate::dnssec::variant_count(big), Some(160));
     assert!(
-        load_text(&format!(
-            "{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n{all}"
-        ))
-        .is_ok()
+        !load_text(&format!("{HEAD}{}", pool(4).replace('§', "")))
+            .expect("unsigned")
+            .zones[0]
+            .pools[0]
+            .ring
     );
+    bad(
+        &signed(&pool(16)),
+        "pool \"big\" would need 655360 answer sets signed ahead even as ring windows",
+    );
+    let all = pool(16)
+        .replace('§', "")
+        .replace("answers = 16", "policy = \"all\"");
+    assert!(load_text(&signed(&all)).is_ok());
 }

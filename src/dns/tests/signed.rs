@@ -13,8 +13,12 @@ fn signed_snapshot(dir: &std::path::Path) -> Snapshot {
     let key = crate::dnssec::generate(&zone, crate::dnssec::KeyAlgorithm::EcdsaP256).expect("key");
     let file = dir.join("k.pem");
     key.write_pem(&file).expect("write key");
+    // A ring pool too: 20 regions, answers = 4 (every answer one of 160 signed windows).
+    let ring: String = (0..20)
+        .map(|i| format!("[pools.ring.regions.r{i}]\naddresses = [\"198.51.100.{i}\"]\n"))
+        .collect();
     let text = format!(
-        "{}\n[dnssec]\nkeys = [{{ file = \"{}\" }}]\n",
+        "{}\n[dnssec]\nkeys = [{{ file = \"{}\" }}]\n[pools.ring]\ntype = \"A\"\nanswers = 4\n{ring}",
         super::super::fixture::ZONE,
         file.display()
     );
@@ -49,6 +53,7 @@ fn signed_answers_of_the_fast_path_equal_the_full_paths() {
         ("api.t.example.", RecordType::A),
         ("sticky.t.example.", RecordType::A),
         ("near.t.example.", RecordType::A),
+        ("ring.t.example.", RecordType::A),
         ("t.example.", RecordType::TXT),
         ("t.example.", RecordType::CAA),
         ("ns1.t.example.", RecordType::A),
@@ -59,7 +64,7 @@ fn signed_answers_of_the_fast_path_equal_the_full_paths() {
         ("t.example.", RecordType::SOA),
         ("t.example.", RecordType::DNSKEY),
     ] {
-        for seed in 0..6u64 {
+        for seed in 0..12u64 {
             let q = query(name, qtype, seed as u16 + 100, Some((1232, true, 0)));
             let (fast, full) = both(&snap, &q, Transport::Udp, seed);
             let full = full.expect("the full path answers");
