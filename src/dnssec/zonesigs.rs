@@ -318,39 +318,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ring_sets_are_every_window_subset_holding_its_first_region() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = dir.path().join("k.pem");
-        let zone = Name::from_ascii("t.example.").expect("name");
-        crate::dnssec::generate(&zone, crate::dnssec::KeyAlgorithm::Ed25519)
-            .expect("key")
-            .write_pem(&key)
-            .expect("write");
-        let regions: String = (0..20)
-            .map(|i| format!("[pools.www.regions.r{i}]\naddresses = [\"192.0.2.{i}\"]\n"))
-            .collect();
-        let text = format!(
-            "origin = \"t.example.\"\n[soa]\nmname = \"ns.t.example.\"\nrname = \"h.t.example.\"\n\
-             [[records]]\nname = \"@\"\ntype = \"NS\"\ndata = [\"ns.t.example.\"]\n\
-             [dnssec]\nkeys = [{{ file = \"{}\" }}]\n[pools.www]\ntype = \"A\"\nanswers = 4\n{regions}",
-            key.display()
-        );
-        let set = crate::config::from_str(std::path::Path::new("z.toml"), &text).expect("zone");
-        let pool = &set.zones[0].pools[0];
-        assert!(pool.ring, "C(20,1..4) = 6195 sets: ring windows instead");
-        let sets = ring_sets(pool);
-        assert_eq!(sets.len(), 20 * 8);
-        assert!(sets.contains(&vec![0, 1, 18, 19]), "windows wrap");
-        assert!(sets.contains(&vec![5]) && sets.contains(&vec![5, 8]));
-        assert!(!sets.contains(&vec![5, 9]), "9 is outside 5's window");
-        // Every one of them is signed, and a build signs exactly these plus the rest.
-        let signed = sign_zone(&set.zones[0], None, 1_796_000_000)
-            .expect("signs")
-            .expect("signed zone");
-        assert_eq!(signed.fast.pools[0].sets.len(), sets.len());
-    }
-
-    #[test]
     fn subsets_of_at_most_k_regions() {
         let mut out = Vec::new();
         subsets(4, 2, 0, &mut Vec::new(), &mut out);

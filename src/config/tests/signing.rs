@@ -120,3 +120,30 @@ fn bad_dnssec_sections_are_named_at_their_line_and_column() {
         .replace("answers = 16", "policy = \"all\"");
     assert!(load_text(&signed(&all)).is_ok());
 }
+
+#[test]
+fn a_ring_pool_signs_every_window_subset_holding_its_first_region() {
+    let (_dir, k0, _) = keys();
+    let regions: String = (0..20)
+        .map(|i| format!("[pools.www.regions.r{i}]\naddresses = [\"192.0.2.{i}\"]\n"))
+        .collect();
+    let text = format!(
+        "{HEAD}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n[pools.www]\ntype = \"A\"\nanswers = 4\n{regions}"
+    );
+    let set = load_text(&text).expect("valid");
+    assert!(
+        set.zones[0].pools[0].ring,
+        "C(20,1..4) = 6195 sets: ring windows instead"
+    );
+    let signed = crate::dnssec::Signed::build(&set, None, 1_796_000_000).expect("signs");
+    let sets = &signed.zone(0).expect("signed zone").fast.pools[0].sets;
+    assert_eq!(
+        sets.len(),
+        20 * 8,
+        "each region's window: 2^3 subsets holding it"
+    );
+    let has = |s: &[u16]| sets.contains_key(s);
+    assert!(has(&[0, 1, 18, 19]), "windows wrap");
+    assert!(has(&[5]) && has(&[5, 8]));
+    assert!(!has(&[5, 9]), "9 is outside 5's window");
+}
