@@ -37,7 +37,7 @@ fn promtool(args: &[&str]) -> String {
 fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
     let rules = dist("prometheus/gslbd-alerts.yml");
     let text = promtool(&["check", "rules", rules.to_str().expect("utf8")]);
-    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 11 rules found"), "{text}");
     // The unit tests name each alert firing (and not firing) on synthetic series.
     let tests = dist("prometheus/gslbd-alerts.test.yml");
     let text = promtool(&["test", "rules", tests.to_str().expect("utf8")]);
@@ -52,6 +52,8 @@ fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
         "GslbdClusterPeerStale",
         "GslbdClusterIsolated",
         "GslbdClusterDisagreement",
+        "GslbdSignaturesExpiring",
+        "GslbdSigningFailed",
     ] {
         let tested = std::fs::read_to_string(&tests).expect("tests");
         assert!(

@@ -47,6 +47,23 @@ fn every_toml_example_is_a_valid_zone() {
     for (i, b) in toml.iter().enumerate() {
         let file = dir.path().join(format!("readme-{i}.toml"));
         std::fs::write(&file, b).expect("write");
+        if b.contains("[dnssec]") {
+            // The signing section of the example zone: the zone with it, and the key it names.
+            let key = dir.path().join("gslb.example.pem");
+            let made = run(
+                &[
+                    "keygen",
+                    "--zone",
+                    "gslb.example.",
+                    "--out",
+                    key.to_str().expect("utf8"),
+                ],
+                dir.path(),
+            );
+            assert!(made.status.success(), "{made:?}");
+            let zone = std::fs::read_to_string(zones.join("gslb.example.toml")).expect("zone");
+            std::fs::write(&file, format!("{zone}\n{b}")).expect("write");
+        }
         // An instance file (gslbd.toml) is checked with the example zones and its token file.
         let out = if b.contains("[cluster]") || b.contains("[transfer]") {
             std::fs::write(dir.path().join("cluster.token"), "readme-token").expect("token");
