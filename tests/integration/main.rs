@@ -18,6 +18,8 @@ mod csrf;
 mod dashboards;
 mod deploy;
 mod dns;
+mod dnssec;
+mod dnssec_tools;
 mod docker;
 mod drills;
 mod encrypted;
