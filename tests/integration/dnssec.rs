@@ -54,10 +54,11 @@ fn unbound_and_delv_validate_a_zone_knot_signs() {
     assert!(!d.validated, "{}", d.out);
 }
 
-/// A pool's `[probe]` table: TCP connects every 200 ms, one failure or success flips a region.
+/// A pool's `[probe]` table: TCP connects every 200 ms; two failures take a region down, one
+/// success brings it back.
 fn tcp_probe(pool: &str) -> String {
     format!(
-        "[pools.{pool}.probe]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 1\nrise = 1\n"
+        "[pools.{pool}.probe]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 1\n"
     )
 }
 
@@ -82,12 +83,14 @@ fn failover_validates(extra: &[&str]) -> (crate::harness::Gslbd, crate::resolver
         ["192.0.2.1"]
     );
     a.set(Mode::Refuse);
+    let mut last = String::new();
     let moved = poll(Duration::from_secs(10), Duration::from_millis(100), || {
         u.flush_zone(ORIGIN);
         let v = ask(&u, "www.gslb.example A");
+        last = format!("{} {:?} {}", v.status, v.answers, v.reason);
         (v.answers == ["192.0.2.2"]).then_some(v)
     })
-    .expect("the answer moved to region b");
+    .unwrap_or_else(|| panic!("the answer never moved to region b: last {last}"));
     assert!(moved.ad, "after the failover: {}", moved.raw);
     u.flush_zone(ORIGIN);
     secure(&u, "www.gslb.example A", "NOERROR");
@@ -217,6 +220,19 @@ fn nxdomain_nodata_and_empty_non_terminals_validate() {
         secure(&u, question, status);
     }
     assert!(failures(&u).is_empty(), "{}", u.log());
+    // RFC 9077: NSEC records live as long as the negative answer, min(SOA TTL, minimum).
+    let direct = g.dig("+dnssec +norecurse x.b.c.gslb.example A");
+    let nsec: Vec<u32> = direct
+        .authority
+        .iter()
+        .filter(|r| r.rtype == "NSEC")
+        .map(|r| r.ttl)
+        .collect();
+    assert!(
+        !nsec.is_empty() && nsec.iter().all(|t| *t == 30),
+        "{}",
+        direct.raw
+    );
 }
 
 #[test]
@@ -279,13 +295,23 @@ fn delv_agrees_on_a_pool_answer_nxdomain_and_nodata() {
 #[test]
 fn two_instances_with_one_ed25519_key_answer_the_same_bytes() {
     let key = Key::new(ORIGIN, "ed25519");
-    let backend = Backend::tcp();
+    // A region that never comes up, failing open: one health state for both, once decided.
+    let dead = format!("127.0.0.1:{}", free_port());
     let zone = format!(
         "{}{}",
         static_zone(),
-        one_region_pool("pool", "all", "none", 31, &backend.addr.to_string())
+        one_region_pool("pool", "all", "all", 31, &dead)
     );
     let (one, two) = (signed(&zone, &key), signed(&zone, &key));
+    for g in [&one, &two] {
+        let down = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            g.logs()
+                .iter()
+                .any(|l| l.contains("region down"))
+                .then_some(())
+        });
+        assert!(down.is_some(), "{}", g.logs().join("\n"));
+    }
     assert!(
         !one.dig("+dnssec pool.gslb.example A")
             .answers("RRSIG")

@@ -104,10 +104,30 @@ impl Key {
     }
 }
 
-/// gslbd serving `zone` (zone file text) signed with `key`, a CSK in `k.pem` beside it.
+/// gslbd serving `zone` (zone file text) signed with `key`, a CSK in `k0.pem` beside it.
 pub fn signed(zone: &str, key: &Key) -> Gslbd {
-    let zone = format!("{zone}\n[dnssec]\nkeys = [{{ file = \"k.pem\" }}]\n");
-    Gslbd::start(&[("z.toml", &zone), ("k.pem", &key.pem)])
+    signed_with(zone, &[(key, "")])
+}
+
+/// gslbd serving `zone` with `keys` in its `[dnssec]` section, each `(key, more fields)`, e.g.
+/// `role = "zsk", sign = false`; the files are `k0.pem`, `k1.pem`… beside the zone file.
+pub fn signed_with(zone: &str, keys: &[(&Key, &str)]) -> Gslbd {
+    let entries: Vec<String> = (0..keys.len())
+        .map(|i| match keys[i].1 {
+            "" => format!("{{ file = \"k{i}.pem\" }}"),
+            more => format!("{{ file = \"k{i}.pem\", {more} }}"),
+        })
+        .collect();
+    let zone = format!("{zone}\n[dnssec]\nkeys = [{}]\n", entries.join(", "));
+    let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}.pem")).collect();
+    let mut files = vec![("z.toml", zone.as_str())];
+    files.extend(
+        names
+            .iter()
+            .zip(keys)
+            .map(|(n, (k, _))| (n.as_str(), k.pem.as_str())),
+    );
+    Gslbd::start(&files)
 }
 
 /// A validating Unbound in front of the servers on `ports` for the anchor's zone.

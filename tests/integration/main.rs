@@ -19,6 +19,7 @@ mod dashboards;
 mod deploy;
 mod dns;
 mod dnssec;
+mod dnssec_keys;
 mod dnssec_tools;
 mod docker;
 mod drills;

@@ -1,0 +1,109 @@
+//! DNSSEC key layouts through a validating Unbound and `delv` (#27): a KSK + ZSK pair (the
+//! parent's DS points at the KSK, which signs only the DNSKEY set) and a ZSK pre-published for a
+//! rollover (`sign = false`: in the DNSKEY set, signing nothing).
+
+use crate::backend::Backend;
+use crate::dnssec_tools::{Key, delv, failures, secure, signed_with, validator};
+use crate::harness::zone_head;
+
+const ORIGIN: &str = "gslb.example.";
+
+/// A static name, a pool `www` (policy all, 192.0.2.1, probed over TCP at `check`) and
+/// nothing else.
+fn zone(check: &str) -> String {
+    format!(
+        "{}[[records]]\nname = \"txt\"\ntype = \"TXT\"\ndata = [\"static\"]\n\
+         [pools.www]\ntype = \"A\"\nttl = 1\npolicy = \"all\"\non_all_down = \"all\"\n\
+         [pools.www.probe]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 1\n\
+         [pools.www.regions.a]\naddresses = [\"192.0.2.1\"]\ncheck = \"{check}\"\n",
+        zone_head(ORIGIN)
+    )
+}
+
+/// The DNSKEY flags published, sorted.
+fn flags(keys: &[String]) -> Vec<String> {
+    let mut f: Vec<String> = keys
+        .iter()
+        .filter_map(|k| k.split_whitespace().next().map(String::from))
+        .collect();
+    f.sort();
+    f
+}
+
+/// The key tags of the RRSIGs in a validated answer's raw dig text (field 7 of the rdata).
+fn signer_tags(raw: &str) -> Vec<String> {
+    raw.lines()
+        .filter(|l| !l.starts_with(';') && l.contains("\tRRSIG\t"))
+        .filter_map(|l| l.split_whitespace().nth(10).map(String::from))
+        .collect()
+}
+
+#[test]
+fn a_ksk_and_zsk_pair_validates() {
+    let (ksk, zsk) = (
+        Key::new(ORIGIN, "ecdsa-p256"),
+        Key::new(ORIGIN, "ecdsa-p256"),
+    );
+    let backend = Backend::tcp();
+    let g = signed_with(
+        &zone(&backend.addr.to_string()),
+        &[(&ksk, "role = \"ksk\""), (&zsk, "role = \"zsk\"")],
+    );
+    let u = validator(&ksk.anchor, &[g.port], &[]);
+    let keys = secure(&u, "gslb.example DNSKEY", "NOERROR");
+    assert_eq!(flags(&keys.answers), ["256", "257"], "{}", keys.raw);
+    // The DNSKEY set is signed by the KSK; everything else by the ZSK alone.
+    assert!(
+        signer_tags(&keys.raw).contains(&ksk.anchor.tag.to_string()),
+        "{}",
+        keys.raw
+    );
+    let www = secure(&u, "www.gslb.example A", "NOERROR");
+    assert_eq!(www.answers, ["192.0.2.1"]);
+    // (The ZSK's tag is not keygen's: the tag covers the flags, 256 here.)
+    let tags = signer_tags(&www.raw);
+    assert!(
+        tags.len() == 1 && tags[0] != ksk.anchor.tag.to_string(),
+        "{}",
+        www.raw
+    );
+    secure(&u, "txt.gslb.example TXT", "NOERROR");
+    secure(&u, "nope.gslb.example A", "NXDOMAIN");
+    secure(&u, "www.gslb.example AAAA", "NOERROR");
+    assert!(failures(&u).is_empty(), "{}", u.log());
+    for q in ["www.gslb.example A", "nope.gslb.example A"] {
+        let d = delv(g.port, &ksk.anchor, q);
+        assert!(d.validated, "delv {q}:\n{}", d.out);
+    }
+}
+
+#[test]
+fn a_prepublished_zsk_is_in_the_key_set_and_signs_nothing() {
+    let (csk, next) = (
+        Key::new(ORIGIN, "ecdsa-p256"),
+        Key::new(ORIGIN, "ecdsa-p256"),
+    );
+    let backend = Backend::tcp();
+    let g = signed_with(
+        &zone(&backend.addr.to_string()),
+        &[(&csk, ""), (&next, "role = \"zsk\", sign = false")],
+    );
+    let u = validator(&csk.anchor, &[g.port], &[]);
+    let keys = secure(&u, "gslb.example DNSKEY", "NOERROR");
+    assert_eq!(flags(&keys.answers), ["256", "257"], "{}", keys.raw);
+    let www = secure(&u, "www.gslb.example A", "NOERROR");
+    assert_eq!(
+        signer_tags(&www.raw),
+        [csk.anchor.tag.to_string()],
+        "{}",
+        www.raw
+    );
+    assert_eq!(
+        signer_tags(&keys.raw),
+        [csk.anchor.tag.to_string()],
+        "{}",
+        keys.raw
+    );
+    secure(&u, "nope.gslb.example A", "NXDOMAIN");
+    assert!(failures(&u).is_empty(), "{}", u.log());
+}
