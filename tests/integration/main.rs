@@ -20,6 +20,7 @@ mod deploy;
 mod dns;
 mod dnssec;
 mod dnssec_keys;
+mod dnssec_shapes;
 mod dnssec_tools;
 mod docker;
 mod drills;
