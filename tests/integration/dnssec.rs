@@ -343,7 +343,7 @@ fn set_listener(slot: &mut Option<std::net::TcpListener>, port: u16, up: bool) {
 
 #[test]
 fn a_flap_storm_never_yields_a_bogus_answer() {
-    const REGIONS: usize = 40;
+    const REGIONS: usize = 100;
     let key = Key::new(ORIGIN, "ecdsa-p256");
     let mut listeners: Vec<Option<std::net::TcpListener>> = (0..REGIONS)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())

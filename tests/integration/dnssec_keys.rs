@@ -1,10 +1,14 @@
 //! DNSSEC key layouts through a validating Unbound and `delv` (#27): a KSK + ZSK pair (the
 //! parent's DS points at the KSK, which signs only the DNSKEY set) and a ZSK pre-published for a
-//! rollover (`sign = false`: in the DNSKEY set, signing nothing).
+//! rollover (`sign = false`: in the DNSKEY set, signing nothing); and a chain of trust from a
+//! parent Knot signs, holding the DS `gslbd keygen` printed.
 
 use crate::backend::Backend;
-use crate::dnssec_tools::{Key, delv, failures, secure, signed_with, validator};
+use crate::dnssec_tools::{
+    Anchor, Key, Knot, ask, delv, failures, secure, signed, signed_with, validator,
+};
 use crate::harness::zone_head;
+use crate::resolver::Unbound;
 
 const ORIGIN: &str = "gslb.example.";
 
@@ -106,4 +110,48 @@ fn a_prepublished_zsk_is_in_the_key_set_and_signs_nothing() {
     );
     secure(&u, "nope.gslb.example A", "NXDOMAIN");
     assert!(failures(&u).is_empty(), "{}", u.log());
+}
+
+/// Knot signing `example.`, which delegates gslb.example holding the DS `ds`.
+fn parent_holding(ds: &Anchor) -> Knot {
+    let Anchor {
+        tag,
+        algorithm,
+        digest_type,
+        digest,
+        ..
+    } = ds;
+    let parent = format!(
+        "$ORIGIN example.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 604800 30\n@ NS ns\n\
+         ns A 198.51.100.1\ngslb NS ns1.gslb\ngslb NS ns2.gslb\nns1.gslb A 198.51.100.53\n\
+         ns2.gslb A 198.51.100.54\ngslb DS {tag} {algorithm} {digest_type} {digest}\n"
+    );
+    Knot::signing("example.", &parent)
+}
+
+#[test]
+fn a_chain_of_trust_from_a_parent_knot_signs_validates() {
+    let key = Key::new(ORIGIN, "ecdsa-p256");
+    let backend = Backend::tcp();
+    let g = signed(&zone(&backend.addr.to_string()), &key);
+    for (ds, good) in [(key.anchor.clone(), true), (key.anchor.corrupted(), false)] {
+        let knot = parent_holding(&ds);
+        // Unbound trusts only the parent's key.
+        let u = Unbound::validating(
+            &[("example.", &[knot.port]), (ORIGIN, &[g.port])],
+            &[&knot.anchor("example.").unbound()],
+            &[],
+        );
+        if !good {
+            let v = ask(&u, "www.gslb.example A");
+            assert_eq!(v.status, "SERVFAIL", "a DS for another key: {}", v.raw);
+            continue;
+        }
+        let www = secure(&u, "www.gslb.example A", "NOERROR");
+        assert_eq!(www.answers, ["192.0.2.1"]);
+        secure(&u, "nope.gslb.example A", "NXDOMAIN");
+        secure(&u, "txt.gslb.example TXT", "NOERROR");
+        secure(&u, "gslb.example DS", "NOERROR");
+        assert!(failures(&u).is_empty(), "{}", u.log());
+    }
 }
