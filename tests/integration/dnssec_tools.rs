@@ -112,6 +112,11 @@ pub fn signed(zone: &str, key: &Key) -> Gslbd {
 /// gslbd serving `zone` with `keys` in its `[dnssec]` section, each `(key, more fields)`, e.g.
 /// `role = "zsk", sign = false`; the files are `k0.pem`, `k1.pem`… beside the zone file.
 pub fn signed_with(zone: &str, keys: &[(&Key, &str)]) -> Gslbd {
+    signed_env(zone, keys, &[])
+}
+
+/// [`signed_with`], with `env` added to gslbd's environment (e.g. libfaketime's).
+pub fn signed_env(zone: &str, keys: &[(&Key, &str)], env: &[(&str, &str)]) -> Gslbd {
     let entries: Vec<String> = (0..keys.len())
         .map(|i| match keys[i].1 {
             "" => format!("{{ file = \"k{i}.pem\" }}"),
@@ -127,7 +132,7 @@ pub fn signed_with(zone: &str, keys: &[(&Key, &str)]) -> Gslbd {
             .zip(keys)
             .map(|(n, (k, _))| (n.as_str(), k.pem.as_str())),
     );
-    Gslbd::start(&files)
+    Gslbd::start_env(&files, env)
 }
 
 /// A validating Unbound in front of the servers on `ports` for the anchor's zone.

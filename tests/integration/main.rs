@@ -19,6 +19,7 @@ mod dashboards;
 mod deploy;
 mod dns;
 mod dnssec;
+mod dnssec_clock;
 mod dnssec_keys;
 mod dnssec_shapes;
 mod dnssec_tools;
