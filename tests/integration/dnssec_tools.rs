@@ -117,13 +117,7 @@ pub fn signed_with(zone: &str, keys: &[(&Key, &str)]) -> Gslbd {
 
 /// [`signed_with`], with `env` added to gslbd's environment (e.g. libfaketime's).
 pub fn signed_env(zone: &str, keys: &[(&Key, &str)], env: &[(&str, &str)]) -> Gslbd {
-    let entries: Vec<String> = (0..keys.len())
-        .map(|i| match keys[i].1 {
-            "" => format!("{{ file = \"k{i}.pem\" }}"),
-            more => format!("{{ file = \"k{i}.pem\", {more} }}"),
-        })
-        .collect();
-    let zone = format!("{zone}\n[dnssec]\nkeys = [{}]\n", entries.join(", "));
+    let zone = keyed(zone, keys);
     let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}.pem")).collect();
     let mut files = vec![("z.toml", zone.as_str())];
     files.extend(
@@ -133,6 +127,17 @@ pub fn signed_env(zone: &str, keys: &[(&Key, &str)], env: &[(&str, &str)]) -> Gs
             .map(|(n, (k, _))| (n.as_str(), k.pem.as_str())),
     );
     Gslbd::start_env(&files, env)
+}
+
+/// `zone` with a `[dnssec]` section naming `keys` as `k0.pem`, `k1.pem`… (see [`signed_with`]).
+pub fn keyed(zone: &str, keys: &[(&Key, &str)]) -> String {
+    let entries: Vec<String> = (0..keys.len())
+        .map(|i| match keys[i].1 {
+            "" => format!("{{ file = \"k{i}.pem\" }}"),
+            more => format!("{{ file = \"k{i}.pem\", {more} }}"),
+        })
+        .collect();
+    format!("{zone}\n[dnssec]\nkeys = [{}]\n", entries.join(", "))
 }
 
 /// A validating Unbound in front of the servers on `ports` for the anchor's zone.

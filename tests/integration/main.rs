@@ -20,6 +20,7 @@ mod deploy;
 mod dns;
 mod dnssec;
 mod dnssec_clock;
+mod dnssec_denial;
 mod dnssec_keys;
 mod dnssec_shapes;
 mod dnssec_tools;
