@@ -24,6 +24,7 @@ mod dnssec_denial;
 mod dnssec_keys;
 mod dnssec_shapes;
 mod dnssec_tools;
+mod dnssec_xfr;
 mod docker;
 mod drills;
 mod encrypted;
