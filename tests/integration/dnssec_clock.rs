@@ -65,6 +65,7 @@ fn step_clock_right(offset: &str) {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
+    eprintln!("clock {offset} off, stepped right: secure again after {secured:?}");
     let rrsig = g.dig("+dnssec www.gslb.example A").answers("RRSIG");
     assert!(
         secured.is_some(),

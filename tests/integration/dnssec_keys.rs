@@ -74,6 +74,18 @@ fn a_ksk_and_zsk_pair_validates() {
     secure(&u, "txt.gslb.example TXT", "NOERROR");
     secure(&u, "nope.gslb.example A", "NXDOMAIN");
     secure(&u, "www.gslb.example AAAA", "NOERROR");
+    secure(&u, "gslb.example NS", "NOERROR");
+    // CDS (RFC 7344) names the KSK alone, as the parent's DS does.
+    let cds = secure(&u, "gslb.example CDS", "NOERROR");
+    let a = &ksk.anchor;
+    let want = format!("{} {} {} {}", a.tag, a.algorithm, a.digest_type, a.digest);
+    let squash = |s: &str| s.split_whitespace().collect::<String>().to_uppercase();
+    assert_eq!(
+        cds.answers.iter().map(|c| squash(c)).collect::<Vec<_>>(),
+        [squash(&want)],
+        "{}",
+        cds.raw
+    );
     assert!(failures(&u).is_empty(), "{}", u.log());
     for q in ["www.gslb.example A", "nope.gslb.example A"] {
         let d = delv(g.port, &ksk.anchor, q);
