@@ -1,12 +1,16 @@
 //! DNSSEC key layouts through a validating Unbound and `delv` (#27): a KSK + ZSK pair (the
 //! parent's DS points at the KSK, which signs only the DNSKEY set) and a ZSK pre-published for a
 //! rollover (`sign = false`: in the DNSKEY set, signing nothing); and a chain of trust from a
-//! parent Knot signs, holding the DS `gslbd keygen` printed.
+//! parent Knot signs, holding the DS `gslbd keygen` printed; and a whole pre-publish ZSK
+//! rollover, done by reloads, that a caching validator follows without a bogus answer.
+
+use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::dnssec_tools::{
-    Anchor, Key, Knot, ask, delv, failures, secure, signed, signed_with, validator,
+    Anchor, Key, Knot, ask, delv, failures, keyed, secure, signed, signed_with, validator,
 };
+use crate::harness::Gslbd;
 use crate::harness::zone_head;
 use crate::resolver::Unbound;
 
@@ -166,4 +170,86 @@ fn a_chain_of_trust_from_a_parent_knot_signs_validates() {
         secure(&u, "gslb.example DS", "NOERROR");
         assert!(failures(&u).is_empty(), "{}", u.log());
     }
+}
+
+/// The zone files of one rollover phase: the zone with `keys` (as `k0.pem`… in order) and a
+/// DNSKEY TTL of `dnskey_ttl` seconds.
+fn phase(zone: &str, keys: &[(&Key, &str)], dnskey_ttl: u32) -> Vec<(String, String)> {
+    let text = format!("{}dnskey_ttl = {dnskey_ttl}\n", keyed(zone, keys));
+    let mut files = vec![("z.toml".to_string(), text)];
+    for (i, (k, _)) in keys.iter().enumerate() {
+        files.push((format!("k{i}.pem"), k.pem.clone()));
+    }
+    files
+}
+
+/// Writes a phase over the running server's zone files and reloads it.
+fn reload_phase(g: &Gslbd, files: &[(String, String)]) {
+    for (name, text) in files {
+        std::fs::write(g.zones_dir().join(name), text).expect("write the phase");
+    }
+    let (code, body) = g.api("POST", "/reload", None);
+    assert_eq!(code, 200, "{body}");
+}
+
+/// Asks a caching validator (never flushed) for `secs` seconds: every answer secure.
+fn stays_secure(u: &Unbound, secs: u64, phase: &str) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        for (q, status) in [
+            ("www.gslb.example A", "NOERROR"),
+            ("txt.gslb.example TXT", "NOERROR"),
+            ("nope.gslb.example A", "NXDOMAIN"),
+        ] {
+            let v = ask(u, q);
+            assert!(
+                v.status == status && v.ad,
+                "{phase}: {q}: {} ad={} {}",
+                v.status,
+                v.ad,
+                v.reason
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_pre_published_zsk_rollover_never_goes_bogus_at_a_caching_validator() {
+    let (ksk, old, new) = (
+        Key::new(ORIGIN, "ecdsa-p256"),
+        Key::new(ORIGIN, "ecdsa-p256"),
+        Key::new(ORIGIN, "ecdsa-p256"),
+    );
+    let backend = Backend::tcp();
+    let zone = zone(&backend.addr.to_string());
+    let (k, zsk, idle) = (
+        "role = \"ksk\"",
+        "role = \"zsk\"",
+        "role = \"zsk\", sign = false",
+    );
+    // DNSKEY TTL 2 s: each phase lasts longer, so the validator's key cache turns over.
+    let first = phase(&zone, &[(&ksk, k), (&old, zsk)], 2);
+    let refs: Vec<(&str, &str)> = first
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let g = Gslbd::start(&refs);
+    let u = validator(&ksk.anchor, &[g.port], &[]);
+    stays_secure(&u, 3, "old ZSK signing");
+    reload_phase(
+        &g,
+        &phase(&zone, &[(&ksk, k), (&old, zsk), (&new, idle)], 2),
+    );
+    stays_secure(&u, 3, "new ZSK published");
+    reload_phase(
+        &g,
+        &phase(&zone, &[(&ksk, k), (&old, idle), (&new, zsk)], 2),
+    );
+    stays_secure(&u, 3, "new ZSK signing, old published");
+    reload_phase(&g, &phase(&zone, &[(&ksk, k), (&new, zsk)], 2));
+    stays_secure(&u, 3, "old ZSK gone");
+    let keys = secure(&u, "gslb.example DNSKEY", "NOERROR");
+    assert_eq!(flags(&keys.answers), ["256", "257"], "{}", keys.raw);
+    assert!(failures(&u).is_empty(), "{}", u.log());
 }
