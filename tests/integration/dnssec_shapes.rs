@@ -1,7 +1,8 @@
 //! DNSSEC for the answer shapes beyond one pool at one name (#27), through a validating Unbound:
 //! a CNAME into a pool (and into nothing), an A and an AAAA pool at one owner whose NODATA
 //! proofs must lack exactly the empty types, a weighted pool answering two of its regions
-//! across failovers, and an insecure delegation (its missing DS proven).
+//! across failovers, an insecure delegation (its missing DS proven), and a hashed pool behind
+//! a resolver that forwards client subnets (ECS) and caches by scope.
 
 use std::time::Duration;
 
@@ -154,4 +155,68 @@ fn an_insecure_delegation_is_proven_to_have_no_ds() {
     let v = ask(&u, "gslb.example SOA");
     assert!(v.ad, "{}", v.raw);
     assert!(failures(&u).is_empty(), "{}", u.log());
+}
+
+#[test]
+fn a_hashed_pool_behind_an_ecs_resolver_validates_for_every_client_subnet() {
+    let key = Key::new(ORIGIN, "ecdsa-p256");
+    let mut backends: Vec<Backend> = (0..4).map(|_| Backend::tcp()).collect();
+    let mut zone = format!(
+        "{}[pools.www]\ntype = \"A\"\nttl = 1\npolicy = \"hashed\"\n[pools.www.probe]\n{PROBE}",
+        zone_head(ORIGIN)
+    );
+    for (i, b) in backends.iter().enumerate() {
+        zone += &format!(
+            "[pools.www.regions.r{i}]\naddresses = [\"192.0.2.{}\"]\ncheck = \"{}\"\n",
+            i + 1,
+            b.addr
+        );
+    }
+    let g = signed(&zone, &key);
+    // Unbound passes the client's subnet on (ECS) and caches by scope, validating each answer.
+    let u = validator(
+        &key.anchor,
+        &[g.port],
+        &[
+            "module-config: \"subnetcache validator iterator\"",
+            "send-client-subnet: 127.0.0.1",
+            "max-client-subnet-ipv4: 24",
+        ],
+    );
+    let answers = |u: &crate::resolver::Unbound| {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..24 {
+            let v = secure(
+                u,
+                &format!("+subnet=10.{i}.0.0/24 www.gslb.example A"),
+                "NOERROR",
+            );
+            assert_eq!(v.answers.len(), 1, "{}", v.raw);
+            seen.insert(v.answers[0].clone());
+        }
+        seen
+    };
+    let before = answers(&u);
+    assert!(before.len() > 1, "subnets spread over regions: {before:?}");
+    backends[0].set(Mode::Refuse);
+    until_direct_without(&g, "192.0.2.1");
+    // unbound-control's flushes leave the subnet cache alone: wait out the TTL (1 s) instead.
+    std::thread::sleep(Duration::from_millis(2100));
+    let after = answers(&u);
+    assert!(!after.contains("192.0.2.1"), "{after:?}");
+    assert!(failures(&u).is_empty(), "{}", u.log());
+}
+
+/// Waits until gslbd's answers for www (from 32 client subnets) leave out `addr`.
+fn until_direct_without(g: &crate::harness::Gslbd, addr: &str) {
+    let gone = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        (0..32)
+            .all(|i| {
+                !g.dig(&format!("+subnet=10.{i}.0.0/24 www.gslb.example A"))
+                    .answers("A")
+                    .contains(&addr.to_string())
+            })
+            .then_some(())
+    });
+    assert!(gone.is_some(), "{addr} left the answers");
 }
