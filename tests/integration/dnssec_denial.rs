@@ -1,11 +1,13 @@
 //! The NSEC chain through a validating Unbound (#27): NXDOMAIN proofs between names in DNSSEC
 //! canonical order (label by label from the right, case folded, shorter first), which a signer
 //! sorting whole names as strings gets wrong, with an Ed25519 key (algorithm 15), also through a
-//! resolver that minimises query names and reuses NSEC ranges; and a chain rebuilt by a reload
-//! that adds and removes names.
+//! resolver that minimises query names and reuses NSEC ranges; a chain rebuilt by a reload
+//! that adds and removes names; and NSEC3 denial (`denial = "nsec3"`).
 
-use crate::dnssec_tools::{Key, failures, keyed, secure, signed, validator};
-use crate::harness::zone_head;
+use std::time::Duration;
+
+use crate::dnssec_tools::{Key, delv, failures, keyed, secure, signed, validator};
+use crate::harness::{Gslbd, free_port, poll, zone_head};
 
 const ORIGIN: &str = "gslb.example.";
 
@@ -115,4 +117,52 @@ fn a_reload_rebuilds_the_chain_it_proves_denial_with() {
     secure(&u, "nope.gslb.example TXT", "NXDOMAIN");
     secure(&u, "gslb.example DNSKEY", "NOERROR");
     assert!(failures(&u).is_empty(), "{}", u.log());
+}
+
+/// `denial = "nsec3"` (as #27 spells it): RFC 5155 with RFC 9276's parameters (no extra
+/// iterations, no salt), every kind of denial validating, an emptied pool's NODATA too.
+#[test]
+fn nsec3_denial_validates() {
+    let key = Key::new(ORIGIN, "ecdsa-p256");
+    let dead = format!("127.0.0.1:{}", free_port());
+    let zone = format!(
+        "{}[pools.empty]\ntype = \"A\"\nttl = 1\npolicy = \"all\"\non_all_down = \"none\"\n\
+         [pools.empty.probe]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nfall = 1\nrise = 1\n\
+         [pools.empty.regions.r]\naddresses = [\"192.0.2.1\"]\ncheck = \"{dead}\"\n",
+        txt_zone(&["a.b.c", "www"])
+    );
+    let text = format!("{}denial = \"nsec3\"\n", keyed(&zone, &[(&key, "")]));
+    let g = Gslbd::start(&[("z.toml", &text), ("k0.pem", &key.pem)]);
+    let param = g
+        .dig("+dnssec gslb.example NSEC3PARAM")
+        .answers("NSEC3PARAM");
+    assert_eq!(
+        param,
+        ["1 0 0 -"],
+        "RFC 9276: SHA-1, no opt-out, 0 iterations, no salt"
+    );
+    let emptied = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        g.dig("empty.gslb.example A")
+            .answer
+            .is_empty()
+            .then_some(())
+    });
+    assert!(emptied.is_some(), "the pool emptied");
+    let u = validator(&key.anchor, &[g.port], &[]);
+    for (question, status) in [
+        ("www.gslb.example TXT", "NOERROR"),
+        ("nope.gslb.example A", "NXDOMAIN"),
+        ("www.gslb.example A", "NOERROR"),
+        ("b.c.gslb.example TXT", "NOERROR"),
+        ("x.b.c.gslb.example TXT", "NXDOMAIN"),
+        ("empty.gslb.example A", "NOERROR"),
+        ("gslb.example DNSKEY", "NOERROR"),
+    ] {
+        secure(&u, question, status);
+    }
+    assert!(failures(&u).is_empty(), "{}", u.log());
+    for q in ["nope.gslb.example A", "empty.gslb.example A"] {
+        let d = delv(g.port, &key.anchor, q);
+        assert!(d.validated, "delv {q}:\n{}", d.out);
+    }
 }
