@@ -58,6 +58,16 @@ impl Signed {
         self.zones.iter().flatten().map(|z| z.window.renew_at).min()
     }
 
+    /// True when some zone's signatures are not those of the period holding `now`: its period
+    /// ended, or the clock was stepped back before it began (the signatures would not be
+    /// valid yet).
+    pub fn stale(&self, now: u64) -> bool {
+        self.zones
+            .iter()
+            .flatten()
+            .any(|z| z.window != window(now, z.lifetime))
+    }
+
     /// The earliest signature expiration (seconds since the epoch).
     pub fn expires_at(&self) -> Option<u32> {
         self.zones

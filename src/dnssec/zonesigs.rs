@@ -101,6 +101,8 @@ fn keys_id(signing: &Signing) -> KeysId {
 pub struct ZoneSigs {
     pub origin: LowerName,
     pub window: Window,
+    /// The signature lifetime the window was cut with.
+    pub lifetime: std::time::Duration,
     keys: KeysId,
     sets: HashMap<SetKey, Box<[Record]>>,
     pub chain: Chain,
@@ -254,6 +256,7 @@ pub fn sign_zone(
     Ok(Some(ZoneSigs {
         origin: zone.origin.clone(),
         window: win,
+        lifetime: signing.lifetime,
         keys: keys_id(signing),
         sets,
         chain,

@@ -113,6 +113,7 @@ impl Engine {
             return None;
         }
         let at = self.signed.renew_at()?;
+        // A clock stepped back before the period began is caught at the next check.
         let due = Duration::from_secs(at.saturating_sub(unix_now())).min(RENEW_CHECK);
         // After a failed renewal, the next try waits a minute.
         let backoff = self.renew_backoff.map_or(Duration::ZERO, |t| {
@@ -121,11 +122,13 @@ impl Engine {
         Some(due.max(backoff))
     }
 
-    /// Starts signing the serving zones again when their period has ended.
+    /// Starts signing the serving zones again when their period has ended (or the clock was
+    /// stepped back before it began).
     pub(super) fn start_renewal(&mut self) {
-        if self.signed.renew_at().is_none_or(|at| unix_now() < at) {
+        if !self.signed.stale(unix_now()) {
             return;
         }
+        info!(target: "gslbd::engine", "dnssec: a new validity period; signing every zone again");
         let zones = self.table.zones().clone();
         let previous = self.signed.clone();
         let set = zones.clone();
