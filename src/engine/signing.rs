@@ -144,6 +144,7 @@ impl Engine {
     ) {
         match result {
             Ok(Ok(signed)) if Arc::ptr_eq(&zones, self.table.zones()) => {
+                self.renew_backoff = None;
                 self.signed = Arc::new(signed);
                 self.publish();
             }

@@ -99,6 +99,24 @@ fn the_ds_keygen_printed_is_shown_and_signing_never_happens_per_query() {
         metric(&g, "gslbd_dnssec_signatures_total{when=\"publish\"}").is_none(),
         "nothing to sign at publish for a zone without an all pool"
     );
+    // A reload that adds one name signs that name's set and the NSEC records around it, and
+    // reuses every other signature.
+    let root = g.zones_dir().parent().expect("dir").to_path_buf();
+    let sets = metric(&g, "gslbd_dnssec_signed_sets").expect("sets");
+    write_zone(
+        &root,
+        &format!(
+            "{}[[records]]\nname = \"extra\"\ntype = \"TXT\"\ndata = [\"new\"]\n",
+            zone(&["{ file = \"k.pem\" }"])
+        ),
+    );
+    let (code, body) = g.api("POST", "/reload", None);
+    assert_eq!(code, 200, "{body}");
+    let more = metric(&g, "gslbd_dnssec_signatures_total{when=\"load\"}").expect("counted") - after;
+    assert!(
+        (1.0..=3.0).contains(&more),
+        "one new set and its NSEC, the NSEC before it: {more} new signatures of {sets} sets"
+    );
 }
 
 #[test]
