@@ -223,6 +223,13 @@ fn answer_node<R: Rng + ?Sized>(
     ans: &mut Answer,
 ) -> Step {
     let before = ans.answers.len();
+    // The DNSSEC records at a signed name are data too: its NSEC, and its RRSIGs.
+    if let Qtype::Is(t @ (RecordType::NSEC | RecordType::RRSIG)) = qtype
+        && let Some(records) = super::secure::records_at(snap, zi, name, node, t)
+    {
+        ans.answers.extend(records);
+        return Step::Done;
+    }
     let pools: Vec<usize> = match qtype {
         Qtype::Is(RecordType::ANY) => node.pools.iter().map(|(_, p)| *p).collect(),
         Qtype::OneRrset => node.pools.iter().map(|(_, p)| *p).take(1).collect(),

@@ -40,6 +40,36 @@ pub fn add(snap: &Snapshot, ans: &mut Answer) -> bool {
     complete
 }
 
+/// A signed name's own NSEC (with its RRSIGs), or every RRSIG at it (of its static sets and
+/// its NSEC), for a question of that type; `None` when the zone is unsigned or the name has
+/// none (an NSEC3 zone's names have no NSEC).
+pub fn records_at(
+    snap: &Snapshot,
+    zone: usize,
+    name: &LowerName,
+    node: &crate::zone::Node,
+    rtype: RecordType,
+) -> Option<Vec<Record>> {
+    let sigs = snap.dnssec.base.zone(zone)?;
+    let link = sigs.chain.nsec_at(name);
+    let mut out = Vec::new();
+    if rtype == RecordType::NSEC {
+        let link = link?;
+        out.push(link.nsec.clone());
+        out.extend(link.rrsigs.iter().cloned());
+        return Some(out);
+    }
+    for set in &node.rrsets {
+        if let Some(s) = snap.dnssec.rrsigs(zone, &set.records) {
+            out.extend(s.iter().cloned());
+        }
+    }
+    if let Some(link) = link {
+        out.extend(link.rrsigs.iter().cloned());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// `records` with each RRset followed by its RRSIGs (TTL and owner case as the set's), when
 /// its zone is signed. The NS set of a referral and glue are not signed (RFC 4035 §2.2).
 fn with_rrsigs(snap: &Snapshot, records: Vec<Record>, complete: &mut bool) -> Vec<Record> {
@@ -55,7 +85,10 @@ fn with_rrsigs(snap: &Snapshot, records: Vec<Record>, complete: &mut bool) -> Ve
         out.extend_from_slice(set);
         let owner = LowerName::new(&first.name);
         let rtype = first.record_type();
-        if let Some((zi, zone)) = lookup::zone_for(snap, &owner, rtype)
+        // An NSEC answered as data carries its RRSIGs already; RRSIGs are not signed.
+        let data = matches!(rtype, RecordType::NSEC | RecordType::RRSIG);
+        if !data
+            && let Some((zi, zone)) = lookup::zone_for(snap, &owner, rtype)
             && zone.signing.is_some()
             && !(rtype == RecordType::NS && zone.delegation_above(&owner).is_some())
         {

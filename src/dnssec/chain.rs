@@ -203,6 +203,15 @@ impl Chain {
         self.links.get(owner)
     }
 
+    /// The NSEC at `name` itself (an NSEC chain's; `None` for NSEC3, whose records live at
+    /// hashed names).
+    pub fn nsec_at(&self, name: &LowerName) -> Option<&Link> {
+        if self.is_nsec3() {
+            return None;
+        }
+        self.links.get(name)
+    }
+
     /// The record matching `name` (a name in the chain).
     pub fn at(&self, name: &LowerName) -> Option<&Link> {
         self.links.get(&self.key(name)?)

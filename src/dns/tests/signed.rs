@@ -89,3 +89,31 @@ fn signed_answers_of_the_fast_path_equal_the_full_paths() {
     let m = Message::from_vec(&full.expect("answered")).expect("parses");
     assert_eq!(rrsigs(&m), 0);
 }
+
+#[test]
+fn a_signed_names_nsec_and_rrsigs_are_answered_as_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snap = signed_snapshot(dir.path());
+    let ask = |name: &str, qtype: RecordType| {
+        let q = query(name, qtype, 9, Some((4096, true, 0)));
+        let (_, full) = both(&snap, &q, Transport::Tcp, 9);
+        Message::from_vec(&full.expect("answered")).expect("parses")
+    };
+    // The NSEC at a name is its data: answered with its RRSIG, not denied.
+    let m = ask("www.t.example.", RecordType::NSEC);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    let types: Vec<RecordType> = m.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types, [RecordType::NSEC, RecordType::RRSIG], "{m:?}");
+    assert!(m.authorities.is_empty(), "{m:?}");
+    // RRSIG: every signature at the apex (SOA, NS, MX, TXT, CAA, DNSKEY, CDS, CDNSKEY, NSEC).
+    let m = ask("t.example.", RecordType::RRSIG);
+    assert!(m.answers.len() >= 9, "{m:?}");
+    assert!(
+        m.answers
+            .iter()
+            .all(|r| r.record_type() == RecordType::RRSIG)
+    );
+    // An empty non-terminal has no NSEC of its own: NODATA with its proof.
+    let m = ask("b.www.t.example.", RecordType::NSEC);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}
