@@ -17,11 +17,24 @@ use crate::dns::{Handler, fast, tcp};
 use crate::health::Snapshot;
 use crate::wire::scan;
 
-/// [`ZONE`] and [`CHILD`] loaded, ready to answer fuzzed queries.
+/// [`ZONE`] (signed, so DO=1 queries take the signing paths) and [`CHILD`] loaded, ready to
+/// answer fuzzed queries.
 pub struct Fixture {
     snap: Snapshot,
     handler: Handler,
     runtime: tokio::runtime::Runtime,
+    /// Holds the zone's key file.
+    _keys: tempfile::TempDir,
+}
+
+/// The fixture's zones as loaded, with the parent signed by a key written to `keys`.
+fn signed_snapshot(sources: &[(PathBuf, String)]) -> Snapshot {
+    let mut snap = snapshot_of(sources);
+    // A fixed instant inside the windows' range, so every run signs the same way.
+    let signed =
+        crate::dnssec::Signed::build(&snap.zones, None, 1_796_000_000).expect("the fixture signs");
+    snap.dnssec = Arc::new(crate::dnssec::Published::new(Arc::new(signed)));
+    snap
 }
 
 impl Default for Fixture {
@@ -32,16 +45,24 @@ impl Default for Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
+        let keys = tempfile::tempdir().expect("a directory for the key");
+        let key = keys.path().join("k.pem");
+        let origin = hickory_proto::rr::Name::from_ascii("t.example.").expect("origin");
+        crate::dnssec::generate(&origin, crate::dnssec::KeyAlgorithm::Ed25519)
+            .and_then(|k| k.write_pem(&key))
+            .expect("the fixture's key");
         let parent = format!(
-            "{ZONE}[[records]]\nname = \"kid\"\ntype = \"NS\"\ndata = [\"ns1.t.example.\"]\n"
+            "{ZONE}[[records]]\nname = \"kid\"\ntype = \"NS\"\ndata = [\"ns1.t.example.\"]\n\
+             [dnssec]\nkeys = [{{ file = \"{}\" }}]\n",
+            key.display()
         );
         let sources = [
             (PathBuf::from("t.toml"), parent),
             (PathBuf::from("kid.toml"), CHILD.to_string()),
             (PathBuf::from("topology.toml"), MAP.to_string()),
         ];
-        let snap = snapshot_of(&sources);
-        let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snapshot_of(
+        let snap = signed_snapshot(&sources);
+        let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(signed_snapshot(
             &sources,
         ))));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -52,6 +73,7 @@ impl Fixture {
             snap,
             handler,
             runtime,
+            _keys: keys,
         }
     }
 
