@@ -19,8 +19,11 @@ use crate::telemetry;
 use crate::zone::{Policy, ZoneSet};
 
 /// The longest the engine sleeps before it looks at the wall clock again for a renewal (a
-/// clock step moves the period's end).
-const RENEW_CHECK: Duration = Duration::from_secs(60);
+/// clock step moves the period's end, or puts the clock before the period's start).
+const RENEW_CHECK: Duration = Duration::from_secs(10);
+
+/// How long a failed renewal waits before the next try.
+const RENEW_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A renewal in progress: the zone set it signs and the result.
 pub struct Renewal {
@@ -113,8 +116,15 @@ impl Engine {
             return None;
         }
         let at = self.signed.renew_at()?;
-        // A clock stepped back before the period began is caught at the next check.
-        let due = Duration::from_secs(at.saturating_sub(unix_now())).min(RENEW_CHECK);
+        let now = unix_now();
+        // Stale signatures (a clock stepped back before the period began) are due at once:
+        // the engine's wait restarts at every event (probe results come every interval), so a
+        // wait of RENEW_CHECK might never end.
+        let due = if self.signed.stale(now) {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(at.saturating_sub(now)).min(RENEW_CHECK)
+        };
         // After a failed renewal, the next try waits a minute.
         let backoff = self.renew_backoff.map_or(Duration::ZERO, |t| {
             t.saturating_duration_since(Instant::now())
@@ -151,11 +161,11 @@ impl Engine {
             Ok(Ok(_)) => {} // a reload signed the new set meanwhile
             Ok(Err(e)) => {
                 telemetry::dnssec::failed();
-                self.renew_backoff = Some(Instant::now() + RENEW_CHECK);
+                self.renew_backoff = Some(Instant::now() + RENEW_BACKOFF);
                 error!(target: "gslbd::engine", error = %e, "dnssec: renewing the signatures failed; the current ones keep serving until they expire");
             }
             Err(e) => {
-                self.renew_backoff = Some(Instant::now() + RENEW_CHECK);
+                self.renew_backoff = Some(Instant::now() + RENEW_BACKOFF);
                 error!(target: "gslbd::engine", error = %e, "dnssec: the renewal task failed");
             }
         }

@@ -2,7 +2,8 @@
 //! a CNAME into a pool (and into nothing), an A and an AAAA pool at one owner whose NODATA
 //! proofs must lack exactly the empty types, a weighted pool answering two of its regions
 //! across failovers, an insecure delegation (its missing DS proven), and a hashed pool behind
-//! a resolver that forwards client subnets (ECS) and caches by scope.
+//! a resolver that forwards client subnets (ECS) and caches by scope, and a pool answering
+//! with ring windows.
 
 use std::time::Duration;
 
@@ -219,4 +220,62 @@ fn until_direct_without(g: &crate::harness::Gslbd, addr: &str) {
             .then_some(())
     });
     assert!(gone.is_some(), "{addr} left the answers");
+}
+
+#[test]
+fn a_ring_window_pool_validates_across_failovers() {
+    const REGIONS: usize = 20;
+    let key = Key::new(ORIGIN, "ecdsa-p256");
+    // 20 regions, answers = 4: 6,195 sets of at most 4 regions, past the 4,096 signed one by
+    // one, so the pool answers with ring windows (signed at load too).
+    let mut listeners: Vec<Option<std::net::TcpListener>> = (0..REGIONS)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
+        .collect();
+    let mut zone = format!(
+        "{}[pools.www]\ntype = \"A\"\nttl = 1\npolicy = \"weighted\"\nanswers = 4\n[pools.www.probe]\n{PROBE}",
+        zone_head(ORIGIN)
+    );
+    for (i, l) in listeners.iter().enumerate() {
+        let addr = l
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .expect("listener");
+        zone += &format!(
+            "[pools.www.regions.r{i}]\naddresses = [\"192.0.2.{}\"]\ncheck = \"{addr}\"\n",
+            i + 1
+        );
+    }
+    let g = signed(&zone, &key);
+    let u = validator(&key.anchor, &[g.port], &[]);
+    let ask_all = |u: &crate::resolver::Unbound| {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            u.flush_zone(ORIGIN);
+            let v = secure(u, "www.gslb.example A", "NOERROR");
+            assert!((1..=4).contains(&v.answers.len()), "{}", v.raw);
+            seen.extend(v.answers);
+        }
+        seen
+    };
+    assert!(ask_all(&u).len() > 4, "the draws spread over the ring");
+    // Five regions stop (every fourth): their windows close over the gaps.
+    for l in listeners.iter_mut().step_by(4) {
+        *l = None;
+    }
+    let gone: Vec<String> = (0..REGIONS)
+        .step_by(4)
+        .map(|i| format!("192.0.2.{}", i + 1))
+        .collect();
+    let left = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        (0..20)
+            .all(|_| {
+                let a = g.dig("www.gslb.example A").answers("A");
+                !a.iter().any(|x| gone.contains(x))
+            })
+            .then_some(())
+    });
+    assert!(left.is_some(), "the stopped regions left the answers");
+    let after = ask_all(&u);
+    assert!(after.iter().all(|a| !gone.contains(a)), "{after:?}");
+    assert!(failures(&u).is_empty(), "{}", u.log());
 }

@@ -21,6 +21,7 @@ mod dns;
 mod dnssec;
 mod dnssec_clock;
 mod dnssec_denial;
+mod dnssec_dot;
 mod dnssec_keys;
 mod dnssec_pdns;
 mod dnssec_querypath;
