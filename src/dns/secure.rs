@@ -40,36 +40,6 @@ pub fn add(snap: &Snapshot, ans: &mut Answer) -> bool {
     complete
 }
 
-/// A signed name's own NSEC (with its RRSIGs), or every RRSIG at it (of its static sets and
-/// its NSEC), for a question of that type; `None` when the zone is unsigned or the name has
-/// none (an NSEC3 zone's names have no NSEC).
-pub fn records_at(
-    snap: &Snapshot,
-    zone: usize,
-    name: &LowerName,
-    node: &crate::zone::Node,
-    rtype: RecordType,
-) -> Option<Vec<Record>> {
-    let sigs = snap.dnssec.base.zone(zone)?;
-    let link = sigs.chain.nsec_at(name);
-    let mut out = Vec::new();
-    if rtype == RecordType::NSEC {
-        let link = link?;
-        out.push(link.nsec.clone());
-        out.extend(link.rrsigs.iter().cloned());
-        return Some(out);
-    }
-    for set in &node.rrsets {
-        if let Some(s) = snap.dnssec.rrsigs(zone, &set.records) {
-            out.extend(s.iter().cloned());
-        }
-    }
-    if let Some(link) = link {
-        out.extend(link.rrsigs.iter().cloned());
-    }
-    (!out.is_empty()).then_some(out)
-}
-
 /// `records` with each RRset followed by its RRSIGs (TTL and owner case as the set's), when
 /// its zone is signed. The NS set of a referral and glue are not signed (RFC 4035 §2.2).
 fn with_rrsigs(snap: &Snapshot, records: Vec<Record>, complete: &mut bool) -> Vec<Record> {
