@@ -199,13 +199,12 @@ impl Dynamic {
             return Ok(Box::default());
         };
         let win = window(now, signing.lifetime);
+        let keys = super::sign::signers(signing, records[0].record_type());
         if let Some((inception, sigs)) = self.cache.get(&key)
             && *inception == win.inception
-            && sigs.len() == signing.zone_signers().count()
-            && sigs
-                .iter()
-                .zip(signing.zone_signers())
-                .all(|(s, k)| signed_by(s, k.tag))
+            && sigs.len() == keys.len()
+            && sigs.iter().zip(&keys).all(|(s, k)| signed_by(s, k.tag))
+            && super::sign::made_for_ttl(sigs, records[0].ttl)
         {
             return Ok(sigs.clone());
         }

@@ -85,3 +85,12 @@ pub fn sign(
     }
     Ok(out.into_boxed_slice())
 }
+
+/// True when every RRSIG in `rrsigs` was made over a set with TTL `ttl` (its Original TTL): a
+/// signature is reused only for the same TTL, since validators cap the set's TTL by it.
+pub fn made_for_ttl(rrsigs: &[Record], ttl: u32) -> bool {
+    rrsigs.iter().all(|r| match &r.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(s)) => s.input().original_ttl == ttl,
+        _ => false,
+    })
+}

@@ -148,7 +148,9 @@ impl SetSigner<'_> {
             return Ok(None);
         };
         if !self.sets.contains_key(&key) {
-            let sigs = match self.reuse.and_then(|p| p.sets.get(&key)) {
+            let ttl = records.first().map_or(0, |r| r.ttl);
+            let previous = self.reuse.and_then(|p| p.sets.get(&key));
+            let sigs = match previous.filter(|s| super::sign::made_for_ttl(s, ttl)) {
                 Some(s) => s.clone(),
                 None => {
                     self.made += 1;

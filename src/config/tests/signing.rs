@@ -147,3 +147,46 @@ fn a_ring_pool_signs_every_window_subset_holding_its_first_region() {
     assert!(has(&[5]) && has(&[5, 8]));
     assert!(!has(&[5, 9]), "9 is outside 5's window");
 }
+
+#[test]
+fn a_reload_that_changes_only_a_ttl_signs_that_set_again() {
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    use hickory_proto::rr::RData;
+    let (_dir, k0, _) = keys();
+    let zone = |ttl: u32| {
+        format!(
+            "{HEAD}[[records]]\nname = \"txt\"\ntype = \"TXT\"\ndata = [\"x\"]\nttl = {ttl}\n\
+             [dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n"
+        )
+    };
+    let original_ttl = |set: &ZoneSet, signed: &crate::dnssec::Signed| {
+        let node = set.zones[0]
+            .nodes
+            .get(&LowerName::new(
+                &Name::from_ascii("txt.t.example.").expect("name"),
+            ))
+            .expect("txt");
+        let records = &node.rrset(RecordType::TXT).expect("TXT").records;
+        let sigs = signed
+            .zone(0)
+            .expect("signed")
+            .rrsigs(records)
+            .expect("signed set");
+        match &sigs[0].data {
+            RData::DNSSEC(DNSSECRData::RRSIG(s)) => s.input().original_ttl,
+            other => panic!("{other:?}"),
+        }
+    };
+    let now = 1_796_000_000;
+    let first = load_text(&zone(300)).expect("valid");
+    let signed = crate::dnssec::Signed::build(&first, None, now).expect("signs");
+    assert_eq!(original_ttl(&first, &signed), 300);
+    let second = load_text(&zone(60)).expect("valid");
+    let again = crate::dnssec::Signed::build(&second, Some(&signed), now).expect("signs");
+    assert_eq!(
+        original_ttl(&second, &again),
+        60,
+        "not the old signature's TTL"
+    );
+    assert!(again.counts().0 >= 1, "signed again");
+}
