@@ -7,14 +7,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 
 use super::fast::set_key as set_key_of;
-use crate::zone::wire::Rrs;
-
 use super::sign::{SignError, sign};
 use super::window::window;
 use super::zonesigs::{SetKey, ZoneSigs, set_key, sign_zone};
+use crate::zone::wire::Rrs;
 use crate::zone::{Zone, ZoneSet};
 
 /// How many dynamically signed sets the cache keeps before it starts over.
@@ -30,15 +29,23 @@ impl Signed {
     /// Signs every signed zone of `set` as of `now` (seconds since the epoch), reusing what
     /// `previous` signed with the same keys in the same window.
     pub fn build(set: &ZoneSet, previous: Option<&Signed>, now: u64) -> Result<Signed, SignError> {
+        let before: HashMap<&LowerName, &ZoneSigs> = previous
+            .map(|p| {
+                p.zones
+                    .iter()
+                    .flatten()
+                    .map(|z| (&z.origin, &**z))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut zones = Vec::with_capacity(set.zones.len());
         for zone in &set.zones {
             if zone.signing.is_none() {
                 zones.push(None);
                 continue;
             }
-            let before =
-                previous.and_then(|p| p.zones.iter().flatten().find(|z| z.origin == zone.origin));
-            zones.push(sign_zone(zone, before.map(|b| &**b), now)?.map(Arc::new));
+            let before = before.get(&zone.origin).copied();
+            zones.push(sign_zone(zone, before, now)?.map(Arc::new));
         }
         Ok(Signed { zones })
     }
