@@ -113,7 +113,7 @@ pub(super) fn signing(
     Ok(Arc::new(signing))
 }
 
-/// The DNSKEY set, and CDS (SHA-256) and CDNSKEY for the signing KSKs/CSKs when `cds` is on.
+/// The DNSKEY set, and CDS (SHA-256) and CDNSKEY for every KSK and CSK when `cds` is on.
 fn add_key_sets(
     origin: &Name,
     signing: &Signing,
@@ -143,7 +143,14 @@ fn add_key_sets(
     }
     let mut cds = Vec::new();
     let mut cdnskey = Vec::new();
-    for k in signing.key_signers() {
+    // Every key the parent's DS may point at, signing or not: a KSK published ahead of a
+    // rollover is in CDS while the old one still signs (double-DS), so a parent that reads CDS
+    // publishes the new DS before the new key takes over.
+    for k in signing
+        .keys
+        .iter()
+        .filter(|k| matches!(k.role, KeyRole::Csk | KeyRole::Ksk))
+    {
         let algorithm = k.dnskey.algorithm();
         let digest = k
             .dnskey

@@ -225,7 +225,8 @@ fn answer_node<R: Rng + ?Sized>(
     let before = ans.answers.len();
     // The DNSSEC records at a signed name are data too: its NSEC, and its RRSIGs.
     if let Qtype::Is(t @ (RecordType::NSEC | RecordType::RRSIG)) = qtype
-        && let Some(records) = dnssec_records(snap, zi, name, node, t)
+        && let Some(records) =
+            signed::records_at(snap, (zi, zone), (name, node), t, client, rng, now)
     {
         ans.answers.extend(records);
         return Step::Done;
@@ -329,36 +330,6 @@ fn pool_answer<R: Rng + ?Sized>(
     });
 }
 
-/// A signed name's own NSEC (with its RRSIGs), or every RRSIG at it (of its static sets and
-/// its NSEC), for a question of that type; `None` when the zone is unsigned or the name has
-/// none (an NSEC3 zone's names have no NSEC).
-fn dnssec_records(
-    snap: &Snapshot,
-    zone: usize,
-    name: &LowerName,
-    node: &Node,
-    rtype: RecordType,
-) -> Option<Vec<Record>> {
-    let sigs = snap.dnssec.base.zone(zone)?;
-    let link = sigs.chain.nsec_at(name);
-    let mut out = Vec::new();
-    if rtype == RecordType::NSEC {
-        let link = link?;
-        out.push(link.nsec.clone());
-        out.extend(link.rrsigs.iter().cloned());
-        return Some(out);
-    }
-    for set in &node.rrsets {
-        if let Some(s) = snap.dnssec.rrsigs(zone, &set.records) {
-            out.extend(s.iter().cloned());
-        }
-    }
-    if let Some(link) = link {
-        out.extend(link.rrsigs.iter().cloned());
-    }
-    (!out.is_empty()).then_some(out)
-}
-
 /// The NS records of the cut in authority; the glue of name servers at or below the cut first
 /// in additional (it must fit, RFC 9471), then any other in-zone glue (optional).
 fn referral(zone: &Zone, cut: &LowerName, ans: &mut Answer) {
@@ -392,6 +363,8 @@ fn echo_case(ans: &mut Answer, q: &Question<'_>) {
         }
     }
 }
+
+mod signed;
 
 #[cfg(test)]
 mod tests;

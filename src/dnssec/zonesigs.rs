@@ -229,7 +229,7 @@ pub fn sign_zone(
                 .and_then(|l| {
                     std::iter::once((&l.nsec, &l.rrsigs))
                         .chain(l.empty.iter().map(|(_, n, s)| (n, s)))
-                        .find(|(n, _)| *n == r)
+                        .find(|(n, _)| *n == r && n.ttl == r.ttl)
                 })
                 .map(|(_, s)| s.clone());
             match previous {

@@ -99,6 +99,12 @@ pub fn pool_records(pool: &Pool, live: &Live, now: Instant) -> Vec<Record> {
     }
 }
 
+/// True when `a` and `b` hold the same records with the same TTLs (hickory's record equality
+/// leaves the TTL out, and a TTL change is a change of the zone).
+pub fn same(a: &[Record], b: &[Record]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y && x.ttl == y.ttl)
+}
+
 /// Canonical order (owner, type, wire form), duplicates removed.
 fn sort(records: &mut Vec<Record>) {
     let key = |r: &Record| {

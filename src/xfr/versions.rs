@@ -121,7 +121,7 @@ impl Xfr {
             let same = soa_same
                 && current.is_some_and(|v| {
                     Arc::ptr_eq(&v.statics, &statics)
-                        && v.pools == pools
+                        && render::same(&v.pools, &pools)
                         && v.inception == inception
                 });
             if same {
@@ -257,7 +257,7 @@ impl Xfr {
         }
         let fresh = render::statics(zone);
         let shared = match self.statics.get(&zone.origin) {
-            Some((_, old)) if **old == fresh => old.clone(),
+            Some((_, old)) if render::same(old, &fresh) => old.clone(),
             _ => Arc::new(fresh),
         };
         self.statics

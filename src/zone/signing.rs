@@ -21,7 +21,7 @@ pub struct Signing {
     /// How long a signature is valid from its (aligned) inception.
     pub lifetime: Duration,
     pub dnskey_ttl: u32,
-    /// Publish CDS and CDNSKEY (RFC 7344) for the signing KSKs/CSKs.
+    /// Publish CDS and CDNSKEY (RFC 7344) for every KSK and CSK (signing or published ahead).
     pub cds: bool,
     pub denial: Denial,
 }

@@ -198,3 +198,105 @@ fn a_zsk_rollover_by_pre_publication_validates_at_every_step() {
     validates(&g, "removed");
     assert_eq!(signers(&g), zsk2);
 }
+
+/// `delv` at `port` with every DS in `anchors` trusted; its output.
+fn delv_any(dir: &Path, anchors: &[&[String; 4]], port: u16, name: &str, rtype: &str) -> String {
+    let file = dir.join("anchors.conf");
+    let lines: String = anchors
+        .iter()
+        .map(|ds| {
+            format!(
+                "gslb.example. static-ds {} {} {} \"{}\";\n",
+                ds[0], ds[1], ds[2], ds[3]
+            )
+        })
+        .collect();
+    std::fs::write(&file, format!("trust-anchors {{\n{lines}}};\n")).expect("anchors");
+    let out = std::process::Command::new("delv")
+        .args(["@127.0.0.1", "-p", &port.to_string(), "-a"])
+        .arg(&file)
+        .args(["+root=gslb.example", name, rtype])
+        .output()
+        .expect("delv");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    let ds1 = keygen(&zones, "ksk1.pem", "ecdsa-p256");
+    let ds2 = keygen(&zones, "ksk2.pem", "ecdsa-p256");
+    keygen(&zones, "zsk.pem", "ecdsa-p256");
+    let zsk = "{ file = \"zsk.pem\", role = \"zsk\" }";
+    write_zone(
+        dir.path(),
+        &zone(&["{ file = \"ksk1.pem\", role = \"ksk\" }", zsk]),
+    );
+    let anchors = tempfile::tempdir().expect("tempdir");
+    let g = Gslbd::start_in(dir, &[]);
+    let root = g.zones_dir().parent().expect("dir").to_path_buf();
+    let cds_tags = |g: &Gslbd| {
+        let mut tags: Vec<String> = g
+            .dig("gslb.example CDS")
+            .answers("CDS")
+            .iter()
+            .filter_map(|r| r.split_whitespace().next().map(str::to_string))
+            .collect();
+        tags.sort();
+        tags
+    };
+    let both = {
+        let mut t = vec![ds1[0].clone(), ds2[0].clone()];
+        t.sort();
+        t
+    };
+    let validates = |g: &Gslbd, parent: &[&[String; 4]], step: &str| {
+        for (name, rtype) in [("www.gslb.example", "A"), ("gslb.example", "DNSKEY")] {
+            let out = delv_any(anchors.path(), parent, g.port, name, rtype);
+            assert!(
+                out.contains("fully validated"),
+                "{step}: {name} {rtype}:\n{out}"
+            );
+        }
+    };
+    let reload = |g: &Gslbd, keys: &[&str]| {
+        write_zone(&root, &zone(keys));
+        let (code, body) = g.api("POST", "/reload", None);
+        assert_eq!(code, 200, "{body}");
+    };
+    assert_eq!(cds_tags(&g), [ds1[0].clone()]);
+    validates(&g, &[&ds1], "start");
+    // 1. The new KSK published ahead: CDS names both, so the parent can publish both DS.
+    reload(
+        &g,
+        &[
+            "{ file = \"ksk1.pem\", role = \"ksk\" }",
+            "{ file = \"ksk2.pem\", role = \"ksk\", sign = false }",
+            zsk,
+        ],
+    );
+    assert_eq!(cds_tags(&g), both, "CDS names the new key before it signs");
+    validates(&g, &[&ds1], "pre-publish, parent with the old DS");
+    validates(&g, &[&ds1, &ds2], "pre-publish, parent with both DS");
+    // 2. Swap: the new key signs the DNSKEY set; the parent serves both DS.
+    reload(
+        &g,
+        &[
+            "{ file = \"ksk1.pem\", role = \"ksk\", sign = false }",
+            "{ file = \"ksk2.pem\", role = \"ksk\" }",
+            zsk,
+        ],
+    );
+    assert_eq!(cds_tags(&g), both);
+    validates(&g, &[&ds1, &ds2], "swap");
+    // 3. The old key removed: CDS names the new one alone, which the parent's DS now is.
+    reload(&g, &["{ file = \"ksk2.pem\", role = \"ksk\" }", zsk]);
+    assert_eq!(cds_tags(&g), [ds2[0].clone()]);
+    validates(&g, &[&ds2], "old key removed");
+}

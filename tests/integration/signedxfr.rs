@@ -202,3 +202,42 @@ fn nsec3_denial_validates_at_gslbd_and_a_knot_secondary_and_its_transfer_verifie
         }
     }
 }
+
+#[test]
+fn a_reload_that_changes_only_ttls_transfers_the_new_ttls_signed_for_them() {
+    let (east, west) = (Backend::http(), Backend::http());
+    let keys = tempfile::tempdir().expect("tempdir");
+    keygen(keys.path(), "k.pem", "ecdsa-p256");
+    let text = |ttl: u32| {
+        format!(
+            "{}[[records]]\nname = \"mail\"\ntype = \"A\"\ndata = [\"192.0.2.25\"]\nttl = {ttl}\n\
+             [dnssec]\nkeys = [{{ file = \"{}\" }}]\n",
+            zone(&east, &west),
+            keys.path().join("k.pem").display()
+        )
+    };
+    let g = primary(&text(300), &[crate::harness::sink_port()], 64);
+    let mail_ttl = |port: u16| {
+        axfr_text(port)
+            .lines()
+            .find(|l| l.starts_with("mail.gslb.example.") && l.contains("\tA\t"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u32>().ok())
+    };
+    assert_eq!(mail_ttl(g.port), Some(300));
+    let zones = g.zones_dir();
+    std::fs::write(zones.join(".z.tmp"), text(900)).expect("zone");
+    std::fs::rename(zones.join(".z.tmp"), zones.join("z.toml")).expect("rename");
+    let (code, body) = g.api("POST", "/reload", None);
+    assert_eq!(code, 200, "{body}");
+    crate::harness::poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        (mail_ttl(g.port) == Some(900)).then_some(())
+    })
+    .expect("the transfer carries the new TTL");
+    // Signed for it: the RRSIG's Original TTL is 900, so kzonecheck and ldns agree.
+    verify(keys.path(), &axfr_text(g.port), "new-ttl");
+    let rrsig = g.dig("+dnssec mail.gslb.example A").answers("RRSIG");
+    assert!(
+        rrsig.iter().any(|r| r.starts_with("A 13 3 900 ")),
+        "{rrsig:?}"
+    );
+}

@@ -57,6 +57,24 @@ fn a_signed_zone_publishes_its_key_sets_at_the_apex() {
             .signing
             .is_none()
     );
+    // A KSK published ahead of a rollover is in CDS beside the one that signs (double-DS).
+    let text = format!(
+        "{HEAD}{POOL}[dnssec]\nkeys = [{{ file = \"{k0}\" }}, {{ file = \"{k1}\", role = \"ksk\", sign = false }}]\n"
+    );
+    let set = load_text(&text).expect("valid");
+    let zone = &set.zones[0];
+    let apex = zone
+        .nodes
+        .get(&LowerName::new(&zone.origin_name))
+        .expect("apex");
+    assert_eq!(apex.rrset(RecordType::CDS).expect("CDS").records.len(), 2);
+    assert_eq!(
+        apex.rrset(RecordType::CDNSKEY)
+            .expect("CDNSKEY")
+            .records
+            .len(),
+        2
+    );
 }
 
 #[test]

@@ -9,6 +9,11 @@ use crate::dnssec::{Published, Signed};
 
 /// [`snapshot`]'s zones signed with a new key (written to `dir`).
 fn signed_snapshot(dir: &std::path::Path) -> Snapshot {
+    signed_snapshot_with(dir, "")
+}
+
+/// [`signed_snapshot`] with `extra` lines in its `[dnssec]` section.
+fn signed_snapshot_with(dir: &std::path::Path, extra: &str) -> Snapshot {
     let zone = hickory_proto::rr::Name::from_ascii("t.example.").expect("name");
     let key = crate::dnssec::generate(&zone, crate::dnssec::KeyAlgorithm::EcdsaP256).expect("key");
     let file = dir.join("k.pem");
@@ -18,7 +23,7 @@ fn signed_snapshot(dir: &std::path::Path) -> Snapshot {
         .map(|i| format!("[pools.ring.regions.r{i}]\naddresses = [\"198.51.100.{i}\"]\n"))
         .collect();
     let text = format!(
-        "{}\n[dnssec]\nkeys = [{{ file = \"{}\" }}]\n[pools.ring]\ntype = \"A\"\nanswers = 4\n{ring}",
+        "{}\n[dnssec]\nkeys = [{{ file = \"{}\" }}]\n{extra}\n[pools.ring]\ntype = \"A\"\nanswers = 4\n{ring}",
         super::super::fixture::ZONE,
         file.display()
     );
@@ -113,7 +118,54 @@ fn a_signed_names_nsec_and_rrsigs_are_answered_as_data() {
             .iter()
             .all(|r| r.record_type() == RecordType::RRSIG)
     );
+    // A pool's name: the signature of the answer this query gets, beside its NSEC's.
+    let m = ask("www.t.example.", RecordType::RRSIG);
+    let covered: Vec<RecordType> = m
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s.input().type_covered),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        covered.contains(&RecordType::A) && covered.contains(&RecordType::NSEC),
+        "{m:?}"
+    );
     // An empty non-terminal has no NSEC of its own: NODATA with its proof.
     let m = ask("b.www.t.example.", RecordType::NSEC);
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn in_an_nsec3_zone_a_pool_names_rrsigs_are_its_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snap = signed_snapshot_with(dir.path(), "denial = \"nsec3\"");
+    let q = query(
+        "www.t.example.",
+        RecordType::RRSIG,
+        5,
+        Some((4096, true, 0)),
+    );
+    let (_, full) = both(&snap, &q, Transport::Tcp, 5);
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        !m.answers.is_empty()
+            && m.answers
+                .iter()
+                .all(|r| r.record_type() == RecordType::RRSIG),
+        "the RRSIGs of the answer, not a NODATA whose proof lists RRSIG: {m:?}"
+    );
+    // No NSEC in an NSEC3 zone: that question is a NODATA with the name's NSEC3.
+    let q = query("www.t.example.", RecordType::NSEC, 6, Some((4096, true, 0)));
+    let (_, full) = both(&snap, &q, Transport::Tcp, 6);
+    let m = Message::from_vec(&full.expect("answered")).expect("parses");
+    assert!(m.answers.is_empty());
+    assert!(
+        m.authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NSEC3),
+        "{m:?}"
+    );
 }
