@@ -59,11 +59,11 @@ pub(super) fn signing(
         }
         if keys
             .iter()
-            .any(|o: &crate::zone::signing::ZoneKey| o.dnskey == loaded.key.dnskey)
+            .any(|o: &crate::zone::signing::ZoneKey| o.dnskey == loaded.dnskey)
         {
             return Err(src.error(entry.file.span(), "the same key is listed twice"));
         }
-        keys.push(loaded.key);
+        keys.push(loaded);
     }
     let lifetime = match &section.lifetime {
         Some(l) if !(MIN_LIFETIME..=MAX_LIFETIME).contains(&l.get_ref().0) => {

@@ -27,15 +27,8 @@ pub enum LoadError {
     Key { path: String, reason: String },
 }
 
-/// A loaded key, and whether its file is open to others.
-pub struct Loaded {
-    pub key: ZoneKey,
-    /// The file's mode lets its group or everyone read it.
-    pub readable_by_others: bool,
-}
-
 /// Reads the key in `path` for `role`.
-pub fn load(path: &Path, role: KeyRole, sign: bool) -> Result<Loaded, LoadError> {
+pub fn load(path: &Path, role: KeyRole, sign: bool) -> Result<ZoneKey, LoadError> {
     let shown = path.display().to_string();
     let read = |reason: String| LoadError::Read {
         path: shown.clone(),
@@ -59,15 +52,13 @@ pub fn load(path: &Path, role: KeyRole, sign: bool) -> Result<Loaded, LoadError>
     let entry_point = matches!(role, KeyRole::Csk | KeyRole::Ksk);
     let dnskey = DNSKEY::new(true, entry_point, false, public);
     let tag = dnskey.calculate_key_tag().map_err(|e| bad(&e))?;
-    Ok(Loaded {
-        key: ZoneKey {
-            file: path.to_path_buf(),
-            role,
-            sign,
-            dnskey,
-            tag,
-            key,
-        },
+    Ok(ZoneKey {
+        file: path.to_path_buf(),
+        role,
+        sign,
+        dnskey,
+        tag,
+        key,
         readable_by_others: meta.permissions().mode() & 0o077 != 0,
     })
 }
@@ -90,11 +81,11 @@ mod tests {
             let path = dir.path().join(format!("k{i}.pem"));
             new.write_pem(&path).expect("write");
             let csk = load(&path, KeyRole::Csk, true).expect("load");
-            assert_eq!(csk.key.tag, new.key_tag, "{algorithm:?}");
-            assert_eq!(csk.key.dnskey.flags(), 257);
+            assert_eq!(csk.tag, new.key_tag, "{algorithm:?}");
+            assert_eq!(csk.dnskey.flags(), 257);
             assert!(!csk.readable_by_others, "keygen writes 0600");
             let zsk = load(&path, KeyRole::Zsk, true).expect("load");
-            assert_eq!(zsk.key.dnskey.flags(), 256);
+            assert_eq!(zsk.dnskey.flags(), 256);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
             assert!(
                 load(&path, KeyRole::Csk, true)

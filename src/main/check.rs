@@ -104,6 +104,18 @@ pub fn check(args: CheckArgs) -> ExitCode {
                     );
                 }
             }
+            for key in set
+                .zones
+                .iter()
+                .filter_map(|z| z.signing.as_deref())
+                .flat_map(|s| &s.keys)
+                .filter(|k| k.readable_by_others)
+            {
+                eprintln!(
+                    "gslbd: warning: DNSSEC key file {} is readable by its group or everyone (chmod 600 it)",
+                    key.file.display()
+                );
+            }
             match gslbd::check::report(&set) {
                 Ok(report) => print_report(&report, args.json),
                 Err(e) => {

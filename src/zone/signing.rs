@@ -77,6 +77,8 @@ pub struct ZoneKey {
     pub tag: u16,
     /// The private key (never shown).
     pub key: Arc<dyn SigningKey>,
+    /// Its file's mode lets its group or everyone read it (warned about).
+    pub readable_by_others: bool,
 }
 
 impl std::fmt::Debug for ZoneKey {

@@ -57,6 +57,23 @@ fn the_ds_keygen_printed_is_shown_and_signing_never_happens_per_query() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}");
     assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("readable"),
+        "keygen's file is its owner's alone"
+    );
+    // A key file others can read is used, with a warning from check too.
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.path().join("zones/k.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let warned = run(&["check", "--zones", "zones"], dir.path());
+    assert!(warned.status.success());
+    assert!(
+        String::from_utf8_lossy(&warned.stderr)
+            .contains("k.pem is readable by its group or everyone"),
+        "{}",
+        String::from_utf8_lossy(&warned.stderr)
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(
         text.contains(&format!("DS for the parent: {ds_line}")),
         "{text}"
     );
