@@ -369,6 +369,18 @@ fn a_flap_storm_never_yields_a_bogus_answer() {
     }
     let g = signed(&zone, &key);
     let u = validator(&key.anchor, &[g.port], &[]);
+    // Signing happens when a snapshot is published, never per query: the load's count stays,
+    // and each signature made at publish belongs to a set a transition brought.
+    let sum = |prefix: &str| -> f64 {
+        g.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let load = sum("gslbd_dnssec_signatures_total{when=\"load\"}");
+    let published = sum("gslbd_dnssec_signatures_total{when=\"publish\"}");
+    let transitions = sum("gslbd_health_transitions_total{");
     let mut seen = std::collections::HashSet::new();
     let mut bad = Vec::new();
     // Ten rounds of a second: a different half of the regions up each round, asked ten times.
@@ -393,5 +405,13 @@ fn a_flap_storm_never_yields_a_bogus_answer() {
     assert!(
         seen.len() > 2,
         "the answers changed with the storm: {seen:?}"
+    );
+    assert_eq!(sum("gslbd_dnssec_signatures_total{when=\"load\"}"), load);
+    let made = sum("gslbd_dnssec_signatures_total{when=\"publish\"}") - published;
+    let flaps = sum("gslbd_health_transitions_total{") - transitions;
+    assert!(made > 0.0, "the storm's new sets were signed at publish");
+    assert!(
+        made <= flaps,
+        "{made} signatures for {flaps} transitions: at most one new set per transition"
     );
 }
