@@ -211,22 +211,25 @@ pub struct Delv {
 
 /// `delv @127.0.0.1 -p PORT -a ANCHORS +root=ZONE NAME TYPE`, the anchor as a `static-ds`.
 pub fn delv(port: u16, anchor: &Anchor, question: &str) -> Delv {
+    delv_all(port, &[anchor], question)
+}
+
+/// [`delv`] trusting every anchor in `anchors` (a parent serving several DS records), all of
+/// one zone.
+pub fn delv_all(port: u16, anchors: &[&Anchor], question: &str) -> Delv {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("anchors.conf");
-    let Anchor {
-        zone,
-        tag,
-        algorithm,
-        digest_type,
-        digest,
-    } = anchor;
-    std::fs::write(
-        &file,
-        format!(
-            "trust-anchors {{ {zone} static-ds {tag} {algorithm} {digest_type} \"{digest}\"; }};\n"
-        ),
-    )
-    .expect("write anchors");
+    let zone = &anchors.first().expect("an anchor").zone;
+    let lines: String = anchors
+        .iter()
+        .map(|a| {
+            format!(
+                "{} static-ds {} {} {} \"{}\";\n",
+                a.zone, a.tag, a.algorithm, a.digest_type, a.digest
+            )
+        })
+        .collect();
+    std::fs::write(&file, format!("trust-anchors {{\n{lines}}};\n")).expect("write anchors");
     let out = Command::new("timeout")
         .args(["20", "delv", "@127.0.0.1", "-p", &port.to_string(), "-a"])
         .arg(&file)

@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::dnssec_tools::Anchor;
+use crate::dnssec_tools::{delv, delv_all};
 use crate::harness::{Gslbd, poll, run, zone_head};
-use crate::signedxfr::{delv, keygen};
+use crate::signedxfr::keygen;
 
 /// A zone with one static pool and a `[dnssec]` section listing `keys` (TOML inline tables).
 fn zone(keys: &[&str]) -> String {
@@ -51,7 +53,10 @@ fn the_ds_keygen_printed_is_shown_and_signing_never_happens_per_query() {
     std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
     let ds = keygen(&dir.path().join("zones"), "k.pem", "ecdsa-p256");
     write_zone(dir.path(), &zone(&["{ file = \"k.pem\" }"]));
-    let ds_line = format!("gslb.example. 3600 IN DS {}", ds.join(" "));
+    let ds_line = format!(
+        "gslb.example. 3600 IN DS {} {} {} {}",
+        ds.tag, ds.algorithm, ds.digest_type, ds.digest
+    );
 
     let out = run(&["check", "--zones", "zones"], dir.path());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -149,7 +154,6 @@ fn a_zsk_rollover_by_pre_publication_validates_at_every_step() {
         dir.path(),
         &zone(&[ksk, "{ file = \"zsk1.pem\", role = \"zsk\" }"]),
     );
-    let anchors = tempfile::tempdir().expect("tempdir");
     let g = Gslbd::start_in(dir, &[]);
     let root = g.zones_dir().parent().expect("dir").to_path_buf();
     let validates = |g: &Gslbd, step: &str| {
@@ -159,7 +163,7 @@ fn a_zsk_rollover_by_pre_publication_validates_at_every_step() {
             ("nowhere.gslb.example", "A"),
             ("www.gslb.example", "TXT"),
         ] {
-            let out = delv(anchors.path(), &ds, g.port, name, rtype);
+            let out = delv(g.port, &ds, &format!("{name} {rtype}")).out;
             assert!(
                 out.contains("fully validated"),
                 "{step}: {name} {rtype}:\n{out}"
@@ -173,7 +177,10 @@ fn a_zsk_rollover_by_pre_publication_validates_at_every_step() {
     // CDS names the KSK (the key the DS points at), not the ZSK.
     let cds = g.dig("gslb.example CDS").answers("CDS");
     assert_eq!(cds.len(), 1);
-    assert!(cds[0].starts_with(&ds[0]), "{cds:?} vs DS {ds:?}");
+    assert!(
+        cds[0].starts_with(&ds.tag.to_string()),
+        "{cds:?} vs DS {ds:?}"
+    );
 
     let reload = |g: &Gslbd, keys: &[&str], want_keys: usize| {
         write_zone(&root, &zone(keys));
@@ -216,32 +223,6 @@ fn a_zsk_rollover_by_pre_publication_validates_at_every_step() {
     assert_eq!(signers(&g), zsk2);
 }
 
-/// `delv` at `port` with every DS in `anchors` trusted; its output.
-fn delv_any(dir: &Path, anchors: &[&[String; 4]], port: u16, name: &str, rtype: &str) -> String {
-    let file = dir.join("anchors.conf");
-    let lines: String = anchors
-        .iter()
-        .map(|ds| {
-            format!(
-                "gslb.example. static-ds {} {} {} \"{}\";\n",
-                ds[0], ds[1], ds[2], ds[3]
-            )
-        })
-        .collect();
-    std::fs::write(&file, format!("trust-anchors {{\n{lines}}};\n")).expect("anchors");
-    let out = std::process::Command::new("delv")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "-a"])
-        .arg(&file)
-        .args(["+root=gslb.example", name, rtype])
-        .output()
-        .expect("delv");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -255,7 +236,6 @@ fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead()
         dir.path(),
         &zone(&["{ file = \"ksk1.pem\", role = \"ksk\" }", zsk]),
     );
-    let anchors = tempfile::tempdir().expect("tempdir");
     let g = Gslbd::start_in(dir, &[]);
     let root = g.zones_dir().parent().expect("dir").to_path_buf();
     let cds_tags = |g: &Gslbd| {
@@ -269,13 +249,13 @@ fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead()
         tags
     };
     let both = {
-        let mut t = vec![ds1[0].clone(), ds2[0].clone()];
+        let mut t = vec![ds1.tag.to_string(), ds2.tag.to_string()];
         t.sort();
         t
     };
-    let validates = |g: &Gslbd, parent: &[&[String; 4]], step: &str| {
+    let validates = |g: &Gslbd, parent: &[&Anchor], step: &str| {
         for (name, rtype) in [("www.gslb.example", "A"), ("gslb.example", "DNSKEY")] {
-            let out = delv_any(anchors.path(), parent, g.port, name, rtype);
+            let out = delv_all(g.port, parent, &format!("{name} {rtype}")).out;
             assert!(
                 out.contains("fully validated"),
                 "{step}: {name} {rtype}:\n{out}"
@@ -287,7 +267,7 @@ fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead()
         let (code, body) = g.api("POST", "/reload", None);
         assert_eq!(code, 200, "{body}");
     };
-    assert_eq!(cds_tags(&g), [ds1[0].clone()]);
+    assert_eq!(cds_tags(&g), [ds1.tag.to_string()]);
     validates(&g, &[&ds1], "start");
     // 1. The new KSK published ahead: CDS names both, so the parent can publish both DS.
     reload(
@@ -314,6 +294,6 @@ fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead()
     validates(&g, &[&ds1, &ds2], "swap");
     // 3. The old key removed: CDS names the new one alone, which the parent's DS now is.
     reload(&g, &["{ file = \"ksk2.pem\", role = \"ksk\" }", zsk]);
-    assert_eq!(cds_tags(&g), [ds2[0].clone()]);
+    assert_eq!(cds_tags(&g), [ds2.tag.to_string()]);
     validates(&g, &[&ds2], "old key removed");
 }

@@ -8,12 +8,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::backend::{Backend, Mode};
+use crate::dnssec_tools::{Anchor, delv};
 use crate::harness::{free_port, run};
 use crate::secondaries::{BOTH, primary, until_www, zone};
 use crate::secondary::{KEY, Secondary};
 
-/// Makes a key for `gslb.example.` in `dir`; its DS as (tag, algorithm, digest type, digest).
-pub(crate) fn keygen(dir: &Path, file: &str, algorithm: &str) -> [String; 4] {
+/// Makes a key for `gslb.example.` in `dir` (`gslbd keygen`); its DS, as a trust anchor.
+pub(crate) fn keygen(dir: &Path, file: &str, algorithm: &str) -> Anchor {
     let out = run(
         &[
             "keygen",
@@ -28,15 +29,11 @@ pub(crate) fn keygen(dir: &Path, file: &str, algorithm: &str) -> [String; 4] {
     );
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let ds: Vec<String> = text
-        .lines()
-        .find(|l| l.contains(" DS "))
-        .expect("a DS line")
-        .split_whitespace()
-        .skip(4)
-        .map(str::to_string)
-        .collect();
-    [ds[0].clone(), ds[1].clone(), ds[2].clone(), ds[3].clone()]
+    Anchor::parse(
+        text.lines()
+            .find(|l| l.contains(" DS "))
+            .expect("a DS line"),
+    )
 }
 
 /// The signed AXFR of gslb.example. from `port` as zone-file text (TSIG lines dropped).
@@ -85,30 +82,6 @@ fn verify(dir: &Path, text: &str, what: &str) {
     );
 }
 
-/// `delv` at `port` with the DS as trust anchor: true when it prints "fully validated".
-pub(crate) fn delv(dir: &Path, ds: &[String; 4], port: u16, name: &str, rtype: &str) -> String {
-    let anchor = dir.join("anchor.conf");
-    std::fs::write(
-        &anchor,
-        format!(
-            "trust-anchors {{ gslb.example. static-ds {} {} {} \"{}\"; }};\n",
-            ds[0], ds[1], ds[2], ds[3]
-        ),
-    )
-    .expect("anchor");
-    let out = Command::new("delv")
-        .args(["@127.0.0.1", "-p", &port.to_string(), "-a"])
-        .arg(&anchor)
-        .args(["+root=gslb.example", name, rtype])
-        .output()
-        .expect("delv (bind9-dnsutils)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn signed_transfers_verify_and_a_knot_secondary_serves_them_validated_through_a_failover() {
     let (mut east, west) = (Backend::http(), Backend::http());
@@ -130,7 +103,7 @@ fn signed_transfers_verify_and_a_knot_secondary_serves_them_validated_through_a_
     ];
     for (name, s) in &secondaries {
         until_www(s, &BOTH, Duration::from_secs(20)).expect(name);
-        let answer = delv(keys.path(), &ds, s.port, "www.gslb.example", "A");
+        let answer = delv(s.port, &ds, "www.gslb.example A").out;
         assert!(answer.contains("fully validated"), "{name}: {answer}");
     }
 
@@ -146,7 +119,7 @@ fn signed_transfers_verify_and_a_knot_secondary_serves_them_validated_through_a_
             ("nowhere.gslb.example", "A"),
             ("gslb.example", "DNSKEY"),
         ] {
-            let answer = delv(keys.path(), &ds, s.port, name, rtype);
+            let answer = delv(s.port, &ds, &format!("{name} {rtype}")).out;
             assert!(
                 answer.contains("fully validated"),
                 "{name} {rtype} at {who} after the failover:\n{answer}\n{}",
@@ -194,7 +167,7 @@ fn nsec3_denial_validates_at_gslbd_and_a_knot_secondary_and_its_transfer_verifie
             ("kid.gslb.example", "DS"),
             ("gslb.example", "NSEC3PARAM"),
         ] {
-            let answer = delv(keys.path(), &ds, server, name, rtype);
+            let answer = delv(server, &ds, &format!("{name} {rtype}")).out;
             assert!(
                 answer.contains("fully validated"),
                 "{name} {rtype} at port {server}:\n{answer}"
