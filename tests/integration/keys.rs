@@ -297,3 +297,37 @@ fn a_ksk_rollover_by_double_ds_keeps_the_chain_and_cds_names_the_new_key_ahead()
     assert_eq!(cds_tags(&g), [ds2.tag.to_string()]);
     validates(&g, &[&ds2], "old key removed");
 }
+
+#[test]
+fn two_signing_ksks_validate_under_either_ds_for_a_double_signature_rollover() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).expect("mkdir");
+    let ds1 = keygen(&zones, "ksk1.pem", "ecdsa-p256");
+    let ds2 = keygen(&zones, "ksk2.pem", "ed25519");
+    keygen(&zones, "zsk.pem", "ecdsa-p256");
+    write_zone(
+        dir.path(),
+        &zone(&[
+            "{ file = \"ksk1.pem\", role = \"ksk\" }",
+            "{ file = \"ksk2.pem\", role = \"ksk\" }",
+            "{ file = \"zsk.pem\", role = \"zsk\" }",
+        ]),
+    );
+    let g = Gslbd::start_in(dir, &[]);
+    // The DNSKEY set carries both KSKs' signatures: a parent with either DS validates it.
+    for (parent, which) in [(&ds1, "old DS"), (&ds2, "new DS")] {
+        for q in [
+            "www.gslb.example A",
+            "gslb.example DNSKEY",
+            "nowhere.gslb.example A",
+        ] {
+            let out = delv(g.port, parent, q).out;
+            assert!(out.contains("fully validated"), "{which}: {q}:\n{out}");
+        }
+    }
+    assert_eq!(
+        g.dig("+dnssec gslb.example DNSKEY").answers("RRSIG").len(),
+        2
+    );
+}
