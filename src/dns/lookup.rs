@@ -223,27 +223,30 @@ fn answer_node<R: Rng + ?Sized>(
     ans: &mut Answer,
 ) -> Step {
     let before = ans.answers.len();
-    // The DNSSEC records at a signed name are data too: its NSEC, and its RRSIGs.
-    if let Qtype::Is(t @ (RecordType::NSEC | RecordType::RRSIG)) = qtype
-        && let Some(records) =
-            signed::records_at(snap, (zi, zone), (name, node), t, client, rng, now)
-    {
-        ans.answers.extend(records);
-        return Step::Done;
+    // The DNSSEC records at a signed name are data too: its NSEC, and its RRSIGs; without
+    // any, the NODATA proves it with the record of an emptied pool's name that lacks the
+    // pool's type (and RRSIG when nothing else is signed there).
+    let mut empty = None;
+    if let Qtype::Is(t @ (RecordType::NSEC | RecordType::RRSIG)) = qtype {
+        match signed::records_at(snap, (zi, zone), (name, node), t, client, rng, now) {
+            Ok(records) => {
+                ans.answers.extend(records);
+                return Step::Done;
+            }
+            Err(emptied) => empty = emptied,
+        }
     }
     let pools: Vec<usize> = match qtype {
         Qtype::Is(RecordType::ANY) => node.pools.iter().map(|(_, p)| *p).collect(),
         Qtype::OneRrset => node.pools.iter().map(|(_, p)| *p).take(1).collect(),
         Qtype::Is(t) => node.pool(t).into_iter().collect(),
     };
-    let mut empty = None;
     for pi in pools {
+        let at = ans.answers.len();
         pool_answer(snap, zi, zone, pi, client, rng, now, ans);
-        if ans
-            .decisions
-            .last()
-            .is_some_and(|d| d.selection.rule == Rule::AllDownNone)
-        {
+        // A pool that answered nothing (on_all_down = "none", or every region drained while
+        // failing open): its NODATA needs the proof without its type.
+        if ans.answers.len() == at && ans.rcode == ResponseCode::NoError {
             empty = zone.pools.get(pi).map(|p| p.rtype);
         }
     }
@@ -252,7 +255,13 @@ fn answer_node<R: Rng + ?Sized>(
     }
     // ANY at a CNAME owner answers the CNAME itself, without restarting (RFC 1034 §3.6.2).
     let any = matches!(qtype, Qtype::Is(RecordType::ANY) | Qtype::OneRrset);
+    // Nor is a CNAME followed for DNSSEC's own types (resolvers reject a CNAME for an NSEC).
+    let dnssec_type = matches!(
+        qtype,
+        Qtype::Is(RecordType::NSEC | RecordType::RRSIG | RecordType::NSEC3)
+    );
     if !any
+        && !dnssec_type
         && qtype != Qtype::Is(RecordType::CNAME)
         && let Some(cname) = node.rrset(RecordType::CNAME)
     {

@@ -5,8 +5,9 @@
 //!
 //! The NSEC chain holds every name with authoritative data and every delegation point; the
 //! NSEC3 chain also every empty non-terminal (RFC 5155 §7.1). Glue below a cut is in neither.
-//! A pool whose answer can be empty (`on_all_down = "none"`) gets a second signed record at
-//! its owner without the pool's type, so NODATA is provable then.
+//! A pool whose answer can be empty (`on_all_down = "none"`, or failing open with every
+//! region drained) gets a second signed record at its owner without the pool's type, so
+//! NODATA is provable then.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -61,10 +62,12 @@ pub fn records(
     names: &BTreeMap<LowerName, Vec<RecordType>>,
 ) -> Vec<Unsigned> {
     let origin = Name::from(&zone.origin);
+    // Any pool can answer empty: `on_all_down = "none"`, or failing open with every region
+    // drained (`servfail` answers SERVFAIL, which needs no proof).
     let empty_pools: Vec<(LowerName, RecordType)> = zone
         .pools
         .iter()
-        .filter(|p| p.on_all_down == AllDown::None)
+        .filter(|p| p.on_all_down != AllDown::Servfail)
         .map(|p| (LowerName::new(&p.name), p.rtype))
         .collect();
     // (owner, original name, types), in the chain's order.

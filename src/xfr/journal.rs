@@ -22,6 +22,8 @@ pub struct Version {
     pub dnssec: Vec<Record>,
     /// The validity window (its inception) the version was signed in.
     pub inception: Option<u32>,
+    /// The keys it was signed with (tag, signs).
+    pub keys: Vec<(u16, bool)>,
 }
 
 impl Version {

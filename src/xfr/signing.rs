@@ -25,8 +25,9 @@ pub struct VersionSigner {
     statics: HashMap<LowerName, StaticSigs>,
 }
 
-/// A zone load's static records, the window inception they were signed in, their RRSIGs.
-type StaticSigs = (Arc<Vec<Record>>, u32, Arc<Vec<Record>>);
+/// A zone load's static records, the window inception and keys they were signed with, their
+/// RRSIGs.
+type StaticSigs = (Arc<Vec<Record>>, (u32, Vec<(u16, bool)>), Arc<Vec<Record>>);
 
 impl Default for VersionSigner {
     fn default() -> Self {
@@ -35,6 +36,15 @@ impl Default for VersionSigner {
             statics: HashMap::new(),
         }
     }
+}
+
+/// Which keys a signed zone's versions are published and signed with (tag, signs): a change
+/// (a rollover's swap) is a new version.
+pub fn keys(zone: &Zone) -> Vec<(u16, bool)> {
+    zone.signing
+        .as_deref()
+        .map(|s| s.keys.iter().map(|k| (k.tag, k.sign)).collect())
+        .unwrap_or_default()
 }
 
 /// The window inception a signed zone's versions are signed with as of `now`.
@@ -57,13 +67,16 @@ impl VersionSigner {
         let Some(inception) = inception(zone, now) else {
             return Ok(Vec::new());
         };
+        let signed_with = (inception, keys(zone));
         let static_sigs = match self.statics.get(&zone.origin) {
-            Some((s, i, sigs)) if Arc::ptr_eq(s, statics) && *i == inception => sigs.clone(),
+            Some((s, with, sigs)) if Arc::ptr_eq(s, statics) && *with == signed_with => {
+                sigs.clone()
+            }
             _ => {
                 let sigs = Arc::new(self.sign_sets(zone, statics, now)?);
                 self.statics.insert(
                     zone.origin.clone(),
-                    (statics.clone(), inception, sigs.clone()),
+                    (statics.clone(), signed_with, sigs.clone()),
                 );
                 sigs
             }

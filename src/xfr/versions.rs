@@ -123,6 +123,7 @@ impl Xfr {
                     Arc::ptr_eq(&v.statics, &statics)
                         && render::same(&v.pools, &pools)
                         && v.inception == inception
+                        && v.keys == super::signing::keys(zone)
                 });
             if same {
                 // Nothing to publish, including a change that reverted inside its window.
@@ -294,6 +295,7 @@ impl Xfr {
             pools,
             dnssec,
             inception: super::signing::inception(zone, unix),
+            keys: super::signing::keys(zone),
         }));
         while journal.versions.len() > self.config.journal {
             journal.versions.pop_front();

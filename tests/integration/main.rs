@@ -22,6 +22,7 @@ mod dnssec;
 mod dnssec_clock;
 mod dnssec_denial;
 mod dnssec_dot;
+mod dnssec_empty;
 mod dnssec_keys;
 mod dnssec_pdns;
 mod dnssec_querypath;

@@ -164,7 +164,13 @@ pub fn respond<R: Rng + ?Sized>(
     let dnssec_ok = plain.edns.is_some_and(|(_, d)| d);
     // DO=1 answers of signed zones carry signatures: those of plain answers are pre-encoded;
     // the full path adds the rest (proofs, named sets).
-    let signed = |zone: usize| dnssec_ok && snap.dnssec.signed(zone);
+    // NSEC and RRSIG are data at a signed name whatever DO says (RFC 4035 §3.2.1): the full
+    // path answers those questions.
+    let dnssec_type = matches!(
+        RecordType::from(plain.qtype),
+        RecordType::NSEC | RecordType::RRSIG | RecordType::NSEC3
+    );
+    let signed = |zone: usize| (dnssec_ok || dnssec_type) && snap.dnssec.signed(zone);
     // BADCOOKIE is the full path's to send.
     let cookie = match plain.cookie {
         None => None,

@@ -12,9 +12,9 @@ use crate::health::Snapshot;
 use crate::select::ClientKey;
 use crate::zone::{Node, Zone};
 
-/// The NSEC or RRSIG records at `name` for a question of type `rtype`; `None` when the zone
-/// is unsigned or there are none (an NSEC3 zone's names have no NSEC; an emptied pool's name
-/// may hold no signature).
+/// The NSEC or RRSIG records at `name` for a question of type `rtype`; when there are none
+/// (an unsigned zone; an NSEC3 zone's names have no NSEC; an emptied pool's name may hold no
+/// signature), the type of a pool at the name that answered empty, for the NODATA's proof.
 pub(super) fn records_at<R: Rng + ?Sized>(
     snap: &Snapshot,
     (zi, zone): (usize, &Zone),
@@ -23,24 +23,28 @@ pub(super) fn records_at<R: Rng + ?Sized>(
     client: &ClientKey,
     rng: &mut R,
     now: Instant,
-) -> Option<Vec<Record>> {
-    let sigs = snap.dnssec.base.zone(zi)?;
+) -> Result<Vec<Record>, Option<RecordType>> {
+    let sigs = snap.dnssec.base.zone(zi).ok_or(None)?;
     let link = sigs.chain.nsec_at(name);
     let mut out = Vec::new();
     if rtype == RecordType::NSEC {
-        let link = link?;
+        let link = link.ok_or(None)?;
         out.push(link.nsec.clone());
         out.extend(link.rrsigs.iter().cloned());
-        return Some(out);
+        return Ok(out);
     }
     for set in &node.rrsets {
         if let Some(s) = snap.dnssec.rrsigs(zi, &set.records) {
             out.extend(s.iter().cloned());
         }
     }
-    for (_, pi) in &node.pools {
+    let mut emptied = None;
+    for (t, pi) in &node.pools {
         let mut scratch = Answer::new(hickory_proto::op::ResponseCode::NoError, true);
         pool_answer(snap, zi, zone, *pi, client, rng, now, &mut scratch);
+        if scratch.answers.is_empty() {
+            emptied = Some(*t);
+        }
         if let Some(s) = snap.dnssec.rrsigs(zi, &scratch.answers) {
             out.extend(s.iter().cloned());
         }
@@ -48,5 +52,8 @@ pub(super) fn records_at<R: Rng + ?Sized>(
     if let Some(link) = link {
         out.extend(link.rrsigs.iter().cloned());
     }
-    (!out.is_empty()).then_some(out)
+    if out.is_empty() {
+        return Err(emptied);
+    }
+    Ok(out)
 }

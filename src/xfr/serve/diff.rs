@@ -95,6 +95,7 @@ mod tests {
                 pools: ips.iter().map(|ip| rec("www.z.", *ip)).collect(),
                 dnssec: Vec::new(),
                 inception: None,
+                keys: Vec::new(),
             })
         };
         let versions = VecDeque::from([
