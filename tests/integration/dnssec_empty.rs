@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use crate::dnssec_tools::delv;
+use crate::dnssec_tools::{delv, keygen};
 use crate::harness::{Dig, Gslbd, poll, zone_head};
 use crate::secondary::KEY;
-use crate::signedxfr::keygen;
 
 /// A zone with a weighted pool (`on_all_down` left at "all") and a static name, signed.
 fn zone(denial: &str, keys: &str) -> String {

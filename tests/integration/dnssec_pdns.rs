@@ -5,28 +5,21 @@
 //! wrong anchor.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::backend::{Backend, Mode};
 use crate::dnssec_tools::{Anchor, Key, signed};
-use crate::harness::{Dig, dig, free_port, poll, zone_head};
+use crate::harness::{Dig, Killed, dig, free_port, poll, zone_head};
 use crate::secondary::sbin;
 
 const ORIGIN: &str = "gslb.example.";
 
 /// A validating PowerDNS Recursor forwarding the anchor's zone to 127.0.0.1:`port`.
 struct Recursor {
-    child: Child,
+    _child: Killed,
     port: u16,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Recursor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Recursor {
@@ -63,7 +56,7 @@ impl Recursor {
             .spawn()
             .expect("pdns_recursor (apt-get install pdns-recursor)");
         let r = Recursor {
-            child,
+            _child: Killed(child),
             port: own,
             dir,
         };

@@ -4,12 +4,12 @@
 //! queries for byte-for-byte comparisons.
 
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Gslbd, dig, free_port, poll, run};
+use crate::harness::{Gslbd, Killed, dig, free_port, poll, run};
 use crate::resolver::Unbound;
-use crate::secondary::sbin;
+use crate::secondary::{knotd, sbin};
 
 /// A DS record that a validator takes as the zone's trust anchor.
 #[derive(Debug, Clone)]
@@ -76,20 +76,7 @@ impl Key {
     pub fn new(zone: &str, algorithm: &str) -> Key {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("k.pem");
-        let out = run(
-            &[
-                "keygen",
-                "--zone",
-                zone,
-                "--algorithm",
-                algorithm,
-                "--out",
-                file.to_str().expect("utf8"),
-            ],
-            dir.path(),
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "keygen: {text}{:?}", out.stderr);
+        let text = keygen_printed(&file, zone, algorithm);
         let line = |kind: &str| {
             text.lines()
                 .find(|l| l.contains(&format!(" IN {kind} ")))
@@ -102,6 +89,36 @@ impl Key {
             anchor: Anchor::parse(&line("DS")),
         }
     }
+}
+
+/// Runs `gslbd keygen --zone ZONE --algorithm ALGORITHM --out FILE`; what it printed.
+pub fn keygen_printed(file: &std::path::Path, zone: &str, algorithm: &str) -> String {
+    let dir = file.parent().expect("a directory");
+    let out = run(
+        &[
+            "keygen",
+            "--zone",
+            zone,
+            "--algorithm",
+            algorithm,
+            "--out",
+            file.to_str().expect("utf8"),
+        ],
+        dir,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "keygen: {text}{:?}", out.stderr);
+    text
+}
+
+/// A key for `gslb.example.` written to `dir/file`; its DS, as a trust anchor.
+pub fn keygen(dir: &std::path::Path, file: &str, algorithm: &str) -> Anchor {
+    let text = keygen_printed(&dir.join(file), "gslb.example.", algorithm);
+    Anchor::parse(
+        text.lines()
+            .find(|l| l.contains(" DS "))
+            .expect("a DS line"),
+    )
 }
 
 /// gslbd serving `zone` (zone file text) signed with `key`, a CSK in `k0.pem` beside it.
@@ -251,16 +268,9 @@ pub fn delv_all(port: u16, anchors: &[&Anchor], question: &str) -> Delv {
 /// Knot signing a zone by itself (automatic ECDSA P-256 CSK, NSEC), on a loopback port,
 /// killed on drop.
 pub struct Knot {
-    child: Child,
+    _child: Killed,
     pub port: u16,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Knot {
@@ -277,17 +287,14 @@ impl Knot {
              zone:\n  - domain: {origin}\n    storage: {d}\n    file: signed.zone\n    dnssec-signing: on\n    \
              dnssec-policy: p\n    zonefile-sync: -1\n    journal-content: none\n"
         );
-        std::fs::write(dir.path().join("knot.conf"), conf).expect("conf");
         std::fs::create_dir_all(dir.path().join("db/keys")).expect("key store");
         std::fs::write(dir.path().join("signed.zone"), zone).expect("zone");
-        let child = Command::new(sbin("knotd"))
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("knotd (apt-get install knot)");
-        let k = Knot { child, port, dir };
+        let child = Killed(knotd(dir.path(), &conf));
+        let k = Knot {
+            _child: child,
+            port,
+            dir,
+        };
         let signed = poll(Duration::from_secs(20), Duration::from_millis(100), || {
             let d = dig(port, &format!("+dnssec +norecurse {origin} SOA"));
             (!d.answers("RRSIG").is_empty()).then_some(())

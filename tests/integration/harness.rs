@@ -328,6 +328,16 @@ impl Gslbd {
     }
 }
 
+/// A child process killed (and reaped) on drop.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Gslbd {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -6,10 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::dnssec_tools::Anchor;
-use crate::dnssec_tools::{delv, delv_all};
+use crate::dnssec_tools::{Anchor, delv, delv_all, keygen};
 use crate::harness::{Gslbd, poll, run, zone_head};
-use crate::signedxfr::keygen;
 
 /// A zone with one static pool and a `[dnssec]` section listing `keys` (TOML inline tables).
 fn zone(keys: &[&str]) -> String {

@@ -4,21 +4,11 @@
 //! The parent zone is served by a second gslbd; everything runs in a network namespace the
 //! test makes, so port 53 and 853 are the test's own.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Gslbd, poll, zone_head};
+use crate::harness::{Gslbd, Killed, poll, zone_head};
 use crate::netns::Netns;
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `example.`, delegating `gslb.example.` to ns1.gslb.example (127.0.0.1).
 const PARENT: &str = "origin = \"example.\"\nttl = 3600\n[soa]\nmname = \"ns.example.\"\n\

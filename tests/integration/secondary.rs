@@ -79,14 +79,7 @@ impl Secondary {
              zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n"
         );
         std::fs::create_dir_all(dir.path().join("db")).expect("db dir");
-        std::fs::write(dir.path().join("knot.conf"), conf).expect("conf");
-        let child = Command::new(sbin("knotd"))
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("knotd (apt-get install knot)");
+        let child = knotd(dir.path(), &conf);
         Secondary {
             child,
             port,
@@ -194,4 +187,16 @@ impl Secondary {
         let dir = tempfile::tempdir().expect("tempdir");
         std::mem::replace(&mut self.dir, dir)
     }
+}
+
+/// Writes `conf` as `dir/knot.conf` and starts knotd on it (output to its log target).
+pub fn knotd(dir: &std::path::Path, conf: &str) -> std::process::Child {
+    std::fs::write(dir.join("knot.conf"), conf).expect("conf");
+    Command::new(sbin("knotd"))
+        .arg("-c")
+        .arg(dir.join("knot.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("knotd (apt-get install knot)")
 }

@@ -8,33 +8,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::backend::{Backend, Mode};
-use crate::dnssec_tools::{Anchor, delv};
-use crate::harness::{free_port, run};
+use crate::dnssec_tools::{delv, keygen};
+use crate::harness::free_port;
 use crate::secondaries::{BOTH, primary, until_www, zone};
 use crate::secondary::{KEY, Secondary};
-
-/// Makes a key for `gslb.example.` in `dir` (`gslbd keygen`); its DS, as a trust anchor.
-pub(crate) fn keygen(dir: &Path, file: &str, algorithm: &str) -> Anchor {
-    let out = run(
-        &[
-            "keygen",
-            "--zone",
-            "gslb.example.",
-            "--algorithm",
-            algorithm,
-            "--out",
-            dir.join(file).to_str().expect("utf8"),
-        ],
-        dir,
-    );
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    Anchor::parse(
-        text.lines()
-            .find(|l| l.contains(" DS "))
-            .expect("a DS line"),
-    )
-}
 
 /// The signed AXFR of gslb.example. from `port` as zone-file text (TSIG lines dropped).
 fn axfr_text(port: u16) -> String {
