@@ -70,8 +70,8 @@ pub struct KeyStatus {
     pub ds: Option<String>,
 }
 
-/// The keys of `zone`, when it is signed.
-fn keys(zone: &crate::zone::Zone) -> Vec<KeyStatus> {
+/// The keys of `zone` (in its `[dnssec]` order), when it is signed.
+pub fn zone_keys(zone: &crate::zone::Zone) -> Vec<KeyStatus> {
     use hickory_proto::dnssec::Verifier;
     let Some(signing) = zone.signing.as_deref() else {
         return Vec::new();
@@ -213,7 +213,7 @@ pub fn build(
                 zone: zc.zone.clone(),
                 file: zc.file.clone(),
                 cutover: zc.worst,
-                dnssec: keys(z),
+                dnssec: zone_keys(z),
                 pools: z
                     .pools
                     .iter()

@@ -5,10 +5,10 @@
 use std::fmt::{self, Write as _};
 use std::time::Instant;
 
-use hickory_proto::dnssec::Verifier;
 use serde::Serialize;
 
 use crate::dnssec::{self, SignError, Signed};
+use crate::status::KeyStatus;
 use crate::zone::{Zone, ZoneSet};
 
 #[derive(Debug, Serialize)]
@@ -24,15 +24,12 @@ pub struct ZoneSigning {
     pub pools: Vec<(String, Option<u64>, bool)>,
 }
 
+/// One key as `/status` shows it, and the file it was read from.
 #[derive(Debug, Serialize)]
 pub struct KeyReport {
-    pub tag: u16,
-    pub role: crate::zone::signing::KeyRole,
-    pub algorithm: String,
-    pub signs: bool,
+    #[serde(flatten)]
+    pub key: KeyStatus,
     pub file: String,
-    /// The DS record (SHA-256) for the parent, for KSKs and CSKs.
-    pub ds: Option<String>,
 }
 
 /// Signs `set` as `serve` would and reports its signed zones, by zone index.
@@ -50,22 +47,12 @@ pub fn report(set: &ZoneSet) -> Result<Vec<Option<ZoneSigning>>, SignError> {
 
 fn zone(z: &Zone, signed: &Signed, index: usize, ms: f64) -> Option<ZoneSigning> {
     let signing = z.signing.as_deref()?;
-    let origin = hickory_proto::rr::Name::from(&z.origin);
-    let keys = signing
-        .keys
-        .iter()
-        .map(|k| {
-            let ds = k.dnskey.secure_entry_point().then(|| {
-                dnssec::ds_text(&origin, &k.dnskey, k.tag, signing.dnskey_ttl).unwrap_or_default()
-            });
-            KeyReport {
-                tag: k.tag,
-                role: k.role,
-                algorithm: k.dnskey.algorithm().to_string(),
-                signs: k.sign,
-                file: k.file.display().to_string(),
-                ds,
-            }
+    let keys = crate::status::zone_keys(z)
+        .into_iter()
+        .zip(&signing.keys)
+        .map(|(key, k)| KeyReport {
+            key,
+            file: k.file.display().to_string(),
         })
         .collect();
     Some(ZoneSigning {
@@ -86,7 +73,8 @@ impl ZoneSigning {
         let keys: Vec<String> = self
             .keys
             .iter()
-            .map(|k| {
+            .map(|r| {
+                let k = &r.key;
                 let publish = if k.signs { "" } else { ", published only" };
                 format!("{} ({:?}, {}{publish})", k.tag, k.role, k.algorithm).to_lowercase()
             })
@@ -101,7 +89,7 @@ impl ZoneSigning {
             humantime::format_duration(std::time::Duration::from_secs(self.lifetime_secs / 2)),
         )?;
         for k in &self.keys {
-            if let Some(ds) = &k.ds {
+            if let Some(ds) = &k.key.ds {
                 writeln!(out, "    DS for the parent: {ds}")?;
             }
         }

@@ -10,7 +10,7 @@ use crate::dnssec::chain;
 use crate::health::Snapshot;
 
 /// Adds the RRSIGs and proofs of signed zones to `ans`; returns false when some RRset of a
-/// signed zone had no signature (the answer then fails validation, and is counted).
+/// signed zone had no signature (the answer then fails validation; the caller logs it).
 pub fn add(snap: &Snapshot, ans: &mut Answer) -> bool {
     let published = &snap.dnssec;
     if !published.base.any() {

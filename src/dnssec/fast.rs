@@ -68,12 +68,12 @@ impl PoolFast {
             key.sort_unstable();
             return self.sets.get(&key[..]);
         }
-        self.sets.get(&set_key(regions)?[..])
+        self.sets.get(&region_key(regions)?[..])
     }
 }
 
 /// Sorted region indexes as the key of a pool's set.
-pub fn set_key(regions: &[usize]) -> Option<Box<[u16]>> {
+pub fn region_key(regions: &[usize]) -> Option<Box<[u16]>> {
     let mut key: Vec<u16> = regions
         .iter()
         .map(|i| u16::try_from(*i).ok())

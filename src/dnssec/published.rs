@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 
-use super::fast::set_key as set_key_of;
+use super::fast::region_key;
 use super::sign::{SignError, sign};
 use super::window::window;
 use super::zonesigs::{SetKey, ZoneSigs, set_key, sign_zone};
@@ -140,12 +140,12 @@ impl Published {
             return Some(r);
         }
         let (key, rrs) = self.fast_extra.get(&(zone, pool))?;
-        (set_key_of(regions).as_deref() == Some(&key[..])).then_some(rrs)
+        (region_key(regions).as_deref() == Some(&key[..])).then_some(rrs)
     }
 
     /// Adds the current set of an `all` pool (its regions and RRSIGs) for the fast path.
     pub fn add_fast(&mut self, zone: usize, pool: usize, regions: &[usize], rrsigs: &[Record]) {
-        if let (Some(key), Some(rrs)) = (set_key_of(regions), Rrs::encode(rrsigs)) {
+        if let (Some(key), Some(rrs)) = (region_key(regions), Rrs::encode(rrsigs)) {
             self.fast_extra.insert((zone, pool), (key, rrs));
         }
     }
@@ -153,10 +153,10 @@ impl Published {
     /// The RRSIGs of `records` (one RRset) in zone `zone`, if it is signed.
     pub fn rrsigs(&self, zone: usize, records: &[Record]) -> Option<&[Record]> {
         let sigs = self.base.zone(zone)?;
-        if let Some(s) = sigs.rrsigs(records) {
+        let key = set_key(records)?;
+        if let Some(s) = sigs.rrsigs_of(&key) {
             return Some(s);
         }
-        let key = set_key(records)?;
         self.extra.get(&(zone, key)).map(|s| &s[..])
     }
 

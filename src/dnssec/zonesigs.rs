@@ -10,7 +10,7 @@ use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::chain::{self, Chain, Link};
-use super::fast::{FastSigs, set_key as region_key};
+use super::fast::{FastSigs, region_key};
 use super::sign::{SignError, sign};
 use super::window::{Window, window};
 use crate::zone::signing::{KeyRole, Signing};
@@ -115,7 +115,12 @@ pub struct ZoneSigs {
 impl ZoneSigs {
     /// The RRSIGs of `records`, if they were signed.
     pub fn rrsigs(&self, records: &[Record]) -> Option<&[Record]> {
-        self.sets.get(&set_key(records)?).map(|s| &s[..])
+        self.rrsigs_of(&set_key(records)?)
+    }
+
+    /// The RRSIGs of the set with key `key`, if it was signed.
+    pub fn rrsigs_of(&self, key: &SetKey) -> Option<&[Record]> {
+        self.sets.get(key).map(|s| &s[..])
     }
 
     /// How many RRsets are signed (the NSEC chain included).

@@ -162,10 +162,8 @@ pub fn respond<R: Rng + ?Sized>(
     let mut name = [0u8; MAX_NAME];
     let plain = parse(query, &mut name)?;
     let dnssec_ok = plain.edns.is_some_and(|(_, d)| d);
-    // DO=1 answers of signed zones carry signatures: those of plain answers are pre-encoded;
-    // the full path adds the rest (proofs, named sets).
-    // NSEC and RRSIG are data at a signed name whatever DO says (RFC 4035 §3.2.1): the full
-    // path answers those questions.
+    // In a signed zone, DO=1 plain answers carry their pre-encoded RRSIGs; proofs, named
+    // sets and NSEC/RRSIG questions (data whatever DO says, RFC 4035 §3.2.1) go the full way.
     let dnssec_type = matches!(
         RecordType::from(plain.qtype),
         RecordType::NSEC | RecordType::RRSIG | RecordType::NSEC3
