@@ -208,3 +208,56 @@ fn a_reload_that_changes_only_a_ttl_signs_that_set_again() {
     );
     assert!(again.counts().0 >= 1, "signed again");
 }
+
+/// A key whose signing always fails.
+struct Failing(hickory_proto::dnssec::PublicKeyBuf);
+
+impl hickory_proto::dnssec::SigningKey for Failing {
+    fn sign(&self, _: &hickory_proto::dnssec::TBS) -> hickory_proto::dnssec::DnsSecResult<Vec<u8>> {
+        Err(hickory_proto::dnssec::DnsSecError::Message(
+            "the key store is gone",
+        ))
+    }
+    fn to_public_key(
+        &self,
+    ) -> hickory_proto::dnssec::DnsSecResult<hickory_proto::dnssec::PublicKeyBuf> {
+        Ok(self.0.clone())
+    }
+    fn algorithm(&self) -> hickory_proto::dnssec::Algorithm {
+        hickory_proto::dnssec::Algorithm::ECDSAP256SHA256
+    }
+}
+
+#[test]
+fn a_zone_that_cannot_be_signed_is_an_error_not_a_partly_signed_set() {
+    let (_dir, k0, _) = keys();
+    let mut set = load_text(&format!(
+        "{HEAD}{POOL}[dnssec]\nkeys = [{{ file = \"{k0}\" }}]\n"
+    ))
+    .expect("valid");
+    let zone = std::sync::Arc::get_mut(&mut set.zones[0]).expect("unshared");
+    let signing = zone.signing.take().expect("signed");
+    let real = &signing.keys[0];
+    let key = crate::zone::signing::ZoneKey {
+        file: real.file.clone(),
+        role: real.role,
+        sign: true,
+        dnskey: real.dnskey.clone(),
+        tag: real.tag,
+        key: std::sync::Arc::new(Failing(real.dnskey.public_key().clone())),
+        readable_by_others: false,
+    };
+    zone.signing = Some(std::sync::Arc::new(crate::zone::signing::Signing {
+        keys: vec![key],
+        lifetime: signing.lifetime,
+        dnskey_ttl: signing.dnskey_ttl,
+        cds: signing.cds,
+        denial: signing.denial,
+    }));
+    // The engine keeps what it serves when this fails (a reload is refused like a bad file,
+    // a snapshot or renewal is not published): the whole set fails, nothing half-signed.
+    let err = crate::dnssec::Signed::build(&set, None, 1_796_000_000)
+        .expect_err("signing fails")
+        .to_string();
+    assert!(err.contains("the key store is gone"), "{err}");
+}
