@@ -1,12 +1,18 @@
 //! The floor of a UDP DNS server on this kernel: what answering costs when the answer costs
-//! nothing. gslbd's own UDP transport (`gslbd::dns::udp`: one `SO_REUSEPORT` socket and
-//! thread per core, `recvmmsg` in, one `sendmmsg` out) with a responder that copies the
-//! query's header and question and appends one fixed A record (owner pointing at the
-//! question). No zone, no parsing past the question, no metrics: the CPU it uses per query is
-//! the kernel's share, which every server on the sockets API pays (`bench/shapes.py` runs it
-//! beside the servers as `floor`).
+//! nothing. gslbd's own UDP transport (`gslbd::dns::udp`: `recvmmsg` in, one `sendmmsg` out)
+//! with a responder that copies the query's header and question and appends one fixed A record
+//! (owner pointing at the question). No zone, no parsing past the question, no metrics.
+//! `bench/shapes.py` runs it beside the servers in three designs:
 //!
-//! Usage: `bench-floor PORT [THREADS]` on 127.0.0.1 (0 picks a port, printed on stdout).
+//! - `floor-1` (`THREADS` = 1): one socket, one thread — the kernel's share of a query, which
+//!   every server on the sockets API pays;
+//! - `floor-crew` (`crew`): one socket, a thread per core, one busy at ordinary rates and the
+//!   others woken by full batches — gslbd's design;
+//! - `floor-reuseport` (`reuseport`): one `SO_REUSEPORT` socket and thread per core, each
+//!   blocking for its own queries — the design gslbd had before.
+//!
+//! Usage: `bench-floor PORT [THREADS] [crew|reuseport]` on 127.0.0.1 (0 picks a port, printed
+//! on stdout); THREADS defaults to the cores, the design to `crew`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,15 +59,29 @@ fn main() -> std::io::Result<()> {
     let threads: usize = args.next().and_then(|t| t.parse().ok()).unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let (sockets, addr) = udp::bind_shared(SocketAddr::from(([127, 0, 0, 1], port)), threads)?;
-    println!("{}", addr.port());
+    let reuseport = match args.next().as_deref() {
+        None | Some("crew") => false,
+        Some("reuseport") => true,
+        Some(other) => {
+            eprintln!("bench-floor: unknown design {other} (crew or reuseport)");
+            std::process::exit(2);
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     // Runs until killed: nothing ever sets the stop flag.
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = sockets
-        .into_iter()
-        .enumerate()
-        .map(|(n, s)| udp::spawn(s, Floor, stop.clone(), n))
-        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut handles = Vec::new();
+    if reuseport {
+        let (sockets, addr) = udp::bind_shared(addr, threads)?;
+        println!("{}", addr.port());
+        for (n, s) in sockets.into_iter().enumerate() {
+            handles.extend(udp::spawn(s, Floor, 1, stop.clone(), &format!("floor{n}"))?);
+        }
+    } else {
+        let socket = udp::bind(addr)?;
+        println!("{}", socket.local_addr()?.port());
+        handles.extend(udp::spawn(socket, Floor, threads, stop.clone(), "floor")?);
+    }
     for h in handles {
         let _ = h.join();
     }

@@ -8,10 +8,12 @@ Every server holds the same names: www (gslbd: weighted pool over three probed r
 at us-east), static SOA, NS with glue, MX, TXT. The peers answer www, h and t with the same
 three static addresses.
 
-Beside them runs `floor` (bench/floor.rs): gslbd's own UDP transport with an answer that costs
-nothing (header, question and one fixed A record). Its CPU per query
-is what the kernel charges any server on the sockets API for one query and one reply; a
-server's distance from it is all that the server's own code can still win."""
+Beside them run three floors (bench/floor.rs): gslbd's own UDP transport with an answer that
+costs nothing (header, question and one fixed A record). `floor-1` is one socket and one thread:
+what the kernel charges any server on the sockets API for one query and one reply. `floor-crew`
+is gslbd's design (one socket, a thread per core, the helpers woken only by full batches) and
+`floor-reuseport` the design before it (a `SO_REUSEPORT` socket and thread per core). NSD runs
+as Debian ships it (one server process)."""
 
 import argparse
 import os
@@ -33,6 +35,8 @@ FLOOR = os.path.join(os.path.dirname(HERE), "target", "release", "examples", "be
 ORIGIN = peers.ORIGIN
 ECS = "8:00011800c63364"  # family 1, source /24, scope 0, 198.51.100.0
 COOKIE = "10:0102030405060708"  # an 8-byte client cookie
+# bench-floor's arguments after the port for each floor (None: the number of cores).
+FLOORS = {"floor-1": ["1"], "floor-crew": [None, "crew"], "floor-reuseport": [None, "reuseport"]}
 
 TOPOLOGY = """\
 default = ["eu-west"]
@@ -89,14 +93,15 @@ def start(tmp, backend_ports, logdir, threads, before=None):
                                                     extra=static_extra()), port, False)
     if have["nsd"]:
         port = free_port()
-        servers["nsd"] = Server("nsd", peers.nsd(f"{tmp}/nsd", port, log("nsd"), threads,
+        servers["nsd"] = Server("nsd", peers.nsd(f"{tmp}/nsd", port, log("nsd"), 1,
                                                  extra=static_extra()), port, False)
     if os.path.exists(FLOOR):
-        proc = subprocess.Popen([FLOOR, "0", str(threads)], stdout=subprocess.PIPE, text=True,
-                                stderr=log("floor"))
-        servers["floor"] = Server("floor", proc, int(proc.stdout.readline()), False)
+        for name, args in FLOORS.items():
+            proc = subprocess.Popen([FLOOR, "0", *(a or str(threads) for a in args)],
+                                    stdout=subprocess.PIPE, text=True, stderr=log(name))
+            servers[name] = Server(name, proc, int(proc.stdout.readline()), False)
     for s in list(servers.values()):
-        if not wait_answering(s.port, want=1 if s.name == "floor" else 3):
+        if not wait_answering(s.port, want=1 if s.name.startswith("floor") else 3):
             print(f"shapes: {s.name} did not answer; left out", file=sys.stderr)
             s.stop()
             del servers[s.name]
@@ -139,6 +144,8 @@ def query_files(tmp):
 
 
 def measure(servers, order, shapes, args):
+    if args.only:
+        shapes = {k: v for k, v in shapes.items() if k in args.only.split(",")}
     cpu = {s: {n: [] for n in order} for s in shapes}
     sat = {s: {n: [] for n in order} for s in shapes}
     for rep in range(args.reps):
@@ -161,22 +168,22 @@ def med(xs):
 
 
 def render(order, cpu, sat, args):
-    peers_in = [n for n in order if not n.startswith("gslbd") and n != "floor"]
+    peers_in = [n for n in order if not n.startswith("gslbd") and not n.startswith("floor")]
     out = ["<!-- shapes -->", "## Query shapes: gslbd beside gdnsd, Knot and NSD", "",
            f"Written by `bench/run --shapes` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
            f": {args.reps} interleaved repetitions, dnsperf runs of {args.seconds} s, `-c 4 -T 2`. "
            "Medians. CPU is the server's process tree (utime + stime) per million answered "
            f"queries at {args.qps // 1000}k q/s offered; saturation is q/s without a limit. "
            "`best peer` is the most efficient (lowest CPU) or fastest peer of the shape in "
-           "this run; the targets are CPU ≤ 0.9× and throughput ≥ 1.0× of it. `floor` "
-           "(bench/floor.rs) answers every query with one fixed record through the same "
-           "sockets and system calls as gslbd: the kernel's share of a query, which no server "
-           "on the sockets API goes below; `floor / best peer` is the lowest CPU ratio any "
-           "server could reach on that shape.", "",
+           "this run; the targets are CPU ≤ 1.0× of it and ≤ 1.05× `floor-1`, and throughput "
+           "≥ 1.0× of it. The floors (bench/floor.rs) answer every query with one fixed record "
+           "through gslbd's sockets and system calls: `floor-1` with one thread (the kernel's "
+           "share of a query), `floor-crew` with gslbd's design, `floor-reuseport` with the "
+           "design before it. NSD runs with Debian's default of one server process.", "",
            "| shape | " + " | ".join(f"{n} CPU-s/M" for n in order) + " | gslbd / best peer CPU "
-           "| " + " | ".join(f"{n} q/s" for n in order) + " | gslbd / best peer q/s |"
-           + (" floor / best peer CPU |" if "floor" in order else ""),
-           "|---|" + "---|" * (2 * len(order) + 2 + ("floor" in order))]
+           "| gslbd / floor-1 CPU | " + " | ".join(f"{n} q/s" for n in order)
+           + " | gslbd / best peer q/s |",
+           "|---|" + "---|" * (2 * len(order) + 3)]
     for shape in cpu:
         c = {n: med(cpu[shape][n]) for n in order}
         q = {n: med(sat[shape][n]) for n in order}
@@ -184,12 +191,14 @@ def render(order, cpu, sat, args):
         best_q = max((q[n] for n in peers_in if q[n]), default=None)
         rc = f"{c['gslbd'] / best_c:.2f}×" if best_c else "–"
         rq = f"{q['gslbd'] / best_q:.2f}×" if best_q else "–"
-        rc += "" if not best_c or c["gslbd"] <= 0.9 * best_c else " (missed)"
+        rc += "" if not best_c or c["gslbd"] <= best_c else " (missed)"
         rq += "" if not best_q or q["gslbd"] >= best_q else " (missed)"
-        floor = (f" {c['floor'] / best_c:.2f}× |" if best_c and c.get("floor") else " – |") \
-            if "floor" in order else ""
-        out.append(f"| {shape} | " + " | ".join(f"{c[n]:.2f}" for n in order) + f" | {rc} | "
-                   + " | ".join(f"{q[n]:.0f}" for n in order) + f" | {rq} |" + floor)
+        f1 = c.get("floor-1")
+        rf = f"{c['gslbd'] / f1:.2f}×" + ("" if c["gslbd"] <= 1.05 * f1 else " (missed)") \
+            if f1 else "–"
+        out.append(f"| {shape} | " + " | ".join(f"{c[n]:.2f}" for n in order)
+                   + f" | {rc} | {rf} | " + " | ".join(f"{q[n]:.0f}" for n in order)
+                   + f" | {rq} |")
     out += ["", "<!-- /shapes -->"]
     return "\n".join(out)
 
@@ -201,6 +210,7 @@ def main():
     ap.add_argument("--qps", type=int, default=40000)
     ap.add_argument("--quick", action="store_true", help="one repetition, 5 s runs")
     ap.add_argument("--before", help="a previous gslbd build, measured beside (gslbd-before)")
+    ap.add_argument("--only", help="comma-separated shape names (default: every shape)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     args = ap.parse_args()
     if args.quick:
@@ -210,7 +220,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="gslbd-shapes-") as tmp, hb.Backends(3) as backs:
         servers = start(tmp, backs.ports, logdir, threads, args.before)
         try:
-            order = [n for n in ("gslbd", "gslbd-before", "gdnsd", "knot", "nsd", "floor")
+            order = [n for n in ("gslbd", "gslbd-before", "gdnsd", "knot", "nsd", *FLOORS)
                      if n in servers]
             cpu, sat = measure(servers, order, query_files(tmp), args)
         finally:

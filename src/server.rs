@@ -342,7 +342,7 @@ fn fit_open_files(cfg: &mut ServeConfig, limit: u64, targets: usize) {
         .map_or((0, 0), |e| (e.tls.len(), e.quic.len()));
     let listen = cfg.listen.len();
     let reserve = Reserve {
-        sockets: count(listen * (dns::udp_threads() + 1) + tls + quic + 1),
+        sockets: count(listen * 2 + tls + quic + 1),
         admin: cfg.admin.map_or(0, |_| {
             count(cfg.admin_limits.max_connections + admin::BEYOND_CAP)
         }),

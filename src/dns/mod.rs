@@ -1,6 +1,7 @@
 //! DNS serving: the listeners and the query path.
 //!
-//! UDP runs on blocking threads, one `SO_REUSEPORT` socket per core ([`udp`]); TCP runs on
+//! UDP runs on a crew of blocking threads per socket, one busy at ordinary rates and one per core
+//! at saturation ([`udp`]); TCP runs on
 //! tokio ([`tcp`]). Both answer through [`Handler`], which reads the published snapshot.
 //! Plain queries are answered from pre-encoded records ([`fast`]); hickory-proto encodes and
 //! decodes everything else ([`full`]), after [`admission`] (cookies, TSIG, the refusals, RRL).
@@ -44,29 +45,30 @@ pub use transfers::{Transfer, Transfers};
 /// How often a random port is tried when UDP and TCP must share it.
 const PORT_TRIES: usize = 50;
 
-/// UDP sockets (one per core, sharing the port) and a TCP listener on the same address.
+/// A UDP socket and a TCP listener on the same address.
 pub struct Listener {
-    udp: Vec<UdpSocket>,
+    udp: UdpSocket,
     tcp: TcpListener,
     pub addr: SocketAddr,
 }
 
-/// How many UDP sockets (and threads) to serve each address with.
+/// How many UDP threads serve each address at most (one per core).
 pub fn udp_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Binds UDP and TCP on `addr`; with port 0, one free port shared by both.
 pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
-    let n = udp_threads();
     if addr.port() != 0 {
-        let (udp, addr) = udp::bind_shared(addr, n)?;
+        let udp = udp::bind(addr)?;
+        let addr = udp.local_addr()?;
         let tcp = tcp::bind(addr)?;
         return Ok(Listener { udp, tcp, addr });
     }
     let mut last = None;
     for _ in 0..PORT_TRIES {
-        let (udp, local) = udp::bind_shared(addr, n)?;
+        let udp = udp::bind(addr)?;
+        let local = udp.local_addr()?;
         match tcp::bind(local) {
             Ok(tcp) => {
                 return Ok(Listener {
@@ -98,15 +100,14 @@ pub fn serve(handler: Handler, listeners: Vec<Listener>, tcp: TcpLimits) -> io::
         tasks: Vec::new(),
     };
     for l in listeners {
-        for socket in l.udp {
-            let n = server.threads.len();
-            server.threads.push(udp::spawn(
-                socket,
-                handler.clone(),
-                server.stop_udp.clone(),
-                n,
-            )?);
-        }
+        let name = format!("gslbd-udp{}", server.tasks.len());
+        server.threads.extend(udp::spawn(
+            l.udp,
+            handler.clone(),
+            udp_threads(),
+            server.stop_udp.clone(),
+            &name,
+        )?);
         info!("listening on udp {}", l.addr);
         info!("listening on tcp {}", l.addr);
         server.tasks.push(tokio::spawn(tcp::serve(

@@ -1,39 +1,47 @@
-//! The UDP path: one blocking thread per socket, and one `SO_REUSEPORT` socket per core, so the
-//! kernel spreads queries across threads with no lock and no task switch. Each thread keeps its
-//! buffers and RNG. It waits for one query, takes every other one already queued in the same
-//! `recvmmsg`, answers them all with [`Respond::respond`] ([`Handler`] in the server) and sends
-//! the responses with one `sendmmsg`: under load, a system call serves many queries.
+//! The UDP path: one socket per address, served by a crew of blocking threads (one per core)
+//! that share it, with no lock and no task switch. Each thread keeps its buffers and RNG
+//! ([`batch`]): it takes every query queued (up to [`BATCH`]) with one `recvmmsg`, answers them
+//! with [`Respond::respond`] ([`Handler`] in the server) and sends the responses with one
+//! `sendmmsg`, so under load one system call serves many queries.
+//!
+//! At ordinary rates one thread does all the work: the leader blocks for the next query, and
+//! the others stay parked. Spreading the queries over a thread per core would split each burst
+//! over more wakeups, each costing more than the answer (`bench/RESULTS.md`, "UDP receive").
+//! When a batch comes back full, the queue is longer than one batch: the thread that took it
+//! wakes one parked helper first, which takes batches from the same socket without blocking
+//! while they come back full (waking the next helper in turn) and parks again at the first
+//! short one. So CPU per query at moderate load is one thread's, and saturation uses every
+//! core.
 //!
 //! A socket bound to a wildcard address (`0.0.0.0`, `[::]`) asks the kernel for each query's
 //! destination address (`IP_PKTINFO`, `IPV6_RECVPKTINFO`) and answers from that address, so a
 //! host with several addresses (anycast on `lo`, secondary IPs) never answers from another one,
 //! which resolvers drop (RFC 5452 §3).
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
+mod batch;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg,
-    sendmmsg, setsockopt, sockopt,
-};
+use nix::sys::socket::{setsockopt, sockopt};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::debug;
 
-use super::context::{Received, Transport};
+use super::context::Received;
 use super::handler::Handler;
+use batch::{BATCH, Batch};
 
 /// What a UDP thread asks of each query: the response written into `out` (cleared first), or
 /// `false` when nothing is to be sent. gslbd's [`Handler`]; `bench/floor.rs` plugs in an answer
 /// that costs nothing to measure this transport alone.
-pub trait Respond: Send + 'static {
+pub trait Respond: Send + Sync + 'static {
     fn respond(&self, query: Received<'_>, rng: &mut SmallRng, out: &mut Vec<u8>) -> bool;
 }
 
@@ -43,12 +51,8 @@ impl Respond for Handler {
     }
 }
 
-/// How often a blocked thread looks at the stop flag.
+/// How often a blocked or parked thread looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
-/// How many datagrams one system call takes in or sends out.
-const BATCH: usize = 16;
-/// Larger than any query gslbd answers (longer ones are truncated and get FORMERR).
-const RECV_BUFFER: usize = 4096;
 /// Kernel receive buffer: absorbs bursts while a thread is busy.
 const SO_RCVBUF: usize = 4 << 20;
 
@@ -74,7 +78,8 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Binds `n` sockets sharing one port on `addr` (with port 0, the first picks it); returns them
-/// and the address they share.
+/// and the address they share. The kernel spreads queries over them by source: `bench/floor.rs`
+/// serves each with a one-thread crew to measure the design of a socket and thread per core.
 pub fn bind_shared(addr: SocketAddr, n: usize) -> io::Result<(Vec<UdpSocket>, SocketAddr)> {
     let first = bind(addr)?;
     let local = first.local_addr()?;
@@ -85,24 +90,93 @@ pub fn bind_shared(addr: SocketAddr, n: usize) -> io::Result<(Vec<UdpSocket>, So
     Ok((all, local))
 }
 
-/// Serves `socket` on its own thread until `stop` is set.
+/// The threads serving one socket beyond its leader, and whether each is taking batches.
+struct Crew {
+    /// Set by whoever wakes a helper; cleared by the helper when it parks again.
+    working: Box<[AtomicBool]>,
+    /// The helpers' threads, known once they are all spawned.
+    threads: OnceLock<Box<[Thread]>>,
+}
+
+impl Crew {
+    /// Wakes one parked helper, if any is parked; called by a thread whose batch came back
+    /// full, before it answers that batch.
+    fn wake_one(&self) {
+        let Some(threads) = self.threads.get() else {
+            return;
+        };
+        for (working, thread) in self.working.iter().zip(threads.iter()) {
+            if !working.load(Ordering::Relaxed)
+                && working
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                thread.unpark();
+                crate::telemetry::udp_helper_woken();
+                return;
+            }
+        }
+    }
+}
+
+/// Serves `socket` with `threads` threads (at least one, the leader) until `stop` is set; the
+/// threads are named `NAME-0` (the leader) to `NAME-(threads-1)`.
 pub fn spawn<H: Respond>(
     socket: UdpSocket,
     handler: H,
+    threads: usize,
     stop: Arc<AtomicBool>,
-    n: usize,
-) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("gslbd-udp-{n}"))
-        .spawn(move || run(&socket, &handler, &stop))
+    name: &str,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let socket = Arc::new(socket);
+    let handler = Arc::new(handler);
+    let helpers = threads.saturating_sub(1);
+    let crew = Arc::new(Crew {
+        working: (0..helpers).map(|_| AtomicBool::new(false)).collect(),
+        threads: OnceLock::new(),
+    });
+    let mut handles = Vec::with_capacity(helpers + 1);
+    for n in 0..helpers {
+        let (socket, handler, crew, flag) =
+            (socket.clone(), handler.clone(), crew.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("{name}-{}", n + 1))
+            .spawn(move || help(&socket, &*handler, &crew, n, &flag));
+        match thread {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    }
+    let _ = crew
+        .threads
+        .set(handles.iter().map(|h| h.thread().clone()).collect());
+    let flag = stop.clone();
+    let leader = std::thread::Builder::new()
+        .name(format!("{name}-0"))
+        .spawn(move || lead(&socket, &*handler, &crew, &flag));
+    match leader {
+        Ok(h) => handles.push(h),
+        Err(e) => {
+            stop.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    }
+    Ok(handles)
 }
 
-fn run<H: Respond>(socket: &UdpSocket, handler: &H, stop: &AtomicBool) {
-    let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
-    let mut batch = Batch::new(wildcard);
+fn is_wildcard(socket: &UdpSocket) -> bool {
+    socket.local_addr().is_ok_and(|a| a.ip().is_unspecified())
+}
+
+/// The leader: blocks for the next query, so one thread carries every ordinary load.
+fn lead<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, stop: &AtomicBool) {
+    let mut batch = Batch::new(is_wildcard(socket));
     let mut rng = SmallRng::from_os_rng();
     while !stop.load(Ordering::Relaxed) {
-        let received = match batch.receive(socket) {
+        let received = match batch.receive(socket, true) {
             Ok(n) => n,
             Err(Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR) => continue,
             Err(e) => {
@@ -110,211 +184,47 @@ fn run<H: Respond>(socket: &UdpSocket, handler: &H, stop: &AtomicBool) {
                 continue;
             }
         };
+        if received == BATCH {
+            crew.wake_one();
+        }
         batch.answer(received, handler, &mut rng);
         batch.send(socket, received);
     }
 }
 
-/// The local address a query arrived at, on a wildcard socket: the response's source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Local {
-    V4(Ipv4Addr),
-    /// The address and the interface (a link-local address needs it).
-    V6(Ipv6Addr, u32),
-}
-
-impl Local {
-    fn of(cmsg: ControlMessageOwned) -> Option<Local> {
-        match cmsg {
-            ControlMessageOwned::Ipv4PacketInfo(i) => {
-                Some(Local::V4(Ipv4Addr::from(u32::from_be(i.ipi_addr.s_addr))))
+/// A helper: parked until a full batch wakes it, then takes batches without blocking while
+/// they come back full.
+fn help<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, n: usize, stop: &AtomicBool) {
+    let Some(working) = crew.working.get(n) else {
+        return;
+    };
+    let mut batch = Batch::new(is_wildcard(socket));
+    let mut rng = SmallRng::from_os_rng();
+    while !stop.load(Ordering::Relaxed) {
+        if !working.load(Ordering::Acquire) {
+            std::thread::park_timeout(STOP_CHECK);
+            continue;
+        }
+        let received = match batch.receive(socket, false) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => 0,
+            Err(e) => {
+                debug!(error = %e, "udp receive failed");
+                0
             }
-            ControlMessageOwned::Ipv6PacketInfo(i) => Some(Local::V6(
-                Ipv6Addr::from(i.ipi6_addr.s6_addr),
-                i.ipi6_ifindex,
-            )),
-            _ => None,
+        };
+        if received == BATCH {
+            crew.wake_one();
+        } else {
+            working.store(false, Ordering::Release);
+        }
+        if received > 0 {
+            batch.answer(received, handler, &mut rng);
+            batch.send(socket, received);
         }
     }
 }
 
-/// The control message that sets a response's source address.
-enum Source {
-    V4(libc::in_pktinfo),
-    V6(libc::in6_pktinfo),
-}
-
-impl Source {
-    fn of(local: Local) -> Source {
-        match local {
-            // The interface is left to routing; the source address is what matters.
-            Local::V4(addr) => Source::V4(libc::in_pktinfo {
-                ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr {
-                    s_addr: u32::from(addr).to_be(),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            }),
-            Local::V6(addr, ifindex) => Source::V6(libc::in6_pktinfo {
-                ipi6_addr: libc::in6_addr {
-                    s6_addr: addr.octets(),
-                },
-                ipi6_ifindex: ifindex,
-            }),
-        }
-    }
-
-    fn cmsg(&self) -> ControlMessage<'_> {
-        match self {
-            Source::V4(i) => ControlMessage::Ipv4PacketInfo(i),
-            Source::V6(i) => ControlMessage::Ipv6PacketInfo(i),
-        }
-    }
-}
-
-/// One datagram received: its length, its source (raw and as a `SocketAddr`), and where it
-/// arrived.
-type Arrived = (usize, Option<(SockaddrStorage, SocketAddr)>, Option<Local>);
-
-/// One thread's buffers: up to [`BATCH`] queries in, their responses out.
-struct Batch {
-    queries: Box<[[u8; RECV_BUFFER]; BATCH]>,
-    /// Each query received: its length, its source as the kernel gave it (the response's
-    /// destination) and as a `SocketAddr` (for the handler), and where it arrived (wildcard
-    /// sockets only).
-    received: Vec<Arrived>,
-    responses: [Vec<u8>; BATCH],
-    /// Where each response goes and where from; `None` when there is nothing to send.
-    peers: [Option<SockaddrStorage>; BATCH],
-    locals: [Option<Local>; BATCH],
-    recv_headers: MultiHeaders<SockaddrStorage>,
-    send_headers: MultiHeaders<SockaddrStorage>,
-    /// Bound to a wildcard address: queries carry their destination address.
-    wildcard: bool,
-}
-
-impl Batch {
-    fn new(wildcard: bool) -> Self {
-        // Room for one packet-info control message per datagram (the IPv6 one is the larger).
-        let cmsg = || wildcard.then(|| nix::cmsg_space!(libc::in6_pktinfo));
-        Batch {
-            queries: Box::new([[0u8; RECV_BUFFER]; BATCH]),
-            received: Vec::with_capacity(BATCH),
-            responses: std::array::from_fn(|_| {
-                Vec::with_capacity(usize::from(super::MAX_UDP_PAYLOAD))
-            }),
-            peers: [None; BATCH],
-            locals: [None; BATCH],
-            recv_headers: MultiHeaders::preallocate(BATCH, cmsg()),
-            send_headers: MultiHeaders::preallocate(BATCH, cmsg()),
-            wildcard,
-        }
-    }
-
-    /// Waits for at least one query, then takes every other one already queued.
-    fn receive(&mut self, socket: &UdpSocket) -> nix::Result<usize> {
-        self.received.clear();
-        let mut iovs = self.queries.each_mut().map(|q| [IoSliceMut::new(q)]);
-        let msgs = recvmmsg(
-            socket.as_raw_fd(),
-            &mut self.recv_headers,
-            iovs.iter_mut(),
-            MsgFlags::MSG_WAITFORONE,
-            None,
-        )?;
-        for msg in msgs {
-            let src = msg
-                .address
-                .and_then(|raw| socket_addr(&raw).map(|addr| (raw, addr)));
-            let local = if self.wildcard {
-                msg.cmsgs().ok().and_then(|mut c| c.find_map(Local::of))
-            } else {
-                None
-            };
-            self.received.push((msg.bytes, src, local));
-        }
-        Ok(self.received.len())
-    }
-
-    /// Answers the first `n` queries received.
-    fn answer<H: Respond>(&mut self, n: usize, handler: &H, rng: &mut SmallRng) {
-        let slots = self
-            .responses
-            .iter_mut()
-            .zip(&mut self.peers)
-            .zip(&mut self.locals);
-        for (((len, src, local), query), ((out, peer), to_local)) in self
-            .received
-            .iter()
-            .zip(self.queries.iter())
-            .zip(slots)
-            .take(n)
-        {
-            *to_local = *local;
-            *peer = match (src, query.get(..*len)) {
-                (Some((raw, src)), Some(q)) => handler
-                    .respond(
-                        Received {
-                            bytes: q,
-                            src: *src,
-                            transport: Transport::Udp,
-                        },
-                        rng,
-                        out,
-                    )
-                    .then_some(*raw),
-                _ => None,
-            };
-        }
-    }
-
-    /// Sends the responses to the first `n` queries, one `sendmmsg` per run of responses from
-    /// the same local address (queries that get none split the runs). A response that cannot
-    /// be sent is logged and skipped.
-    fn send(&mut self, socket: &UdpSocket, n: usize) {
-        let n = n.min(BATCH);
-        let slices = self.responses.each_ref().map(|r| [IoSlice::new(r)]);
-        let mut at = 0;
-        while at < n {
-            // Only a wildcard socket's responses carry a source address to set.
-            let local = if self.wildcard { self.locals[at] } else { None };
-            let run = if self.wildcard {
-                self.peers[at..n]
-                    .iter()
-                    .zip(&self.locals[at..n])
-                    .take_while(|(p, l)| p.is_some() && **l == local)
-                    .count()
-            } else {
-                self.peers[at..n].iter().take_while(|p| p.is_some()).count()
-            };
-            if run == 0 {
-                at += 1;
-                continue;
-            }
-            let source = local.map(Source::of);
-            let cmsg = source.as_ref().map(Source::cmsg);
-            match sendmmsg(
-                socket.as_raw_fd(),
-                &mut self.send_headers,
-                &slices[at..at + run],
-                &self.peers[at..at + run],
-                cmsg.as_slice(),
-                MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(sent) => at += sent.count().max(1),
-                Err(Errno::EINTR) => {}
-                Err(e) => {
-                    debug!(error = %e, "udp send failed");
-                    at += 1;
-                }
-            }
-        }
-    }
-}
-
-fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::from(*v4));
-    }
-    addr.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
-}
+#[cfg(test)]
+mod tests;

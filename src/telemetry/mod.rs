@@ -17,7 +17,7 @@ pub use handles::{Handles, ProbeMetrics};
 pub use layout::{
     AllDownKind, Answer, Layout, PoolLayout, RegionGauges, RegionLayout, TargetLayout, ZoneLayout,
 };
-pub use transport::{Transport, transport_queries, transport_query};
+pub use transport::{Transport, transport_queries, transport_query, udp_helper_woken};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
@@ -71,17 +71,21 @@ pub const DNS_RRL_TOTAL: &str = "gslbd_dns_rrl_total";
 /// Queries received, by `transport` (`udp`, `tcp`, `tls`, `quic`).
 pub const DNS_TRANSPORT_QUERIES_TOTAL: &str = "gslbd_dns_transport_queries_total";
 
+/// Times a UDP thread found a full batch queued and woke a parked sibling to share the load.
+pub const DNS_UDP_HELPER_WAKEUPS_TOTAL: &str = "gslbd_dns_udp_helper_wakeups_total";
+
 /// Refused zone transfer requests, by `reason`.
 pub const XFR_REFUSED_TOTAL: &str = "gslbd_xfr_refused_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 28] = [
+pub const ALL: [&str; 29] = [
     dnssec::DNSSEC_SIGNATURES_TOTAL,
     dnssec::DNSSEC_SIGNED_SETS,
     dnssec::DNSSEC_SIGNING_SECONDS,
     dnssec::DNSSEC_SIGNING_FAILURES_TOTAL,
     dnssec::DNSSEC_EXPIRY_SECONDS,
     DNS_TRANSPORT_QUERIES_TOTAL,
+    DNS_UDP_HELPER_WAKEUPS_TOTAL,
     XFR_REFUSED_TOTAL,
     cluster::CLUSTER_PEER_FRESH,
     cluster::CLUSTER_PEER_AGE_SECONDS,
@@ -208,6 +212,11 @@ fn describe() {
         DNS_TRANSPORT_QUERIES_TOTAL,
         Unit::Count,
         "Queries received, by transport."
+    );
+    describe_counter!(
+        DNS_UDP_HELPER_WAKEUPS_TOTAL,
+        Unit::Count,
+        "Times a UDP thread found more queries queued than one batch and woke another thread."
     );
     describe_gauge!(
         cluster::CLUSTER_PEER_FRESH,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::DNS_TRANSPORT_QUERIES_TOTAL;
+use super::{DNS_TRANSPORT_QUERIES_TOTAL, DNS_UDP_HELPER_WAKEUPS_TOTAL};
 
 /// The transport a query arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +49,19 @@ pub fn transport_queries() -> [u64; 4] {
         .map(|c| c.load(Ordering::Relaxed))
 }
 
-/// Sets the per-transport counters from [`TRANSPORT_QUERIES`].
+/// Times a UDP thread woke a parked sibling (one relaxed add per wakeup, never per query).
+static UDP_HELPER_WAKEUPS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one UDP helper woken by a full batch.
+pub fn udp_helper_woken() {
+    UDP_HELPER_WAKEUPS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sets the per-transport counters from [`TRANSPORT_QUERIES`], and the UDP wakeups.
 pub(super) fn refresh() {
     for (name, n) in Transport::NAMES.into_iter().zip(transport_queries()) {
         metrics::counter!(DNS_TRANSPORT_QUERIES_TOTAL, "transport" => name).absolute(n);
     }
+    metrics::counter!(DNS_UDP_HELPER_WAKEUPS_TOTAL)
+        .absolute(UDP_HELPER_WAKEUPS.load(Ordering::Relaxed));
 }

@@ -66,6 +66,7 @@ mod topology;
 mod topology_labels;
 mod topology_scope;
 mod transfers;
+mod udpcrew;
 mod viaresolver;
 mod xfrserve;
 mod xfrslots;

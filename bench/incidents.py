@@ -1,0 +1,218 @@
+"""The query path during incidents: one gslbd process holding 10,000 probed pools (HTTP, 1 s)
+and 100,000 static records answers `www A` at a fixed offered load (dnsperf `-Q`, 40k q/s by
+default) while, in turn,
+
+- quiet: nothing else happens (the probes run as always);
+- probes: every one of the 10,000 targets fails at once (their backend is killed) and recovers
+  (restarted halfway through the run);
+- reload: the 100,000-record zone is edited and reloaded (one full parse and rebuild);
+- scrape: `/metrics` and `/status` are fetched every second.
+
+For each: dnsperf's per-query latencies (p50, p99, max), queries lost, the CPU of the UDP
+threads (`gslbd-udp*`) per answered query, and the whole process's. Repetitions interleave the
+four so drift hits them alike; medians. Writes `bench/INCIDENTS.md`. Started by
+``bench/run --incidents`` after it built gslbd."""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import backends as hb
+import peers
+from bench import BIN, wait_answering
+from host import CLK_TCK, cpu_ticks, free_port
+from scale import read_ready, drain_logs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORIGIN = peers.ORIGIN
+
+
+def write_zones(zdir, probe_port, www_ports, pools, records):
+    """The bench zone (www over three probed regions) plus `pools` probed pools on one backend,
+    and a second zone with `records` static records; returns the big zone's path."""
+    peers.write(f"{zdir}/{ORIGIN}.toml", peers.gslbd_zone(www_ports) + "".join(
+        f'\n[pools.p{i}]\ntype = "A"\npolicy = "all"\n'
+        f'[pools.p{i}.probe]\ninterval = "1s"\ntimeout = "500ms"\nfall = 3\nrise = 2\n'
+        f'[pools.p{i}.regions.r]\naddresses = ["192.0.2.1"]\n'
+        f'check = "http://127.0.0.1:{probe_port}/h/{i}"\n' for i in range(pools)))
+    big = f"{zdir}/records.example.toml"
+    head = peers.gslbd_zone(www_ports).split("[pools.www]")[0].replace(ORIGIN, "records.example")
+    peers.write(big, head + "".join(
+        f'[[records]]\nname = "h{i}"\ntype = "A"\n'
+        f'data = ["10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"]\n' for i in range(records)))
+    return big
+
+
+def udp_ticks(pid):
+    """CPU ticks (utime + stime) of the process's UDP threads."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith("gslbd-udp"):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total
+
+
+def dnsperf_latencies(port, qfile, seconds, qps):
+    """dnsperf -v: every answered query's latency in seconds, and the counts."""
+    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l",
+                          str(seconds), "-c", "4", "-T", "2", "-Q", str(qps), "-v"],
+                         capture_output=True, text=True).stdout
+    lat, completed, lost = [], 0, 0
+    for line in out.splitlines():
+        if line.startswith("> "):
+            try:
+                lat.append(float(line.rsplit(" ", 1)[1]))
+            except ValueError:
+                pass
+        elif line.strip().startswith("Queries completed:"):
+            completed = int(line.split()[2])
+        elif line.strip().startswith("Queries lost:"):
+            lost = int(line.split()[2])
+    return sorted(lat), completed, lost
+
+
+def post(url):
+    req = urllib.request.Request(url, method="POST", headers={"X-Gslbd-Request": "1"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        r.read()
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return len(r.read())
+
+
+def incident(kind, admin, big, probe_backend, seconds, stop):
+    """Runs beside dnsperf until `stop`; returns what it did."""
+    done = []
+    if kind == "probes":
+        time.sleep(1)
+        probe_backend.kill()
+        done.append("backend killed")
+        stop.wait(seconds / 2 - 1)
+        probe_backend.restart()
+        done.append("backend restarted")
+    elif kind == "reload":
+        time.sleep(1)
+        with open(big, "a") as f:
+            f.write(f"# edited {time.time()}\n")
+        t = time.time()
+        post(f"http://{admin}/reload")
+        done.append(f"reload {time.time() - t:.2f} s")
+    elif kind == "scrape":
+        while not stop.wait(1):
+            get(f"http://{admin}/metrics")
+            get(f"http://{admin}/status")
+            done.append("scrape")
+    return done
+
+
+def pct(xs, q):
+    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3 if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--qps", type=int, default=40000)
+    ap.add_argument("--quick", action="store_true", help="one repetition, 2k pools, 20k records")
+    ap.add_argument("--out", default=os.path.join(HERE, "INCIDENTS.md"))
+    args = ap.parse_args()
+    pools, records = (2000, 20000) if args.quick else (10000, 100000)
+    if args.quick:
+        args.reps = 1
+    kinds = ["quiet", "probes", "reload", "scrape"]
+    rows = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory(prefix="gslbd-incidents-") as tmp, \
+            hb.Backends(3) as www:
+        probe_backend = hb.Backend()
+        zdir = f"{tmp}/zones"
+        big = write_zones(zdir, probe_backend.port, www.ports, pools, records)
+        port = free_port()
+        proc = subprocess.Popen([BIN, "serve", "--zones", zdir, "--listen", f"127.0.0.1:{port}",
+                                 "--admin", "127.0.0.1:0", "--log", "info"],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            _, admin = read_ready(proc)
+            drain_logs(proc)
+            wait_answering(port)
+            qfile = f"{tmp}/www.txt"
+            with open(qfile, "w") as f:
+                f.write(f"www.{ORIGIN} A\n")
+            time.sleep(5)  # every target probed, verdicts in
+            for rep in range(args.reps):
+                for kind in kinds:
+                    stop = threading.Event()
+                    result = {}
+                    side = threading.Thread(target=lambda: result.update(done=incident(
+                        kind, admin, big, probe_backend, args.seconds, stop)))
+                    u0, p0 = udp_ticks(proc.pid), cpu_ticks(proc.pid)
+                    side.start()
+                    lat, completed, lost = dnsperf_latencies(port, qfile, args.seconds, args.qps)
+                    u1, p1 = udp_ticks(proc.pid), cpu_ticks(proc.pid)
+                    stop.set()
+                    side.join()
+                    per = 1e6 / max(completed, 1) / CLK_TCK
+                    row = {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "max": pct(lat, 1.0),
+                           "lost": lost, "completed": completed,
+                           "udp": (u1 - u0) * per, "process": (p1 - p0) * per}
+                    rows[kind].append(row)
+                    print(f"incidents rep {rep + 1} {kind}: p50 {row['p50']:.3f} ms p99 "
+                          f"{row['p99']:.3f} ms lost {lost} udp {row['udp']:.2f} process "
+                          f"{row['process']:.2f} CPU-s/M; {result.get('done', [])[:2]}",
+                          file=sys.stderr)
+                    if kind == "probes":
+                        time.sleep(5)  # every target back up before the next run
+        finally:
+            proc.terminate()
+            proc.wait()
+            probe_backend.kill()
+    write(rows, kinds, args, pools, records)
+
+
+def write(rows, kinds, args, pools, records):
+    def med(kind, key):
+        return statistics.median(r[key] for r in rows[kind])
+
+    quiet = med("quiet", "p99")
+    out = ["# The query path during incidents", "",
+           f"Written by `bench/run --incidents` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+           f"one gslbd process with {pools:,} pools probed over HTTP every second and "
+           f"{records:,} static records, `www A` at {args.qps // 1000}k q/s offered (dnsperf "
+           f"`-c 4 -T 2`, {args.seconds} s runs), {args.reps} interleaved repetitions, medians. "
+           "Latency is dnsperf's per query (`-v`); CPU is CPU-seconds per million answered "
+           "queries, of the UDP threads and of the whole process (which also runs the probes, "
+           "the reload or the scrapes). The target: p99 during each incident ≤ 1.2× the quiet "
+           "p99, and no query lost.", "",
+           "| run | p50 ms | p99 ms | max ms | p99 / quiet | lost | UDP threads CPU-s/M "
+           "| process CPU-s/M |", "|---|---|---|---|---|---|---|---|"]
+    for kind in kinds:
+        p99 = med(kind, "p99")
+        ratio = p99 / quiet if quiet else float("nan")
+        lost = sum(r["lost"] for r in rows[kind])
+        ok = "" if kind == "quiet" or (ratio <= 1.2 and lost == 0) else " (missed)"
+        out.append(f"| {kind} | {med(kind, 'p50'):.3f} | {p99:.3f} | {med(kind, 'max'):.2f} | "
+                   f"{ratio:.2f}×{ok} | {lost} | {med(kind, 'udp'):.2f} | "
+                   f"{med(kind, 'process'):.2f} |")
+    text = "\n".join(out) + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
