@@ -8,6 +8,10 @@ default) while, in turn,
 - reload: the 100,000-record zone is edited and reloaded (one full parse and rebuild);
 - scrape: `/metrics` and `/status` are fetched every second.
 
+On a machine with two cores or more, gslbd runs on core 0 and everything else (dnsperf, the
+health-check backends) on core 1, as a server and its clients on separate machines: the
+latencies are then gslbd's, not the load generator's waits behind gslbd's background work.
+
 For each: dnsperf's per-query latencies (p50, p99, max), queries lost, the CPU of the UDP
 threads (`gslbd-udp*`) per answered query, and the whole process's. Repetitions interleave the
 four so drift hits them alike; medians. Writes `bench/INCIDENTS.md`. Started by
@@ -65,9 +69,20 @@ def udp_ticks(pid):
     return total
 
 
+SERVER_CORE, CLIENT_CORE = ((["taskset", "-c", "0"], ["taskset", "-c", "1"])
+                             if (os.cpu_count() or 1) >= 2 and not os.environ.get("NOPIN")
+                             else ([], []))
+
+
+def pin_clients(proc):
+    """Moves a client-side process (a backend) to the clients' core."""
+    if CLIENT_CORE:
+        os.sched_setaffinity(proc.pid, {1})
+
+
 def dnsperf_latencies(port, qfile, seconds, qps):
     """dnsperf -v: every answered query's latency in seconds, and the counts."""
-    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l",
+    out = subprocess.run([*CLIENT_CORE, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l",
                           str(seconds), "-c", "4", "-T", "2", "-Q", str(qps), "-v"],
                          capture_output=True, text=True).stdout
     lat, completed, lost = [], 0, 0
@@ -104,6 +119,7 @@ def incident(kind, admin, big, probe_backend, seconds, stop):
         done.append("backend killed")
         stop.wait(seconds / 2 - 1)
         probe_backend.restart()
+        pin_clients(probe_backend.proc)
         done.append("backend restarted")
     elif kind == "reload":
         time.sleep(1)
@@ -126,24 +142,28 @@ def pct(xs, q):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--qps", type=int, default=40000)
-    ap.add_argument("--quick", action="store_true", help="one repetition, 2k pools, 20k records")
+    ap.add_argument("--quick", action="store_true",
+                    help="2k pools, 20k records, one repetition unless --reps says")
     ap.add_argument("--out", default=os.path.join(HERE, "INCIDENTS.md"))
     args = ap.parse_args()
+    if CLIENT_CORE:
+        os.sched_setaffinity(0, {1})  # this script's scrapes and reloads are clients too
     pools, records = (2000, 20000) if args.quick else (10000, 100000)
-    if args.quick:
-        args.reps = 1
+    args.reps = args.reps or (1 if args.quick else 3)
     kinds = ["quiet", "probes", "reload", "scrape"]
     rows = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory(prefix="gslbd-incidents-") as tmp, \
             hb.Backends(3) as www:
         probe_backend = hb.Backend()
+        for b in [probe_backend, *www.items]:
+            pin_clients(b.proc)
         zdir = f"{tmp}/zones"
         big = write_zones(zdir, probe_backend.port, www.ports, pools, records)
         port = free_port()
-        proc = subprocess.Popen([BIN, "serve", "--zones", zdir, "--listen", f"127.0.0.1:{port}",
+        proc = subprocess.Popen([*SERVER_CORE, BIN, "serve", "--zones", zdir, "--listen", f"127.0.0.1:{port}",
                                  "--admin", "127.0.0.1:0", "--log", "info"],
                                 stderr=subprocess.PIPE, text=True)
         try:
@@ -194,6 +214,7 @@ def write(rows, kinds, args, pools, records):
            f"one gslbd process with {pools:,} pools probed over HTTP every second and "
            f"{records:,} static records, `www A` at {args.qps // 1000}k q/s offered (dnsperf "
            f"`-c 4 -T 2`, {args.seconds} s runs), {args.reps} interleaved repetitions, medians. "
+           f"{'gslbd on core 0, dnsperf and the backends on core 1. ' if SERVER_CORE else ''}"
            "Latency is dnsperf's per query (`-v`); CPU is CPU-seconds per million answered "
            "queries, of the UDP threads and of the whole process (which also runs the probes, "
            "the reload or the scrapes). The target: p99 during each incident ≤ 1.2× the quiet "

@@ -4,7 +4,8 @@
 //! Each module imports only the layers below it (`tests/architecture.rs` enforces it); from
 //! the bottom:
 //! - [`wire`] (bytes on the wire: names, the question/OPT/TSIG scan, compression, size rules,
-//!   EDNS options, TSIG) and [`telemetry`] (metric names and handles, labelled by the callers).
+//!   EDNS options, TSIG), [`telemetry`] (metric names and handles, labelled by the callers) and
+//!   [`sched`] (query threads first, long jobs on threads of their own at the lowest priority).
 //! - [`zone`]: the immutable model (zones, record sets, pools, regions, probe specs, timing).
 //! - [`dnssec`]: zone keys (DNSKEY, DS) on hickory-proto's `dnssec-ring`.
 //! - [`config`]: `zones/*.toml` and `gslbd.toml` → the validated model, errors as
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod health;
 pub mod probe;
+pub mod sched;
 pub mod select;
 pub mod server;
 pub mod simulate;

@@ -94,9 +94,16 @@ pub async fn serve(
 }
 
 async fn status(State(state): State<AdminState>) -> Response {
-    match state.engine.status().await {
-        Some(s) => Json(s).into_response(),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped"),
+    let Some(s) = state.engine.status().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped");
+    };
+    // Every region, serialised on a background thread like `/metrics` (7 MB at 10,000).
+    match crate::sched::background("status", move || serde_json::to_vec(&s)).await {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the status render failed",
+        ),
     }
 }
 
@@ -161,25 +168,26 @@ async fn readyz(State(state): State<AdminState>) -> Response {
     (code, Json(body)).into_response()
 }
 
-/// `GET /`: the status page, rendered on a blocking thread like `/metrics` (it lists every
+/// `GET /`: the status page, rendered on a background thread like `/metrics` (it lists every
 /// region).
 async fn status_page(State(state): State<AdminState>) -> Response {
     let Some(s) = state.engine.status().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "engine stopped");
     };
-    match tokio::task::spawn_blocking(move || page::render(&s, SystemTime::now())).await {
+    match crate::sched::background("page", move || page::render(&s, SystemTime::now())).await {
         Ok(html) => Html(html).into_response(),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the page render failed"),
     }
 }
 
 /// `GET /metrics`: the Prometheus text format; region gauges are refreshed first. Rendered on a
-/// blocking thread: with 10,000 targets a scrape is 7.5 MB and a quarter of a second of CPU,
-/// which on a runtime worker delayed probes by as much.
+/// background thread ([`crate::sched::background`]): with 10,000 targets a scrape is 7.5 MB and
+/// a quarter of a second of CPU, which on a runtime worker delayed probes by as much, and at
+/// normal priority delayed queries.
 async fn metrics(State(state): State<AdminState>) -> Response {
     let snap = state.shared.load_full();
     let handle = state.metrics.clone();
-    let rendered = tokio::task::spawn_blocking(move || {
+    let rendered = crate::sched::background("metrics", move || {
         crate::engine::metrics::scrape(&handle, &snap, Instant::now())
     })
     .await;

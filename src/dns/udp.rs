@@ -173,6 +173,7 @@ fn is_wildcard(socket: &UdpSocket) -> bool {
 
 /// The leader: blocks for the next query, so one thread carries every ordinary load.
 fn lead<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, stop: &AtomicBool) {
+    crate::sched::query_thread();
     let mut batch = Batch::new(is_wildcard(socket));
     let mut rng = SmallRng::from_os_rng();
     while !stop.load(Ordering::Relaxed) {
@@ -195,6 +196,7 @@ fn lead<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, stop: &AtomicB
 /// A helper: parked until a full batch wakes it, then takes batches without blocking while
 /// they come back full.
 fn help<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, n: usize, stop: &AtomicBool) {
+    crate::sched::query_thread();
     let Some(working) = crew.working.get(n) else {
         return;
     };

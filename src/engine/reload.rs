@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use super::handle::{Reloaded, Reply};
@@ -32,18 +32,18 @@ pub enum Outcome {
 
 /// One load in progress and the requests it answers.
 pub struct Loading {
-    pub task: JoinHandle<Outcome>,
+    pub task: oneshot::Receiver<Outcome>,
     pub replies: Vec<Reply>,
 }
 
-/// Reads `dir` on a blocking thread: `Unchanged` when every file is as `serving` read it.
+/// Reads `dir` on a background thread ([`crate::sched::background`]): `Unchanged` when every file is as `serving` read it.
 pub fn start(
     dir: PathBuf,
     serving: Arc<ZoneSet>,
     signed: Arc<crate::dnssec::Signed>,
     replies: Vec<Reply>,
 ) -> Loading {
-    let task = tokio::task::spawn_blocking(move || {
+    let task = crate::sched::background("reload", move || {
         let same =
             crate::config::dir_files(&dir).is_ok_and(|files| serving.inputs.unchanged(&files));
         drop(serving); // not held through the parse
@@ -81,7 +81,7 @@ impl Engine {
     /// request it was for.
     pub(super) fn finish_reload(
         &mut self,
-        outcome: Result<Outcome, tokio::task::JoinError>,
+        outcome: Result<Outcome, oneshot::error::RecvError>,
         replies: Vec<Reply>,
     ) {
         let result = match outcome {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{RData, Record};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tracing::{error, info};
 
 use super::{Engine, unix_now};
@@ -28,7 +28,7 @@ const RENEW_BACKOFF: Duration = Duration::from_secs(60);
 /// A renewal in progress: the zone set it signs and the result.
 pub struct Renewal {
     pub zones: Arc<ZoneSet>,
-    pub task: JoinHandle<Result<Signed, SignError>>,
+    pub task: oneshot::Receiver<Result<Signed, SignError>>,
 }
 
 /// Signs `zones` as of now (at start, and on a reload's thread).
@@ -142,7 +142,7 @@ impl Engine {
         let zones = self.table.zones().clone();
         let previous = self.signed.clone();
         let set = zones.clone();
-        let task = tokio::task::spawn_blocking(move || sign_set(&set, Some(&previous)));
+        let task = crate::sched::background("sign", move || sign_set(&set, Some(&previous)));
         self.renewal = Some(Renewal { zones, task });
     }
 
@@ -150,7 +150,7 @@ impl Engine {
     pub(super) fn finish_renewal(
         &mut self,
         zones: Arc<ZoneSet>,
-        result: Result<Result<Signed, SignError>, tokio::task::JoinError>,
+        result: Result<Result<Signed, SignError>, oneshot::error::RecvError>,
     ) {
         match result {
             Ok(Ok(signed)) if Arc::ptr_eq(&zones, self.table.zones()) => {

@@ -84,7 +84,7 @@ impl Service {
             let now = tsig::now();
             serve::respond(&published, &config, &msg, src, now)
         };
-        let messages = tokio::task::spawn_blocking(build)
+        let messages = crate::sched::background("xfr", build)
             .await
             .unwrap_or_else(|e| {
                 warn!(error = %e, "building a transfer failed");
