@@ -280,3 +280,62 @@ fn a_drill_across_a_restart_with_the_clock_stepped_back_lasts_at_most_its_length
         "a 5 s drill lasted {back:?} (None: over 15 s) across a restart 300 s back"
     );
 }
+
+/// The pids of `pid`'s descendants (children first).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let children =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+            out.push(c);
+            todo.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_server_started_under_faketime_is_gone_when_its_test_ends() {
+    // faketime forks gslbd and waits: killing faketime alone left gslbd running after the test.
+    if !Path::new(FAKETIME).exists() {
+        eprintln!("skipped: {FAKETIME} is not installed (apt-get install faketime)");
+        return;
+    }
+    let g = Gslbd::start(&[("z.toml", &zone_head("leak.example."))]);
+    let zones = g.zones_dir().to_string_lossy().into_owned();
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--zones",
+        &zones,
+        "--admin",
+        "off",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let g = g.restart_in_place(&["faketime", "-f", "-10s"], &args);
+    let below = descendants(g.pid());
+    assert!(!below.is_empty(), "faketime runs gslbd as its child");
+    drop(g);
+    let alive = || {
+        below
+            .iter()
+            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+            .filter(|p| {
+                // A zombie waiting for its reaper is gone too.
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim().starts_with('Z'))
+            })
+            .count()
+    };
+    let gone = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        (alive() == 0).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{below:?} still running after the test dropped its server"
+    );
+}

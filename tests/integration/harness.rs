@@ -163,6 +163,9 @@ impl Gslbd {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // A group of its own, so that dropping the server kills what a prefix (faketime, which
+        // forks) started too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         if let Some((soft, hard)) = files {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
@@ -340,6 +343,13 @@ impl Drop for Killed {
 
 impl Drop for Gslbd {
     fn drop(&mut self) {
+        // The whole process group (see `launch_with`), then the child itself.
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals a process group; no memory is passed.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -2,6 +2,7 @@
 //! what the binary prints for `zones/`, the set-up backend hint brings a region back, and the
 //! admin API's curl examples work as written.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -138,17 +139,22 @@ fn the_set_up_backend_hint_brings_us_east_back() {
     let port = free_port().to_string();
     let dir = example_zones(|z| z.replace("18081", &port));
     let g = Gslbd::start_in(dir, &[]);
+    // A process group of its own: the hint's python runs as sh's child, and must go with it.
     let mut backend = Command::new("sh")
         .args([
             "-c",
             &format!("exec 2>/dev/null; {}", hint.replace("18081", &port)),
         ])
         .stdout(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("sh");
     let up = poll(Duration::from_secs(20), Duration::from_millis(100), || {
         (us_east(&g) == "up").then_some(())
     });
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", backend.id())])
+        .status();
     let _ = backend.kill();
     let _ = backend.wait();
     assert!(
