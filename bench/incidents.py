@@ -14,8 +14,10 @@ latencies are then gslbd's, not the load generator's waits behind gslbd's backgr
 
 For each: dnsperf's per-query latencies (p50, p99, max), queries lost, the CPU of the UDP
 threads (`gslbd-udp*`) per answered query, and the whole process's. Repetitions interleave the
-four so drift hits them alike; medians. Writes `bench/INCIDENTS.md`. Started by
-``bench/run --incidents`` after it built gslbd."""
+four so drift hits them alike; medians. With `--before OLD`, the probe engine alone (10,000
+HTTP targets at 1 s, `bench/scale.py`) is measured quietly on this build and on OLD,
+interleaved. Writes `bench/INCIDENTS.md`. Started by ``bench/run --incidents`` after it built
+gslbd."""
 
 import argparse
 import os
@@ -31,6 +33,7 @@ import backends as hb
 import peers
 from bench import BIN, wait_answering
 from host import CLK_TCK, cpu_ticks, free_port
+import scale
 from scale import read_ready, drain_logs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,6 +151,7 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="2k pools, 20k records, one repetition unless --reps says")
     ap.add_argument("--out", default=os.path.join(HERE, "INCIDENTS.md"))
+    ap.add_argument("--before", help="a previous gslbd build: its probe engine beside this one")
     args = ap.parse_args()
     if CLIENT_CORE:
         os.sched_setaffinity(0, {1})  # this script's scrapes and reloads are clients too
@@ -201,10 +205,25 @@ def main():
             proc.terminate()
             proc.wait()
             probe_backend.kill()
-    write(rows, kinds, args, pools, records)
+    probes = probe_engines(args) if args.before else None
+    write(rows, kinds, args, pools, records, probes)
 
 
-def write(rows, kinds, args, pools, records):
+def probe_engines(args):
+    """The probe engine alone, this build and `--before`, interleaved: scale.probes per rep."""
+    runs = {"this build": [], "before": []}
+    with tempfile.TemporaryDirectory(prefix="gslbd-probes-") as tmp:
+        for rep in range(args.reps):
+            for name, binary in (("this build", BIN), ("before", args.before)):
+                r = scale.probes(binary, f"{tmp}/{name.replace(' ', '-')}-{rep}", tmp, args)
+                runs[name].append(r)
+                print(f"probes rep {rep + 1} {name}: {r['cores']:.3f} cores, "
+                      f"{r['probes_per_s']:.0f} probes/s, lateness p99 {r['lateness_p99']}, "
+                      f"false down {r['false_down']}", file=sys.stderr)
+    return runs
+
+
+def write(rows, kinds, args, pools, records, probes=None):
     def med(kind, key):
         return statistics.median(r[key] for r in rows[kind])
 
@@ -229,6 +248,19 @@ def write(rows, kinds, args, pools, records):
         out.append(f"| {kind} | {med(kind, 'p50'):.3f} | {p99:.3f} | {med(kind, 'max'):.2f} | "
                    f"{ratio:.2f}×{ok} | {lost} | {med(kind, 'udp'):.2f} | "
                    f"{med(kind, 'process'):.2f} |")
+    if probes:
+        first = probes["this build"][0]
+        out += ["", "## The probe engine alone, this build beside the build before", "",
+                f"{first['targets']:,} HTTP targets at interval 1 s on one local backend, "
+                f"{first['seconds']} s per run, {args.reps} interleaved repetitions, medians.", "",
+                "| build | CPU (cores) | probes/s | lateness p50 s | lateness p99 s | false downs "
+                "| RSS MiB |", "|---|---|---|---|---|---|---|"]
+        for name, rs in probes.items():
+            def m(key):
+                return statistics.median(r[key] for r in rs)
+            out.append(f"| {name} | {m('cores'):.3f} | {m('probes_per_s'):.0f} | "
+                       f"{m('lateness_p50')} | {m('lateness_p99')} | "
+                       f"{sum(r['false_down'] for r in rs):.0f} | {m('rss_mib'):.0f} |")
     text = "\n".join(out) + "\n"
     with open(args.out, "w") as f:
         f.write(text)
