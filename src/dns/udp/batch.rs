@@ -20,7 +20,8 @@ use crate::dns::context::{Received, Transport};
 
 /// How many datagrams one system call takes in or sends out.
 pub(super) const BATCH: usize = 16;
-/// Larger than any query gslbd answers (longer ones are truncated and get FORMERR).
+/// Larger than any query gslbd answers. A longer datagram is cut to this size; what the
+/// question and OPT record hold decides the answer, as for any datagram with bytes after them.
 const RECV_BUFFER: usize = 4096;
 
 /// The local address a query arrived at, on a wildcard socket: the response's source.
