@@ -28,7 +28,8 @@ def dig(port, name="www.gslb.example", qtype="A"):
     return [l for l in out.stdout.split() if l and not l.startswith(";")]
 
 
-def _stat(pid):
+def proc_stat(pid):
+    """The fields after the command name of /proc/PID/stat (PID may be "PID/task/TID")."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()
 
@@ -42,7 +43,7 @@ def cpu_ticks(pid):
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stats[int(entry)] = _stat(entry)
+                stats[int(entry)] = proc_stat(entry)
             except OSError:
                 continue
     grew = True

@@ -33,7 +33,7 @@ import urllib.request
 import backends as hb
 import peers
 from bench import BIN, wait_answering
-from host import CLK_TCK, cpu_ticks, free_port
+from host import CLK_TCK, proc_stat, cpu_ticks, free_port
 import scale
 from scale import read_ready, drain_logs
 
@@ -65,8 +65,7 @@ def udp_ticks(pid):
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 if not f.read().startswith("gslbd-udp"):
                     continue
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = proc_stat(f"{pid}/task/{tid}")
             total += int(fields[11]) + int(fields[12])
         except OSError:
             continue

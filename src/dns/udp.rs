@@ -128,89 +128,55 @@ pub fn spawn<H: Respond>(
     stop: Arc<AtomicBool>,
     name: &str,
 ) -> io::Result<Vec<JoinHandle<()>>> {
-    let socket = Arc::new(socket);
-    let handler = Arc::new(handler);
+    let (socket, handler) = (Arc::new(socket), Arc::new(handler));
     let helpers = threads.saturating_sub(1);
     let crew = Arc::new(Crew {
         working: (0..helpers).map(|_| AtomicBool::new(false)).collect(),
         threads: OnceLock::new(),
     });
-    let mut handles = Vec::with_capacity(helpers + 1);
-    for n in 0..helpers {
+    // On a failed start, the threads already started stop too.
+    let start = |role: Option<usize>| {
         let (socket, handler, crew, flag) =
             (socket.clone(), handler.clone(), crew.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("{name}-{}", n + 1))
-            .spawn(move || help(&socket, &*handler, &crew, n, &flag));
-        match thread {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                return Err(e);
-            }
-        }
-    }
+        std::thread::Builder::new()
+            .name(format!("{name}-{}", role.map_or(0, |n| n + 1)))
+            .spawn(move || serve(&socket, &*handler, &crew, role, &flag))
+            .inspect_err(|_| stop.store(true, Ordering::Relaxed))
+    };
+    let mut handles = (0..helpers)
+        .map(|n| start(Some(n)))
+        .collect::<io::Result<Vec<_>>>()?;
     let _ = crew
         .threads
         .set(handles.iter().map(|h| h.thread().clone()).collect());
-    let flag = stop.clone();
-    let leader = std::thread::Builder::new()
-        .name(format!("{name}-0"))
-        .spawn(move || lead(&socket, &*handler, &crew, &flag));
-    match leader {
-        Ok(h) => handles.push(h),
-        Err(e) => {
-            stop.store(true, Ordering::Relaxed);
-            return Err(e);
-        }
-    }
+    handles.push(start(None)?);
     Ok(handles)
 }
 
-fn is_wildcard(socket: &UdpSocket) -> bool {
-    socket.local_addr().is_ok_and(|a| a.ip().is_unspecified())
-}
-
-/// The leader: blocks for the next query, so one thread carries every ordinary load.
-fn lead<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, stop: &AtomicBool) {
+/// One thread of the crew. The leader (`helper` None) blocks for the next query, so one thread
+/// carries every ordinary load; helper `n` is parked until a full batch wakes it, then takes
+/// batches without blocking while they come back full.
+fn serve<H: Respond>(
+    socket: &UdpSocket,
+    handler: &H,
+    crew: &Crew,
+    helper: Option<usize>,
+    stop: &AtomicBool,
+) {
     crate::sched::query_thread();
-    let mut batch = Batch::new(is_wildcard(socket));
+    let working = helper.and_then(|n| crew.working.get(n));
+    let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
+    let mut batch = Batch::new(wildcard);
     let mut rng = SmallRng::from_os_rng();
     while !stop.load(Ordering::Relaxed) {
-        let received = match batch.receive(socket, true) {
-            Ok(n) => n,
-            Err(Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR) => continue,
-            Err(e) => {
-                debug!(error = %e, "udp receive failed");
-                continue;
-            }
-        };
-        if received == BATCH {
-            crew.wake_one();
-        }
-        batch.answer(received, handler, &mut rng);
-        batch.send(socket, received);
-    }
-}
-
-/// A helper: parked until a full batch wakes it, then takes batches without blocking while
-/// they come back full.
-fn help<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, n: usize, stop: &AtomicBool) {
-    crate::sched::query_thread();
-    let Some(working) = crew.working.get(n) else {
-        return;
-    };
-    let mut batch = Batch::new(is_wildcard(socket));
-    let mut rng = SmallRng::from_os_rng();
-    while !stop.load(Ordering::Relaxed) {
-        if !working.load(Ordering::Acquire) {
+        if working.is_some_and(|w| !w.load(Ordering::Acquire)) {
             std::thread::park_timeout(STOP_CHECK);
             continue;
         }
-        let received = match batch.receive(socket, false) {
+        let received = match batch.receive(socket, working.is_none()) {
             Ok(n) => n,
             Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => 0,
+            Err(Errno::EAGAIN | Errno::ETIMEDOUT) => 0,
             Err(e) => {
                 debug!(error = %e, "udp receive failed");
                 0
@@ -218,8 +184,8 @@ fn help<H: Respond>(socket: &UdpSocket, handler: &H, crew: &Crew, n: usize, stop
         };
         if received == BATCH {
             crew.wake_one();
-        } else {
-            working.store(false, Ordering::Release);
+        } else if let Some(w) = working {
+            w.store(false, Ordering::Release);
         }
         if received > 0 {
             batch.answer(received, handler, &mut rng);
