@@ -36,7 +36,8 @@ pub struct Loading {
     pub replies: Vec<Reply>,
 }
 
-/// Reads `dir` on a background thread ([`crate::sched::background`]): `Unchanged` when every file is as `serving` read it.
+/// Reads `dir` on a background thread ([`crate::sched::background`]): `Unchanged` when every
+/// file is as `serving` read it.
 pub fn start(
     dir: PathBuf,
     serving: Arc<ZoneSet>,
