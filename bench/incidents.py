@@ -73,6 +73,7 @@ def udp_ticks(pid):
 
 
 SERVER_CORE, CLIENT_CORE = [], []
+INCIDENTS = ("probes", "reload", "scrape")
 
 
 def pin():
@@ -159,12 +160,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "INCIDENTS.md"))
     ap.add_argument("--before", help="a previous gslbd build: its probe engine beside this one")
     ap.add_argument("--pin", action="store_true", help="gslbd on core 0, its clients on core 1")
+    ap.add_argument("--kinds", default="quiet,probes,reload,scrape",
+                    help="the runs, comma-separated (quiet is always one)")
     args = ap.parse_args()
     if args.pin:
         pin()
     pools, records = (2000, 20000) if args.quick else (10000, 100000)
     args.reps = args.reps or (1 if args.quick else 3)
-    kinds = ["quiet", "probes", "reload", "scrape"]
+    kinds = ["quiet"] + [k for k in args.kinds.split(",") if k in INCIDENTS]
     rows = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory(prefix="gslbd-incidents-") as tmp, \
             hb.Backends(3) as www:

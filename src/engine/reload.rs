@@ -3,6 +3,10 @@
 //! is swapped in when the parse is done. Requests that come in during a load are answered by
 //! the next one, which reads the files as they are then (several coalesce into one). The
 //! engine's side (starting a load, applying its outcome, answering the requests) is here too.
+//!
+//! Everything a reload costs in proportion to the zones runs on that thread at nice 19: the
+//! parse, the signatures, the new set's metric handles, and dropping the set it replaced. The
+//! engine (on the runtime, at normal priority, beside the queries) only swaps them in.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,19 +19,27 @@ use super::handle::{Reloaded, Reply};
 use super::{Engine, supervise, warn_orphaned};
 use crate::config::ConfigErrors;
 use crate::health::{HealthTable, canonical_overrides};
-use crate::telemetry;
+use crate::telemetry::{self, Handles};
 use crate::zone::ZoneSet;
 
 /// What the blocking thread found.
 pub enum Outcome {
     /// Every file reads as the serving set read it.
     Unchanged,
-    /// A new, validated set, and its signatures.
-    New(Box<ZoneSet>, crate::dnssec::Signed),
+    /// A new, validated set, its signatures and its metric handles.
+    New(Box<New>),
     /// A valid set that could not be signed.
     Unsigned(crate::dnssec::SignError),
     /// The errors that reject the files as they are.
     Failed(ConfigErrors),
+}
+
+/// A new set as the background thread leaves it for the engine.
+pub struct New {
+    zones: ZoneSet,
+    signed: crate::dnssec::Signed,
+    /// Laid out with the serving set's deployment timing (the worst-case figures use it).
+    metrics: Arc<Handles>,
 }
 
 /// One load in progress and the requests it answers.
@@ -42,18 +54,28 @@ pub fn start(
     dir: PathBuf,
     serving: Arc<ZoneSet>,
     signed: Arc<crate::dnssec::Signed>,
+    metrics: Arc<Handles>,
     replies: Vec<Reply>,
 ) -> Loading {
     let task = crate::sched::background("reload", move || {
         let same =
             crate::config::dir_files(&dir).is_ok_and(|files| serving.inputs.unchanged(&files));
+        let timing = serving.timing.clone();
         drop(serving); // not held through the parse
         if same {
             return Outcome::Unchanged;
         }
         match crate::config::load_dir(&dir) {
-            Ok(set) => match super::signing::sign_set(&set, Some(&signed)) {
-                Ok(s) => Outcome::New(Box::new(set), s),
+            Ok(mut set) => match super::signing::sign_set(&set, Some(&signed)) {
+                Ok(signed) => {
+                    set.timing = timing;
+                    let metrics = super::metrics::handles(&set, Some(&metrics));
+                    Outcome::New(Box::new(New {
+                        zones: set,
+                        signed,
+                        metrics,
+                    }))
+                }
                 Err(e) => Outcome::Unsigned(e),
             },
             Err(e) => Outcome::Failed(e),
@@ -74,6 +96,7 @@ impl Engine {
             self.zones_dir.clone(),
             self.table.zones().clone(),
             self.signed.clone(),
+            self.metrics.clone(),
             replies,
         )
     }
@@ -114,10 +137,20 @@ impl Engine {
                     changed: false,
                 });
             }
-            Outcome::New(mut z, signed) => {
-                z.timing = self.table.zones().timing.clone();
+            Outcome::New(new) => {
+                let New {
+                    mut zones,
+                    signed,
+                    mut metrics,
+                } = *new;
+                let timing = &self.table.zones().timing;
+                if zones.timing != *timing {
+                    // The deployment's figures changed during the load.
+                    zones.timing = timing.clone();
+                    metrics = super::metrics::handles(&zones, Some(&self.metrics));
+                }
                 self.signed = Arc::new(signed);
-                Arc::new(*z)
+                (Arc::new(zones), metrics)
             }
             Outcome::Unsigned(e) => {
                 error!(target: "gslbd::engine", error = %e, "reload: the new zones could not be signed; the previous zones keep serving");
@@ -131,10 +164,17 @@ impl Engine {
                 return Err(e.to_string());
             }
         };
+        let (zones, metrics) = zones;
         let count = zones.zones.len();
-        self.metrics = super::metrics::handles(&zones, Some(&self.metrics));
-        self.table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now())
+        // What the new set replaces is dropped at nice 19 too (the last reference to the old
+        // set is usually one of these; a query still reading the old snapshot drops it last).
+        let replaced = (
+            std::mem::replace(&mut self.metrics, metrics),
+            self.shared.load_full(),
+        );
+        let table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now())
             .with_meter(self.metrics.clone());
+        let replaced = (replaced, std::mem::replace(&mut self.table, table));
         let mut all = std::mem::take(&mut self.overrides);
         all.append(&mut self.orphaned);
         let (overrides, orphaned) = canonical_overrides(&all, &zones);
@@ -153,6 +193,7 @@ impl Engine {
         }
         self.agree();
         self.publish();
+        drop(crate::sched::background("drop", move || drop(replaced)));
         // A full render (a quarter of a second with 10,000 targets): in the background, so
         // neither the engine nor the queries wait for it.
         let (snap, now) = (self.shared.load_full(), Instant::now());
