@@ -25,9 +25,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def switches(pid):
     """Voluntary and involuntary context switches of every thread of `pid` (and children)."""
     vol = inv = 0
-    pids = [pid] + [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    for p in pids:
-        for tid in os.listdir(f"/proc/{p}/task"):
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    family, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parents.items() if pp in family} - family
+        family |= more
+        grew = bool(more)
+    for p in family:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
             try:
                 for line in open(f"/proc/{p}/task/{tid}/status"):
                     if line.startswith("voluntary_ctxt_switches"):
@@ -45,12 +60,13 @@ def main():
     ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--qps", type=int, default=20000)
     ap.add_argument("--out", default=os.path.join(HERE, "TCP.md"))
+    ap.add_argument("--before", help="a previous gslbd build, measured beside this one")
     args = ap.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory(prefix="gslbd-tcp-") as tmp, hb.Backends(3) as back:
         logdir = f"{tmp}/logs"
         os.makedirs(logdir)
-        servers = shapes.start(tmp, back.ports, logdir, os.cpu_count() or 1)
+        servers = shapes.start(tmp, back.ports, logdir, os.cpu_count() or 1, args.before)
         servers = {n: s for n, s in servers.items() if not n.startswith("floor")}
         qfile = f"{tmp}/www.txt"
         with open(qfile, "w") as f:

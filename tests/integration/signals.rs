@@ -1,13 +1,15 @@
 //! Signals as a service manager sends them: SIGHUP at any time (even during start-up) never
 //! kills gslbd, SIGTERM stops it within a bounded grace period whatever a client holds open, a
-//! second SIGTERM exits at once, and systemd hears READY, RELOADING and STOPPING.
+//! second SIGTERM exits at once, and systemd hears READY, RELOADING and STOPPING. A process
+//! that can start no more threads (its user's `RLIMIT_NPROC`, a pids cgroup) still stops
+//! cleanly.
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Gslbd, exited_within, spawn_serve, zone_head};
+use crate::harness::{Gslbd, exited_within, http, spawn_serve, zone_head};
 
 fn zones_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -125,4 +127,54 @@ fn sigterm_is_bounded_by_the_grace_period_and_a_second_one_exits_at_once() {
         t1.elapsed()
     );
     assert_eq!(status.code(), Some(1));
+}
+
+/// A uid no other process runs as, so `RLIMIT_NPROC` counts gslbd's threads alone.
+const LONE_UID: &str = "64917";
+
+#[test]
+fn with_no_thread_left_to_start_scrapes_fail_and_sigterm_still_exits_cleanly() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = zones_dir();
+    for d in [dir.path().to_path_buf(), dir.path().join("zones")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let zones = dir.path().join("zones").to_string_lossy().into_owned();
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--log",
+        "info",
+        "--zones",
+        &zones,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let uid = format!("--reuid={LONE_UID}");
+    let gid = format!("--regid={LONE_UID}");
+    let mut g = Gslbd::start_dir(dir, &["setpriv", &uid, &gid, "--clear-groups"], &args);
+    assert_eq!(g.dig("gslb.example SOA").status, "NOERROR");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).expect("status");
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .expect("thread count");
+    let limit = format!("--nproc={threads}:{threads}");
+    let set = Command::new("prlimit")
+        .args(["--pid", &g.pid().to_string(), &limit])
+        .status()
+        .expect("prlimit");
+    assert!(set.success());
+    let admin = g.admin.clone().expect("admin");
+    let (code, _) = http(&admin, "GET", "/metrics", None);
+    assert_eq!(code, 500, "a scrape that cannot start its thread fails, and says so");
+    assert_eq!(g.dig("gslb.example SOA").status, "NOERROR", "queries are answered");
+    let exit = g.terminate().expect("stopped");
+    let logs = g.logs().join("\n");
+    assert!(!logs.contains("panicked"), "{logs}");
+    assert_eq!(exit.code(), Some(0), "{logs}");
 }
