@@ -121,6 +121,12 @@ pub fn serve(handler: Handler, listeners: Vec<Listener>, tcp: TcpLimits) -> io::
     Ok(server)
 }
 
+/// How long shutdown waits for the UDP threads, which see the stop within their 100 ms read
+/// timeout (and a batch of answers).
+const UDP_JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often shutdown looks whether they are done.
+const UDP_JOIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl Server {
     /// Stops accepting, finishes TCP queries in flight (bounded), and joins the UDP threads.
     pub async fn shutdown(self) {
@@ -131,11 +137,21 @@ impl Server {
             }
         }
         self.stop_udp.store(true, Ordering::Relaxed);
-        let threads = self.threads;
-        let joined =
-            tokio::task::spawn_blocking(move || threads.into_iter().all(|t| t.join().is_ok()))
-                .await;
-        if !matches!(joined, Ok(true)) {
+        // Joined once finished, without starting a thread to wait on them: a process that
+        // can start no more threads (RLIMIT_NPROC, a pids cgroup) still stops cleanly.
+        let mut threads = self.threads;
+        let deadline = tokio::time::Instant::now() + UDP_JOIN_TIMEOUT;
+        while !threads.iter().all(|t| t.is_finished()) {
+            if tokio::time::Instant::now() >= deadline {
+                warn!(
+                    left = threads.iter().filter(|t| !t.is_finished()).count(),
+                    "udp threads still running at shutdown"
+                );
+                return;
+            }
+            tokio::time::sleep(UDP_JOIN_POLL).await;
+        }
+        if !threads.drain(..).all(|t| t.join().is_ok()) {
             warn!("a udp thread failed");
         }
     }

@@ -129,50 +129,49 @@ fn sigterm_is_bounded_by_the_grace_period_and_a_second_one_exits_at_once() {
     assert_eq!(status.code(), Some(1));
 }
 
-/// A uid no other process runs as, so `RLIMIT_NPROC` counts gslbd's threads alone.
-const LONE_UID: &str = "64917";
+/// A pids cgroup (v1, as on the test machines) holding one process; removed when dropped.
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    /// Moves `pid` into a new cgroup whose `pids.max` is what it runs now: no new thread.
+    fn freeze_threads(pid: u32) -> PidsCgroup {
+        let dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/gslbd-test-{pid}"));
+        std::fs::create_dir(&dir).expect("a pids cgroup (needs /sys/fs/cgroup/pids)");
+        let cg = PidsCgroup(dir);
+        std::fs::write(cg.0.join("cgroup.procs"), pid.to_string()).expect("move into it");
+        let current = std::fs::read_to_string(cg.0.join("pids.current")).expect("current");
+        std::fs::write(cg.0.join("pids.max"), current.trim()).expect("pids.max");
+        cg
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
 
 #[test]
 fn with_no_thread_left_to_start_scrapes_fail_and_sigterm_still_exits_cleanly() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = zones_dir();
-    for d in [dir.path().to_path_buf(), dir.path().join("zones")] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    let zones = dir.path().join("zones").to_string_lossy().into_owned();
-    let args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--log",
-        "info",
-        "--zones",
-        &zones,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let uid = format!("--reuid={LONE_UID}");
-    let gid = format!("--regid={LONE_UID}");
-    let mut g = Gslbd::start_dir(dir, &["setpriv", &uid, &gid, "--clear-groups"], &args);
+    let mut g = Gslbd::start(&[("z.toml", &zone_head("gslb.example."))]);
     assert_eq!(g.dig("gslb.example SOA").status, "NOERROR");
-    let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).expect("status");
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|t| t.trim().parse::<u32>().ok())
-        .expect("thread count");
-    let limit = format!("--nproc={threads}:{threads}");
-    let set = Command::new("prlimit")
-        .args(["--pid", &g.pid().to_string(), &limit])
-        .status()
-        .expect("prlimit");
-    assert!(set.success());
+    let _cgroup = PidsCgroup::freeze_threads(g.pid());
     let admin = g.admin.clone().expect("admin");
     let (code, _) = http(&admin, "GET", "/metrics", None);
-    assert_eq!(code, 500, "a scrape that cannot start its thread fails, and says so");
-    assert_eq!(g.dig("gslb.example SOA").status, "NOERROR", "queries are answered");
+    assert_eq!(
+        code, 500,
+        "a scrape that cannot start its thread fails, and says so"
+    );
+    assert_eq!(
+        g.dig("gslb.example SOA").status,
+        "NOERROR",
+        "queries are answered"
+    );
     let exit = g.terminate().expect("stopped");
     let logs = g.logs().join("\n");
     assert!(!logs.contains("panicked"), "{logs}");
