@@ -11,6 +11,11 @@
 //! other thread at nice 19 and grew 5–10× at nice 0 or 10. The price: on a core the queries
 //! saturate, long jobs get little CPU and finish late (queries come first); probes, transfers
 //! already built and the admin API's small answers run on the runtime at the normal priority.
+//!
+//! A zone transfer build is the exception ([`job`]: its own thread at the normal priority). A
+//! secondary waiting for one is an operator's server that answers the internet: at nice 19
+//! beside busy cores, eight builds held their slots past the ten seconds the next transfers
+//! wait, and those got SERVFAIL (review of #28). At most eight run at once.
 
 use std::io;
 use std::time::Duration;
@@ -54,11 +59,31 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    thread(name, true, f)
+}
+
+/// Runs `f` on a new thread named `gslbd-bg-NAME` at the normal priority, like
+/// [`background`] otherwise: for work a peer waits on (a transfer build).
+pub fn job<T, F>(name: &str, f: F) -> oneshot::Receiver<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    thread(name, false, f)
+}
+
+fn thread<T, F>(name: &str, lowest: bool, f: F) -> oneshot::Receiver<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
     let (tx, rx) = oneshot::channel();
     let started = std::thread::Builder::new()
         .name(format!("gslbd-bg-{name}"))
         .spawn(move || {
-            lower_priority();
+            if lowest {
+                lower_priority();
+            }
             let _ = tx.send(f());
         });
     if let Err(e) = started {
@@ -98,6 +123,13 @@ mod tests {
         assert_eq!(name, "gslbd-bg-test");
         // The caller keeps its own priority.
         assert_ne!(nice_and_name().0, BACKGROUND_NICE);
+    }
+
+    #[tokio::test]
+    async fn a_peer_facing_job_keeps_the_callers_priority_on_its_own_named_thread() {
+        let (nice, name) = job("xfr", nice_and_name).await.expect("the job ran");
+        assert_eq!(nice, nice_and_name().0);
+        assert_eq!(name, "gslbd-bg-xfr");
     }
 
     #[tokio::test]

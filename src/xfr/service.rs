@@ -84,12 +84,11 @@ impl Service {
             let now = tsig::now();
             serve::respond(&published, &config, &msg, src, now)
         };
-        let messages = crate::sched::background("xfr", build)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "building a transfer failed");
-                Vec::new()
-            });
+        // At the normal priority: a secondary waits for it (crate::sched).
+        let messages = crate::sched::job("xfr", build).await.unwrap_or_else(|e| {
+            warn!(error = %e, "building a transfer failed");
+            Vec::new()
+        });
         Some(Transfer {
             messages,
             slot: Some(slot),

@@ -359,7 +359,7 @@ fn the_largest_record_check_accepts_can_be_transferred_with_tsig() {
 
 /// One whole AXFR over TCP, read to its closing SOA (or to `expect` messages, without
 /// decoding them); the messages it took.
-fn axfr_messages(port: u16, query: &[u8], expect: Option<usize>) -> usize {
+pub(crate) fn axfr_messages(port: u16, query: &[u8], expect: Option<usize>) -> usize {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return 0;

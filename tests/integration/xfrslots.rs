@@ -1,12 +1,13 @@
 //! What a transfer or a signed answer holds: refusals decided before a transfer slot is taken
 //! (8 stalled transfers do not delay another address's REFUSED), and the room a signed UDP
-//! answer keeps for its TSIG (the real length for the key, not a fixed reserve).
+//! answer keeps for its TSIG (the real length for the key, not a fixed reserve), and transfers
+//! that complete while every core is busy with other work.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::dig;
-use crate::xfrserve::{KEY, bulk, primary};
+use crate::xfrserve::{KEY, axfr_messages, bulk, primary};
 
 /// Opens `n` TCP connections to `port` with a 2 KiB receive buffer, sends a signed AXFR on
 /// each and never reads; prints `ready` once all are sent, then sleeps (killed by PID).
@@ -80,5 +81,74 @@ fn a_signed_answer_that_fits_512_bytes_with_its_tsig_is_not_truncated() {
         d.raw.contains("TSIG") || d.raw.contains("tsig"),
         "{}",
         d.raw
+    );
+}
+
+/// Spins one thread per core at normal priority until dropped: a host busy with queries.
+struct Busy(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+impl Busy {
+    fn every_core() -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let spinners = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Busy(stop, spinners)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn transfers_over_the_slots_complete_while_every_core_is_busy() {
+    let g = primary(&bulk(50_000), false, "");
+    let mut q = hickory_proto::op::Message::query();
+    q.add_query(hickory_proto::op::Query::query(
+        hickory_proto::rr::Name::from_ascii("gslb.example.").expect("name"),
+        hickory_proto::rr::RecordType::AXFR,
+    ));
+    let query = q.to_vec().expect("encode");
+    let single = axfr_messages(g.port, &query, None);
+    assert!(single > 10, "{single} messages");
+    let busy = Busy::every_core();
+    let t0 = Instant::now();
+    // Two more than the 8 slots: the last two wait for a slot, which a build at the lowest
+    // priority held past the 10 s wait (SERVFAIL: one message) on a busy host.
+    let pullers: Vec<_> = (0..10)
+        .map(|_| {
+            let (query, port) = (query.clone(), g.port);
+            std::thread::spawn(move || axfr_messages(port, &query, Some(single)))
+        })
+        .collect();
+    let got: Vec<usize> = pullers
+        .into_iter()
+        .map(|p| p.join().expect("puller"))
+        .collect();
+    drop(busy);
+    eprintln!(
+        "10 transfers of {single} messages beside busy cores: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        got.iter().all(|n| *n == single),
+        "messages per transfer: {got:?}"
     );
 }
