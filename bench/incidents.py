@@ -73,7 +73,17 @@ def udp_ticks(pid):
 
 
 SERVER_CORE, CLIENT_CORE = [], []
-INCIDENTS = ("probes", "reload", "scrape")
+INCIDENTS = ("probes", "reload", "scrape", "metrics", "status", "hog")
+HOG = """
+import time
+while True:
+    t = time.time()
+    text = "".join(f'gslbd_probe_results_total{{target="http://127.0.0.1/h/{i}",result="ok"}} {i}\\n'
+                   for i in range(160000))
+    del text
+    time.sleep(max(0.0, 1.0 - (time.time() - t)))
+"""
+SCRAPER_NICE = 19
 
 
 def pin():
@@ -116,8 +126,12 @@ def post(url):
 
 
 def get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return len(r.read())
+    """Reads `url` the way a Prometheus on another host would cost this one nothing: with curl
+    at nice 19 (`--scraper-nice 0` reads it at dnsperf's priority, competing for its cores)."""
+    out = subprocess.run(["nice", "-n", str(SCRAPER_NICE), "curl", "-s", "-o", "/dev/null",
+                          "-w", "%{size_download}", "--max-time", "30", url],
+                         capture_output=True, text=True)
+    return int(out.stdout or 0)
 
 
 def incident(kind, admin, big, probe_backend, seconds, stop):
@@ -138,10 +152,20 @@ def incident(kind, admin, big, probe_backend, seconds, stop):
         t = time.time()
         post(f"http://{admin}/reload")
         done.append(f"reload {time.time() - t:.2f} s")
-    elif kind == "scrape":
+    elif kind == "hog":
+        # The control: not gslbd but another process at nice 19 that each second spends about
+        # what a scrape does, building and dropping a 12 MB text (as the exporter renders).
+        hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", HOG])
+        stop.wait(seconds + 1)
+        hog.kill()
+        hog.wait()
+        done.append("hog")
+    elif kind in ("scrape", "metrics", "status"):
+        # `scrape` reads both each second; `metrics` and `status` one of them, to tell apart.
+        paths = ["/metrics", "/status"] if kind == "scrape" else [f"/{kind}"]
         while not stop.wait(1):
-            get(f"http://{admin}/metrics")
-            get(f"http://{admin}/status")
+            for path in paths:
+                get(f"http://{admin}{path}")
             done.append("scrape")
     return done
 
@@ -162,7 +186,24 @@ def main():
     ap.add_argument("--pin", action="store_true", help="gslbd on core 0, its clients on core 1")
     ap.add_argument("--kinds", default="quiet,probes,reload,scrape",
                     help="the runs, comma-separated (quiet is always one)")
+    ap.add_argument("--scraper-nice", type=int, default=19,
+                    help="the nice value of the scraping curl (19: it takes no CPU from dnsperf)")
+    ap.add_argument("--probes-only", action="store_true",
+                    help="with --before: only the probe engines side by side (at full scale "
+                         "unless --quick), written to bench/PROBE-ENGINE.md")
     args = ap.parse_args()
+    if args.probes_only:
+        args.reps = args.reps or 3
+        probes = probe_engines(args)
+        text = "# The probe engine\n\nWritten by `bench/run --incidents --probes-only --before " \
+               f"OLD` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n" + \
+               "\n".join(probe_table(probes, args)[2:]) + "\n"
+        with open(os.path.join(HERE, "PROBE-ENGINE.md"), "w") as f:
+            f.write(text)
+        print(text)
+        return
+    global SCRAPER_NICE
+    SCRAPER_NICE = args.scraper_nice
     if args.pin:
         pin()
     pools, records = (2000, 20000) if args.quick else (10000, 100000)
@@ -235,6 +276,24 @@ def probe_engines(args):
     return runs
 
 
+def probe_table(probes, args):
+    """The probe engines' figures as a Markdown section."""
+    first = probes["this build"][0]
+    out = ["## The probe engine alone, this build beside the build before", "",
+           f"{first['targets']:,} HTTP targets at interval 1 s on one local backend, "
+           f"{first['seconds']} s per run, {args.reps} interleaved repetitions, medians"
+           f"{f' (before: `{args.before}`)' if args.before else ''}.", "",
+           "| build | CPU (cores) | probes/s | lateness p50 s | lateness p99 s | false downs "
+           "| RSS MiB |", "|---|---|---|---|---|---|---|"]
+    for name, rs in probes.items():
+        def m(key):
+            return statistics.median(r[key] for r in rs)
+        out.append(f"| {name} | {m('cores'):.3f} | {m('probes_per_s'):.0f} | "
+                   f"{m('lateness_p50')} | {m('lateness_p99')} | "
+                   f"{sum(r['false_down'] for r in rs):.0f} | {m('rss_mib'):.0f} |")
+    return out
+
+
 def write(rows, kinds, args, pools, records, probes=None):
     def med(kind, key):
         return statistics.median(r[key] for r in rows[kind])
@@ -249,7 +308,11 @@ def write(rows, kinds, args, pools, records, probes=None):
            "Latency is dnsperf's per query (`-v`); CPU is CPU-seconds per million answered "
            "queries, of the UDP threads and of the whole process (which also runs the probes, "
            "the reload or the scrapes). The target: p99 during each incident ≤ 1.2× the quiet "
-           "p99, and no query lost.", "",
+           "p99, and no query lost. `probes`: the backend of every probed pool is killed and "
+           "restarted; `reload`: a changed big zone file is reloaded; `scrape`: `/metrics` and "
+           "`/status` read every second (`metrics`, `status`: one of them) by curl at nice 19; "
+           "`hog` is the control: not gslbd but another process at nice 19 that each second "
+           "builds and drops a 12 MB text, about a scrape's CPU.", "",
            "| run | p50 ms | p99 ms | max ms | p99 / quiet | lost | UDP threads CPU-s/M "
            "| process CPU-s/M |", "|---|---|---|---|---|---|---|---|"]
     for kind in kinds:
@@ -261,18 +324,7 @@ def write(rows, kinds, args, pools, records, probes=None):
                    f"{ratio:.2f}×{ok} | {lost} | {med(kind, 'udp'):.2f} | "
                    f"{med(kind, 'process'):.2f} |")
     if probes:
-        first = probes["this build"][0]
-        out += ["", "## The probe engine alone, this build beside the build before", "",
-                f"{first['targets']:,} HTTP targets at interval 1 s on one local backend, "
-                f"{first['seconds']} s per run, {args.reps} interleaved repetitions, medians.", "",
-                "| build | CPU (cores) | probes/s | lateness p50 s | lateness p99 s | false downs "
-                "| RSS MiB |", "|---|---|---|---|---|---|---|"]
-        for name, rs in probes.items():
-            def m(key):
-                return statistics.median(r[key] for r in rs)
-            out.append(f"| {name} | {m('cores'):.3f} | {m('probes_per_s'):.0f} | "
-                       f"{m('lateness_p50')} | {m('lateness_p99')} | "
-                       f"{sum(r['false_down'] for r in rs):.0f} | {m('rss_mib'):.0f} |")
+        out += [""] + probe_table(probes, args)
     text = "\n".join(out) + "\n"
     with open(args.out, "w") as f:
         f.write(text)
