@@ -272,7 +272,8 @@ def probe_engines(args):
                 runs[name].append(r)
                 print(f"probes rep {rep + 1} {name}: {r['cores']:.3f} cores, "
                       f"{r['probes_per_s']:.0f} probes/s, lateness p99 {r['lateness_p99']}, "
-                      f"false down {r['false_down']}", file=sys.stderr)
+                      f"false down {r['false_down']}, failed {r['failed_by_outcome']}",
+                      file=sys.stderr)
     return runs
 
 
