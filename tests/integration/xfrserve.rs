@@ -357,6 +357,20 @@ fn the_largest_record_check_accepts_can_be_transferred_with_tsig() {
     );
 }
 
+/// An unsigned AXFR query for `gslb.example.`, and the messages one whole transfer of it from
+/// `port` takes (more than 10: a large zone).
+pub(crate) fn axfr_of_gslb_example(port: u16) -> (Vec<u8>, usize) {
+    let mut q = hickory_proto::op::Message::query();
+    q.add_query(hickory_proto::op::Query::query(
+        hickory_proto::rr::Name::from_ascii("gslb.example.").expect("name"),
+        hickory_proto::rr::RecordType::AXFR,
+    ));
+    let query = q.to_vec().expect("encode");
+    let single = axfr_messages(port, &query, None);
+    assert!(single > 10, "{single} messages");
+    (query, single)
+}
+
 /// One whole AXFR over TCP, read to its closing SOA (or to `expect` messages, without
 /// decoding them); the messages it took.
 pub(crate) fn axfr_messages(port: u16, query: &[u8], expect: Option<usize>) -> usize {
@@ -399,14 +413,7 @@ pub(crate) fn axfr_messages(port: u16, query: &[u8], expect: Option<usize>) -> u
 #[test]
 fn concurrent_transfers_of_a_large_zone_do_not_delay_other_tcp_queries() {
     let g = primary(&bulk(20_000), false, "");
-    let mut q = hickory_proto::op::Message::query();
-    q.add_query(hickory_proto::op::Query::query(
-        hickory_proto::rr::Name::from_ascii("gslb.example.").expect("name"),
-        hickory_proto::rr::RecordType::AXFR,
-    ));
-    let query = q.to_vec().expect("encode");
-    let single = axfr_messages(g.port, &query, None);
-    assert!(single > 10, "{single} messages");
+    let (query, single) = axfr_of_gslb_example(g.port);
     let port = g.port;
     // More than the 8 built at once: the ones over the cap wait for a slot, and all complete.
     let pullers: Vec<_> = (0..24)

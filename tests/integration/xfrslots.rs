@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::dig;
-use crate::xfrserve::{KEY, axfr_messages, bulk, primary};
+use crate::xfrserve::{KEY, axfr_messages, axfr_of_gslb_example, bulk, primary};
 
 /// Opens `n` TCP connections to `port` with a 2 KiB receive buffer, sends a signed AXFR on
 /// each and never reads; prints `ready` once all are sent, then sleeps (killed by PID).
@@ -120,14 +120,7 @@ impl Drop for Busy {
 #[test]
 fn transfers_over_the_slots_complete_while_every_core_is_busy() {
     let g = primary(&bulk(50_000), false, "");
-    let mut q = hickory_proto::op::Message::query();
-    q.add_query(hickory_proto::op::Query::query(
-        hickory_proto::rr::Name::from_ascii("gslb.example.").expect("name"),
-        hickory_proto::rr::RecordType::AXFR,
-    ));
-    let query = q.to_vec().expect("encode");
-    let single = axfr_messages(g.port, &query, None);
-    assert!(single > 10, "{single} messages");
+    let (query, single) = axfr_of_gslb_example(g.port);
     let busy = Busy::every_core();
     let t0 = Instant::now();
     // Two more than the 8 slots: the last two wait for a slot, which a build at the lowest
