@@ -25,6 +25,8 @@
 //! - [`server`]: [`serve`] wires them all.
 
 pub mod admin;
+#[cfg(test)]
+mod allocs;
 pub mod check;
 pub mod cluster;
 pub mod config;

@@ -358,3 +358,56 @@ fn garbage_and_cut_queries_never_panic_and_answer_like_the_full_path() {
 
 mod rules;
 mod signed;
+
+/// Every shape the fast path answers (a pool by policy, by its fallback, hashed with DO=1, a
+/// static name, NXDOMAIN, NODATA) reuses its buffers: no allocation per query. (A pool that
+/// answers nothing when all is down goes the full path, which builds a hickory message.)
+#[test]
+fn the_fast_path_answers_without_allocating() {
+    // With the server's rate limiting on, for a client it limits and one it exempts.
+    let rrl = super::rrl::RrlConfig {
+        rate: 1_000_000,
+        ..Default::default()
+    };
+    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snapshot()))).with_rrl(rrl);
+    for src in ["192.0.2.7:5300", "127.0.0.1:5300"] {
+        answers_without_allocating(&handler, src.parse().expect("addr"));
+    }
+}
+
+fn answers_without_allocating(handler: &Handler, src: SocketAddr) {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let mut out = Vec::with_capacity(4096);
+    let shapes = [
+        query("www.t.example.", RecordType::A, 1, None),
+        query("www.t.example.", RecordType::A, 2, Some((1232, false, 0))),
+        query("sticky.t.example.", RecordType::A, 3, Some((1232, true, 0))),
+        query("ns1.t.example.", RecordType::A, 4, Some((1232, false, 0))),
+        query(
+            "nothere.t.example.",
+            RecordType::A,
+            5,
+            Some((1232, false, 0)),
+        ),
+        query("www.t.example.", RecordType::TXT, 6, Some((1232, false, 0))),
+        query("api.t.example.", RecordType::A, 7, Some((1232, false, 0))),
+    ];
+    for q in &shapes {
+        let received = Received {
+            bytes: q,
+            src,
+            transport: Transport::Udp,
+        };
+        // The first answer of each shape registers its metric series.
+        assert!(handler.respond(received, &mut rng, &mut out));
+        let (allocations, answered) = crate::allocs::during(|| {
+            (0..100).all(|_| handler.respond(received, &mut rng, &mut out))
+        });
+        assert!(answered);
+        let name = Message::from_vec(q).expect("query").queries[0].to_string();
+        assert_eq!(
+            allocations, 0,
+            "{name} from {src}: {allocations} allocations in 100 answers"
+        );
+    }
+}

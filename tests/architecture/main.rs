@@ -22,7 +22,7 @@ use read::{Import, imports};
 /// The top-level modules, bottom to top: a module imports only modules of lower layers; the
 /// modules of one layer never import each other.
 const LAYERS: &[&[&str]] = &[
-    &["wire", "telemetry", "sched"],
+    &["wire", "telemetry", "sched", "allocs"],
     &["zone"],
     &["dnssec"],
     &["config"],
