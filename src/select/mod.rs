@@ -126,7 +126,7 @@ pub fn decide<R: Rng + ?Sized>(
 pub fn select<R: Rng + ?Sized>(
     pool: &Pool,
     weights: &[u64],
-    fail_open: impl FnOnce() -> Vec<u64>,
+    fail_open: impl FnOnce() -> Weights,
     client: &ClientKey,
     rng: &mut R,
 ) -> Selection {

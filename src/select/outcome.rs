@@ -48,7 +48,7 @@ pub fn decide(p: &Pool, weights: &[u64], fail_open: &[u64]) -> (Answering, Vec<b
     let sel = select::select(
         p,
         weights,
-        || fail_open.to_vec(),
+        || fail_open.into(),
         &client,
         &mut SmallRng::seed_from_u64(0),
     );

@@ -32,7 +32,7 @@ fn pool(set: &ZoneSet) -> &Pool {
     &set.zones[0].pools[0]
 }
 
-fn configured(p: &Pool) -> Vec<u64> {
+fn configured(p: &Pool) -> super::Weights {
     p.regions.iter().map(|r| u64::from(r.weight)).collect()
 }
 
@@ -257,4 +257,22 @@ fn expected_shares_per_policy() {
         round(expected_shares(pool(&a), &[true, false, true])),
         vec![0.5, 0.0, 0.5]
     );
+}
+
+/// When every region is down and the pool fails open, the configured weights are gathered
+/// without a heap allocation per query (the incident's query path is the fast path's).
+#[test]
+fn a_pool_failing_open_chooses_without_allocating() {
+    let set = zone("answers = 2", &[("a", 1, 1), ("b", 2, 1), ("c", 3, 1)]);
+    let p = pool(&set);
+    let mut rng = StdRng::seed_from_u64(2);
+    let c = client("10.0.0.1");
+    let (allocations, rules) = crate::allocs::during(|| {
+        (0..100)
+            .map(|_| select(p, &[0, 0, 0], || configured(p), &c, &mut rng).rule)
+            .filter(|r| *r == Rule::AllDownAll)
+            .count()
+    });
+    assert_eq!(rules, 100, "every answer fails open");
+    assert_eq!(allocations, 0, "{allocations} allocations in 100 choices");
 }
