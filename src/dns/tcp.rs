@@ -36,6 +36,8 @@ use super::handler::Handler;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections the kernel queues before they are accepted.
 const LISTEN_BACKLOG: i32 = 1024;
+/// A DNS header's length: the shortest message worth reading.
+const HEADER_LEN: usize = 12;
 /// The read buffer of a connection: room for dozens of typical queries (a longer message is
 /// read straight into its own buffer once this one is empty).
 const READ_BUFFER: usize = 4096;
@@ -206,6 +208,16 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         }
+        // Shorter than a header: nothing to answer and no client's mistake, so the connection
+        // goes, as in Knot and NSD (a stream of `00 00` frames would otherwise cost nothing).
+        if msg.len() < HEADER_LEN {
+            debug!(%src, len = msg.len(), "tcp message shorter than a header; closing");
+            return;
+        }
+        // Messages come out of the read buffer without touching the socket, and one that gets
+        // no answer writes nothing: without this a client streaming such messages would keep
+        // the worker from every other task for tens of milliseconds (review of #28).
+        tokio::task::consume_budget().await;
         let query = Received {
             bytes: &msg,
             src,

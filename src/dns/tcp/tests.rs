@@ -94,3 +94,69 @@ async fn pipelined_queries_are_read_from_a_buffer_not_three_reads_each() {
         queries.len()
     );
 }
+
+/// A 12-byte message with QR=1 (a response): dropped unanswered, like any the server does not
+/// answer.
+fn framed_response(id: u16) -> Vec<u8> {
+    let mut m = vec![0, 12];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    m
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stream_of_unanswered_messages_yields_to_other_tasks() {
+    let snap = snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())]);
+    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snap)));
+    let flood: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| framed_response(i as u16))
+        .collect();
+    let (mut client, server) = tokio::io::duplex(flood.len() + 16);
+    client.write_all(&flood).await.expect("write");
+    client.shutdown().await.expect("shutdown");
+    let reads = Arc::new(AtomicUsize::new(0));
+    let server = Counting {
+        inner: server,
+        reads: reads.clone(),
+    };
+    let src = "127.0.0.1:5300".parse().expect("addr");
+    let served = tokio::spawn(session(server, src, handler));
+    // Spawned after the session, so it runs when the session first yields.
+    let seen = reads.clone();
+    let other = tokio::spawn(async move { seen.load(Ordering::Relaxed) });
+    let reads_before_other_ran = other.await.expect("other task");
+    served.await.expect("session ends");
+    // 4 KiB holds 292 of these; the session must yield within its first buffer or two,
+    // not after tokio's budget of 128 socket reads (37,000 messages).
+    assert!(
+        reads_before_other_ran <= 4,
+        "the session read its socket {reads_before_other_ran} times before another task ran"
+    );
+}
+
+#[tokio::test]
+async fn a_message_shorter_than_a_header_closes_the_connection() {
+    let snap = snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())]);
+    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snap)));
+    let (mut client, server) = tokio::io::duplex(1 << 16);
+    let src = "127.0.0.1:5300".parse().expect("addr");
+    let served = tokio::spawn(session(server, src, handler));
+    // Length-0 frames, then a real query: Knot and NSD close at the first short message.
+    let mut bytes: Vec<u8> = [0u8, 0].repeat(1000);
+    bytes.extend(framed_query(1));
+    client.write_all(&bytes).await.expect("write");
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        client.read_to_end(&mut rest),
+    )
+    .await
+    .expect("closed in time")
+    .expect("read");
+    assert!(
+        rest.is_empty(),
+        "answered after a short message: {} bytes",
+        rest.len()
+    );
+    served.await.expect("session ends");
+}
