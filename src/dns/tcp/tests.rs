@@ -52,6 +52,26 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
     }
 }
 
+/// A handler answering the test zone.
+fn handler() -> Handler {
+    let snap = snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())]);
+    Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snap)))
+}
+
+/// Serves `server` (counting its reads in the returned counter) as a connection from loopback.
+fn serve_counted<S>(server: S) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let reads = Arc::new(AtomicUsize::new(0));
+    let server = Counting {
+        inner: server,
+        reads: reads.clone(),
+    };
+    let src = "127.0.0.1:5300".parse().expect("addr");
+    (tokio::spawn(session(server, src, handler())), reads)
+}
+
 fn framed_query(id: u16) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, hickory_proto::op::OpCode::Query);
     let name = Name::from_ascii("www.t.example.").expect("name");
@@ -64,16 +84,8 @@ fn framed_query(id: u16) -> Vec<u8> {
 #[tokio::test]
 async fn pipelined_queries_are_read_from_a_buffer_not_three_reads_each() {
     const QUERIES: u16 = 100;
-    let snap = snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())]);
-    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snap)));
     let (mut client, server) = tokio::io::duplex(1 << 16);
-    let reads = Arc::new(AtomicUsize::new(0));
-    let server = Counting {
-        inner: server,
-        reads: reads.clone(),
-    };
-    let src = "127.0.0.1:5300".parse().expect("addr");
-    let served = tokio::spawn(session(server, src, handler));
+    let (served, reads) = serve_counted(server);
     let queries: Vec<u8> = (0..QUERIES).flat_map(framed_query).collect();
     client.write_all(&queries).await.expect("write");
     client.shutdown().await.expect("shutdown");
@@ -106,21 +118,13 @@ fn framed_response(id: u16) -> Vec<u8> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_stream_of_unanswered_messages_yields_to_other_tasks() {
-    let snap = snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())]);
-    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snap)));
     let flood: Vec<u8> = (0..100_000u32)
         .flat_map(|i| framed_response(i as u16))
         .collect();
     let (mut client, server) = tokio::io::duplex(flood.len() + 16);
     client.write_all(&flood).await.expect("write");
     client.shutdown().await.expect("shutdown");
-    let reads = Arc::new(AtomicUsize::new(0));
-    let server = Counting {
-        inner: server,
-        reads: reads.clone(),
-    };
-    let src = "127.0.0.1:5300".parse().expect("addr");
-    let served = tokio::spawn(session(server, src, handler));
+    let (served, reads) = serve_counted(server);
     // Spawned after the session, so it runs when the session first yields.
     let seen = reads.clone();
     let other = tokio::spawn(async move { seen.load(Ordering::Relaxed) });
@@ -136,11 +140,8 @@ async fn a_stream_of_unanswered_messages_yields_to_other_tasks() {
 
 #[tokio::test]
 async fn a_message_shorter_than_a_header_closes_the_connection() {
-    let snap = snapshot_of(&[(PathBuf::from("t.toml"), ZONE.to_string())]);
-    let handler = Handler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snap)));
     let (mut client, server) = tokio::io::duplex(1 << 16);
-    let src = "127.0.0.1:5300".parse().expect("addr");
-    let served = tokio::spawn(session(server, src, handler));
+    let (served, _) = serve_counted(server);
     // Length-0 frames, then a real query: Knot and NSD close at the first short message.
     let mut bytes: Vec<u8> = [0u8, 0].repeat(1000);
     bytes.extend(framed_query(1));
