@@ -224,6 +224,9 @@ def probes(binary, tmp, logdir, args, ops=False, edit=False):
         stop.set()
         if reloader:
             reloader.join()
+        # Every down transition since the start (each a false one: the backend never fails),
+        # and of those the ones before the measured window (every target probed at once).
+        startup_down = counter_sum(m0, "gslbd_health_transitions_total", 'kind="down"')
         down = counter_sum(m1, "gslbd_health_transitions_total", 'kind="down"')
         probes_done = (counter_sum(m1, "gslbd_probe_results_total")
                        - counter_sum(m0, "gslbd_probe_results_total"))
@@ -237,7 +240,8 @@ def probes(binary, tmp, logdir, args, ops=False, edit=False):
                 outcomes[kind] = outcomes.get(kind, 0) + float(line.rsplit(" ", 1)[1])
         return {"failed_by_outcome": outcomes, "targets": n, "seconds": seconds, "cores": cores,
                 "probes_per_s": probes_done / seconds, "lateness_p50": q[0.5],
-                "lateness_p99": q[0.99], "false_down": down, "failed_probes": failed,
+                "lateness_p99": q[0.99], "false_down": down, "startup_down": startup_down,
+                "failed_probes": failed,
                 "rss_mib": rss_kib(proc.pid, "VmRSS") / 1024, "reloads": len(reloads)}
     finally:
         stop.set()
