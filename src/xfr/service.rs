@@ -80,15 +80,20 @@ impl Service {
             self.config.clone(),
             msg.to_vec(),
         );
-        let build = move || {
-            let now = tsig::now();
-            serve::respond(&published, &config, &msg, src, now)
+        let build = {
+            let (published, config, msg) = (published.clone(), config.clone(), msg.clone());
+            move || serve::respond(&published, &config, &msg, src, tsig::now())
         };
-        // At the normal priority: a secondary waits for it (crate::sched).
-        let messages = crate::sched::job("xfr", build).await.unwrap_or_else(|e| {
-            warn!(error = %e, "building a transfer failed");
-            Vec::new()
-        });
+        // At the normal priority: a secondary waits for it (crate::sched). When its thread
+        // cannot start (no thread left to the process), SERVFAIL as when no slot is free: the
+        // secondary retries now instead of waiting for the connection to time out.
+        let messages = match crate::sched::job("xfr", build).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                warn!(error = %e, %src, "building a transfer failed; answered SERVFAIL");
+                serve::busy(&published, &self.config, &msg, src, tsig::now())
+            }
+        };
         Some(Transfer {
             messages,
             slot: Some(slot),

@@ -654,3 +654,30 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// A pids cgroup (v1, as on the test machines) holding one process; removed when dropped.
+pub struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    /// Moves `pid` into a new cgroup whose `pids.max` is what it runs now: no new thread.
+    pub fn freeze_threads(pid: u32) -> PidsCgroup {
+        let dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/gslbd-test-{pid}"));
+        std::fs::create_dir(&dir).expect("a pids cgroup (needs /sys/fs/cgroup/pids)");
+        let cg = PidsCgroup(dir);
+        std::fs::write(cg.0.join("cgroup.procs"), pid.to_string()).expect("move into it");
+        let current = std::fs::read_to_string(cg.0.join("pids.current")).expect("current");
+        std::fs::write(cg.0.join("pids.max"), current.trim()).expect("pids.max");
+        cg
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Gslbd, exited_within, http, spawn_serve, zone_head};
+use crate::harness::{Gslbd, PidsCgroup, exited_within, http, spawn_serve, zone_head};
 
 fn zones_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -127,33 +127,6 @@ fn sigterm_is_bounded_by_the_grace_period_and_a_second_one_exits_at_once() {
         t1.elapsed()
     );
     assert_eq!(status.code(), Some(1));
-}
-
-/// A pids cgroup (v1, as on the test machines) holding one process; removed when dropped.
-struct PidsCgroup(std::path::PathBuf);
-
-impl PidsCgroup {
-    /// Moves `pid` into a new cgroup whose `pids.max` is what it runs now: no new thread.
-    fn freeze_threads(pid: u32) -> PidsCgroup {
-        let dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/gslbd-test-{pid}"));
-        std::fs::create_dir(&dir).expect("a pids cgroup (needs /sys/fs/cgroup/pids)");
-        let cg = PidsCgroup(dir);
-        std::fs::write(cg.0.join("cgroup.procs"), pid.to_string()).expect("move into it");
-        let current = std::fs::read_to_string(cg.0.join("pids.current")).expect("current");
-        std::fs::write(cg.0.join("pids.max"), current.trim()).expect("pids.max");
-        cg
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.0).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 #[test]

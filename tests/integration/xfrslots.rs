@@ -145,3 +145,27 @@ fn transfers_over_the_slots_complete_while_every_core_is_busy() {
         "messages per transfer: {got:?}"
     );
 }
+
+#[test]
+fn a_transfer_whose_build_cannot_start_gets_servfail_at_once() {
+    let g = primary(&bulk(100), false, "");
+    let _cgroup = crate::harness::PidsCgroup::freeze_threads(g.pid());
+    let t0 = Instant::now();
+    let out = Command::new("dig")
+        .args(["+tcp", "+time=15", "+tries=1", "-p", &g.port.to_string()])
+        .args(["@127.0.0.1", "gslb.example.", "AXFR"])
+        .output()
+        .expect("dig");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // dig says "Transfer failed." for an error rcode, and "end of file" when the connection
+    // closes without an answer (the 10 s idle timeout, before).
+    assert!(
+        text.contains("Transfer failed."),
+        "no error answer after {:?}: {text}",
+        t0.elapsed()
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let logs = g.logs().join("\n");
+    assert!(logs.contains("answered SERVFAIL"), "{logs}");
+}
