@@ -662,6 +662,7 @@ impl PidsCgroup {
     /// Moves `pid` into a new cgroup whose `pids.max` is what it runs now: no new thread.
     pub fn freeze_threads(pid: u32) -> PidsCgroup {
         let dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/gslbd-test-{pid}"));
+        let _ = std::fs::remove_dir(&dir); // an empty one left by a test that was killed
         std::fs::create_dir(&dir).expect("a pids cgroup (needs /sys/fs/cgroup/pids)");
         let cg = PidsCgroup(dir);
         std::fs::write(cg.0.join("cgroup.procs"), pid.to_string()).expect("move into it");
@@ -672,8 +673,14 @@ impl PidsCgroup {
 }
 
 impl Drop for PidsCgroup {
+    /// Moves whatever still runs in it back to the root cgroup, then removes it.
     fn drop(&mut self) {
+        let root = std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs");
         for _ in 0..50 {
+            let procs = std::fs::read_to_string(self.0.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.split_whitespace() {
+                let _ = std::fs::write(root, pid);
+            }
             if std::fs::remove_dir(&self.0).is_ok() {
                 return;
             }
