@@ -273,7 +273,7 @@ def probe_engines(args):
                 print(f"probes rep {rep + 1} {name}: {r['cores']:.3f} cores, "
                       f"{r['probes_per_s']:.0f} probes/s, lateness p99 {r['lateness_p99']}, "
                       f"false down {r['false_down']} ({r['startup_down']} at start-up), "
-                      f"failed {r['failed_by_outcome']}",
+                      f"failed {r['failed_by_outcome']} ({r['startup_failed']:.0f} at start-up)",
                       file=sys.stderr)
     return runs
 

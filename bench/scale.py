@@ -232,6 +232,8 @@ def probes(binary, tmp, logdir, args, ops=False, edit=False):
                        - counter_sum(m0, "gslbd_probe_results_total"))
         failed = (counter_sum(m1, "gslbd_probe_results_total")
                   - counter_sum(m1, "gslbd_probe_results_total", 'outcome="ok"'))
+        startup_failed = (counter_sum(m0, "gslbd_probe_results_total")
+                          - counter_sum(m0, "gslbd_probe_results_total", 'outcome="ok"'))
         q = histogram_quantiles(m1, "gslbd_probe_lateness_seconds", [0.5, 0.99])
         outcomes = {}
         for line in m1.splitlines():
@@ -241,7 +243,7 @@ def probes(binary, tmp, logdir, args, ops=False, edit=False):
         return {"failed_by_outcome": outcomes, "targets": n, "seconds": seconds, "cores": cores,
                 "probes_per_s": probes_done / seconds, "lateness_p50": q[0.5],
                 "lateness_p99": q[0.99], "false_down": down, "startup_down": startup_down,
-                "failed_probes": failed,
+                "failed_probes": failed, "startup_failed": startup_failed,
                 "rss_mib": rss_kib(proc.pid, "VmRSS") / 1024, "reloads": len(reloads)}
     finally:
         stop.set()
