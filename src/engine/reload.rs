@@ -38,7 +38,8 @@ pub enum Outcome {
 pub struct New {
     zones: ZoneSet,
     signed: crate::dnssec::Signed,
-    /// Laid out with the serving set's deployment timing (the worst-case figures use it).
+    /// Laid out with the deployment timing, which the set takes over from the serving one
+    /// (set once at start), as the worst-case figures use it.
     metrics: Arc<Handles>,
 }
 
@@ -139,16 +140,10 @@ impl Engine {
             }
             Outcome::New(new) => {
                 let New {
-                    mut zones,
+                    zones,
                     signed,
-                    mut metrics,
+                    metrics,
                 } = *new;
-                let timing = &self.table.zones().timing;
-                if zones.timing != *timing {
-                    // The deployment's figures changed during the load.
-                    zones.timing = timing.clone();
-                    metrics = super::metrics::handles(&zones, Some(&self.metrics));
-                }
                 self.signed = Arc::new(signed);
                 (Arc::new(zones), metrics)
             }
@@ -166,15 +161,13 @@ impl Engine {
         };
         let (zones, metrics) = zones;
         let count = zones.zones.len();
-        // What the new set replaces is dropped at nice 19 too (the last reference to the old
-        // set is usually one of these; a query still reading the old snapshot drops it last).
-        let replaced = (
-            std::mem::replace(&mut self.metrics, metrics),
-            self.shared.load_full(),
-        );
+        let old_metrics = std::mem::replace(&mut self.metrics, metrics);
         let table = HealthTable::new(zones.clone(), Some(&self.table), Instant::now())
             .with_meter(self.metrics.clone());
-        let replaced = (replaced, std::mem::replace(&mut self.table, table));
+        let old_table = std::mem::replace(&mut self.table, table);
+        // The last references to the old set are usually these (a query still reading the old
+        // snapshot drops it last): dropped with the settling render, at nice 19.
+        let replaced = (old_metrics, old_table, self.shared.load_full());
         let mut all = std::mem::take(&mut self.overrides);
         all.append(&mut self.orphaned);
         let (overrides, orphaned) = canonical_overrides(&all, &zones);
@@ -193,11 +186,11 @@ impl Engine {
         }
         self.agree();
         self.publish();
-        drop(crate::sched::background("drop", move || drop(replaced)));
         // A full render (a quarter of a second with 10,000 targets): in the background, so
         // neither the engine nor the queries wait for it.
         let (snap, now) = (self.shared.load_full(), Instant::now());
         drop(crate::sched::background("settle", move || {
+            drop(replaced);
             super::metrics::settle(&snap, now);
         }));
         info!(target: "gslbd::engine",

@@ -75,14 +75,11 @@ impl Service {
                 });
             }
         };
-        let (published, config, msg) = (
-            self.published.load_full(),
-            self.config.clone(),
-            msg.to_vec(),
-        );
+        // The version published when the slot came, which may be newer than the refusal's.
+        let published = self.published.load_full();
         let build = {
-            let (published, config, msg) = (published.clone(), config.clone(), msg.clone());
-            move || serve::respond(&published, &config, &msg, src, tsig::now())
+            let (published, config, query) = (published.clone(), self.config.clone(), msg.to_vec());
+            move || serve::respond(&published, &config, &query, src, tsig::now())
         };
         // At the normal priority: a secondary waits for it (crate::sched). When its thread
         // cannot start (no thread left to the process), SERVFAIL as when no slot is free: the
@@ -91,7 +88,7 @@ impl Service {
             Ok(messages) => messages,
             Err(e) => {
                 warn!(error = %e, %src, "building a transfer failed; answered SERVFAIL");
-                serve::busy(&published, &self.config, &msg, src, tsig::now())
+                serve::busy(&published, &self.config, msg, src, tsig::now())
             }
         };
         Some(Transfer {
