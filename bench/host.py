@@ -34,11 +34,9 @@ def proc_stat(pid):
         return f.read().rsplit(")", 1)[1].split()
 
 
-def cpu_ticks(pid):
-    """utime + stime (clock ticks) of a process, its threads and its live child processes
-    (NSD and gdnsd's helper run as children)."""
-    total = 0
-    family = {pid}
+def family(pid):
+    """The stat fields of a process and of its live descendants (NSD and gdnsd's helper run as
+    children), by pid."""
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -46,18 +44,19 @@ def cpu_ticks(pid):
                 stats[int(entry)] = proc_stat(entry)
             except OSError:
                 continue
-    grew = True
+    members, grew = {pid}, True
     while grew:
         grew = False
         for p, f in stats.items():
-            if p not in family and int(f[1]) in family:
-                family.add(p)
+            if p not in members and int(f[1]) in members:
+                members.add(p)
                 grew = True
-    for p in family:
-        f = stats.get(p)
-        if f:
-            total += int(f[11]) + int(f[12])
-    return total
+    return {p: stats[p] for p in members if p in stats}
+
+
+def cpu_ticks(pid):
+    """utime + stime (clock ticks) of a process, its threads and its live child processes."""
+    return sum(int(f[11]) + int(f[12]) for f in family(pid).values())
 
 
 def rss_kib(pid, key="VmHWM"):

@@ -17,7 +17,7 @@ import time
 import backends as hb
 import shapes
 from bench import dnsperf
-from host import CLK_TCK, cpu_ticks
+from host import CLK_TCK, cpu_ticks, family
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,19 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def switches(pid):
     """Voluntary and involuntary context switches of every thread of `pid` (and children)."""
     vol = inv = 0
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    family, grew = {pid}, True
-    while grew:
-        more = {p for p, pp in parents.items() if pp in family} - family
-        family |= more
-        grew = bool(more)
-    for p in family:
+    for p in family(pid):
         try:
             tids = os.listdir(f"/proc/{p}/task")
         except OSError:
