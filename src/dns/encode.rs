@@ -15,8 +15,7 @@ use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, Query};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
-/// The length of a DNS header.
-const HEADER_LEN: usize = 12;
+use crate::wire::scan::HEADER_LEN;
 
 /// The records of a response, by section.
 #[derive(Clone, Copy, Default)]

@@ -20,11 +20,9 @@ use super::cookie;
 use super::encode::{self, Sections};
 use super::lookup::{self, Question};
 use crate::select::ClientKey;
+use crate::wire::scan::HEADER_LEN;
 use crate::wire::scan::{self, Ecs, Opt, Scan};
 use crate::wire::tsig;
-
-/// The length of a DNS header.
-const HEADER_LEN: usize = 12;
 
 /// The OPT record of a response: our payload size, the DO bit echoed (RFC 3225), ECS echoed
 /// with its scope (RFC 7871).

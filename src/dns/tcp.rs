@@ -31,13 +31,12 @@ use super::conns::TcpLimits;
 use super::conns::{Conn, Registry};
 use super::context::{Received, Transport};
 use super::handler::Handler;
+use crate::wire::scan::HEADER_LEN;
 
 /// How long shutdown waits for queries in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections the kernel queues before they are accepted.
 const LISTEN_BACKLOG: i32 = 1024;
-/// A DNS header's length: the shortest message worth reading.
-const HEADER_LEN: usize = 12;
 /// The read buffer of a connection: room for dozens of typical queries (a longer message is
 /// read straight into its own buffer once this one is empty).
 const READ_BUFFER: usize = 4096;

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use hickory_proto::serialize::binary::BinDecodable;
 
-const HEADER: usize = 12;
+/// The length of a DNS message header (RFC 1035 §4.1.1).
+pub const HEADER_LEN: usize = 12;
 const OPT: u16 = 41;
 const TSIG: u16 = 250;
 /// EDNS option codes gslbd reads.
@@ -63,11 +64,11 @@ impl<'a> Scan<'a> {
     /// Reads `msg` as far as it is well formed; fields stay `None` past the first defect.
     pub fn of(msg: &'a [u8]) -> Scan<'a> {
         let mut scan = Scan::default();
-        let Some(header) = msg.get(..HEADER) else {
+        let Some(header) = msg.get(..HEADER_LEN) else {
             return scan;
         };
         let count = |i: usize| usize::from(u16::from_be_bytes([header[i], header[i + 1]]));
-        let mut at = HEADER;
+        let mut at = HEADER_LEN;
         for q in 0..count(4) {
             let Some(end) = skip_name(msg, at)
                 .map(|n| n + 4)

@@ -23,10 +23,9 @@ use rand::Rng;
 use super::context::{Context, MAX_UDP_PAYLOAD, Received, Sent, size_limit};
 use super::cookie;
 use crate::select::{ClientKey, Rule};
-use crate::wire::scan;
+use crate::wire::scan::{self, HEADER_LEN};
 use crate::zone::wire;
 
-const HEADER: usize = 12;
 /// The longest name in wire format (RFC 1035 §3.1).
 const MAX_NAME: usize = 255;
 /// Header flag bits (third and fourth bytes).
@@ -62,7 +61,7 @@ struct Plain<'q> {
 
 /// Parses a plain query, lowercasing its name into `name`; `None` for anything else.
 fn parse<'q>(query: &'q [u8], name: &mut [u8; MAX_NAME]) -> Option<Plain<'q>> {
-    let header = query.get(..HEADER)?;
+    let header = query.get(..HEADER_LEN)?;
     let count = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
     if header[2] & (QR | OPCODE | TC) != 0
         || count(4) != 1
@@ -72,7 +71,7 @@ fn parse<'q>(query: &'q [u8], name: &mut [u8; MAX_NAME]) -> Option<Plain<'q>> {
     {
         return None;
     }
-    let mut at = HEADER;
+    let mut at = HEADER_LEN;
     let mut len = 0;
     loop {
         let label = usize::from(*query.get(at)?);

@@ -5,10 +5,11 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use super::{CLASS_IN, HEADER, Plain, header, opt};
+use super::{CLASS_IN, Plain, header, opt};
 use crate::dns::context::{Context, Received, Sent, size_limit};
 use crate::dns::cookie;
 use crate::wire::compress::{self, Compressor};
+use crate::wire::scan::HEADER_LEN;
 use crate::zone::wire::{Piece, Template};
 
 const SOA_TYPE: u16 = 6;
@@ -38,9 +39,9 @@ pub(super) fn respond(
         u16::try_from(records.additional.len()).ok()?,
     ];
     header(query, plain, ResponseCode::NoError, counts, out)?;
-    let question = compress::labels(query.get(HEADER..plain.question_end - 4)?);
+    let question = compress::labels(query.get(HEADER_LEN..plain.question_end - 4)?);
     let mut names = Compressor::new();
-    names.written(HEADER, question);
+    names.written(HEADER_LEN, question);
     let serial = snap.serial(records.zone);
     for t in records.answers.iter().chain(records.additional) {
         write(t, question, serial, &mut names, out)?;
@@ -73,8 +74,8 @@ pub(super) fn negative(
     header(query, plain, rcode, [0, 1, 0], out)?;
     let mut names = Compressor::new();
     names.written(
-        HEADER,
-        compress::labels(query.get(HEADER..plain.question_end - 4)?),
+        HEADER_LEN,
+        compress::labels(query.get(HEADER_LEN..plain.question_end - 4)?),
     );
     names.name(&soa.owner, out);
     out.extend_from_slice(&SOA_TYPE.to_be_bytes());

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use super::{Class, Key, Limiter, Verdict};
 use crate::telemetry;
+use crate::wire::scan::HEADER_LEN;
 use crate::wire::scan::{self, Scan};
 
-const HEADER: usize = 12;
 /// The longest name in wire format (RFC 1035 §3.1).
 const MAX_NAME: usize = 255;
 /// How many labels and compression pointers a name may take to read.
@@ -19,7 +19,7 @@ const AA: u8 = 0x04;
 /// Applies rate limiting to the response in `out` to `client`, answered from `zone`; `false`
 /// when it is dropped. A slipped response is rewritten in place by [`slip`].
 pub fn limit(rrl: &Limiter, client: IpAddr, zone: Option<usize>, out: &mut Vec<u8>) -> bool {
-    let Some(header) = out.get(..HEADER) else {
+    let Some(header) = out.get(..HEADER_LEN) else {
         return true;
     };
     let count = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
@@ -33,16 +33,16 @@ pub fn limit(rrl: &Limiter, client: IpAddr, zone: Option<usize>, out: &mut Vec<u
         3 => Class::NxDomain,
         _ => Class::Error,
     };
-    let name_end = scan::skip_name(out, HEADER)
+    let name_end = scan::skip_name(out, HEADER_LEN)
         .filter(|e| questions > 0 && *e + 4 <= out.len())
         .unwrap_or(0);
     let mut name = [0u8; MAX_NAME];
     let key = match class {
         _ if name_end == 0 => Key::None,
-        Class::Answer => lower_name(out, HEADER, &mut name).map_or(Key::None, |n| {
+        Class::Answer => lower_name(out, HEADER_LEN, &mut name).map_or(Key::None, |n| {
             Key::NameType(n, u16::from_be_bytes([out[name_end], out[name_end + 1]]))
         }),
-        Class::NoData => lower_name(out, HEADER, &mut name).map_or(Key::None, Key::Name),
+        Class::NoData => lower_name(out, HEADER_LEN, &mut name).map_or(Key::None, Key::Name),
         // The owner of the first authority record (no answers come before it): the
         // delegation point's NS set.
         Class::Referral => lower_name(out, name_end + 4, &mut name).map_or(Key::None, Key::Name),
@@ -68,14 +68,14 @@ pub fn limit(rrl: &Limiter, client: IpAddr, zone: Option<usize>, out: &mut Vec<u
 /// cookie; RFC 6891 §7 wants an OPT in the response to an EDNS query), no other records. A real
 /// client retries over TCP, or over UDP with the server cookie, which is never limited.
 fn slip(out: &mut Vec<u8>) {
-    if out.len() < HEADER {
+    if out.len() < HEADER_LEN {
         return;
     }
     let (question_end, opt) = {
         let scan = Scan::of(out);
         (scan.question_end, scan.opt_record)
     };
-    let end = question_end.unwrap_or(HEADER);
+    let end = question_end.unwrap_or(HEADER_LEN);
     let mut additional = 0u16;
     match opt.filter(|(from, _)| *from >= end) {
         Some((from, to)) => {
@@ -142,14 +142,14 @@ mod tests {
         let pointer = msg.len();
         msg.extend_from_slice(&[0xC0, 16]); // "T."
         assert_eq!(
-            lower_name(&msg, HEADER, &mut buf),
+            lower_name(&msg, HEADER_LEN, &mut buf),
             Some(&b"\x03www\x01t\x00"[..])
         );
         assert_eq!(lower_name(&msg, pointer, &mut buf), Some(&b"\x01t\x00"[..]));
         // A pointer to itself loops; a cut name ends nowhere.
         msg.extend_from_slice(&[0xC0, u8::try_from(msg.len()).expect("short")]);
         assert_eq!(lower_name(&msg, msg.len() - 2, &mut buf), None);
-        assert_eq!(lower_name(&msg[..15], HEADER, &mut buf), None);
+        assert_eq!(lower_name(&msg[..15], HEADER_LEN, &mut buf), None);
     }
 
     #[test]
@@ -166,7 +166,7 @@ mod tests {
         let original = msg.clone();
         slip(&mut msg);
         let mut want = header(AA | TC, 0, [1, 0, 0, 1]);
-        want.extend_from_slice(&original[HEADER..question_end]);
+        want.extend_from_slice(&original[HEADER_LEN..question_end]);
         want.extend_from_slice(&opt);
         assert_eq!(msg, want);
         // Without a question: header and OPT (the FORMERR to a query with no question).
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(msg, want);
         // Without EDNS: header and question.
         let mut msg = header(AA, 0, [1, 1, 0, 0]);
-        msg.extend_from_slice(&original[HEADER..question_end + 16]);
+        msg.extend_from_slice(&original[HEADER_LEN..question_end + 16]);
         slip(&mut msg);
         assert_eq!(msg.len(), question_end);
         assert_eq!(&msg[4..12], &[0, 1, 0, 0, 0, 0, 0, 0]);

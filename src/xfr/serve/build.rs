@@ -7,6 +7,7 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::wire::compress::Compressor;
+use crate::wire::scan::HEADER_LEN;
 
 /// The largest message of a transfer (before its TSIG record).
 pub const MESSAGE_BYTES: usize = 16 * 1024;
@@ -24,7 +25,7 @@ pub(super) fn messages(meta: Metadata, query: &Query, records: Vec<Record>) -> V
         let first = out.is_empty();
         let mut m = Vec::with_capacity(MESSAGE_BYTES);
         let mut names = Compressor::every_name();
-        m.extend_from_slice(&[0; HEADER]);
+        m.extend_from_slice(&[0; HEADER_LEN]);
         if first {
             names.name(&question, &mut m);
             m.extend_from_slice(&u16::from(query.query_type()).to_be_bytes());
@@ -53,11 +54,11 @@ pub(super) fn messages(meta: Metadata, query: &Query, records: Vec<Record>) -> V
                 additionals: 0,
             },
         };
-        let mut h = Vec::with_capacity(HEADER);
-        if header.emit(&mut BinEncoder::new(&mut h)).is_err() || h.len() != HEADER {
+        let mut h = Vec::with_capacity(HEADER_LEN);
+        if header.emit(&mut BinEncoder::new(&mut h)).is_err() || h.len() != HEADER_LEN {
             return Vec::new();
         }
-        m[..HEADER].copy_from_slice(&h);
+        m[..HEADER_LEN].copy_from_slice(&h);
         if m.len() > usize::from(u16::MAX) {
             // A record no message can carry (validation keeps them out).
             return out;
@@ -66,8 +67,6 @@ pub(super) fn messages(meta: Metadata, query: &Query, records: Vec<Record>) -> V
     }
     out
 }
-
-const HEADER: usize = 12;
 
 /// A record in wire form, its names apart for compression.
 struct Wire {
